@@ -1,0 +1,87 @@
+// The validated cluster, as the rest of the engine sees it. Every optional field of the file has
+// been defaulted by the loader, so consumers never re-derive defaults.
+
+export type NodeOs = 'linux' | 'windows';
+
+export interface ClusterNode {
+  readonly name: string;
+  readonly host: string;
+  readonly sshPort: number;
+  /** SSH user; undefined means "from ~/.ssh/config, or the local user". */
+  readonly user?: string;
+  /** A Host alias in ~/.ssh/config whose HostName/User/Port/IdentityFile/ProxyJump apply. */
+  readonly sshAlias?: string;
+  readonly identityFile?: string;
+  readonly os: NodeOs;
+  /** Absolute path of the UCD server install on the node. */
+  readonly installDir: string;
+  readonly httpsPort: number;
+  readonly jmsPort: number;
+  /** Service commands; the doc says always to use service scripts to start and stop. */
+  readonly startCommand: string;
+  readonly stopCommand: string;
+}
+
+export type DatabaseType = 'mysql' | 'mariadb' | 'oracle' | 'sqlserver' | 'db2';
+
+/** Where the backup command runs: on the engineer's machine, or on one of the nodes. */
+export type BackupLocation = { readonly kind: 'local' } | { readonly kind: 'node'; readonly node: string };
+
+export interface DatabaseBackup {
+  readonly command: string;
+  readonly runOn: BackupLocation;
+  /** Absolute path of the file the command must produce, where it runs. */
+  readonly artifact: string;
+}
+
+export interface Database {
+  readonly type: DatabaseType;
+  readonly backup: DatabaseBackup;
+}
+
+/** The installation package: a local file uploaded to each node, or a path already on the nodes. */
+export type InstallPackage =
+  | { readonly kind: 'local'; readonly file: string }
+  | { readonly kind: 'remote'; readonly path: string };
+
+export interface UcdWeb {
+  readonly url: string;
+  /** The name of the credential in the editor's secret storage; never the secret itself. */
+  readonly credential: string;
+}
+
+export interface Cluster {
+  readonly name: string;
+  readonly currentVersion: string;
+  readonly targetVersion: string;
+  readonly nodes: readonly ClusterNode[];
+  /** Name of the node upgraded first (it upgrades the database schema). */
+  readonly firstNode: string;
+  readonly sharedAppdata: string;
+  readonly loadBalancerUrl: string;
+  readonly database: Database;
+  readonly package: InstallPackage;
+  readonly fips: boolean;
+  readonly installerMode: 'guided' | 'silent';
+  readonly ucd: UcdWeb;
+}
+
+/** A zero-based position in the cluster file, for problems and navigation. */
+export interface SourceRange {
+  readonly startLine: number;
+  readonly startCharacter: number;
+  readonly endLine: number;
+  readonly endCharacter: number;
+}
+
+export interface ClusterProblem {
+  readonly message: string;
+  readonly range: SourceRange;
+  readonly severity: 'error' | 'warning';
+  /** JSON path of the value at fault, e.g. ['nodes', 1, 'host']. */
+  readonly path: readonly (string | number)[];
+}
+
+export type ClusterLoadResult =
+  | { readonly ok: true; readonly cluster: Cluster; readonly problems: readonly ClusterProblem[] }
+  | { readonly ok: false; readonly problems: readonly ClusterProblem[] };

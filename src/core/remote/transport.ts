@@ -1,0 +1,54 @@
+// What every step needs from "a place where commands run": a node over SSH, or this machine.
+// Implementations: ssh.ts (ssh2) and local.ts (execa).
+
+export interface ExecOptions {
+  /** Kill the command (and report 'timeout') after this long. Every exec has one. */
+  readonly timeoutMs?: number;
+  /** Aborting really stops the remote command, not just our wait for it. */
+  readonly signal?: AbortSignal;
+  /** Written to the command's standard input, which is then closed. */
+  readonly stdin?: string;
+  readonly onStdout?: (chunk: string) => void;
+  readonly onStderr?: (chunk: string) => void;
+}
+
+export interface ExecResult {
+  /** Exit code; null when the command ended by a signal. */
+  readonly code: number | null;
+  readonly signal?: string;
+  readonly stdout: string;
+  readonly stderr: string;
+  readonly durationMs: number;
+}
+
+export interface Transport {
+  /** Label used in logs and errors: the node name, or 'local'. */
+  readonly label: string;
+  exec(command: string, options?: ExecOptions): Promise<ExecResult>;
+  close(): Promise<void>;
+}
+
+/** Failures a user can act on; each carries the node and the next thing to try. */
+export type RemoteErrorKind =
+  | 'unreachable'
+  | 'refused'
+  | 'timeout'
+  | 'auth'
+  | 'hostkey-unknown-declined'
+  | 'hostkey-changed'
+  | 'command-not-found'
+  | 'cancelled'
+  | 'protocol';
+
+export class RemoteError extends Error {
+  constructor(
+    readonly kind: RemoteErrorKind,
+    readonly node: string,
+    message: string,
+    /** What the user should try next, in one sentence. */
+    readonly hint: string,
+  ) {
+    super(message);
+    this.name = 'RemoteError';
+  }
+}
