@@ -1,0 +1,52 @@
+// The commented starting point written by "Create cluster file". A unit test proves it loads.
+export const CLUSTER_TEMPLATE = `// UCD HA cluster for the upgrade runbook. The editor checks this file against the extension's
+// schema as you type (hover a property for its meaning). Never put a password here: name a
+// credential in "ucd.credential" and the extension keeps its value in the editor's secret storage.
+{
+  "name": "ucd-prod",
+  // Every node runs currentVersion now; all of them must end on targetVersion.
+  "currentVersion": "7.0.5.0",
+  "targetVersion": "7.1.2.0",
+  // The first node upgrades the database schema; the others follow once it is back online.
+  "firstNode": "ucd1",
+  // The shared network-storage folder (server.appdata.dir), at the same path on every node.
+  "sharedAppdata": "/opt/ucd/appdata",
+  "loadBalancerUrl": "https://ucd.example.com",
+  "fips": false,
+  // "guided" answers the installer's prompts in a terminal; "silent" uses install.properties.
+  "installerMode": "guided",
+  "ucd": {
+    "url": "https://ucd.example.com",
+    "credential": "ucd-admin"
+  },
+  "database": {
+    "type": "mysql",
+    "backup": {
+      // Runs on this machine unless "node" names a cluster node to run it on.
+      "command": "mysqldump --defaults-extra-file=/etc/ucd/backup.cnf --single-transaction ucd > /var/backups/ucd-before-upgrade.sql",
+      "node": "ucd1",
+      "artifact": "/var/backups/ucd-before-upgrade.sql"
+    }
+  },
+  // Either "localFile" (uploaded to each node) or "remotePath" (already on every node).
+  "package": {
+    "remotePath": "/tmp/ibm-ucd-install"
+  },
+  "nodes": [
+    {
+      "name": "ucd1",
+      "host": "ucd1.example.com",
+      "user": "ucdadmin",
+      "installDir": "/opt/ibm-ucd/server"
+      // Defaults: "sshPort": 22, "os": "linux", "httpsPort": 8443, "jmsPort": 7918,
+      // "startCommand"/"stopCommand": <installDir>/bin/server start|stop
+    },
+    {
+      "name": "ucd2",
+      "host": "ucd2.example.com",
+      "user": "ucdadmin",
+      "installDir": "/opt/ibm-ucd/server"
+    }
+  ]
+}
+`;

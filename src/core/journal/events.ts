@@ -1,0 +1,34 @@
+// The run journal's records. The journal is the only source of run state: the views are a
+// function of it, so a reload rebuilds exactly what was there.
+import type { StepId } from '../runbook/steps';
+
+/** A step as a whole (no node) or one node of a node-scoped step. */
+export interface Target {
+  readonly step: StepId;
+  readonly node?: string;
+}
+
+export type ActionKind = 'run' | 'check';
+export type Verdict = 'passed' | 'failed' | 'warning';
+
+export type JournalEvent =
+  | { readonly type: 'run-opened'; readonly ts: string; readonly cluster: string; readonly from: string; readonly to: string; readonly nodes: readonly string[] }
+  | ({ readonly type: 'started'; readonly ts: string; readonly id: string; readonly kind: ActionKind } & Target)
+  | ({ readonly type: 'finished'; readonly ts: string; readonly id: string; readonly kind: ActionKind; readonly verdict: Verdict; readonly evidence: readonly string[]; readonly hint?: string } & Target)
+  | ({ readonly type: 'interrupted'; readonly ts: string; readonly id: string } & Target)
+  | ({ readonly type: 'skipped'; readonly ts: string; readonly reason: string } & Target)
+  | ({ readonly type: 'confirmed'; readonly ts: string; readonly note: string } & Target)
+  | ({ readonly type: 'reset'; readonly ts: string; readonly reason: string } & Target);
+
+export type JournalEventType = JournalEvent['type'];
+
+const TYPES: ReadonlySet<string> = new Set(['run-opened', 'started', 'finished', 'interrupted', 'skipped', 'confirmed', 'reset']);
+
+/** Accepts a parsed line only if it has the shape of a known event; old or foreign lines are reported, not trusted. */
+export function asEvent(value: unknown): JournalEvent | undefined {
+  if (typeof value !== 'object' || value === null) return undefined;
+  const v = value as Record<string, unknown>;
+  if (typeof v.type !== 'string' || !TYPES.has(v.type) || typeof v.ts !== 'string') return undefined;
+  if (v.type !== 'run-opened' && typeof v.step !== 'string') return undefined;
+  return value as JournalEvent;
+}

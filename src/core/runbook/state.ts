@@ -1,0 +1,82 @@
+// Run state = a fold over the journal. One record per (step, node) target: the latest thing that
+// happened to it. Node-scoped steps keep one record per node; a step-level skip or confirmation
+// of a node-scoped step applies to each of its nodes.
+import type { Cluster } from '../cluster/types';
+import type { ActionKind, JournalEvent, Verdict } from '../journal/events';
+import { STEPS, type StepDef, type StepId } from './steps';
+
+export type Outcome =
+  | { readonly status: 'running'; readonly at: string; readonly kind: ActionKind; readonly id: string }
+  | { readonly status: Verdict; readonly at: string; readonly kind: ActionKind; readonly evidence: readonly string[]; readonly hint?: string }
+  | { readonly status: 'skipped'; readonly at: string; readonly reason: string }
+  | { readonly status: 'confirmed'; readonly at: string; readonly note: string }
+  | { readonly status: 'interrupted'; readonly at: string };
+
+export type RunState = ReadonlyMap<string, Outcome>;
+
+/** Key of a record: the step for cluster-scoped steps, step + node otherwise. */
+export function targetKey(step: StepId, node?: string): string {
+  return node === undefined ? step : `${step}@${node}`;
+}
+
+export function nodesOf(def: StepDef, cluster: Cluster): string[] {
+  const all = cluster.nodes.map((n) => n.name);
+  switch (def.scope) {
+    case 'cluster': return [];
+    case 'everyNode': return all;
+    case 'firstNode': return [cluster.firstNode];
+    case 'otherNodes': return all.filter((n) => n !== cluster.firstNode);
+  }
+}
+
+export function reduceJournal(events: readonly JournalEvent[], cluster: Cluster): Map<string, Outcome> {
+  const state = new Map<string, Outcome>();
+  const keysFor = (step: StepId, node?: string): string[] => {
+    const def = STEPS.find((s) => s.id === step);
+    if (!def) return [];
+    const nodes = nodesOf(def, cluster);
+    if (def.scope === 'cluster') return [targetKey(step)];
+    if (node !== undefined) return nodes.includes(node) ? [targetKey(step, node)] : [];
+    return nodes.map((n) => targetKey(step, n));
+  };
+  for (const ev of events) {
+    if (ev.type === 'run-opened') continue;
+    for (const key of keysFor(ev.step, ev.node)) {
+      switch (ev.type) {
+        case 'started':
+          state.set(key, { status: 'running', at: ev.ts, kind: ev.kind, id: ev.id });
+          break;
+        case 'finished':
+          state.set(key, { status: ev.verdict, at: ev.ts, kind: ev.kind, evidence: ev.evidence, ...(ev.hint ? { hint: ev.hint } : {}) });
+          break;
+        case 'interrupted': {
+          const cur = state.get(key);
+          if (cur?.status === 'running' && cur.id === ev.id) state.set(key, { status: 'interrupted', at: ev.ts });
+          break;
+        }
+        case 'skipped':
+          state.set(key, { status: 'skipped', at: ev.ts, reason: ev.reason });
+          break;
+        case 'confirmed':
+          state.set(key, { status: 'confirmed', at: ev.ts, note: ev.note });
+          break;
+        case 'reset':
+          state.delete(key);
+          break;
+      }
+    }
+  }
+  return state;
+}
+
+/** Records still 'running' after a reload belong to a window that closed mid-action. */
+export function danglingRuns(state: RunState): { key: string; id: string }[] {
+  const out: { key: string; id: string }[] = [];
+  for (const [key, o] of state) if (o.status === 'running') out.push({ key, id: o.id });
+  return out;
+}
+
+export function splitKey(key: string): { step: StepId; node?: string } {
+  const at = key.indexOf('@');
+  return at < 0 ? { step: key as StepId } : { step: key.slice(0, at) as StepId, node: key.slice(at + 1) };
+}

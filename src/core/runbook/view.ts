@@ -1,0 +1,145 @@
+// What the views show: each step's display state, a one-line summary, its nodes, and which
+// actions make sense now. Pure: the same journal and clock always give the same runbook.
+import type { Cluster } from '../cluster/types';
+import { hardGates, isSettled, stoppedProof, storageStepApplies, warnings, type GateOptions } from './gates';
+import { nodesOf, targetKey, type Outcome, type RunState } from './state';
+import { STEPS, type StepDef, type StepId } from './steps';
+
+export type DisplayState =
+  | 'pending' | 'blocked' | 'ready' | 'running' | 'passed' | 'warning' | 'failed'
+  | 'skipped' | 'confirmed' | 'interrupted' | 'stale' | 'notNeeded';
+
+export interface Actions {
+  readonly run: boolean;
+  readonly check: boolean;
+  readonly skip: boolean;
+  readonly confirm: boolean;
+  readonly reset: boolean;
+}
+
+export interface NodeView {
+  readonly node: string;
+  readonly state: DisplayState;
+  /** One line for the tree: evidence, reason or note. */
+  readonly detail: string;
+  readonly outcome?: Outcome;
+  readonly actions: Actions;
+}
+
+export interface StepView {
+  readonly def: StepDef;
+  readonly number: number;
+  readonly state: DisplayState;
+  readonly summary: string;
+  /** Gate failures (blocked) or the doc's warnings, each a full sentence. */
+  readonly reasons: readonly string[];
+  readonly warnings: readonly string[];
+  readonly outcome?: Outcome;
+  readonly nodes: readonly NodeView[];
+  readonly actions: Actions;
+}
+
+const NOUN: Record<StepId, string> = {
+  backup: 'backed up', processes: 'clear', package: 'extracted', stop: 'stopped', verifyStopped: 'proven stopped',
+  storage: 'updated', installFirst: 'upgraded', startFirst: 'online', installOthers: 'upgraded',
+  startOthers: 'online', verifyVersions: 'on target version',
+};
+
+const DONE: ReadonlySet<DisplayState> = new Set(['passed', 'warning', 'skipped', 'confirmed', 'notNeeded']);
+
+export function deriveRunbook(cluster: Cluster, state: RunState, now: number, opts: GateOptions): StepView[] {
+  const views: StepView[] = [];
+  let earlierOpen: StepView | undefined;
+  STEPS.forEach((def, i) => {
+    const view = deriveStep(def, i + 1, cluster, state, now, opts, earlierOpen);
+    views.push(view);
+    if (!earlierOpen && !DONE.has(view.state)) earlierOpen = view;
+  });
+  return views;
+}
+
+function outcomeState(o: Outcome | undefined): DisplayState | undefined {
+  return o?.status;
+}
+
+function detailOf(o: Outcome | undefined): string {
+  if (!o) return '';
+  switch (o.status) {
+    case 'running': return o.kind === 'run' ? 'running…' : 'checking…';
+    case 'passed': case 'failed': case 'warning': return o.evidence.join('; ');
+    case 'skipped': return `skipped: ${o.reason}`;
+    case 'confirmed': return `confirmed: ${o.note}`;
+    case 'interrupted': return 'interrupted when the window closed — check again';
+  }
+}
+
+// Workspace trust is applied by the editor glue (when-clauses), not here.
+function actionsFor(state: DisplayState): Actions {
+  const idle = state !== 'running';
+  return {
+    run: idle && state !== 'blocked' && state !== 'notNeeded',
+    check: idle && state !== 'notNeeded',
+    skip: idle && !DONE.has(state),
+    confirm: idle && !DONE.has(state),
+    reset: idle && ((DONE.has(state) && state !== 'notNeeded') || state === 'failed' || state === 'interrupted' || state === 'stale'),
+  };
+}
+
+function deriveStep(
+  def: StepDef, number: number, cluster: Cluster, state: RunState, now: number, opts: GateOptions, earlierOpen: StepView | undefined,
+): StepView {
+  const gateFailures = hardGates(def.id, cluster, state, now, opts);
+  const stepWarnings = warnings(def.id, state).map((w) => w.reason);
+  const waiting = earlierOpen ? `waiting for step ${earlierOpen.number}` : '';
+
+  if (def.id === 'storage' && !storageStepApplies(cluster)) {
+    const summary = `not needed: upgrade starts at ${cluster.currentVersion} (6.1.1.5 or later)`;
+    return { def, number, state: 'notNeeded', summary, reasons: [summary], warnings: [], nodes: [], actions: actionsFor('notNeeded') };
+  }
+
+  const openState = (own: DisplayState | undefined, blockedHere: boolean): DisplayState =>
+    own ?? (blockedHere ? 'blocked' : earlierOpen ? 'pending' : 'ready');
+
+  if (def.scope === 'cluster') {
+    const o = state.get(targetKey(def.id));
+    const st = openState(outcomeState(o), gateFailures.length > 0);
+    const summary = o ? detailOf(o) : st === 'blocked' ? gateFailures[0].reason : st === 'pending' ? waiting : '';
+    return { def, number, state: st, summary, reasons: gateFailures.map((g) => g.reason), warnings: stepWarnings, outcome: o, nodes: [], actions: actionsFor(st) };
+  }
+
+  const nodeViews: NodeView[] = nodesOf(def, cluster).map((node) => {
+    const o = state.get(targetKey(def.id, node));
+    const nodeGate = gateFailures.filter((g) => g.node === node || g.node === undefined);
+    let st = openState(outcomeState(o), nodeGate.length > 0);
+    if (def.id === 'verifyStopped' && o?.status === 'passed' && stoppedProof(state, node, now, opts)) st = 'stale';
+    const detail = o ? (st === 'stale' ? `${detailOf(o)} (stale: check again)` : detailOf(o)) : nodeGate[0]?.reason.replace(`${node}: `, '') ?? (st === 'pending' ? waiting : '');
+    return { node, state: st, detail, outcome: o, actions: actionsFor(st) };
+  });
+
+  const st = aggregate(nodeViews.map((n) => n.state), gateFailures.length > 0, !!earlierOpen);
+  const settled = nodeViews.filter((n) => DONE.has(n.state)).length;
+  const failed = nodeViews.filter((n) => n.state === 'failed').length;
+  let summary = `${settled}/${nodeViews.length} node${nodeViews.length === 1 ? '' : 's'} ${NOUN[def.id]}`;
+  if (failed) summary += `, ${failed} failed`;
+  if (st === 'blocked' && settled === 0) summary = `blocked: ${gateFailures[0].reason}`;
+  else if (st === 'pending' && settled === 0) summary = waiting;
+  return { def, number, state: st, summary, reasons: gateFailures.map((g) => g.reason), warnings: stepWarnings, nodes: nodeViews, actions: actionsFor(st) };
+}
+
+/** A node-scoped step's state: the most urgent of its nodes', or done when all are done. */
+export function aggregate(states: readonly DisplayState[], blocked: boolean, earlierOpen: boolean): DisplayState {
+  const has = (s: DisplayState) => states.includes(s);
+  if (has('running')) return 'running';
+  if (has('failed')) return 'failed';
+  if (has('interrupted')) return 'interrupted';
+  if (has('stale')) return 'stale';
+  if (states.length && states.every((s) => DONE.has(s))) {
+    if (states.every((s) => s === 'skipped')) return 'skipped';
+    if (states.every((s) => s === 'confirmed')) return 'confirmed';
+    return has('warning') ? 'warning' : 'passed';
+  }
+  if (blocked) return 'blocked';
+  return earlierOpen ? 'pending' : 'ready';
+}
+
+export { isSettled };

@@ -1,0 +1,219 @@
+// Wires the cluster file, the run session (journal) and the views together, and handles the
+// tree's commands. No procedure logic lives here: it asks the core and renders the answer.
+import * as vscode from 'vscode';
+import type { Cluster } from '../core/cluster/types';
+import { CLUSTER_TEMPLATE } from '../core/cluster/template';
+import type { Target } from '../core/journal/events';
+import type { HandlerTable } from '../core/runbook/actions';
+import { RunSession } from '../core/runbook/session';
+import { targetKey } from '../core/runbook/state';
+import { stepDef } from '../core/runbook/steps';
+import { ClusterFile, type ClusterFileState } from './clusterFile';
+import { RunbookTree, type RunbookItem } from './runbookTree';
+
+type Log = vscode.LogOutputChannel;
+
+export class Controller implements vscode.Disposable {
+  private readonly tree = new RunbookTree();
+  private readonly view: vscode.TreeView<RunbookItem>;
+  private readonly disposables: vscode.Disposable[] = [];
+  private session: RunSession | undefined;
+  private sessionKey = '';
+  private sessionSub: { dispose(): void } | undefined;
+  private readonly running = new Map<string, AbortController>();
+
+  constructor(
+    private readonly clusterFile: ClusterFile,
+    private readonly log: Log,
+    private readonly handlers: HandlerTable,
+  ) {
+    this.view = vscode.window.createTreeView('ucdUpgrade.runbook', { treeDataProvider: this.tree, showCollapseAll: true });
+    this.disposables.push(
+      this.view,
+      clusterFile.onDidChange((s) => this.onClusterFile(s)),
+      vscode.workspace.onDidGrantWorkspaceTrust(() => this.render()),
+      vscode.workspace.onDidChangeConfiguration((e) => {
+        if (e.affectsConfiguration('ucdUpgrade')) this.render();
+      }),
+    );
+    // Freshness is a function of time: a passed stopped-check turns stale without any event.
+    const tick = setInterval(() => this.render(), 30_000);
+    this.disposables.push({ dispose: () => clearInterval(tick) });
+  }
+
+  registerCommands(): vscode.Disposable[] {
+    const reg = (id: string, fn: (...args: never[]) => unknown) => vscode.commands.registerCommand(id, fn as (...a: unknown[]) => unknown);
+    return [
+      reg('ucdUpgrade.createClusterFile', () => this.createClusterFile()),
+      reg('ucdUpgrade.openClusterFile', () => vscode.window.showTextDocument(this.clusterFile.uri)),
+      reg('ucdUpgrade.refresh', () => this.clusterFile.reload()),
+      reg('ucdUpgrade.showLog', () => this.log.show(true)),
+      reg('ucdUpgrade.showProblems', () => vscode.commands.executeCommand('workbench.actions.view.problems')),
+      reg('ucdUpgrade.run', (item: RunbookItem) => this.act(item, 'run')),
+      reg('ucdUpgrade.check', (item: RunbookItem) => this.act(item, 'check')),
+      reg('ucdUpgrade.skip', (item: RunbookItem) => this.skip(item)),
+      reg('ucdUpgrade.confirm', (item: RunbookItem) => this.confirm(item)),
+      reg('ucdUpgrade.reset', (item: RunbookItem) => this.reset(item)),
+    ];
+  }
+
+  dispose(): void {
+    for (const c of this.running.values()) c.abort();
+    this.sessionSub?.dispose();
+    for (const d of this.disposables) d.dispose();
+  }
+
+  private onClusterFile(state: ClusterFileState): void {
+    if (state.kind === 'loaded' && state.result.ok) this.ensureSession(state.result.cluster);
+    this.render();
+  }
+
+  private ensureSession(cluster: Cluster): void {
+    const key = JSON.stringify(cluster);
+    if (key === this.sessionKey && this.session) return;
+    this.sessionSub?.dispose();
+    try {
+      this.session = RunSession.open(cluster, this.clusterFile.folder.uri.fsPath);
+    } catch (e) {
+      this.session = undefined;
+      this.sessionKey = '';
+      void vscode.window.showErrorMessage(`UCD Upgrade: cannot open the run journal: ${(e as Error).message}. Nothing was changed; fix the cause and Refresh.`);
+      return;
+    }
+    this.sessionKey = key;
+    this.sessionSub = this.session.onDidChange(() => this.render());
+    this.log.info(`cluster ${cluster.name}: ${cluster.nodes.length} nodes, ${cluster.currentVersion} → ${cluster.targetVersion}; journal ${this.session.journalFile}`);
+    for (const issue of this.session.readIssues) {
+      const what = issue.problem === 'truncated' ? 'a truncated last line (a write cut off by a crash)' : 'an unreadable line';
+      this.log.warn(`journal line ${issue.line}: ${what}; kept in the file and ignored: ${issue.text}`);
+      void vscode.window.showWarningMessage(`UCD Upgrade: the run journal has ${what} at line ${issue.line}. It was kept and ignored; the rest of the run is intact.`);
+    }
+    for (const t of this.session.interruptedOnOpen) {
+      this.log.warn(`${describe(t)} was running when the window closed: marked interrupted, check it again`);
+    }
+  }
+
+  private render(): void {
+    const state = this.clusterFile.state;
+    this.view.message = vscode.workspace.isTrusted ? undefined : 'Read-only: this workspace is not trusted, so nothing runs and no step changes.';
+    if (state.kind === 'none') {
+      this.tree.update({ kind: 'empty' });
+      this.view.description = undefined;
+      return;
+    }
+    if (!state.result.ok) {
+      this.tree.update({ kind: 'problems', problems: state.result.problems });
+      this.view.description = 'cluster file has problems';
+      return;
+    }
+    if (!this.session) return;
+    const c = this.session.cluster;
+    const maxAge = vscode.workspace.getConfiguration('ucdUpgrade').get<number>('stoppedCheckMaxAgeSeconds', 300);
+    const hasLog = new Set<string>();
+    for (const e of this.session.journal.events) if (e.type === 'started') hasLog.add(targetKey(e.step, e.node)).add(e.step);
+    this.tree.update({ kind: 'runbook', steps: this.session.view({ stoppedMaxAgeMs: maxAge * 1000 }), hasLog });
+    this.view.description = `${c.name}: ${c.currentVersion} → ${c.targetVersion}`;
+  }
+
+  private async createClusterFile(): Promise<void> {
+    const uri = this.clusterFile.uri;
+    try {
+      await vscode.workspace.fs.stat(uri);
+      void vscode.window.showInformationMessage('ucd-cluster.json already exists; opening it.');
+    } catch {
+      await vscode.workspace.fs.writeFile(uri, new TextEncoder().encode(CLUSTER_TEMPLATE));
+      this.log.info(`created ${uri.fsPath} from the template`);
+    }
+    await vscode.window.showTextDocument(uri);
+    await this.clusterFile.reload();
+  }
+
+  /** Resolves a tree item to the session and target it stands for, refusing when nothing may change. */
+  private resolve(item: RunbookItem | undefined): { session: RunSession; target: Target } | undefined {
+    if (!vscode.workspace.isTrusted) {
+      void vscode.window.showWarningMessage('UCD Upgrade: this workspace is not trusted, so the runbook is read-only. Trust the workspace to run steps.');
+      return undefined;
+    }
+    if (!item || item.kind === 'problems' || !this.session) return undefined;
+    return { session: this.session, target: item.kind === 'node' ? { step: item.step.def.id, node: item.node.node } : { step: item.step.def.id } };
+  }
+
+  private async act(item: RunbookItem, kind: 'run' | 'check'): Promise<void> {
+    const r = this.resolve(item);
+    if (!r) return;
+    const handler = this.handlers[r.target.step]?.[kind];
+    const verb = kind === 'run' ? 'Run' : 'Check';
+    if (!handler) {
+      const msg = `"${stepDef(r.target.step).title}": ${verb} is not available yet in this version of the extension. Do it by hand, then use Confirm Manually (or Skip) to record it.`;
+      this.log.info(`${describe(r.target)}: ${verb} requested, not available yet`);
+      void vscode.window.showInformationMessage(msg);
+      return;
+    }
+    const key = `${kind}:${targetKey(r.target.step, r.target.node)}`;
+    if (this.running.has(key)) return;
+    const abort = new AbortController();
+    this.running.set(key, abort);
+    try {
+      await vscode.window.withProgress(
+        { location: { viewId: 'ucdUpgrade.runbook' }, title: `${verb}: ${describe(r.target)}`, cancellable: true },
+        async (_p, token) => {
+          token.onCancellationRequested(() => abort.abort());
+          await handler({ cluster: r.session.cluster, session: r.session, target: r.target, log: this.log, signal: abort.signal });
+        },
+      );
+    } catch (e) {
+      this.log.error(`${describe(r.target)}: ${verb} failed: ${(e as Error).message}`);
+      void vscode.window.showErrorMessage(`${describe(r.target)}: ${(e as Error).message}`);
+    } finally {
+      this.running.delete(key);
+    }
+  }
+
+  private async skip(item: RunbookItem): Promise<void> {
+    const r = this.resolve(item);
+    if (!r) return;
+    const reason = await vscode.window.showInputBox({
+      title: `Skip: ${describe(r.target)}`,
+      prompt: 'Give the reason for skipping this step (it is recorded in the run journal and the report).',
+      placeHolder: 'e.g. backup taken by the DBA team, ticket CHG-1234',
+      ignoreFocusOut: true,
+      validateInput: (v) => (v.trim() ? undefined : 'A reason is required.'),
+    });
+    if (reason === undefined) return;
+    r.session.skip(r.target, reason);
+    this.log.info(`${describe(r.target)}: skipped — ${reason.trim()}`);
+  }
+
+  private async confirm(item: RunbookItem): Promise<void> {
+    const r = this.resolve(item);
+    if (!r) return;
+    const note = await vscode.window.showInputBox({
+      title: `Confirm manually: ${describe(r.target)}`,
+      prompt: 'Note what you did or checked by hand (recorded in the run journal and the report).',
+      placeHolder: 'e.g. checked the Dashboard: no processes running',
+      ignoreFocusOut: true,
+      validateInput: (v) => (v.trim() ? undefined : 'A note is required.'),
+    });
+    if (note === undefined) return;
+    r.session.confirm(r.target, note);
+    this.log.info(`${describe(r.target)}: confirmed manually — ${note.trim()}`);
+  }
+
+  private async reset(item: RunbookItem): Promise<void> {
+    const r = this.resolve(item);
+    if (!r) return;
+    const choice = await vscode.window.showWarningMessage(
+      `Reset "${describe(r.target)}"? Its recorded result is set aside (the journal keeps the history) and the step must be done again.`,
+      { modal: true },
+      'Reset',
+    );
+    if (choice !== 'Reset') return;
+    r.session.reset(r.target, 'reset from the tree');
+    this.log.info(`${describe(r.target)}: reset`);
+  }
+}
+
+function describe(t: Target): string {
+  const title = stepDef(t.step).title;
+  return t.node ? `${title} on ${t.node}` : title;
+}
