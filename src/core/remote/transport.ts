@@ -36,6 +36,8 @@ export type RemoteErrorKind =
   | 'auth'
   | 'hostkey-unknown-declined'
   | 'hostkey-changed'
+  /** The presented key is listed @revoked in a known_hosts file. */
+  | 'hostkey-revoked'
   | 'command-not-found'
   | 'cancelled'
   | 'protocol';

@@ -1,0 +1,164 @@
+// Host key policy, applied during the handshake and before any credential is sent:
+// known and equal → go on; known but different → refuse loudly; revoked → refuse; unknown → ask.
+import * as fs from 'node:fs/promises';
+import * as path from 'node:path';
+import { RemoteError } from './transport';
+import type { HostKeyPrompt, RemoteLog } from './interaction';
+import {
+  fingerprintSha256,
+  formatKnownHostsLine,
+  keyTypeOfBlob,
+  knownHostsName,
+  lookupKnownHosts,
+  parseKnownHosts,
+  type KnownHostEntry,
+  type KnownHostsLookup,
+} from './knownHosts';
+import { shQuote } from './quote';
+
+export type HostKeyJudgement =
+  | { readonly kind: 'known'; readonly entry: KnownHostEntry }
+  | { readonly kind: 'revoked'; readonly entry: KnownHostEntry }
+  | { readonly kind: 'changed'; readonly expected: readonly KnownHostEntry[] }
+  | { readonly kind: 'unknown' };
+
+/** The pure part of the policy. A revoked key loses even if some file also lists it as known. */
+export function judgeHostKey(lookup: KnownHostsLookup, presented: Buffer): HostKeyJudgement {
+  const revoked = lookup.revoked.find((e) => e.keyBlob.equals(presented));
+  if (revoked) return { kind: 'revoked', entry: revoked };
+  const match = lookup.known.find((e) => e.keyBlob.equals(presented));
+  if (match) return { kind: 'known', entry: match };
+  // We offer known key types first (hostKeyAlgorithmsFor), so a server that presents another
+  // key while we know one for it no longer has the key we trust: that is a changed key.
+  if (lookup.known.length > 0) return { kind: 'changed', expected: lookup.known };
+  return { kind: 'unknown' };
+}
+
+/** A refused changed key, with both fingerprints so the message and any UI can show them. */
+export class HostKeyChangedError extends RemoteError {
+  constructor(
+    node: string,
+    message: string,
+    hint: string,
+    readonly presentedFingerprint: string,
+    readonly knownFingerprints: readonly string[],
+  ) {
+    super('hostkey-changed', node, message, hint);
+  }
+}
+
+export type HostKeyVerdict = 'known' | 'accepted-once' | 'accepted-stored';
+
+export interface HostKeyPolicyOptions {
+  /** OpenSSH files to trust, e.g. ~/.ssh/known_hosts. Missing files are simply empty. */
+  readonly knownHostsFiles: readonly string[];
+  /** The extension's own store (known_hosts format); 'always' answers are appended here. */
+  readonly storeFile: string;
+  readonly prompt: HostKeyPrompt;
+  readonly log?: RemoteLog;
+}
+
+export class HostKeyPolicy {
+  private readonly asking = new Map<string, Promise<HostKeyVerdict>>();
+
+  constructor(private readonly opts: HostKeyPolicyOptions) {}
+
+  get storeFile(): string {
+    return this.opts.storeFile;
+  }
+
+  async lookup(host: string, port: number): Promise<KnownHostsLookup> {
+    const files = [...this.opts.knownHostsFiles, this.opts.storeFile];
+    const entries: KnownHostEntry[] = [];
+    let ignoredCertAuthorities = 0;
+    for (const file of files) {
+      let text: string;
+      try {
+        text = await fs.readFile(file, 'utf8');
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === 'ENOENT') continue;
+        throw e;
+      }
+      const parsed = parseKnownHosts(text, file);
+      for (const bad of parsed.badLines) this.opts.log?.(`known hosts: ${file} line ${bad.line} ignored: ${bad.reason}`);
+      entries.push(...parsed.entries);
+    }
+    const result = lookupKnownHosts(entries, host, port);
+    ignoredCertAuthorities += result.ignoredCertAuthorities;
+    if (ignoredCertAuthorities > 0) {
+      this.opts.log?.(
+        `known hosts: ${ignoredCertAuthorities} @cert-authority line(s) cover ${knownHostsName(host, port)}; host certificates are not checked, the plain host key must be known or accepted`,
+      );
+    }
+    return result;
+  }
+
+  /** Resolves when the key may be used; throws a RemoteError when it must not. */
+  async verify(node: string, host: string, port: number, presented: Buffer): Promise<HostKeyVerdict> {
+    const lookup = await this.lookup(host, port);
+    const judgement = judgeHostKey(lookup, presented);
+    const fp = fingerprintSha256(presented);
+    const type = keyTypeOfBlob(presented) ?? 'unknown';
+    const where = `${host}:${port}`;
+    switch (judgement.kind) {
+      case 'known':
+        return 'known';
+      case 'revoked':
+        throw new RemoteError(
+          'hostkey-revoked',
+          node,
+          `Node ${node} (${where}) presented the ${type} host key ${fp}, which line ${judgement.entry.line} of ${judgement.entry.source} marks @revoked. Not connecting.`,
+          `Ask the node's administrator for its current host key; a revoked key must never be accepted.`,
+        );
+      case 'changed': {
+        const known = judgement.expected.map((e) => fingerprintSha256(e.keyBlob));
+        const listed = judgement.expected.map((e) => `${e.keyType} ${fingerprintSha256(e.keyBlob)} (${e.source} line ${e.line})`).join('; ');
+        const name = knownHostsName(host, port);
+        const sources = [...new Set(judgement.expected.map((e) => e.source))];
+        throw new HostKeyChangedError(
+          node,
+          `HOST KEY CHANGED for node ${node} (${where}): it presents ${type} ${fp}, but the known key is ${listed}. Someone may be intercepting the connection, or the server was reinstalled. Not connecting.`,
+          `Verify ${fp} with the node's administrator (ssh-keygen -lf /etc/ssh/ssh_host_${type.replace(/^ssh-/, '').replace(/-.*$/, '')}_key.pub on the node); only if it is genuine, remove the old key with ${sources.map((s) => `ssh-keygen -R ${shQuote(name)} -f ${shQuote(s)}`).join(' and ')} and connect again.`,
+          fp,
+          known,
+        );
+      }
+      case 'unknown':
+        return this.ask(node, host, port, presented, type, fp);
+    }
+  }
+
+  private ask(node: string, host: string, port: number, presented: Buffer, keyType: string, fp: string): Promise<HostKeyVerdict> {
+    // Nodes connect in parallel; one question per host:port:key, however many connections wait on it.
+    const id = `${knownHostsName(host, port)} ${fp}`;
+    const pending = this.asking.get(id);
+    if (pending) return pending;
+    const p = (async (): Promise<HostKeyVerdict> => {
+      const answer = await this.opts.prompt({ node, host, port, keyType, fingerprintSha256: fp });
+      if (answer === 'once') {
+        this.opts.log?.(`${node}: accepted ${keyType} host key ${fp} of ${host}:${port} for this connection only`);
+        return 'accepted-once';
+      }
+      if (answer === 'always') {
+        await this.store(host, port, presented);
+        this.opts.log?.(`${node}: accepted ${keyType} host key ${fp} of ${host}:${port} and stored it in ${this.opts.storeFile}`);
+        return 'accepted-stored';
+      }
+      throw new RemoteError(
+        'hostkey-unknown-declined',
+        node,
+        `The host key of node ${node} (${host}:${port}, ${keyType} ${fp}) is not known and was not accepted; nothing was sent to it.`,
+        `Compare ${fp} with the node's own key (ssh-keygen -lf /etc/ssh/ssh_host_*_key.pub on the node), then run again and accept it, or add it to ~/.ssh/known_hosts.`,
+      );
+    })();
+    this.asking.set(id, p);
+    const forget = (): void => void this.asking.delete(id);
+    p.then(forget, forget);
+    return p;
+  }
+
+  private async store(host: string, port: number, key: Buffer): Promise<void> {
+    await fs.mkdir(path.dirname(this.opts.storeFile), { recursive: true });
+    await fs.appendFile(this.opts.storeFile, formatKnownHostsLine(host, port, key) + '\n', { mode: 0o644 });
+  }
+}
