@@ -1,25 +1,34 @@
-// Bundles the extension into one CommonJS file. execa is ESM-only, so bundling is what lets a
-// CommonJS extension host load it; ssh2's optional native addons stay out (it falls back to JS).
+// Bundles the extension into one CommonJS file and the status webview into one browser script.
+// execa is ESM-only, so bundling is what lets a CommonJS extension host load it; ssh2's optional
+// native addons stay out (it falls back to JS).
 import * as esbuild from 'esbuild';
 
 const production = process.argv.includes('--production');
 const watch = process.argv.includes('--watch');
 
-const ctx = await esbuild.context({
-  entryPoints: ['src/extension.ts'],
-  bundle: true,
-  format: 'cjs',
-  platform: 'node',
-  target: 'node18',
-  outfile: 'dist/extension.js',
-  external: ['vscode', 'cpu-features', './crypto/build/Release/sshcrypto.node'],
-  sourcemap: !production,
-  minify: production,
-  logLevel: 'info',
-});
+const common = { bundle: true, sourcemap: !production, minify: production, logLevel: 'info' };
+const contexts = await Promise.all([
+  esbuild.context({
+    ...common,
+    entryPoints: ['src/extension.ts'],
+    format: 'cjs',
+    platform: 'node',
+    target: 'node18',
+    outfile: 'dist/extension.js',
+    external: ['vscode', 'cpu-features', './crypto/build/Release/sshcrypto.node'],
+  }),
+  esbuild.context({
+    ...common,
+    entryPoints: ['media/status/main.ts'],
+    format: 'iife',
+    platform: 'browser',
+    target: 'chrome114',
+    outfile: 'dist/media/status.js',
+  }),
+]);
 if (watch) {
-  await ctx.watch();
+  await Promise.all(contexts.map((c) => c.watch()));
 } else {
-  await ctx.rebuild();
-  await ctx.dispose();
+  await Promise.all(contexts.map((c) => c.rebuild()));
+  await Promise.all(contexts.map((c) => c.dispose()));
 }

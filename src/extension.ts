@@ -18,7 +18,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     return;
   }
   const clusterFile = new ClusterFile(folder);
-  const controller = new Controller(clusterFile, log, handlers);
+  const controller = new Controller(context.extensionUri, clusterFile, log, handlers);
   context.subscriptions.push(clusterFile, controller, ...controller.registerCommands());
   await clusterFile.reload();
 }

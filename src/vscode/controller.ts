@@ -10,6 +10,8 @@ import { targetKey } from '../core/runbook/state';
 import { stepDef } from '../core/runbook/steps';
 import { ClusterFile, type ClusterFileState } from './clusterFile';
 import { RunbookTree, type RunbookItem } from './runbookTree';
+import { StatusPanel } from './statusPanel';
+import { clusterStatus } from '../core/status/clusterStatus';
 
 type Log = vscode.LogOutputChannel;
 
@@ -21,12 +23,20 @@ export class Controller implements vscode.Disposable {
   private sessionKey = '';
   private sessionSub: { dispose(): void } | undefined;
   private readonly running = new Map<string, AbortController>();
+  private readonly statusPanel: StatusPanel;
 
   constructor(
+    extensionUri: vscode.Uri,
     private readonly clusterFile: ClusterFile,
     private readonly log: Log,
     private readonly handlers: HandlerTable,
   ) {
+    this.statusPanel = new StatusPanel(extensionUri, {
+      checkNode: (node) => void this.act({ kind: 'node', ...this.nodeItem('verifyStopped', node) }, 'check'),
+      openTerminal: (node) => void vscode.commands.executeCommand('ucdUpgrade.openTerminal', node),
+      showLog: (node) => this.showNodeLog(node),
+    });
+    this.disposables.push(this.statusPanel);
     this.view = vscode.window.createTreeView('ucdUpgrade.runbook', { treeDataProvider: this.tree, showCollapseAll: true });
     this.disposables.push(
       this.view,
@@ -48,6 +58,11 @@ export class Controller implements vscode.Disposable {
       reg('ucdUpgrade.openClusterFile', () => vscode.window.showTextDocument(this.clusterFile.uri)),
       reg('ucdUpgrade.refresh', () => this.clusterFile.reload()),
       reg('ucdUpgrade.showLog', () => this.log.show(true)),
+      reg('ucdUpgrade.openTerminal', (node?: string) => this.openTerminal(node)),
+      reg('ucdUpgrade.showStatus', () => {
+        this.statusPanel.show();
+        this.render();
+      }),
       reg('ucdUpgrade.showProblems', () => vscode.commands.executeCommand('workbench.actions.view.problems')),
       reg('ucdUpgrade.run', (item: RunbookItem) => this.act(item, 'run')),
       reg('ucdUpgrade.check', (item: RunbookItem) => this.act(item, 'check')),
@@ -111,8 +126,38 @@ export class Controller implements vscode.Disposable {
     const maxAge = vscode.workspace.getConfiguration('ucdUpgrade').get<number>('stoppedCheckMaxAgeSeconds', 300);
     const hasLog = new Set<string>();
     for (const e of this.session.journal.events) if (e.type === 'started') hasLog.add(targetKey(e.step, e.node)).add(e.step);
-    this.tree.update({ kind: 'runbook', steps: this.session.view({ stoppedMaxAgeMs: maxAge * 1000 }), hasLog });
+    const steps = this.session.view({ stoppedMaxAgeMs: maxAge * 1000 });
+    this.tree.update({ kind: 'runbook', steps, hasLog });
     this.view.description = `${c.name}: ${c.currentVersion} → ${c.targetVersion}`;
+    const busyNodes = steps.flatMap((s) => s.nodes.filter((n) => n.state === 'running').map((n) => n.node));
+    this.statusPanel.update(clusterStatus(c, this.session.journal.events, this.session.state()), [...new Set(busyNodes)]);
+  }
+
+  /** A tree item for one node of a step, as if the user had clicked it. */
+  private nodeItem(step: 'verifyStopped', node: string): Omit<Extract<RunbookItem, { kind: 'node' }>, 'kind'> {
+    const view = this.session?.view().find((s) => s.def.id === step);
+    const nodeView = view?.nodes.find((n) => n.node === node);
+    if (!view || !nodeView) throw new Error(`node ${node} is not part of the cluster`);
+    return { step: view, node: nodeView };
+  }
+
+  /** An interactive ssh in the editor's terminal; arguments go to ssh as a list, never through a shell. */
+  private async openTerminal(node?: string): Promise<void> {
+    const cluster = this.session?.cluster;
+    if (!cluster || !vscode.workspace.isTrusted) return;
+    const name = node ?? (await vscode.window.showQuickPick(cluster.nodes.map((n) => n.name), { title: 'Open a terminal on which node?' }));
+    const n = cluster.nodes.find((x) => x.name === name);
+    if (!n) return;
+    const args = ['-p', String(n.sshPort)];
+    if (n.identityFile) args.push('-i', n.identityFile);
+    const dest = n.sshAlias ?? n.host;
+    args.push(n.user && !n.sshAlias ? `${n.user}@${dest}` : dest);
+    vscode.window.createTerminal({ name: `UCD ${n.name}`, shellPath: 'ssh', shellArgs: args, iconPath: new vscode.ThemeIcon('server') }).show();
+  }
+
+  private showNodeLog(node: string): void {
+    this.log.show(true);
+    this.log.info(`— log of ${node}: every line of this channel about ${node} starts with "[${node}]" (use the Filter box) —`);
   }
 
   private async createClusterFile(): Promise<void> {

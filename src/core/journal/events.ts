@@ -1,6 +1,7 @@
 // The run journal's records. The journal is the only source of run state: the views are a
 // function of it, so a reload rebuilds exactly what was there.
 import type { StepId } from '../runbook/steps';
+import type { NodeFacts } from '../status/facts';
 
 /** A step as a whole (no node) or one node of a node-scoped step. */
 export interface Target {
@@ -14,7 +15,7 @@ export type Verdict = 'passed' | 'failed' | 'warning';
 export type JournalEvent =
   | { readonly type: 'run-opened'; readonly ts: string; readonly cluster: string; readonly from: string; readonly to: string; readonly nodes: readonly string[] }
   | ({ readonly type: 'started'; readonly ts: string; readonly id: string; readonly kind: ActionKind } & Target)
-  | ({ readonly type: 'finished'; readonly ts: string; readonly id: string; readonly kind: ActionKind; readonly verdict: Verdict; readonly evidence: readonly string[]; readonly hint?: string } & Target)
+  | ({ readonly type: 'finished'; readonly ts: string; readonly id: string; readonly kind: ActionKind; readonly verdict: Verdict; readonly evidence: readonly string[]; readonly hint?: string; readonly facts?: NodeFacts } & Target)
   | ({ readonly type: 'interrupted'; readonly ts: string; readonly id: string } & Target)
   | ({ readonly type: 'skipped'; readonly ts: string; readonly reason: string } & Target)
   | ({ readonly type: 'confirmed'; readonly ts: string; readonly note: string } & Target)

@@ -5,6 +5,7 @@ import { randomUUID } from 'node:crypto';
 import type { Cluster } from '../cluster/types';
 import { Journal, journalFileName, type SecretMask } from '../journal/journal';
 import type { ActionKind, Target, Verdict } from '../journal/events';
+import type { NodeFacts } from '../status/facts';
 import { DEFAULT_GATE_OPTIONS, type GateOptions } from './gates';
 import { danglingRuns, nodesOf, reduceJournal, splitKey, type RunState } from './state';
 import { stepDef } from './steps';
@@ -79,8 +80,8 @@ export class RunSession {
     return id;
   }
 
-  finish(id: string, target: Target, kind: ActionKind, verdict: Verdict, evidence: readonly string[], hint?: string): void {
-    this.record({ type: 'finished', ts: this.ts(), id, kind, verdict, evidence, ...(hint ? { hint } : {}), ...this.checked(target) });
+  finish(id: string, target: Target, kind: ActionKind, verdict: Verdict, evidence: readonly string[], hint?: string, facts?: NodeFacts): void {
+    this.record({ type: 'finished', ts: this.ts(), id, kind, verdict, evidence, ...(hint ? { hint } : {}), ...(facts ? { facts } : {}), ...this.checked(target) });
   }
 
   private record(event: Parameters<Journal['append']>[0]): void {

@@ -1,0 +1,43 @@
+// What a check learned about one node, in structured form. A finished journal record may carry
+// it next to the human evidence, so the status view can be rebuilt from the journal alone.
+
+export type PidFileFact =
+  | { readonly state: 'absent' }
+  /** The pid in var/server.pid is a running process. */
+  | { readonly state: 'live'; readonly pid: number }
+  /** var/server.pid names a pid that no process has: left behind by a killed server. */
+  | { readonly state: 'stale'; readonly pid: number };
+
+export interface NodeFacts {
+  /** false when the last attempt could not reach or log in to the node. */
+  readonly reachable?: boolean;
+  /** Why the node could not be reached, as the user should read it. */
+  readonly unreachableReason?: string;
+  readonly hostKeyChanged?: boolean;
+  /** conf/installed.version of the node's install. */
+  readonly version?: string;
+  readonly pidFile?: PidFileFact;
+  /** Which of the node's own ports (HTTPS, JMS) something listens on. */
+  readonly listening?: readonly number[];
+  /** pid of the UCD server process of this install, or null when there is none. */
+  readonly serverPid?: number | null;
+  /** The version the login page shows, when it answered. */
+  readonly webVersion?: string;
+  readonly loadBalancer?: 'in-rotation' | 'out-of-rotation' | 'unknown';
+  /** Where the installer got to on this node. */
+  readonly installer?: 'running' | 'upgraded' | 'refused' | 'handed-over' | 'failed';
+  /** Storage paths that must still move into the shared appdata folder. */
+  readonly storageToMove?: readonly string[];
+}
+
+/** Later facts win field by field: a version read at 10:02 is not erased by a port check at 10:03. */
+export function mergeFacts(older: NodeFacts | undefined, newer: NodeFacts): NodeFacts {
+  const out: Record<string, unknown> = { ...(older ?? {}) };
+  for (const [k, v] of Object.entries(newer)) if (v !== undefined) out[k] = v;
+  return out as NodeFacts;
+}
+
+/** True when the facts show any sign of a server still running on the node. */
+export function showsRunning(f: NodeFacts): boolean {
+  return f.pidFile?.state === 'live' || (f.listening?.length ?? 0) > 0 || (typeof f.serverPid === 'number');
+}
