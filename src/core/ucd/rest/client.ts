@@ -1,0 +1,239 @@
+// The few UCD REST calls the runbook needs: what is running, cancel one, wait until none.
+// Calls (see ucd-facts.md, "REST API", and activity.ts for where the shapes were read):
+//   GET /rest/workflow/currentActivity?orderField=startDate&sortType=desc
+//   PUT /rest/workflow/{traceId}/cancel
+// Credentials stay in memory: they are read from the injected source after the server's TLS
+// identity is accepted, sent only in the Authorization header, and masked out of every message.
+import * as https from 'node:https';
+import type { IncomingMessage } from 'node:http';
+import type { TLSSocket } from 'node:tls';
+import { blockingProcesses, describeProcess, parseCurrentActivity, type RunningProcess } from './activity';
+import { maskSecrets, UcdRestError } from './errors';
+import { connectTrusted, type CertPrompt, type TlsPinStore, type TlsTarget } from './tls';
+
+export type UcdCredentials =
+  | { readonly kind: 'basic'; readonly user: string; readonly password: string }
+  /** UCD's convention for tokens: user "PasswordIsAuthToken", the token as password. */
+  | { readonly kind: 'token'; readonly token: string };
+
+/** Returns the credentials, or undefined when the user declined to give them. */
+export type CredentialSource = () => Promise<UcdCredentials | undefined>;
+
+export interface UcdRestOptions {
+  /** The UCD web URL (https://host[:port][/context]); the load balancer's URL is fine. */
+  readonly baseUrl: string;
+  readonly credentials: CredentialSource;
+  readonly pins: TlsPinStore;
+  readonly prompt: CertPrompt;
+  /** Extra CA (PEM) to trust, for servers with a company CA. */
+  readonly ca?: string;
+  /** Per request, connection included. Default 30 s. */
+  readonly requestTimeoutMs?: number;
+  /** Name of the credential in the editor's secret storage, for hints only. */
+  readonly credentialName?: string;
+}
+
+export interface WaitOptions {
+  readonly signal?: AbortSignal;
+  /** Between polls. Default 5 s. */
+  readonly intervalMs?: number;
+  /** Give up after this long. Default 30 min. */
+  readonly timeoutMs?: number;
+  /** Called with what still blocks after each poll. */
+  readonly onPoll?: (blocking: readonly RunningProcess[]) => void;
+}
+
+interface HttpResult {
+  readonly status: number;
+  readonly body: string;
+  readonly location?: string;
+}
+
+const MAX_BODY = 8 * 1024 * 1024;
+export const ACTIVITY_PATH = '/rest/workflow/currentActivity?orderField=startDate&sortType=desc';
+
+export function cancelPath(traceId: string): string {
+  return `/rest/workflow/${encodeURIComponent(traceId)}/cancel`;
+}
+
+export class UcdRestClient {
+  private readonly target: TlsTarget;
+  private readonly basePath: string;
+  private readonly sessionPins = new Map<string, string>();
+  private cachedCredentials: UcdCredentials | undefined;
+
+  constructor(private readonly opts: UcdRestOptions) {
+    let url: URL;
+    try {
+      url = new URL(opts.baseUrl);
+    } catch {
+      throw new UcdRestError('protocol', opts.baseUrl, `The UCD URL "${opts.baseUrl}" is not a URL.`, 'Fix ucd.url in the cluster file (e.g. https://ucd.example.com:8443).');
+    }
+    if (url.protocol !== 'https:') {
+      throw new UcdRestError('protocol', url.origin, `The UCD URL ${url.origin} is not https; credentials are never sent in clear text.`, 'Use the https URL of the server or load balancer in ucd.url.');
+    }
+    const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
+    const port = url.port ? Number(url.port) : 443;
+    this.target = { host, port, origin: `https://${url.host}` };
+    this.basePath = url.pathname.replace(/\/+$/, '');
+  }
+
+  get origin(): string {
+    return this.target.origin;
+  }
+
+  /** Everything the Dashboard lists as running, newest first. */
+  async currentActivity(signal?: AbortSignal): Promise<RunningProcess[]> {
+    const res = await this.request('GET', ACTIVITY_PATH, signal);
+    const parsed = parseCurrentActivity(res.body);
+    if (!parsed.ok) {
+      throw new UcdRestError('protocol', this.origin, `${this.origin}${this.basePath}/rest/workflow/currentActivity answered, but ${parsed.problem}.`, 'This server version may shape its UI API differently; check the Dashboard by hand and confirm the step manually with a note.');
+    }
+    return [...parsed.items];
+  }
+
+  /** The application and generic processes the doc says must not run during the upgrade. */
+  async blocking(signal?: AbortSignal): Promise<RunningProcess[]> {
+    return blockingProcesses(await this.currentActivity(signal));
+  }
+
+  /** The Dashboard's Cancel button for one process. */
+  async cancel(process: RunningProcess | string, signal?: AbortSignal): Promise<void> {
+    const id = typeof process === 'string' ? process : process.cancelId;
+    if (!id) {
+      const what = typeof process === 'string' ? process : describeProcess(process);
+      throw new UcdRestError('protocol', this.origin, `The server listed "${what}" without a trace id, so it cannot be cancelled from here.`, 'Cancel it on the Dashboard, then check again.');
+    }
+    await this.request('PUT', cancelPath(id), signal);
+  }
+
+  /** Polls until no application or generic process runs; throws with what remains on timeout. */
+  async waitUntilNone(options: WaitOptions = {}): Promise<void> {
+    const interval = options.intervalMs ?? 5_000;
+    const deadline = Date.now() + (options.timeoutMs ?? 30 * 60_000);
+    for (;;) {
+      const left = await this.blocking(options.signal);
+      options.onPoll?.(left);
+      if (left.length === 0) return;
+      if (Date.now() + interval > deadline) {
+        throw new UcdRestError('timeout', this.origin, `Still running after waiting: ${left.map(describeProcess).join('; ')}.`, 'Wait longer, or cancel these processes (after agreeing with their owners).');
+      }
+      await sleep(interval, options.signal, this.origin);
+    }
+  }
+
+  private async credentials(): Promise<UcdCredentials> {
+    this.cachedCredentials ??= await this.opts.credentials();
+    if (!this.cachedCredentials) {
+      throw new UcdRestError('no-credentials', this.origin, `No UCD credentials were given for ${this.origin}; nothing was sent.`, 'Run the step again and enter the user and password, or a token.');
+    }
+    return this.cachedCredentials;
+  }
+
+  private async request(method: 'GET' | 'PUT', path: string, signal: AbortSignal | undefined): Promise<HttpResult> {
+    const timeoutMs = this.opts.requestTimeoutMs ?? 30_000;
+    const socket = await connectTrusted(this.target, { pins: this.opts.pins, prompt: this.opts.prompt, sessionPins: this.sessionPins, ...(this.opts.ca ? { ca: this.opts.ca } : {}) }, signal, timeoutMs);
+    let creds: UcdCredentials;
+    try {
+      creds = await this.credentials();
+    } catch (e) {
+      socket.destroy();
+      throw e;
+    }
+    const [user, pass] = creds.kind === 'basic' ? [creds.user, creds.password] : ['PasswordIsAuthToken', creds.token];
+    const encoded = Buffer.from(`${user}:${pass}`, 'utf8').toString('base64');
+    const secrets = [pass, encoded, `Basic ${encoded}`];
+    const fullPath = this.basePath + path;
+    const what = `${method} ${this.origin}${fullPath.replace(/\?.*$/, '')}`;
+    let res: HttpResult;
+    try {
+      res = await send(socket, this.target, method, fullPath, encoded, signal, timeoutMs);
+    } catch (e) {
+      if (e instanceof UcdRestError) throw e;
+      const msg = maskSecrets(`${what} failed: ${(e as Error).message}`, secrets);
+      throw new UcdRestError((e as Error).name === 'AbortError' ? 'cancelled' : 'unreachable', this.origin, msg, 'Check that the server is up, then try again.');
+    }
+    if (res.status >= 200 && res.status < 300) return res;
+    const name = this.opts.credentialName ? ` "${this.opts.credentialName}"` : '';
+    if (res.status === 401) {
+      this.cachedCredentials = undefined;
+      throw new UcdRestError('auth', this.origin, `${what}: the server refused the credentials (HTTP 401).`, `Check the user and password (or token) stored as credential${name}, replace them, and try again.`);
+    }
+    if (res.status === 403) {
+      throw new UcdRestError('forbidden', this.origin, `${what}: signed in, but not allowed (HTTP 403).`, 'Use a UCD user allowed to view and cancel processes (e.g. an administrator).');
+    }
+    if (res.status >= 300 && res.status < 400) {
+      // Not followed: the credentials go to this origin only.
+      throw new UcdRestError('protocol', this.origin, maskSecrets(`${what}: redirected (HTTP ${res.status}) to ${res.location ?? 'nowhere'}; not followed.`, secrets), 'Set ucd.url to the server\'s final https address (including any context path).');
+    }
+    const snippet = maskSecrets(res.body.replace(/\s+/g, ' ').trim().slice(0, 200), secrets);
+    if (res.status === 404) {
+      throw new UcdRestError('not-found', this.origin, `${what}: not found (HTTP 404)${snippet ? `: ${snippet}` : ''}.`, 'This UCD version may not have this UI API call, or the process already ended; check the Dashboard by hand.');
+    }
+    throw new UcdRestError('http', this.origin, `${what}: HTTP ${res.status}${snippet ? `: ${snippet}` : ''}.`, 'Look at the server log (var/log/deployserver.out) and try again.');
+  }
+}
+
+function send(socket: TLSSocket, target: TlsTarget, method: string, path: string, basic: string, signal: AbortSignal | undefined, timeoutMs: number): Promise<HttpResult> {
+  return new Promise((resolve, reject) => {
+    const body = method === 'PUT' ? '' : undefined;
+    const req = https.request({
+      // The already-verified socket: the request is written only now, after the trust decision.
+      createConnection: () => socket,
+      host: target.host,
+      port: target.port,
+      method,
+      path,
+      ...(signal ? { signal } : {}),
+      headers: {
+        Host: target.port === 443 ? target.host : `${target.host.includes(':') ? `[${target.host}]` : target.host}:${target.port}`,
+        Authorization: `Basic ${basic}`,
+        Accept: 'application/json',
+        Connection: 'close',
+        ...(body !== undefined ? { 'Content-Type': 'application/json', 'Content-Length': '0' } : {}),
+      },
+    });
+    const timer = setTimeout(() => req.destroy(new UcdRestError('timeout', target.origin, `${method} ${target.origin}${path.replace(/\?.*$/, '')}: no answer within ${Math.round(timeoutMs / 1000)} s.`, 'Check the server\'s load and log, then try again.')), timeoutMs);
+    req.on('error', (e) => {
+      clearTimeout(timer);
+      socket.destroy();
+      reject(e);
+    });
+    req.on('response', (res: IncomingMessage) => {
+      const chunks: Buffer[] = [];
+      let size = 0;
+      res.on('data', (c: Buffer) => {
+        size += c.length;
+        if (size > MAX_BODY) req.destroy(new Error(`answer larger than ${MAX_BODY} bytes`));
+        else chunks.push(c);
+      });
+      res.on('end', () => {
+        clearTimeout(timer);
+        socket.destroy();
+        const location = typeof res.headers.location === 'string' ? res.headers.location : undefined;
+        resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8'), ...(location ? { location } : {}) });
+      });
+      res.on('error', (e) => {
+        clearTimeout(timer);
+        reject(e);
+      });
+    });
+    req.end(body);
+  });
+}
+
+function sleep(ms: number, signal: AbortSignal | undefined, origin: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const cancelled = () => new UcdRestError('cancelled', origin, 'Waiting for running processes was cancelled.', 'Run Check again when ready.');
+    if (signal?.aborted) return reject(cancelled());
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(cancelled());
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}

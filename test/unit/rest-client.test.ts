@@ -1,0 +1,274 @@
+// The REST client against a real local HTTPS server with openssl-made self-signed certificates.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as https from 'node:https';
+import type { AddressInfo } from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { UcdRestClient, type UcdCredentials } from '../../src/core/ucd/rest/client';
+import { UcdRestError } from '../../src/core/ucd/rest/errors';
+import { MemoryPinStore, type CertDecision, type UnknownCertificate } from '../../src/core/ucd/rest/tls';
+
+const FIXTURE = path.resolve(__dirname, '../../../test/fixtures/rest/current-activity.json');
+const PASSWORD = 'pa55-Wörd:with$pecials';
+const TOKEN = 'tok-7f3a9c0e51d2';
+
+interface Cert { key: string; cert: string; fingerprint: string }
+
+function makeCert(dir: string, name: string, ...extra: string[]): Cert {
+  const key = path.join(dir, `${name}.key`);
+  const crt = path.join(dir, `${name}.crt`);
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', key, '-out', crt, '-days', '2', '-subj', `/CN=ucd-${name}.test`, ...extra], { stdio: 'pipe' });
+  const fp = execFileSync('openssl', ['x509', '-in', crt, '-noout', '-fingerprint', '-sha256'], { encoding: 'utf8' });
+  // e.g. "sha256 Fingerprint=AB:CD:..." (OpenSSL 3) — keep openssl's own hex, only drop the label.
+  return { key: fs.readFileSync(key, 'utf8'), cert: fs.readFileSync(crt, 'utf8'), fingerprint: fp.trim().replace(/^.*=/, '') };
+}
+
+interface Seen { method: string; url: string; authorization?: string }
+
+class FakeUcd {
+  readonly seen: Seen[] = [];
+  items: unknown[] = [];
+  cancelled: string[] = [];
+  server!: https.Server;
+  constructor(private cert: Cert) {}
+
+  async start(): Promise<number> {
+    this.server = https.createServer({ key: this.cert.key, cert: this.cert.cert }, (req, res) => {
+      this.seen.push({ method: req.method ?? '', url: req.url ?? '', ...(req.headers.authorization ? { authorization: req.headers.authorization } : {}) });
+      const auth = req.headers.authorization ?? '';
+      const ok = [`admin:${PASSWORD}`, `PasswordIsAuthToken:${TOKEN}`].some((c) => auth === `Basic ${Buffer.from(c).toString('base64')}`);
+      if (!ok) {
+        // A hostile or careless server echoing what it got: the client must not repeat it.
+        res.writeHead(401, { 'content-type': 'text/plain' }).end(`bad credentials: ${auth} ${Buffer.from(auth.replace('Basic ', ''), 'base64').toString()}`);
+        return;
+      }
+      if (req.method === 'GET' && req.url === '/rest/workflow/currentActivity?orderField=startDate&sortType=desc') {
+        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(this.items));
+        return;
+      }
+      const m = /^\/rest\/workflow\/([^/]+)\/cancel$/.exec(req.url ?? '');
+      if (req.method === 'PUT' && m) {
+        const id = decodeURIComponent(m[1]);
+        const hit = this.items.find((i) => { const o = i as Record<string, unknown>; return o.traceId === id || o.workflowTraceId === id; }) as Record<string, unknown> | undefined;
+        if (!hit) {
+          res.writeHead(404).end('no such trace');
+          return;
+        }
+        // Like the product: cancelling a request ends its component children too.
+        this.items = this.items.filter((i) => i !== hit && (i as Record<string, unknown>).parentRequestId !== hit.id);
+        this.cancelled.push(id);
+        res.writeHead(200).end();
+        return;
+      }
+      res.writeHead(404).end();
+    });
+    await new Promise<void>((r) => this.server.listen(0, '127.0.0.1', r));
+    return (this.server.address() as AddressInfo).port;
+  }
+
+  swapCert(c: Cert): void {
+    this.server.setSecureContext({ key: c.key, cert: c.cert });
+  }
+
+  stop(): Promise<void> {
+    return new Promise((r) => {
+      this.server.closeAllConnections();
+      this.server.close(() => r());
+    });
+  }
+}
+
+let dir: string;
+let certA: Cert;
+let certB: Cert;
+let certIp: Cert;
+let ucd: FakeUcd;
+let port: number;
+
+before(async () => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ucd-rest-'));
+  certA = makeCert(dir, 'a');
+  certB = makeCert(dir, 'b');
+  certIp = makeCert(dir, 'ip', '-addext', 'subjectAltName=IP:127.0.0.1');
+  ucd = new FakeUcd(certA);
+  port = await ucd.start();
+});
+after(async () => {
+  await ucd.stop();
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+function reset(): void {
+  ucd.seen.length = 0;
+  ucd.cancelled = [];
+  ucd.items = JSON.parse(fs.readFileSync(FIXTURE, 'utf8'));
+  ucd.swapCert(certA);
+}
+
+function client(opts: { decide?: CertDecision; creds?: UcdCredentials; pins?: MemoryPinStore; asked?: UnknownCertificate[] } = {}) {
+  const asked = opts.asked ?? [];
+  let credCalls = 0;
+  const c = new UcdRestClient({
+    baseUrl: `https://127.0.0.1:${port}`,
+    credentials: async () => {
+      credCalls++;
+      return opts.creds ?? { kind: 'basic', user: 'admin', password: PASSWORD };
+    },
+    pins: opts.pins ?? new MemoryPinStore(),
+    prompt: async (cert) => {
+      asked.push(cert);
+      return opts.decide ?? 'once';
+    },
+    credentialName: 'ucd-admin',
+    requestTimeoutMs: 5_000,
+  });
+  return { c, asked, credCalls: () => credCalls };
+}
+
+test('unknown self-signed certificate: asks with the fingerprint openssl computes, then lists the running processes', async () => {
+  reset();
+  const { c, asked } = client({ decide: 'once' });
+  const all = await c.currentActivity();
+  assert.equal(asked.length, 1);
+  assert.equal(asked[0].fingerprint256, certA.fingerprint);
+  assert.equal(asked[0].host, '127.0.0.1');
+  assert.equal(asked[0].port, port);
+  assert.match(asked[0].subject, /CN=ucd-a\.test/);
+  assert.equal(asked[0].reason, 'DEPTH_ZERO_SELF_SIGNED_CERT');
+  assert.deepEqual(all.map((p) => p.kind), ['application', 'component', 'generic', 'other']);
+  // 'once' holds for this client: no second question.
+  const blocking = await c.blocking();
+  assert.equal(asked.length, 1);
+  assert.deepEqual(blocking.map((p) => p.name), ['JPetStore / Deploy (PROD)', 'Nightly cleanup', 'Change window approval']);
+  assert.equal(ucd.seen.length, 2);
+});
+
+test('declined certificate: the server never receives a request, let alone the Authorization header', async () => {
+  reset();
+  const { c, asked, credCalls } = client({ decide: 'cancel' });
+  await assert.rejects(c.currentActivity(), (e: unknown) => e instanceof UcdRestError && e.kind === 'tls-declined' && e.message.includes(certA.fingerprint));
+  assert.equal(asked.length, 1);
+  assert.deepEqual(ucd.seen, []);
+  assert.equal(credCalls(), 0, 'credentials are not even read for a server that was not accepted');
+});
+
+test('pinned "always": a new client accepts the same certificate without asking', async () => {
+  reset();
+  const pins = new MemoryPinStore();
+  await client({ decide: 'always', pins }).c.currentActivity();
+  assert.equal(await pins.get(`127.0.0.1:${port}`), certA.fingerprint);
+  const second = client({ decide: 'cancel', pins });
+  await second.c.currentActivity();
+  assert.equal(second.asked.length, 0);
+});
+
+test('changed certificate after pinning: refused loudly with both fingerprints, nothing sent', async () => {
+  reset();
+  const pins = new MemoryPinStore();
+  await pins.set(`127.0.0.1:${port}`, certA.fingerprint);
+  ucd.swapCert(certB);
+  const { c, asked, credCalls } = client({ decide: 'always', pins });
+  await assert.rejects(c.currentActivity(), (e: unknown) => {
+    assert.ok(e instanceof UcdRestError);
+    assert.equal(e.kind, 'tls-changed');
+    assert.match(e.message, /CHANGED/);
+    assert.ok(e.message.includes(certA.fingerprint) && e.message.includes(certB.fingerprint));
+    assert.deepEqual(e.fingerprints, { pinned: certA.fingerprint, presented: certB.fingerprint });
+    return true;
+  });
+  assert.equal(asked.length, 0, 'a changed certificate is not a question');
+  assert.deepEqual(ucd.seen, []);
+  assert.equal(credCalls(), 0);
+});
+
+test('a CA the certificate chains to makes it trusted without a prompt, but only if the name matches too', async () => {
+  reset();
+  const asked: UnknownCertificate[] = [];
+  const withCa = (ca: string) => new UcdRestClient({ baseUrl: `https://127.0.0.1:${port}`, credentials: async () => ({ kind: 'basic', user: 'admin', password: PASSWORD }), pins: new MemoryPinStore(), prompt: async (x) => (asked.push(x), 'cancel'), ca });
+  // certA names ucd-a.test, not 127.0.0.1: the chain verifies but the name does not, so it asks.
+  await assert.rejects(withCa(certA.cert).currentActivity(), /not accepted/);
+  assert.equal(asked.length, 1);
+  assert.equal(asked[0].reason, 'ERR_TLS_CERT_ALTNAME_INVALID');
+  ucd.swapCert(certIp);
+  const all = await withCa(certIp.cert).currentActivity();
+  assert.equal(all.length, 4);
+  assert.equal(asked.length, 1, 'no prompt for a certificate that verifies');
+});
+
+test('cancel the chosen processes, then waiting ends once the server lists none', async () => {
+  reset();
+  const { c } = client({ decide: 'once' });
+  const polls: number[] = [];
+  const blocking = await c.blocking();
+  for (const p of blocking) await c.cancel(p);
+  assert.deepEqual(ucd.cancelled, ['17c1a2b3-0000-4000-8000-00000000f001', '17c1a2b3-0000-4000-8000-00000000f003', '17c1a2b3-0000-4000-8000-00000000f004']);
+  const puts = ucd.seen.filter((s) => s.method === 'PUT').map((s) => s.url);
+  assert.deepEqual(puts, ucd.cancelled.map((id) => `/rest/workflow/${id}/cancel`));
+  await c.waitUntilNone({ intervalMs: 20, timeoutMs: 2_000, onPoll: (left) => polls.push(left.length) });
+  assert.deepEqual(polls, [0]);
+  assert.deepEqual(ucd.items, ['not an object'], 'the component child went with its parent');
+});
+
+test('waitUntilNone polls until the server empties its list, and times out naming what remains', async () => {
+  reset();
+  const { c } = client({ decide: 'once', creds: { kind: 'token', token: TOKEN } });
+  const polls: number[] = [];
+  // Something else (a person on the Dashboard) cancels one process per poll.
+  const waited = c.waitUntilNone({
+    intervalMs: 30, timeoutMs: 5_000,
+    onPoll: (left) => {
+      polls.push(left.length);
+      const next = left[0];
+      if (next?.cancelId) ucd.items = ucd.items.filter((i) => { const o = i as Record<string, unknown>; return o.traceId !== next.cancelId && o.workflowTraceId !== next.cancelId; });
+    },
+  });
+  await waited;
+  assert.deepEqual(polls, [3, 2, 1, 0]);
+  assert.ok(ucd.seen.every((s) => s.authorization === `Basic ${Buffer.from(`PasswordIsAuthToken:${TOKEN}`).toString('base64')}`), 'token sent as PasswordIsAuthToken');
+
+  reset();
+  await assert.rejects(c.waitUntilNone({ intervalMs: 30, timeoutMs: 100 }), (e: unknown) => e instanceof UcdRestError && e.kind === 'timeout' && /Nightly cleanup/.test(e.message));
+  const ac = new AbortController();
+  setTimeout(() => ac.abort(), 50);
+  await assert.rejects(c.waitUntilNone({ intervalMs: 10_000, timeoutMs: 60_000, signal: ac.signal }), (e: unknown) => e instanceof UcdRestError && e.kind === 'cancelled');
+});
+
+test('401: the message names the failure and the credential, never the password, token or Authorization header', async () => {
+  reset();
+  for (const creds of [{ kind: 'basic', user: 'admin', password: 'wrong-Secret-99' }, { kind: 'token', token: 'bad-token-1234' }] as const) {
+    const { c } = client({ decide: 'once', creds });
+    const secret = creds.kind === 'basic' ? creds.password : creds.token;
+    const user = creds.kind === 'basic' ? creds.user : 'PasswordIsAuthToken';
+    const header = Buffer.from(`${user}:${secret}`).toString('base64');
+    await assert.rejects(c.currentActivity(), (e: unknown) => {
+      assert.ok(e instanceof UcdRestError);
+      assert.equal(e.kind, 'auth');
+      assert.match(e.message, /HTTP 401/);
+      assert.match(e.hint, /"ucd-admin"/);
+      const all = `${e.message} ${e.hint} ${e.stack ?? ''} ${JSON.stringify(e)}`;
+      assert.ok(!all.includes(secret), 'no password/token');
+      assert.ok(!all.includes(header), 'no Authorization value');
+      assert.ok(!/Basic /.test(all), 'no Authorization header');
+      return true;
+    });
+    // The server did receive the (wrong) credentials: the check above is about our messages.
+    assert.equal(ucd.seen.at(-1)?.authorization, `Basic ${header}`);
+  }
+});
+
+test('cancelling an unknown trace reports 404 with the server\'s words; an http:// URL is refused before any request', async () => {
+  reset();
+  const { c } = client({ decide: 'once' });
+  await assert.rejects(c.cancel('no-such-id'), (e: unknown) => e instanceof UcdRestError && e.kind === 'not-found' && /no such trace/.test(e.message));
+  assert.throws(() => new UcdRestClient({ baseUrl: `http://127.0.0.1:${port}`, credentials: async () => undefined, pins: new MemoryPinStore(), prompt: async () => 'cancel' }), (e: unknown) => e instanceof UcdRestError && e.kind === 'protocol');
+});
+
+test('no credentials given: nothing is sent after the TLS decision', async () => {
+  reset();
+  const c = new UcdRestClient({ baseUrl: `https://127.0.0.1:${port}`, credentials: async () => undefined, pins: new MemoryPinStore(), prompt: async () => 'once' });
+  await assert.rejects(c.currentActivity(), (e: unknown) => e instanceof UcdRestError && e.kind === 'no-credentials');
+  assert.deepEqual(ucd.seen, []);
+});
