@@ -1,0 +1,722 @@
+// SSH to the nodes with ssh2: one connection per node, reused for every channel, channels capped
+// below OpenSSH's MaxSessions, keepalive on, a timeout on connect and on every exec, and
+// cancellation that kills the remote command (its whole process group), not just our wait.
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { StringDecoder } from 'node:string_decoder';
+import type { Duplex } from 'node:stream';
+import { Client, type ClientChannel, type ConnectConfig } from 'ssh2';
+import { HostKeyPolicy } from './hostKeys';
+import type { AuthPrompt, RemoteLog, SecretSource } from './interaction';
+import { hostKeyAlgorithmsFor } from './knownHosts';
+import { ChannelSlots } from './slots';
+import { KeyLoader, makeAuthHandler } from './sshAuth';
+import { parseSshConfig, resolveSshHost, type JumpSpec, type SshConfigFile } from './sshConfig';
+import { authFailedError, connectError, connectionLostError, connectTimeoutError, type ConnectContext } from './sshErrors';
+import { RemoteError, type ExecOptions, type ExecResult, type Transport } from './transport';
+
+/** Where and how to reach one node. `targetFromNode` builds it from a ClusterNode. */
+export interface SshTarget {
+  /** Node name: labels logs, errors and prompts. */
+  readonly name: string;
+  /** Host name or address; also the name looked up in ~/.ssh/config unless sshAlias is given. */
+  readonly host: string;
+  /** Overrides ~/.ssh/config's Port; default from the config, else 22. */
+  readonly port?: number;
+  readonly user?: string;
+  /** A Host alias in ~/.ssh/config whose HostName/User/Port/IdentityFile/ProxyJump apply. */
+  readonly sshAlias?: string;
+  readonly identityFile?: string;
+  /** 'posix' runs commands so they can be killed by process group; 'windows' cannot. */
+  readonly shell?: 'posix' | 'windows';
+}
+
+/** The cluster file's node, as a target: explicit values win over ~/.ssh/config (as on ssh's command line). */
+export function targetFromNode(node: {
+  readonly name: string;
+  readonly host: string;
+  readonly sshPort: number;
+  readonly user?: string;
+  readonly sshAlias?: string;
+  readonly identityFile?: string;
+  readonly os: 'linux' | 'windows';
+}): SshTarget {
+  return {
+    name: node.name,
+    host: node.host,
+    // With an alias, the loader's default port 22 must not hide the alias's own Port.
+    ...(node.sshAlias && node.sshPort === 22 ? {} : { port: node.sshPort }),
+    ...(node.user !== undefined ? { user: node.user } : {}),
+    ...(node.sshAlias !== undefined ? { sshAlias: node.sshAlias } : {}),
+    ...(node.identityFile !== undefined ? { identityFile: node.identityFile } : {}),
+    shell: node.os === 'windows' ? 'windows' : 'posix',
+  };
+}
+
+export interface SshPoolOptions {
+  readonly hostKeys: HostKeyPolicy;
+  /** Backs encrypted key passphrases (SecretStorage in the editor). */
+  readonly secrets?: SecretSource;
+  /** Asks for passwords and keyboard-interactive answers; without it those methods are skipped. */
+  readonly authPrompt?: AuthPrompt;
+  /** Default ~/.ssh/config; null reads no config. */
+  readonly sshConfigFile?: string | null;
+  /** Default $SSH_AUTH_SOCK; null uses no agent. */
+  readonly agentSocket?: string | null;
+  /** Tried when neither the node nor ~/.ssh/config names a key. Default ~/.ssh/id_ed25519, id_ecdsa, id_rsa. */
+  readonly defaultIdentityFiles?: readonly string[];
+  readonly home?: string;
+  readonly localUser?: string;
+  /** Network time allowed to connect, handshake and authenticate; paused while a human answers. Default 15 s. */
+  readonly connectTimeoutMs?: number;
+  /** Default 10 s; the connection drops after keepaliveCountMax unanswered ones (default 3). */
+  readonly keepaliveIntervalMs?: number;
+  readonly keepaliveCountMax?: number;
+  /** Concurrent channels per connection; OpenSSH's MaxSessions defaults to 10. Default 8. */
+  readonly maxChannels?: number;
+  /** For an exec without its own timeoutMs. Default 120 s. */
+  readonly execTimeoutMs?: number;
+  readonly log?: RemoteLog;
+}
+
+export interface SshExecOptions extends ExecOptions {
+  /** Exit 127 (the shell's "command not found") becomes RemoteError('command-not-found'). */
+  readonly commandNotFoundIsError?: boolean;
+}
+
+export interface PtyOptions {
+  readonly rows?: number;
+  readonly cols?: number;
+  readonly term?: string;
+  readonly signal?: AbortSignal;
+}
+
+/** An interactive command on a terminal (the installer): what a terminal widget needs. */
+export interface PtySession {
+  write(data: string): void;
+  /** Output (stdout and stderr merged, as on a terminal). Output before the first listener is kept. */
+  onData(listener: (chunk: string) => void): void;
+  resize(rows: number, cols: number): void;
+  /** Hangs up: the remote side gets SIGHUP, like closing a terminal. */
+  close(): void;
+  readonly exit: Promise<{ readonly code: number | null; readonly signal?: string }>;
+}
+
+export interface UploadOptions {
+  readonly onProgress?: (sentBytes: number, totalBytes: number) => void;
+  readonly signal?: AbortSignal;
+  /** File mode on the node; default 0o644. */
+  readonly mode?: number;
+}
+
+interface Hop {
+  readonly label: string;
+  readonly host: string;
+  readonly port: number;
+  readonly user: string;
+  readonly identityFiles: readonly string[];
+  readonly explicitIdentityFiles: ReadonlySet<string>;
+}
+
+interface Connection {
+  readonly client: Client;
+  /** Jump host clients, closed with the connection. */
+  readonly jumps: readonly Client[];
+  readonly slots: ChannelSlots;
+  alive: boolean;
+}
+
+const PGID_LINE = /^(\d+)\n/;
+
+export class SshPool {
+  private readonly transports = new Map<string, SshTransport>();
+  private readonly keys: KeyLoader;
+  private configCache?: SshConfigFile;
+  readonly home: string;
+  readonly localUser: string;
+
+  constructor(readonly options: SshPoolOptions) {
+    this.keys = new KeyLoader(options.secrets);
+    this.home = options.home ?? os.homedir();
+    this.localUser = options.localUser ?? os.userInfo().username;
+  }
+
+  /** The transport for a node; the same object (and connection) for the same node name. */
+  transport(target: SshTarget): SshTransport {
+    const existing = this.transports.get(target.name);
+    if (existing && !existing.isClosed && sameTarget(existing.target, target)) return existing;
+    if (existing) void existing.close();
+    const t = new SshTransport(this, target);
+    this.transports.set(target.name, t);
+    return t;
+  }
+
+  async closeAll(): Promise<void> {
+    const all = [...this.transports.values()];
+    this.transports.clear();
+    await Promise.all(all.map((t) => t.close()));
+  }
+
+  /** @internal */
+  sshConfig(): SshConfigFile {
+    if (this.configCache) return this.configCache;
+    const file = this.options.sshConfigFile === undefined ? path.join(this.home, '.ssh', 'config') : this.options.sshConfigFile;
+    let text = '';
+    if (file !== null) {
+      try {
+        text = fs.readFileSync(file, 'utf8');
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'ENOENT') this.options.log?.(`cannot read ${file}: ${(e as Error).message}`);
+      }
+    }
+    this.configCache = parseSshConfig(text);
+    return this.configCache;
+  }
+
+  /** @internal Resolves a name through ~/.ssh/config into a hop. */
+  hop(label: string, name: string, overrides: { port?: number; user?: string; identityFile?: string }): { hop: Hop; jumps: readonly JumpSpec[] } {
+    const cfg = resolveSshHost(this.sshConfig(), name, { home: this.home, localUser: this.localUser });
+    for (const w of cfg.warnings) this.options.log?.(`${label}: ${w}`);
+    const explicit = [
+      ...(overrides.identityFile ? [expandHome(overrides.identityFile, this.home)] : []),
+      ...cfg.identityFiles,
+    ];
+    const defaults = this.options.defaultIdentityFiles ?? ['id_ed25519', 'id_ecdsa', 'id_rsa'].map((f) => path.join(this.home, '.ssh', f));
+    return {
+      hop: {
+        label,
+        host: cfg.hostName,
+        port: overrides.port ?? cfg.port ?? 22,
+        user: overrides.user ?? cfg.user ?? this.localUser,
+        identityFiles: [...new Set(explicit.length > 0 ? explicit : defaults)],
+        explicitIdentityFiles: new Set(explicit),
+      },
+      jumps: cfg.proxyJump,
+    };
+  }
+
+  /** @internal */
+  agentSocket(): string | undefined {
+    const sock = this.options.agentSocket === undefined ? process.env['SSH_AUTH_SOCK'] : this.options.agentSocket;
+    return sock && fs.existsSync(sock) ? sock : undefined;
+  }
+
+  /** @internal Connects one hop, directly or over `sock` (a forwarded channel of the previous hop). */
+  connectHop(hop: Hop, via: string, sock?: Duplex, signal?: AbortSignal): Promise<Client> {
+    const o = this.options;
+    const timeoutMs = o.connectTimeoutMs ?? 15_000;
+    const ctx: ConnectContext = { node: hop.label, host: hop.host, port: hop.port, user: hop.user, via };
+    return new Promise<Client>((resolve, reject) => {
+      const client = new Client();
+      let settled = false;
+      let phase = 'opening the TCP connection';
+      let timer: NodeJS.Timeout | undefined;
+      let rejection: RemoteError | undefined;
+      const finish = (err?: RemoteError): void => {
+        if (settled) return;
+        settled = true;
+        if (timer) clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+        if (err) {
+          client.removeAllListeners('ready');
+          client.on('error', () => undefined);
+          client.end();
+          client.destroy();
+          reject(err);
+        } else resolve(client);
+      };
+      const arm = (): void => {
+        if (timer) clearTimeout(timer);
+        timer = setTimeout(() => finish(connectTimeoutError(ctx, timeoutMs, phase)), timeoutMs);
+      };
+      // A human reading a fingerprint or typing a password is not the network being slow.
+      const whileAsking = async <T>(ask: () => Promise<T>): Promise<T> => {
+        if (timer) clearTimeout(timer);
+        timer = undefined;
+        try {
+          return await ask();
+        } finally {
+          if (!settled) arm();
+        }
+      };
+      const onAbort = (): void =>
+        finish(new RemoteError('cancelled', hop.label, `Connecting to node ${hop.label} was cancelled.`, 'Run the step again when you are ready.'));
+      if (signal?.aborted) return onAbort();
+      signal?.addEventListener('abort', onAbort, { once: true });
+
+      const auth = makeAuthHandler({
+        node: hop.label,
+        user: hop.user,
+        host: hop.host,
+        port: hop.port,
+        ...(this.agentSocket() ? { agentSocket: this.agentSocket() as string } : {}),
+        identityFiles: hop.identityFiles,
+        explicitIdentityFiles: hop.explicitIdentityFiles,
+        keys: this.keys,
+        ...(o.authPrompt ? { prompt: o.authPrompt } : {}),
+        whileAsking,
+        ...(o.log ? { log: o.log } : {}),
+      });
+
+      client.on('ready', () => {
+        phase = 'ready';
+        o.log?.(`${hop.label}: connected to ${hop.user}@${hop.host}:${hop.port}${via}`);
+        finish();
+      });
+      client.on('handshake', () => {
+        phase = 'authenticating';
+      });
+      client.on('error', (err: Error & { level?: string }) => {
+        // ssh2 reports a failed agent as an error but then goes on with the next method.
+        if (err.level === 'agent') return void o.log?.(`${hop.label}: ssh-agent: ${err.message}`);
+        if (settled) return;
+        if (rejection) return finish(rejection);
+        if (err.level === 'client-authentication') return finish(authFailedError(ctx, auth.tried));
+        finish(connectError(err, ctx));
+      });
+      client.on('close', () => {
+        if (!settled) finish(rejection ?? connectionLostError(hop.label, `closed while ${phase}`));
+      });
+
+      void (async () => {
+        // Offer the key types we already know first, so the server shows us the key we trust.
+        const known = await o.hostKeys.lookup(hop.host, hop.port);
+        const config: ConnectConfig = {
+          host: hop.host,
+          port: hop.port,
+          username: hop.user,
+          readyTimeout: 0, // our own timer, which pauses while a human is asked
+          keepaliveInterval: o.keepaliveIntervalMs ?? 10_000,
+          keepaliveCountMax: o.keepaliveCountMax ?? 3,
+          algorithms: { serverHostKey: hostKeyAlgorithmsFor(known.known.map((k) => k.keyType)) as never },
+          authHandler: auth.handler,
+          hostVerifier: (key: Buffer, verify: (ok: boolean) => void) => {
+            phase = 'verifying the host key';
+            whileAsking(() => o.hostKeys.verify(hop.label, hop.host, hop.port, key)).then(
+              () => {
+                phase = 'negotiating';
+                verify(true);
+              },
+              (e: unknown) => {
+                rejection = e instanceof RemoteError ? e : connectError(e, ctx);
+                verify(false);
+              },
+            );
+          },
+          ...(sock ? { sock: sock as unknown as ConnectConfig['sock'] } : {}),
+        };
+        arm();
+        client.connect(config);
+      })().catch((e: unknown) => finish(connectError(e, ctx)));
+    });
+  }
+}
+
+function sameTarget(a: SshTarget, b: SshTarget): boolean {
+  return a.host === b.host && a.port === b.port && a.user === b.user && a.sshAlias === b.sshAlias && a.identityFile === b.identityFile && a.shell === b.shell;
+}
+
+function expandHome(p: string, home: string): string {
+  return p === '~' || p.startsWith('~/') ? home + p.slice(1) : p;
+}
+
+export class SshTransport implements Transport {
+  readonly label: string;
+  private conn?: Promise<Connection>;
+  private closed = false;
+
+  constructor(
+    private readonly pool: SshPool,
+    readonly target: SshTarget,
+  ) {
+    this.label = target.name;
+  }
+
+  /** Connects now (or reuses the connection). Useful to surface connection errors before work starts. */
+  async connect(signal?: AbortSignal): Promise<void> {
+    await this.connection(signal);
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  /** True when a connection is open (for tests and diagnostics). */
+  get connected(): boolean {
+    return this.conn !== undefined;
+  }
+
+  private connection(signal?: AbortSignal): Promise<Connection> {
+    if (this.closed) return Promise.reject(new RemoteError('cancelled', this.label, `The connection to ${this.label} was closed.`, 'Run the step again.'));
+    if (!this.conn) {
+      const p = this.open(signal);
+      this.conn = p;
+      p.catch(() => {
+        if (this.conn === p) this.conn = undefined;
+      });
+    }
+    return this.conn;
+  }
+
+  private async open(signal?: AbortSignal): Promise<Connection> {
+    const t = this.target;
+    const { hop, jumps } = this.pool.hop(t.name, t.sshAlias ?? t.host, {
+      ...(t.port !== undefined ? { port: t.port } : {}),
+      ...(t.user !== undefined ? { user: t.user } : {}),
+      ...(t.identityFile !== undefined ? { identityFile: t.identityFile } : {}),
+    });
+    const jumpClients: Client[] = [];
+    try {
+      const jumpHops = jumps.map((j) => this.pool.hop(`${t.name} via ${j.host}`, j.host, { ...(j.port !== undefined ? { port: j.port } : {}), ...(j.user !== undefined ? { user: j.user } : {}) }).hop);
+      let sock: Duplex | undefined;
+      const names: string[] = [];
+      // Each hop is reached through the previous one; each forwards to the next, the last to the node.
+      for (const [i, jh] of jumpHops.entries()) {
+        const c = await this.pool.connectHop(jh, names.length > 0 ? ` via ${names.join(', ')}` : '', sock, signal);
+        jumpClients.push(c);
+        names.push(jh.host);
+        const next = jumpHops[i + 1] ?? hop;
+        sock = await forward(c, jh.label, next.host, next.port);
+      }
+      const via = names.length > 0 ? ` via ${names.join(', ')}` : '';
+      const client = await this.pool.connectHop(hop, via, sock, signal);
+      const conn: Connection = { client, jumps: jumpClients, slots: new ChannelSlots(this.pool.options.maxChannels ?? 8, t.name), alive: true };
+      const lost = (why: string): void => {
+        if (!conn.alive) return;
+        conn.alive = false;
+        conn.slots.failAll(connectionLostError(t.name, why));
+        for (const j of jumpClients) j.end();
+        if (this.conn) void this.conn.then((c) => c === conn && (this.conn = undefined)).catch(() => undefined);
+        this.pool.options.log?.(`${t.name}: connection closed (${why})`);
+      };
+      client.on('error', (e: Error) => lost(e.message));
+      client.on('close', () => lost('closed'));
+      return conn;
+    } catch (e) {
+      for (const j of jumpClients) j.end();
+      throw e;
+    }
+  }
+
+  async exec(command: string, options: SshExecOptions = {}): Promise<ExecResult> {
+    const started = Date.now();
+    const conn = await this.connection(options.signal);
+    const release = await conn.slots.acquire(options.signal);
+    try {
+      const result = await this.run(conn, command, options, started);
+      if (options.commandNotFoundIsError && result.code === 127) {
+        const last = result.stderr.trim().split('\n').pop() ?? '';
+        throw new RemoteError(
+          'command-not-found',
+          this.label,
+          `A command was not found on node ${this.label}${last ? `: ${last}` : ''}.`,
+          'Install the missing tool on the node, or check the PATH of the SSH user (non-interactive shells read fewer profile files).',
+        );
+      }
+      return result;
+    } finally {
+      release();
+    }
+  }
+
+  private openChannel(conn: Connection, command: string, pty?: PtyOptions): Promise<ClientChannel> {
+    return new Promise((resolve, reject) => {
+      const cb = (err: Error | undefined, stream: ClientChannel): void => {
+        if (err) reject(conn.alive ? new RemoteError('protocol', this.label, `Node ${this.label} refused a new SSH channel: ${err.message}.`, 'The server may limit sessions (MaxSessions in sshd_config); try again.') : connectionLostError(this.label, err.message));
+        else resolve(stream);
+      };
+      if (pty) conn.client.exec(command, { pty: { rows: pty.rows ?? 24, cols: pty.cols ?? 80, term: pty.term ?? 'xterm-256color' } }, cb);
+      else conn.client.exec(command, cb);
+    });
+  }
+
+  private run(conn: Connection, command: string, o: SshExecOptions, started: number): Promise<ExecResult> {
+    const posix = (this.target.shell ?? 'posix') === 'posix';
+    const timeoutMs = o.timeoutMs ?? this.pool.options.execTimeoutMs ?? 120_000;
+    // sshd makes each session's shell a session and process-group leader, so $$ is the group
+    // of everything the command starts; printing it first lets us kill the whole group later.
+    const wrapped = posix ? `printf '%s\\n' "$$"\n${command}` : command;
+    return new Promise<ExecResult>((resolve, reject) => {
+      let stdout = '';
+      let stderr = '';
+      let head = posix ? '' : undefined; // stdout until the pgid line has been split off
+      let pgid: number | undefined;
+      let stopping: 'timeout' | 'cancelled' | undefined;
+      let settled = false;
+      let code: number | null = null;
+      let exitSignal: string | undefined;
+      let stream: ClientChannel | undefined;
+      const outDec = new StringDecoder('utf8');
+      const errDec = new StringDecoder('utf8');
+      let timer: NodeJS.Timeout | undefined;
+
+      const cleanup = (): void => {
+        if (timer) clearTimeout(timer);
+        o.signal?.removeEventListener('abort', onAbort);
+      };
+      const done = (fn: () => void): void => {
+        if (settled) return;
+        settled = true;
+        cleanup();
+        fn();
+      };
+      const emitOut = (s: string): void => {
+        if (!s) return;
+        stdout += s;
+        o.onStdout?.(s);
+      };
+      const stop = (why: 'timeout' | 'cancelled'): void => {
+        if (stopping || settled) return;
+        stopping = why;
+        const error =
+          why === 'timeout'
+            ? new RemoteError('timeout', this.label, `The command on node ${this.label} did not finish within ${Math.round(timeoutMs / 1000)} s and was stopped.`, 'Look at its output so far in the log; if it is just slow, run it again with a longer timeout.')
+            : new RemoteError('cancelled', this.label, `The command on node ${this.label} was cancelled and stopped.`, 'Run the step again when you are ready.');
+        void this.killRemote(conn, stream, pgid, posix).then(
+          (note) => done(() => reject(note ? new RemoteError(error.kind, error.node, `${error.message} ${note}`, error.hint) : error)),
+          () => done(() => reject(error)),
+        );
+      };
+      const onAbort = (): void => stop('cancelled');
+
+      if (o.signal?.aborted) return reject(new RemoteError('cancelled', this.label, `Cancelled on ${this.label} before the command started.`, 'Run the step again when you are ready.'));
+      o.signal?.addEventListener('abort', onAbort, { once: true });
+
+      this.openChannel(conn, wrapped).then(
+        (s) => {
+          stream = s;
+          timer = setTimeout(() => stop('timeout'), timeoutMs);
+          if (stopping) void this.killRemote(conn, s, pgid, posix);
+          s.on('data', (b: Buffer) => {
+            const text = outDec.write(b);
+            if (head === undefined) return emitOut(text);
+            head += text;
+            const m = PGID_LINE.exec(head);
+            if (m) {
+              pgid = Number(m[1]);
+              const rest = head.slice(m[0].length);
+              head = undefined;
+              emitOut(rest);
+            } else if (head.includes('\n')) {
+              // Not our line (a non-POSIX login shell?): pass everything through untouched.
+              const all = head;
+              head = undefined;
+              emitOut(all);
+            }
+          });
+          s.stderr.on('data', (b: Buffer) => {
+            const text = errDec.write(b);
+            stderr += text;
+            if (text) o.onStderr?.(text);
+          });
+          s.on('exit', (c: number | null, sig?: string) => {
+            if (typeof c === 'number') code = c;
+            else {
+              code = null;
+              if (sig) exitSignal = sig;
+            }
+          });
+          s.on('close', () => {
+            if (head !== undefined) emitOut(head);
+            emitOut(outDec.end());
+            const tail = errDec.end();
+            if (tail) {
+              stderr += tail;
+              o.onStderr?.(tail);
+            }
+            if (stopping) return; // stop() rejects once the kill is done
+            if (!conn.alive && code === null && exitSignal === undefined) return done(() => reject(connectionLostError(this.label, 'while a command ran')));
+            const result: ExecResult = { code, ...(exitSignal !== undefined ? { signal: exitSignal } : {}), stdout, stderr, durationMs: Date.now() - started };
+            done(() => resolve(result));
+          });
+          if (o.stdin !== undefined) s.end(o.stdin);
+          else s.end();
+        },
+        (e: unknown) => done(() => reject(e)),
+      );
+    });
+  }
+
+  /**
+   * Stops a running command: TERM to its process group, KILL if it is still there after 2 s,
+   * over a separate channel (closing ours alone leaves a non-pty command running).
+   * Returns a note for the error message when the kill could not be confirmed.
+   */
+  private async killRemote(conn: Connection, stream: ClientChannel | undefined, pgid: number | undefined, posix: boolean): Promise<string | undefined> {
+    let note: string | undefined;
+    if (posix && pgid !== undefined && conn.alive) {
+      const g = String(pgid);
+      const script = `kill -TERM -- -${g} 2>/dev/null || exit 0; i=0; while [ $i -lt 20 ]; do kill -0 -- -${g} 2>/dev/null || exit 0; sleep 0.1; i=$((i+1)); done; kill -KILL -- -${g} 2>/dev/null; exit 0`;
+      try {
+        // Deliberately outside the slot cap: a full queue must never block a kill. MaxSessions
+        // (10) leaves room above our cap (8).
+        const s = await this.openChannel(conn, script);
+        await new Promise<void>((res) => {
+          const t = setTimeout(res, 5000);
+          s.on('close', () => {
+            clearTimeout(t);
+            res();
+          });
+          s.resume();
+          s.stderr.resume();
+          s.end();
+        });
+      } catch (e) {
+        note = `(Could not confirm the remote process group ${g} was killed: ${(e as Error).message}.)`;
+      }
+    } else if (!posix) {
+      note = '(On this node the command may still run: Windows sessions cannot be stopped by process group.)';
+      try {
+        stream?.signal('KILL');
+      } catch {
+        /* best effort */
+      }
+    }
+    stream?.close();
+    return note;
+  }
+
+  /** Runs a command on a pseudo-terminal (for interactive installers). Holds one channel slot until it exits. */
+  async execPty(command: string, options: PtyOptions = {}): Promise<PtySession> {
+    const conn = await this.connection(options.signal);
+    const release = await conn.slots.acquire(options.signal);
+    let stream: ClientChannel;
+    try {
+      stream = await this.openChannel(conn, command, options);
+    } catch (e) {
+      release();
+      throw e;
+    }
+    const decoder = new StringDecoder('utf8');
+    const listeners: ((chunk: string) => void)[] = [];
+    let early = '';
+    const deliver = (text: string): void => {
+      if (!text) return;
+      if (listeners.length === 0) early += text;
+      else for (const l of listeners) l(text);
+    };
+    stream.on('data', (b: Buffer) => deliver(decoder.write(b)));
+    stream.stderr.on('data', (b: Buffer) => deliver(decoder.write(b)));
+    const onAbort = (): void => stream.close();
+    options.signal?.addEventListener('abort', onAbort, { once: true });
+    const exit = new Promise<{ code: number | null; signal?: string }>((resolve) => {
+      let code: number | null = null;
+      let sig: string | undefined;
+      stream.on('exit', (c: number | null, s?: string) => {
+        code = typeof c === 'number' ? c : null;
+        if (s) sig = s;
+      });
+      stream.on('close', () => {
+        deliver(decoder.end());
+        options.signal?.removeEventListener('abort', onAbort);
+        release();
+        resolve({ code, ...(sig !== undefined ? { signal: sig } : {}) });
+      });
+    });
+    return {
+      write: (data) => void stream.write(data),
+      onData: (listener) => {
+        listeners.push(listener);
+        if (early) {
+          const e = early;
+          early = '';
+          listener(e);
+        }
+      },
+      resize: (rows, cols) => stream.setWindow(rows, cols, 0, 0),
+      close: () => stream.close(),
+      exit,
+    };
+  }
+
+  /** Copies a local file to the node over SFTP, reporting progress. */
+  async upload(localPath: string, remotePath: string, options: UploadOptions = {}): Promise<{ readonly bytes: number; readonly durationMs: number }> {
+    const started = Date.now();
+    const total = (await fs.promises.stat(localPath)).size;
+    const conn = await this.connection(options.signal);
+    const release = await conn.slots.acquire(options.signal);
+    try {
+      const sftp = await new Promise<import('ssh2').SFTPWrapper>((res, rej) => conn.client.sftp((err, s) => (err ? rej(connectError(err, this.ctx())) : res(s))));
+      try {
+        await new Promise<void>((res, rej) => {
+          const onAbort = (): void => {
+            sftp.end();
+            rej(new RemoteError('cancelled', this.label, `Uploading ${path.basename(localPath)} to ${this.label} was cancelled; ${remotePath} may be incomplete.`, 'Run the step again; the upload starts over.'));
+          };
+          if (options.signal?.aborted) return onAbort();
+          options.signal?.addEventListener('abort', onAbort, { once: true });
+          sftp.fastPut(
+            localPath,
+            remotePath,
+            { mode: options.mode ?? 0o644, step: (sent: number, _chunk: number, size: number) => options.onProgress?.(sent, size) },
+            (err) => {
+              options.signal?.removeEventListener('abort', onAbort);
+              if (err) {
+                rej(
+                  new RemoteError(
+                    'protocol',
+                    this.label,
+                    `Uploading ${localPath} to ${remotePath} on node ${this.label} failed: ${err.message}.`,
+                    'Check that the target directory exists, is writable by the SSH user, and has free space (df -h).',
+                  ),
+                );
+              } else res();
+            },
+          );
+        });
+      } finally {
+        sftp.end();
+      }
+      options.onProgress?.(total, total);
+      return { bytes: total, durationMs: Date.now() - started };
+    } finally {
+      release();
+    }
+  }
+
+  private ctx(): ConnectContext {
+    return { node: this.label, host: this.target.host, port: this.target.port ?? 22, user: this.target.user ?? this.pool.localUser, via: '' };
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    const p = this.conn;
+    this.conn = undefined;
+    if (!p) return;
+    try {
+      const c = await p;
+      c.alive = false;
+      c.slots.failAll(new RemoteError('cancelled', this.label, `The connection to ${this.label} was closed.`, 'Run the step again.'));
+      await new Promise<void>((res) => {
+        const t = setTimeout(res, 2000);
+        c.client.once('close', () => {
+          clearTimeout(t);
+          res();
+        });
+        c.client.end();
+      });
+      for (const j of c.jumps) j.end();
+    } catch {
+      /* it never connected */
+    }
+  }
+}
+
+/** Opens a TCP forward from `client` to host:port, as a socket for the next hop. */
+function forward(client: Client, label: string, host: string, port: number): Promise<Duplex> {
+  return new Promise((resolve, reject) => {
+    client.forwardOut('127.0.0.1', 0, host, port, (err, stream) => {
+      if (err) {
+        reject(
+          new RemoteError(
+            'unreachable',
+            label,
+            `The jump host could not open a connection to ${host}:${port}: ${err.message}.`,
+            `Check that the jump host can reach ${host}:${port} and allows TCP forwarding (AllowTcpForwarding in its sshd_config).`,
+          ),
+        );
+      } else resolve(stream as unknown as Duplex);
+    });
+  });
+}
