@@ -1,0 +1,796 @@
+// A real multi-node cluster on one machine, for the cluster tests and benchmarks. Each node is its
+// own network, mount, pid, UTS and IPC namespace with an address on a private bridge, running
+// Debian's OpenSSH sshd with its own host key; the simulated UCD server (test/sim) is installed
+// at the same path on every node and one shared appdata folder is mounted into all of them.
+// Everything the harness creates carries one name prefix, so a start after a crash can find and
+// remove the leftovers of the one before.
+import { spawn, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+
+export interface TestNode { name: string; host: string; sshPort: number; }
+
+export type FaultName = 'stalePid' | 'portHeld' | 'ignoresStop' | 'sshdDown';
+export const FAULTS: readonly FaultName[] = ['stalePid', 'portHeld', 'ignoresStop', 'sshdDown'];
+
+export interface ExecResult { code: number | null; stdout: string; stderr: string; }
+export interface InNodeOptions {
+  /** Run as this user instead of root (e.g. the cluster's test user). */
+  user?: string;
+  /** Kill the command (and its process group) after this long; default 120 s. */
+  timeoutMs?: number;
+  /** Written to the command's standard input, which is then closed. */
+  input?: string;
+}
+
+export interface TestCluster {
+  readonly nodes: readonly TestNode[];
+  readonly user: string;            // SSH user on every node
+  readonly identityFile: string;    // private key, no passphrase
+  readonly knownHostsFile: string;  // known_hosts with every node's host key
+  readonly installDir: string;      // '/opt/ucd/server'
+  readonly appdataDir: string;      // '/opt/ucd/appdata' (as seen inside nodes)
+  readonly stateDir: string;        // host-side dir with everything
+  /** The UCD version installed on every node at start. */
+  readonly version: string;
+  /** The host's address on the cluster bridge (reachable from every node). */
+  readonly gateway: string;
+  /** Which cluster of this machine (names and subnet depend on it); 0 unless asked otherwise. */
+  readonly instance: number;
+  /** Run a command inside a node's namespaces as root, bypassing SSH (for test setup/assertions). */
+  inNode(node: string, command: string, opts?: InNodeOptions): Promise<ExecResult>;
+  /** Start/stop the simulated UCD server on a node (as the test user, via its bin/server). */
+  startServer(node: string): Promise<void>;
+  stopServer(node: string): Promise<void>;
+  setFault(node: string, fault: FaultName, on: boolean): Promise<void>;
+  /** A ucd-cluster.json text (valid for src/core/cluster/load.ts) describing this cluster. */
+  clusterFile(overrides?: Record<string, unknown>): string;
+  /** Where a node's install tree lives on this machine (what the node sees at installDir). */
+  hostInstallDir(node: string): string;
+  /** Where the shared appdata lives on this machine (what every node sees at appdataDir). */
+  readonly hostAppdataDir: string;
+  stop(): Promise<void>;
+}
+
+export interface StartOptions {
+  nodes?: number;
+  version?: string;
+  stateDir?: string;
+  /** 0..99; a second instance uses other names and another /24, so two clusters can coexist. */
+  instance?: number;
+}
+
+export const TEST_USER = 'ucdtest';
+export const INSTALL_DIR = '/opt/ucd/server';
+export const APPDATA_DIR = '/opt/ucd/appdata';
+export const HTTPS_PORT = 8443;
+export const JMS_PORT = 7918;
+const DEFAULT_VERSION = '7.0.5.0';
+const MAX_NODES = 200;
+const MARKER = '.ucdt-cluster';
+const PATH_ENV = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
+/** The names one instance owns. Everything it creates starts with `prefix`. */
+interface Names {
+  instance: number;
+  prefix: string;
+  bridge: string;
+  net3: string;
+  registry: string;
+  defaultStateDir: string;
+}
+
+function namesFor(instance: number): Names {
+  if (!Number.isInteger(instance) || instance < 0 || instance > 99) {
+    throw new Error(`test cluster instance must be an integer 0..99; got ${instance}`);
+  }
+  const prefix = instance === 0 ? 'ucdt-' : `ucdt${instance}-`;
+  return {
+    instance,
+    prefix,
+    bridge: `${prefix}br0`,
+    net3: `10.231.${instance}`,
+    registry: `/run/${prefix}cluster.json`,
+    defaultStateDir: path.join(os.tmpdir(), `${prefix}state`),
+  };
+}
+
+function defaultInstance(): number {
+  const v = process.env.UCDT_INSTANCE;
+  return v === undefined || v === '' ? 0 : Number(v);
+}
+
+interface NodeRecord extends TestNode { netns: string; veth: string; }
+
+/** What a started cluster writes to its state dir and to the registry, so any process can attach. */
+interface Description {
+  instance: number;
+  stateDir: string;
+  version: string;
+  user: string;
+  uid: number;
+  gid: number;
+  home: string;
+  identityFile: string;
+  knownHostsFile: string;
+  installDir: string;
+  appdataDir: string;
+  gateway: string;
+  nodes: NodeRecord[];
+  /** Host directories this cluster created (mount points); removed at stop when empty. */
+  createdDirs: string[];
+  /** Whether this cluster created the /run/netns mount (then it removes it when no netns is left). */
+  createdNetnsMount: boolean;
+}
+
+/** Why the cluster cannot run here, or undefined when it can. */
+export function clusterPrerequisites(): string | undefined {
+  if (process.platform !== 'linux') return 'the test cluster needs Linux namespaces';
+  if (typeof process.getuid === 'function' && process.getuid() !== 0) return 'the test cluster needs root (network and pid namespaces)';
+  const tools: [string, string][] = [
+    ['/usr/sbin/sshd', 'openssh-server'], ['/usr/bin/ssh-keygen', 'openssh-client'], ['/usr/bin/ssh', 'openssh-client'],
+    ['ip', 'iproute2'], ['unshare', 'util-linux'], ['nsenter', 'util-linux'], ['setpriv', 'util-linux'],
+    ['useradd', 'passwd'], ['openssl', 'openssl'], ['/usr/bin/node', 'nodejs (the simulator runs on /usr/bin/node)'],
+  ];
+  for (const [tool, pkg] of tools) {
+    if (!which(tool)) return `${tool} is missing (install ${pkg})`;
+  }
+  if (!fs.existsSync(simFile('lay-install.js'))) return `the simulator is missing at ${simFile('lay-install.js')}`;
+  return undefined;
+}
+
+function which(tool: string): boolean {
+  if (tool.startsWith('/')) return fs.existsSync(tool);
+  return PATH_ENV.split(':').some((d) => fs.existsSync(path.join(d, tool)));
+}
+
+/** test/sim lives in the source tree, next to the compiled out/ tree. */
+function simFile(name: string): string {
+  let dir = __dirname;
+  for (let i = 0; i < 6; i++) {
+    const candidate = path.join(dir, 'test', 'sim', name);
+    if (fs.existsSync(candidate)) return candidate;
+    dir = path.dirname(dir);
+  }
+  return path.resolve(__dirname, '../../../test/sim', name);
+}
+
+interface LayInstall {
+  layInstall(o: { dir: string; version: string; installPath: string; appdataPath: string; webHost: string; user: string }): void;
+  layAppdata(o: { dir: string; version: string }): void;
+}
+function simLayout(): LayInstall {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return require(simFile('lay-install.js')) as LayInstall;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Small process helpers
+
+interface RunOptions { input?: string; allowFail?: boolean; timeoutMs?: number; }
+
+function run(cmd: string, args: readonly string[], opts: RunOptions = {}): Promise<ExecResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, PATH: `${PATH_ENV}:${process.env.PATH ?? ''}` } });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const timer = opts.timeoutMs ? setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs) : undefined;
+    child.on('error', (err) => {
+      if (timer) clearTimeout(timer);
+      reject(new Error(`${cmd} could not run: ${err.message}`));
+    });
+    child.on('close', (code) => {
+      if (timer) clearTimeout(timer);
+      if (code !== 0 && !opts.allowFail) {
+        reject(new Error(`${cmd} ${args.join(' ')} exited ${code}: ${stderr.trim() || stdout.trim()}`));
+      } else resolve({ code, stdout, stderr });
+    });
+    child.stdin.on('error', () => undefined);
+    child.stdin.end(opts.input ?? '');
+  });
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Resolves true once host:port accepts a connection (and, if given, sends a banner with that prefix). */
+function probeTcp(host: string, port: number, bannerPrefix?: string, timeoutMs = 1000): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect({ host, port });
+    let done = false;
+    const finish = (ok: boolean): void => {
+      if (done) return;
+      done = true;
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.setTimeout(timeoutMs, () => finish(false));
+    socket.on('error', () => finish(false));
+    socket.on('connect', () => {
+      if (!bannerPrefix) finish(true);
+    });
+    let got = '';
+    socket.on('data', (d: Buffer) => {
+      got += d.toString('latin1');
+      if (got.length >= bannerPrefix!.length) finish(got.startsWith(bannerPrefix!));
+    });
+  });
+}
+
+async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs: number, detail?: () => string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await check()) return;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${detail ? `\n${detail()}` : ''}`);
+    await sleep(100);
+  }
+}
+
+function tail(file: string, lines = 15): string {
+  try {
+    return fs.readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
+  } catch {
+    return `(no ${file})`;
+  }
+}
+
+function pidState(pid: number): 'gone' | 'zombie' | 'alive' {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+    return state === 'Z' || state === 'X' ? 'zombie' : 'alive';
+  } catch {
+    return 'gone';
+  }
+}
+
+function sq(value: string): string {
+  return `'${value.replace(/'/g, `'\\''`)}'`;
+}
+
+async function mapLimit<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
+    while (next < items.length) await fn(items[next++]);
+  });
+  await Promise.all(workers);
+}
+
+function netnsMounted(): boolean {
+  return fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').some((l) => l.split(' ')[4] === '/run/netns');
+}
+
+// ---------------------------------------------------------------------------------------------
+// Cleanup by name prefix: works from the registry, the default state dir and the kernel's lists,
+// so it also removes what a killed harness left behind.
+
+function readRegistry(names: Names): Description | undefined {
+  try {
+    return JSON.parse(fs.readFileSync(names.registry, 'utf8')) as Description;
+  } catch {
+    return undefined;
+  }
+}
+
+async function listNetns(prefix: string): Promise<string[]> {
+  const r = await run('ip', ['netns', 'list'], { allowFail: true });
+  return r.stdout.split('\n').map((l) => l.trim().split(/\s+/)[0]).filter((n) => n && n.startsWith(prefix));
+}
+
+async function listLinks(prefix: string): Promise<string[]> {
+  const r = await run('ip', ['-o', 'link', 'show'], { allowFail: true });
+  const out: string[] = [];
+  for (const line of r.stdout.split('\n')) {
+    const m = /^\d+:\s+([^:@\s]+)/.exec(line);
+    if (m && m[1].startsWith(prefix)) out.push(m[1]);
+  }
+  return out;
+}
+
+async function cleanLeftovers(names: Names, extraStateDir?: string): Promise<void> {
+  const desc = readRegistry(names);
+  const netnsList = await listNetns(names.prefix);
+  const pids: number[] = [];
+  for (const ns of netnsList) {
+    const r = await run('ip', ['netns', 'pids', ns], { allowFail: true });
+    for (const p of r.stdout.split(/\s+/)) if (/^\d+$/.test(p)) pids.push(Number(p));
+  }
+  // Every process of a node lives in its netns: the node's init, sshd, sessions, servers.
+  for (const pid of pids) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      /* already gone */
+    }
+  }
+  const deadline = Date.now() + 5000;
+  while (pids.some((p) => pidState(p) === 'alive') && Date.now() < deadline) await sleep(20);
+  for (const ns of netnsList) await run('ip', ['netns', 'delete', ns], { allowFail: true });
+  for (const link of await listLinks(names.prefix)) await run('ip', ['link', 'delete', link], { allowFail: true });
+
+  for (const dir of new Set([desc?.stateDir, extraStateDir, names.defaultStateDir])) {
+    if (dir && fs.existsSync(path.join(dir, MARKER))) fs.rmSync(dir, { recursive: true, force: true });
+  }
+  const otherClusters = (await listNetns('ucdt')).length > 0;
+  if (desc && !otherClusters) {
+    for (const dir of [...desc.createdDirs].reverse()) {
+      try {
+        fs.rmdirSync(dir);
+      } catch {
+        /* not empty or gone: not ours to force */
+      }
+    }
+    if (desc.createdNetnsMount && fs.existsSync('/run/netns') && fs.readdirSync('/run/netns').length === 0) {
+      await run('umount', ['/run/netns'], { allowFail: true });
+      try {
+        fs.rmdirSync('/run/netns');
+      } catch {
+        /* in use */
+      }
+    }
+  }
+  fs.rmSync(names.registry, { force: true });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Start
+
+/** PID 1 of every node: addresses, private mounts, sshd; then it only reaps orphans. */
+const NODE_INIT = `#!/bin/bash
+# PID 1 of a test-cluster node (written by test/cluster/harness.ts).
+set -eu
+node_dir=$1 appdata=$2 addr=$3 name=$4 home=$5
+ip link set lo up
+ip addr add "$addr" dev eth0
+ip link set eth0 up
+hostname "$name"
+# A private /run and /tmp, as a separate machine has. The node's own state is bound at /run/ucdt
+# before /tmp is covered, because the state dir itself may live under the host's /tmp.
+mount -t tmpfs -o mode=755 tmpfs /run
+mkdir -p /run/sshd /run/ucdt
+mount --bind "$node_dir" /run/ucdt
+mount --bind "$node_dir/server" ${INSTALL_DIR}
+mount --bind "$appdata" ${APPDATA_DIR}
+mount --bind "$node_dir/home" "$home"
+mount -t tmpfs -o mode=1777 tmpfs /tmp
+/usr/sbin/sshd -D -f /run/ucdt/sshd_config -E /run/ucdt/sshd.log </dev/null &
+cd /
+echo ready
+# bash reaps every orphan that is re-parented to it while it waits.
+while :; do sleep 3600 & wait $! || true; done
+`;
+
+function sshdConfig(addr: string, user: string): string {
+  return `# sshd of one test-cluster node (written by test/cluster/harness.ts)
+ListenAddress ${addr}
+Port 22
+HostKey /run/ucdt/ssh_host_ed25519_key
+PidFile /run/sshd.pid
+UsePAM yes
+PubkeyAuthentication yes
+PasswordAuthentication yes
+KbdInteractiveAuthentication yes
+PermitRootLogin no
+AllowUsers ${user}
+AuthorizedKeysFile .ssh/authorized_keys
+PrintMotd no
+AcceptEnv LANG LC_*
+Subsystem sftp /usr/lib/openssh/sftp-server
+`;
+}
+
+interface UserInfo { uid: number; gid: number; home: string; }
+
+async function ensureUser(user: string): Promise<UserInfo> {
+  let r = await run('getent', ['passwd', user], { allowFail: true });
+  if (r.code !== 0) {
+    // '*' rather than a locked '!' password: no password works, but key logins are allowed.
+    await run('useradd', ['--create-home', '--shell', '/bin/bash', '--password', '*', user]);
+    r = await run('getent', ['passwd', user]);
+  }
+  const f = r.stdout.trim().split(':');
+  const info = { uid: Number(f[2]), gid: Number(f[3]), home: f[5] };
+  fs.mkdirSync(info.home, { recursive: true });
+  return info;
+}
+
+function nextVersion(v: string): string {
+  const p = v.split('.').map(Number);
+  return [p[0], p[1] + 1, 0, 0].join('.');
+}
+
+export async function startCluster(opts: StartOptions = {}): Promise<TestCluster> {
+  const why = clusterPrerequisites();
+  if (why) throw new Error(`Cannot start the test cluster: ${why}.`);
+  const count = opts.nodes ?? 3;
+  if (!Number.isInteger(count) || count < 1 || count > MAX_NODES) throw new Error(`nodes must be 1..${MAX_NODES}; got ${count}`);
+  const version = opts.version ?? DEFAULT_VERSION;
+  if (!/^\d+\.\d+\.\d+\.\d+(\.\d+)?$/.test(version)) throw new Error(`version must look like 7.0.5.0; got "${version}"`);
+  const names = namesFor(opts.instance ?? defaultInstance());
+  const stateDir = path.resolve(opts.stateDir ?? names.defaultStateDir);
+
+  await cleanLeftovers(names, stateDir);
+  if (fs.existsSync(stateDir) && fs.readdirSync(stateDir).length > 0) {
+    throw new Error(`State dir ${stateDir} exists, is not empty and is not a test cluster's: give an empty or new directory.`);
+  }
+  fs.mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+  fs.writeFileSync(path.join(stateDir, MARKER), 'test cluster state; removed by its stop\n');
+
+  const gateway = `${names.net3}.1`;
+  const nodes: NodeRecord[] = Array.from({ length: count }, (_, i) => ({
+    name: `ucd${i + 1}`,
+    host: `${names.net3}.${10 + i + 1}`,
+    sshPort: 22,
+    netns: `${names.prefix}ucd${i + 1}`,
+    veth: `${names.prefix}v${i + 1}`,
+  }));
+  const createdDirs: string[] = [];
+  const desc: Description = {
+    instance: names.instance,
+    stateDir,
+    version,
+    user: TEST_USER,
+    uid: 0,
+    gid: 0,
+    home: '',
+    identityFile: path.join(stateDir, 'id_ed25519'),
+    knownHostsFile: path.join(stateDir, 'known_hosts'),
+    installDir: INSTALL_DIR,
+    appdataDir: APPDATA_DIR,
+    gateway,
+    nodes,
+    createdDirs,
+    createdNetnsMount: !netnsMounted(),
+  };
+  const writeDescription = (): void => {
+    const text = `${JSON.stringify(desc, null, 2)}\n`;
+    fs.writeFileSync(path.join(stateDir, 'cluster.json'), text);
+    fs.writeFileSync(names.registry, text);
+  };
+
+  try {
+    const user = await ensureUser(TEST_USER);
+    Object.assign(desc, user);
+    for (const dir of ['/opt/ucd', INSTALL_DIR, APPDATA_DIR]) {
+      if (!fs.existsSync(dir)) {
+        fs.mkdirSync(dir);
+        createdDirs.push(dir);
+      }
+    }
+    writeDescription(); // from here on, a crash is cleaned up by the next start or stop
+
+    await run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', `${names.prefix}harness`, '-f', desc.identityFile]);
+    const clientPub = fs.readFileSync(`${desc.identityFile}.pub`, 'utf8');
+    const hostAppdata = path.join(stateDir, 'appdata');
+    fs.mkdirSync(hostAppdata);
+    const lay = simLayout();
+    lay.layAppdata({ dir: hostAppdata, version });
+    await run('chown', ['-R', `${user.uid}:${user.gid}`, hostAppdata]);
+    const initScript = path.join(stateDir, 'node-init.sh');
+    fs.writeFileSync(initScript, NODE_INIT, { mode: 0o755 });
+
+    await run('ip', ['link', 'add', names.bridge, 'type', 'bridge']);
+    await run('ip', ['addr', 'add', `${gateway}/24`, 'dev', names.bridge]);
+    await run('ip', ['link', 'set', names.bridge, 'up']);
+
+    // Files first (in parallel), then all links in one ip batch, then the nodes' init processes.
+    await mapLimit(nodes, 4, async (node) => {
+      const dir = path.join(stateDir, 'nodes', node.name);
+      fs.mkdirSync(path.join(dir, 'faults'), { recursive: true, mode: 0o755 });
+      fs.chmodSync(path.join(stateDir, 'nodes'), 0o755);
+      fs.chmodSync(dir, 0o755);
+      await run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', `${node.netns}`, '-f', path.join(dir, 'ssh_host_ed25519_key')]);
+      fs.writeFileSync(path.join(dir, 'sshd_config'), sshdConfig(node.host, TEST_USER));
+      const home = path.join(dir, 'home');
+      fs.mkdirSync(path.join(home, '.ssh'), { recursive: true });
+      fs.writeFileSync(path.join(home, '.ssh', 'authorized_keys'), clientPub);
+      fs.writeFileSync(path.join(home, '.bashrc'), '# test node\n');
+      lay.layInstall({ dir: path.join(dir, 'server'), version, installPath: INSTALL_DIR, appdataPath: APPDATA_DIR, webHost: node.host, user: TEST_USER });
+      fs.copyFileSync(simFile('port-holder.js'), path.join(dir, 'port-holder.js'));
+      await run('chown', ['-R', `${user.uid}:${user.gid}`, home, path.join(dir, 'server')]);
+      // StrictModes: the home and key files must be the user's and not writable by others.
+      fs.chmodSync(home, 0o755);
+      fs.chmodSync(path.join(home, '.ssh'), 0o700);
+      fs.chmodSync(path.join(home, '.ssh', 'authorized_keys'), 0o600);
+    });
+
+    const batch = nodes.flatMap((n) => [
+      `netns add ${n.netns}`,
+      `link add ${n.veth} type veth peer name eth0 netns ${n.netns}`,
+      `link set ${n.veth} master ${names.bridge} up`,
+    ]);
+    await run('ip', ['-batch', '-'], { input: `${batch.join('\n')}\n` });
+
+    await mapLimit(nodes, 8, async (node) => {
+      const dir = path.join(stateDir, 'nodes', node.name);
+      const log = fs.openSync(path.join(dir, 'init.log'), 'a');
+      const child = spawn('ip', [
+        'netns', 'exec', node.netns,
+        'unshare', '--pid', '--fork', '--kill-child', '--mount', '--uts', '--ipc', '--mount-proc', '--propagation', 'private',
+        '--', '/bin/bash', initScript, dir, hostAppdata, `${node.host}/24`, node.name, user.home,
+      ], { detached: true, stdio: ['ignore', log, log], env: { PATH: PATH_ENV, LANG: 'C.UTF-8', HOME: '/root' } });
+      fs.closeSync(log);
+      child.unref();
+      const outer = child.pid;
+      if (outer === undefined) throw new Error(`node ${node.name}: could not start its init process`);
+      // `ip netns exec` execs unshare in place; unshare's only child is the node's PID 1.
+      let initPid = 0;
+      await waitFor(`node ${node.name}'s init process`, async () => {
+        try {
+          initPid = Number(fs.readFileSync(`/proc/${outer}/task/${outer}/children`, 'utf8').trim().split(/\s+/)[0]) || 0;
+        } catch {
+          initPid = 0;
+        }
+        return initPid > 0;
+      }, 10000, () => tail(path.join(dir, 'init.log')));
+      fs.writeFileSync(path.join(dir, 'init.pid'), `${initPid}\n`);
+    });
+
+    await Promise.all(nodes.map((node) => {
+      const dir = path.join(stateDir, 'nodes', node.name);
+      return waitFor(`sshd on node ${node.name} (${node.host}:22)`, () => probeTcp(node.host, 22, 'SSH-2.0-'), 20000 + count * 500,
+        () => `init.log:\n${tail(path.join(dir, 'init.log'))}\nsshd.log:\n${tail(path.join(dir, 'sshd.log'))}`);
+    }));
+
+    const knownHosts = nodes.map((n) => {
+      const pub = fs.readFileSync(path.join(stateDir, 'nodes', n.name, 'ssh_host_ed25519_key.pub'), 'utf8').trim().split(/\s+/);
+      return `${n.host} ${pub[0]} ${pub[1]}`;
+    });
+    fs.writeFileSync(desc.knownHostsFile, `${knownHosts.join('\n')}\n`, { mode: 0o644 });
+    writeDescription();
+    return new Cluster(desc);
+  } catch (err) {
+    await cleanLeftovers(names, stateDir).catch(() => undefined);
+    throw err;
+  }
+}
+
+/** The cluster a previous `start` (this or another process, e.g. the CLI) left running. */
+export function attachCluster(opts: { instance?: number } = {}): TestCluster {
+  const names = namesFor(opts.instance ?? defaultInstance());
+  const desc = readRegistry(names);
+  if (!desc) throw new Error(`No test cluster ${names.instance} is running (no ${names.registry}); start one first.`);
+  return new Cluster(desc);
+}
+
+/** Stops whatever a cluster of this instance left behind, even when nothing describes it any more. */
+export async function stopCluster(opts: { instance?: number; stateDir?: string } = {}): Promise<void> {
+  await cleanLeftovers(namesFor(opts.instance ?? defaultInstance()), opts.stateDir && path.resolve(opts.stateDir));
+}
+
+// ---------------------------------------------------------------------------------------------
+// A running cluster
+
+class Cluster implements TestCluster {
+  readonly nodes: readonly TestNode[];
+  readonly user: string;
+  readonly identityFile: string;
+  readonly knownHostsFile: string;
+  readonly installDir: string;
+  readonly appdataDir: string;
+  readonly stateDir: string;
+  readonly version: string;
+  readonly gateway: string;
+  readonly instance: number;
+  readonly hostAppdataDir: string;
+
+  constructor(private readonly desc: Description) {
+    this.nodes = desc.nodes.map((n) => ({ name: n.name, host: n.host, sshPort: n.sshPort }));
+    this.user = desc.user;
+    this.identityFile = desc.identityFile;
+    this.knownHostsFile = desc.knownHostsFile;
+    this.installDir = desc.installDir;
+    this.appdataDir = desc.appdataDir;
+    this.stateDir = desc.stateDir;
+    this.version = desc.version;
+    this.gateway = desc.gateway;
+    this.instance = desc.instance;
+    this.hostAppdataDir = path.join(desc.stateDir, 'appdata');
+  }
+
+  private record(node: string): NodeRecord {
+    const n = this.desc.nodes.find((x) => x.name === node);
+    if (!n) throw new Error(`No node "${node}" in the test cluster (nodes: ${this.desc.nodes.map((x) => x.name).join(', ')}).`);
+    return n;
+  }
+
+  private nodeDir(node: string): string {
+    return path.join(this.stateDir, 'nodes', this.record(node).name);
+  }
+
+  hostInstallDir(node: string): string {
+    return path.join(this.nodeDir(node), 'server');
+  }
+
+  /** The node's PID 1 as the host sees it, checked against the node's netns (pids get reused). */
+  private initPid(node: string): number {
+    const rec = this.record(node);
+    const pid = Number(fs.readFileSync(path.join(this.nodeDir(node), 'init.pid'), 'utf8').trim());
+    try {
+      if (fs.statSync(`/proc/${pid}/ns/net`).ino === fs.statSync(`/run/netns/${rec.netns}`).ino && pidState(pid) === 'alive') return pid;
+    } catch {
+      /* fall through */
+    }
+    throw new Error(`Node ${node} is not running (its init process ${pid} is gone); start the cluster again.`);
+  }
+
+  inNode(node: string, command: string, opts: InNodeOptions = {}): Promise<ExecResult> {
+    const pid = this.initPid(node);
+    const asUser = opts.user !== undefined && opts.user !== 'root';
+    const home = asUser ? (opts.user === this.desc.user ? this.desc.home : '/') : '/root';
+    const args = ['-t', String(pid), '-m', '-n', '-p', '-u', '-i', '--wd=/', '--'];
+    if (asUser) args.push('setpriv', `--reuid=${opts.user}`, `--regid=${opts.user}`, '--init-groups', '--');
+    args.push('/bin/sh', '-c', command);
+    const env = { PATH: PATH_ENV, LANG: 'C.UTF-8', HOME: home, USER: opts.user ?? 'root', LOGNAME: opts.user ?? 'root' };
+    return new Promise((resolve, reject) => {
+      // Own process group, so a timeout kills the command inside the node too, not just nsenter.
+      const child = spawn('nsenter', args, { env, detached: true, stdio: ['pipe', 'pipe', 'pipe'] });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      const killGroup = (): void => {
+        try {
+          if (child.pid) process.kill(-child.pid, 'SIGKILL');
+        } catch {
+          /* gone */
+        }
+      };
+      const timer = setTimeout(killGroup, opts.timeoutMs ?? 120000);
+      child.on('error', (err) => {
+        clearTimeout(timer);
+        reject(new Error(`inNode ${node}: nsenter could not run: ${err.message}`));
+      });
+      child.on('exit', (code) => {
+        clearTimeout(timer);
+        // A daemon started by the command may hold our pipes open; give the output a moment, then stop reading.
+        const settle = setTimeout(() => {
+          child.stdout.destroy();
+          child.stderr.destroy();
+          resolve({ code, stdout, stderr });
+        }, 300);
+        child.on('close', () => {
+          clearTimeout(settle);
+          resolve({ code, stdout, stderr });
+        });
+      });
+      child.stdin.on('error', () => undefined);
+      child.stdin.end(opts.input ?? '');
+    });
+  }
+
+  private async mustInNode(node: string, what: string, command: string, opts: InNodeOptions = {}): Promise<string> {
+    const r = await this.inNode(node, command, opts);
+    if (r.code !== 0) throw new Error(`${what} on node ${node} failed (exit ${r.code}): ${(r.stderr + r.stdout).trim()}`);
+    return r.stdout;
+  }
+
+  async startServer(node: string): Promise<void> {
+    const host = this.record(node).host;
+    await this.mustInNode(node, 'bin/server start', `${sq(this.installDir)}/bin/server start`, { user: this.user, timeoutMs: 30000 });
+    await waitFor(`the UCD server on node ${node} to listen on ${HTTPS_PORT} and ${JMS_PORT}`,
+      async () => (await probeTcp(host, HTTPS_PORT)) && (await probeTcp(host, JMS_PORT)), 15000,
+      () => tail(path.join(this.hostInstallDir(node), 'var/log/stdout')));
+  }
+
+  async stopServer(node: string): Promise<void> {
+    await this.mustInNode(node, 'bin/server stop', `${sq(this.installDir)}/bin/server stop`, { user: this.user, timeoutMs: 30000 });
+  }
+
+  async setFault(node: string, fault: FaultName, on: boolean): Promise<void> {
+    const dir = this.nodeDir(node);
+    const faults = path.join(dir, 'faults');
+    const host = this.record(node).host;
+    const pidFile = `${sq(this.installDir)}/var/server.pid`;
+    switch (fault) {
+      case 'ignoresStop':
+        // The simulated server reads this flag when it gets SIGTERM.
+        if (on) fs.writeFileSync(path.join(faults, 'ignoresStop'), 'the server ignores stop\n', { mode: 0o644 });
+        else fs.rmSync(path.join(faults, 'ignoresStop'), { force: true });
+        return;
+      case 'stalePid':
+        if (on) {
+          // A running server is killed the hard way (a crash leaves its pid file); otherwise write a
+          // pid file naming a pid no process of the node has.
+          await this.mustInNode(node, 'making a stale pid file', `
+            f=${pidFile}
+            if [ -s "$f" ] && [ -d "/proc/$(cat "$f")" ]; then
+              p=$(cat "$f"); kill -9 "$p"
+              while [ -e "/proc/$p" ]; do sleep 0.05; done
+            else
+              p=4242; while [ -e "/proc/$p" ]; do p=$((p + 1)); done
+              echo "$p" > "$f"; chown ${this.desc.uid}:${this.desc.gid} "$f"
+            fi`, { timeoutMs: 15000 });
+        } else {
+          await this.mustInNode(node, 'removing a stale pid file', `
+            f=${pidFile}
+            if [ -e "$f" ] && ! [ -d "/proc/$(cat "$f")" ]; then rm -f "$f"; fi`);
+        }
+        return;
+      case 'portHeld': {
+        const pidPath = path.join(faults, 'portHeld.pid');
+        if (on) {
+          if (fs.existsSync(pidPath)) return;
+          const out = await this.mustInNode(node, `holding port ${HTTPS_PORT}`, `
+            out=/run/ucdt/faults/portHeld.out
+            setsid setpriv --reuid=${this.desc.uid} --regid=${this.desc.gid} --init-groups -- \\
+              /usr/bin/node /run/ucdt/port-holder.js ${HTTPS_PORT} >"$out" 2>&1 </dev/null &
+            i=0; while [ $i -lt 100 ] && ! grep -q . "$out"; do sleep 0.05; i=$((i + 1)); done
+            cat "$out"`, { timeoutMs: 15000 });
+          const m = /listening \d+ pid (\d+)/.exec(out);
+          if (!m) throw new Error(`Could not hold port ${HTTPS_PORT} on node ${node}: ${out.trim() || 'no answer'} (is the server running there?)`);
+          fs.writeFileSync(pidPath, `${m[1]}\n`);
+          await waitFor(`port ${HTTPS_PORT} held on ${node}`, () => probeTcp(host, HTTPS_PORT), 5000);
+        } else {
+          if (!fs.existsSync(pidPath)) return;
+          const pid = Number(fs.readFileSync(pidPath, 'utf8').trim());
+          await this.mustInNode(node, 'ending the port holder', `kill -9 ${pid} 2>/dev/null; while [ -e /proc/${pid} ]; do sleep 0.05; done; true`, { timeoutMs: 10000 });
+          fs.rmSync(pidPath, { force: true });
+          fs.rmSync(path.join(faults, 'portHeld.out'), { force: true });
+        }
+        return;
+      }
+      case 'sshdDown':
+        if (on) {
+          await this.mustInNode(node, 'stopping sshd', `
+            if [ -s /run/sshd.pid ]; then p=$(cat /run/sshd.pid); kill "$p" 2>/dev/null; while [ -e "/proc/$p" ]; do sleep 0.05; done; fi; true`, { timeoutMs: 10000 });
+          await waitFor(`sshd on ${node} to stop listening`, async () => !(await probeTcp(host, 22)), 5000);
+        } else {
+          if (await probeTcp(host, 22, 'SSH-2.0-')) return;
+          await this.mustInNode(node, 'starting sshd',
+            'setsid /usr/sbin/sshd -D -f /run/ucdt/sshd_config -E /run/ucdt/sshd.log </dev/null >/dev/null 2>&1 &', { timeoutMs: 10000 });
+          await waitFor(`sshd on ${node} to listen again`, () => probeTcp(host, 22, 'SSH-2.0-'), 10000, () => tail(path.join(dir, 'sshd.log')));
+        }
+        return;
+      default: {
+        const never: never = fault;
+        throw new Error(`unknown fault ${String(never)}`);
+      }
+    }
+  }
+
+  clusterFile(overrides: Record<string, unknown> = {}): string {
+    const lb = `https://${this.gateway}:${HTTPS_PORT}`;
+    const file: Record<string, unknown> = {
+      name: `test-cluster-${this.instance}`,
+      currentVersion: this.version,
+      targetVersion: nextVersion(this.version),
+      firstNode: this.nodes[0].name,
+      sharedAppdata: this.appdataDir,
+      loadBalancerUrl: lb,
+      ucd: { url: lb, credential: 'ucd-test-admin' },
+      database: {
+        type: 'mariadb',
+        backup: { command: 'mysqldump --single-transaction ucd > /tmp/ucd-backup.sql', artifact: '/tmp/ucd-backup.sql' },
+      },
+      package: { remotePath: '/tmp/ibm-ucd-install' },
+      nodes: this.nodes.map((n) => ({
+        name: n.name, host: n.host, sshPort: n.sshPort, user: this.user, identityFile: this.identityFile, installDir: this.installDir,
+      })),
+      ...overrides,
+    };
+    return `${JSON.stringify(file, null, 2)}\n`;
+  }
+
+  async stop(): Promise<void> {
+    await cleanLeftovers(namesFor(this.instance), this.stateDir);
+  }
+}
+
+/** For tests that must not leave a cluster behind even when their process is killed hard. */
+export function nodeProcessesOf(cluster: TestCluster): number[] {
+  const pids: number[] = [];
+  for (const n of cluster.nodes) {
+    const r = spawnSync('ip', ['netns', 'pids', `${namesFor(cluster.instance).prefix}${n.name}`], { encoding: 'utf8' });
+    for (const p of (r.stdout ?? '').split(/\s+/)) if (/^\d+$/.test(p)) pids.push(Number(p));
+  }
+  return pids;
+}
+
+/** The names this instance's netns, links and registry carry (for tests asserting nothing is left). */
+export function clusterNamePrefix(instance = defaultInstance()): string {
+  return namesFor(instance).prefix;
+}
