@@ -1,9 +1,10 @@
 // Activation: build the parts and wire them. No logic of its own.
 import * as vscode from 'vscode';
-import type { HandlerTable } from './core/runbook/actions';
 import { ClusterFile } from './vscode/clusterFile';
 import { Controller } from './vscode/controller';
+import { buildHandlers } from './vscode/handlers';
 import { createLog } from './vscode/log';
+import { createSshPool, createTlsTrust } from './vscode/trust';
 
 export async function activate(context: vscode.ExtensionContext): Promise<void> {
   const log = createLog();
@@ -11,13 +12,20 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   await vscode.commands.executeCommand('setContext', 'ucdUpgrade.hasClusterFile', false);
 
   const folder = vscode.workspace.workspaceFolders?.[0];
-  const handlers: HandlerTable = {};
   if (!folder) {
     // The welcome view offers to open a folder; commands still need to exist.
     context.subscriptions.push(vscode.window.registerTreeDataProvider('ucdUpgrade.runbook', { getChildren: () => [], getTreeItem: (x: vscode.TreeItem) => x }));
     return;
   }
   const clusterFile = new ClusterFile(folder);
+  const pool = createSshPool(context, log);
+  context.subscriptions.push({ dispose: () => void pool.closeAll() });
+  const handlers = buildHandlers({
+    context,
+    pool,
+    tls: createTlsTrust(context),
+    cluster: () => (clusterFile.state.kind === 'loaded' && clusterFile.state.result.ok ? clusterFile.state.result.cluster : undefined),
+  });
   const controller = new Controller(context.extensionUri, clusterFile, log, handlers);
   context.subscriptions.push(clusterFile, controller, ...controller.registerCommands());
   await clusterFile.reload();

@@ -20,12 +20,17 @@ export interface ProcessesDeps {
   /** Poll interval while waiting; tests shorten it. */
   readonly pollIntervalMs?: number;
   readonly waitTimeoutMs?: number;
+  /** The server refused the stored credentials: the editor forgets them so the next run asks. */
+  onAuthRejected?(): Promise<void>;
 }
 
 const TARGET = { step: 'processes' } as const;
 
-function failure(e: unknown): { evidence: string[]; hint: string } {
-  if (e instanceof UcdRestError) return { evidence: [e.message], hint: e.hint };
+async function failure(e: unknown, deps: ProcessesDeps): Promise<{ evidence: string[]; hint: string }> {
+  if (e instanceof UcdRestError) {
+    if (e.kind === 'auth') await deps.onAuthRejected?.();
+    return { evidence: [e.message], hint: e.hint };
+  }
   return { evidence: [(e as Error).message], hint: 'Check the Dashboard by hand, then Confirm Manually with a note.' };
 }
 
@@ -35,7 +40,7 @@ async function check(ctx: ActionContext, deps: ProcessesDeps): Promise<void> {
     const running = await deps.client().blocking(ctx.signal);
     record(ctx, id, 'check', running);
   } catch (e) {
-    const f = failure(e);
+    const f = await failure(e, deps);
     ctx.log.error(`[ucd] current activity: ${f.evidence[0]}`);
     ctx.session.finish(id, TARGET, 'check', 'failed', f.evidence, f.hint);
   }
@@ -86,7 +91,7 @@ async function run(ctx: ActionContext, deps: ProcessesDeps): Promise<void> {
     });
     record(ctx, id, 'run', []);
   } catch (e) {
-    const f = failure(e);
+    const f = await failure(e, deps);
     ctx.log.error(`[ucd] ${f.evidence[0]}`);
     ctx.session.finish(id, TARGET, 'run', 'failed', f.evidence, f.hint);
   }

@@ -1,0 +1,74 @@
+// Builds the step handlers from the core with the editor's dialogs plugged in. The handlers do the
+// work; this file only answers their questions (which process to cancel, are you sure).
+import * as vscode from 'vscode';
+import type { ClusterNode } from '../core/cluster/types';
+import type { HandlerTable } from '../core/runbook/actions';
+import { LocalTransport } from '../core/remote/local';
+import { targetFromNode, type SshPool } from '../core/remote/ssh';
+import type { Transport } from '../core/remote/transport';
+import { backupHandlers } from '../core/steps/backup';
+import { processesHandlers, type ProcessesChoice } from '../core/steps/processes';
+import { describeProcess, type RunningProcess } from '../core/ucd/rest/activity';
+import { UcdRestClient } from '../core/ucd/rest/client';
+import type { TlsTrust } from '../core/ucd/rest/tls';
+import { credentialSource, forgetCredential } from './trust';
+
+export interface HandlerDeps {
+  readonly context: vscode.ExtensionContext;
+  readonly pool: SshPool;
+  readonly tls: TlsTrust;
+  /** The cluster as loaded now; handlers read it when they run, so edits apply at once. */
+  readonly cluster: () => { ucd: { url: string; credential: string } } | undefined;
+}
+
+export async function confirmModal(question: string, detail: string, yes = 'Yes'): Promise<boolean> {
+  return (await vscode.window.showWarningMessage(question, { modal: true, detail }, yes)) === yes;
+}
+
+async function chooseProcesses(running: readonly RunningProcess[]): Promise<ProcessesChoice | undefined> {
+  type Item = vscode.QuickPickItem & { process?: RunningProcess; wait?: boolean };
+  const items: Item[] = [
+    { label: '$(watch) Wait until none remain', description: 'poll the Dashboard until they finish', wait: true },
+    { label: 'Cancel:', kind: vscode.QuickPickItemKind.Separator },
+    ...running.map((p) => ({ label: p.name, description: p.kind, detail: describeProcess(p), process: p })),
+  ];
+  const picked = await vscode.window.showQuickPick(items, {
+    title: `${running.length} process${running.length === 1 ? ' is' : 'es are'} running — pick the ones to cancel, or wait`,
+    canPickMany: true,
+    ignoreFocusOut: true,
+  });
+  if (!picked || picked.length === 0) return undefined;
+  if (picked.some((i) => i.wait)) return { kind: 'wait' };
+  return { kind: 'cancel', processes: picked.flatMap((i) => (i.process ? [i.process] : [])) };
+}
+
+export function transportFor(pool: SshPool): (node: ClusterNode) => Promise<Transport> {
+  return async (node) => pool.transport(targetFromNode(node));
+}
+
+export function buildHandlers(deps: HandlerDeps): HandlerTable {
+  const local = new LocalTransport();
+  // One client per URL and credential, so a certificate trusted "once" stays trusted for the window.
+  let client: { key: string; client: UcdRestClient } | undefined;
+  const rest = () => {
+    const c = deps.cluster();
+    if (!c) throw new Error('the cluster file has problems; fix them first');
+    const key = `${c.ucd.url} ${c.ucd.credential}`;
+    if (client?.key !== key) {
+      client = { key, client: new UcdRestClient({ baseUrl: c.ucd.url, credentials: credentialSource(deps.context, c.ucd.credential), pins: deps.tls.pins, prompt: deps.tls.prompt, credentialName: c.ucd.credential }) };
+    }
+    return client.client;
+  };
+  return {
+    backup: backupHandlers({ local: () => local, transportFor: transportFor(deps.pool) }),
+    processes: processesHandlers({
+      client: rest,
+      choose: chooseProcesses,
+      confirm: (q, d) => confirmModal(q, d, 'Cancel Processes'),
+      onAuthRejected: async () => {
+        const c = deps.cluster();
+        if (c) await forgetCredential(deps.context, c.ucd.credential);
+      },
+    }),
+  };
+}

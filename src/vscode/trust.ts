@@ -1,0 +1,106 @@
+// The editor's answers to the core's trust questions: SSH (host keys, passphrases, passwords),
+// TLS certificate pins, and UCD credentials. Every dialog is modal and explicit; dismissing one
+// is always the safe answer. Secrets go to SecretStorage only; fingerprints (public) to globalState.
+import * as os from 'node:os';
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import { HostKeyPolicy } from '../core/remote/hostKeys';
+import type { AuthPrompt } from '../core/remote/interaction';
+import { SshPool } from '../core/remote/ssh';
+import type { CredentialSource, UcdCredentials } from '../core/ucd/rest/client';
+import type { CertDecision, TlsPinStore, TlsTrust, UnknownCertificate } from '../core/ucd/rest/tls';
+import { askUnknownHostKey, EditorSecrets } from './prompts';
+
+const PIN_KEY = 'ucdUpgrade.tlsPins';
+
+function sshSetting(name: 'knownHostsFile' | 'configFile', fallback: string): string {
+  const v = vscode.workspace.getConfiguration('ucdUpgrade.ssh').get<string>(name) || fallback;
+  return v.startsWith('~/') ? path.join(os.homedir(), v.slice(2)) : v;
+}
+
+const authPrompt: AuthPrompt = {
+  password: async (q) => vscode.window.showInputBox({
+    title: `SSH password for ${q.user}@${q.host}:${q.port} (node ${q.node})`,
+    prompt: 'Used for this connection only; never stored or logged.',
+    password: true,
+    ignoreFocusOut: true,
+  }),
+  keyboardInteractive: async (q) => {
+    const answers: string[] = [];
+    for (const p of q.prompts) {
+      const a = await vscode.window.showInputBox({ title: `${q.node}: ${q.name || 'SSH login'}`, prompt: [q.instructions, p.prompt].filter(Boolean).join(' — '), password: !p.echo, ignoreFocusOut: true });
+      if (a === undefined) return undefined;
+      answers.push(a);
+    }
+    return answers;
+  },
+};
+
+export function createSshPool(context: vscode.ExtensionContext, log: vscode.LogOutputChannel): SshPool {
+  return new SshPool({
+    hostKeys: new HostKeyPolicy({
+      knownHostsFiles: [sshSetting('knownHostsFile', '~/.ssh/known_hosts')],
+      storeFile: path.join(context.globalStorageUri.fsPath, 'known_hosts'),
+      prompt: askUnknownHostKey,
+      log: (l) => log.info(`[ssh] ${l}`),
+    }),
+    secrets: new EditorSecrets(context.secrets),
+    authPrompt,
+    sshConfigFile: sshSetting('configFile', '~/.ssh/config'),
+    log: (l) => log.info(`[ssh] ${l}`),
+  });
+}
+
+class MementoPins implements TlsPinStore {
+  constructor(private readonly memento: vscode.Memento) {}
+  async get(hostPort: string): Promise<string | undefined> {
+    return this.memento.get<Record<string, string>>(PIN_KEY, {})[hostPort];
+  }
+  async set(hostPort: string, fingerprint256: string): Promise<void> {
+    await this.memento.update(PIN_KEY, { ...this.memento.get<Record<string, string>>(PIN_KEY, {}), [hostPort]: fingerprint256 });
+  }
+}
+
+async function askCertificate(c: UnknownCertificate): Promise<CertDecision> {
+  const once = 'Trust Once';
+  const always = 'Trust and Remember';
+  const choice = await vscode.window.showWarningMessage(
+    `The TLS certificate of ${c.host}:${c.port} is not trusted (${c.reason}).`,
+    {
+      modal: true,
+      detail: `SHA-256 fingerprint:\n${c.fingerprint256}\n\nSubject: ${c.subject}\nIssuer: ${c.issuer}\nValid ${c.validFrom} – ${c.validTo}\n\nUCD servers often use a self-signed certificate. Compare the fingerprint with the server's (openssl x509 -fingerprint -sha256) before you trust it. Cancel sends nothing.`,
+    },
+    once,
+    always,
+  );
+  return choice === always ? 'always' : choice === once ? 'once' : 'cancel';
+}
+
+/** One trust for the whole window: a certificate accepted once is not asked again until reload. */
+export function createTlsTrust(context: vscode.ExtensionContext): TlsTrust {
+  return { pins: new MementoPins(context.globalState), prompt: askCertificate, sessionPins: new Map() };
+}
+
+/** UCD credentials by name from SecretStorage, asked once and stored there (never in a file). */
+export function credentialSource(context: vscode.ExtensionContext, name: string): CredentialSource {
+  const key = `ucdUpgrade.credential.${name}`;
+  return async () => {
+    const saved = await context.secrets.get(key);
+    if (saved) return JSON.parse(saved) as UcdCredentials;
+    const user = await vscode.window.showInputBox({
+      title: `UCD credential "${name}"`,
+      prompt: 'UCD user name (or leave empty to use an auth token). Kept in the editor\'s secret storage.',
+      ignoreFocusOut: true,
+    });
+    if (user === undefined) return undefined;
+    const secret = await vscode.window.showInputBox({ title: `UCD credential "${name}"`, prompt: user ? `Password of ${user}` : 'Auth token', password: true, ignoreFocusOut: true });
+    if (!secret) return undefined;
+    const creds: UcdCredentials = user ? { kind: 'basic', user, password: secret } : { kind: 'token', token: secret };
+    await context.secrets.store(key, JSON.stringify(creds));
+    return creds;
+  };
+}
+
+export async function forgetCredential(context: vscode.ExtensionContext, name: string): Promise<void> {
+  await context.secrets.delete(`ucdUpgrade.credential.${name}`);
+}
