@@ -1,0 +1,509 @@
+// Step 5 "Ensure each server is stopped": the verdict from a node's probes (pure), the Check that
+// probes every node in parallel, and the Run that stops what is left — naming each process and
+// asking first, and removing a stale pid file only when no process owns its pid.
+import type { Cluster, ClusterNode } from '../cluster/types';
+import type { Target, Verdict } from '../journal/events';
+import type { Transport } from '../remote/transport';
+import type { ActionContext, ActionLog } from '../runbook/actions';
+import type { StepId } from '../runbook/steps';
+import type { NodeFacts, PidFileFact } from '../status/facts';
+import { cleanupScript, parseCleanup, type CleanupPlanScript, type CleanupResult } from '../probes/cleanup';
+import { commandText, isServerOf, SERVER_CLASS, installOf, type ProcessInfo } from '../probes/cmdline';
+import { logExec } from '../probes/logRecord';
+import { failureOf, probeNode, SH_STDIN_COMMAND, type NodeProbe } from '../probes/node';
+import { NO_PORT_TOOL } from '../probes/ports';
+import { PID_FILE } from '../probes/pidFile';
+
+export type TransportFor = (node: ClusterNode) => Promise<Transport>;
+export type Confirm = (question: string, detail: string) => Promise<boolean>;
+
+type Probed = Extract<NodeProbe, { kind: 'probed' }>;
+
+export interface StoppedEvaluation {
+  readonly node: string;
+  readonly verdict: Verdict;
+  /** One fact per line, as a person reads it on the node's tree item. */
+  readonly evidence: readonly string[];
+  /** The next thing to do, when there is one. */
+  readonly hint?: string;
+  readonly facts: NodeFacts;
+}
+
+function short(p: ProcessInfo, max = 160): string {
+  const t = commandText(p);
+  return t.length > max ? `${t.slice(0, max - 1)}…` : t;
+}
+
+function portList(p: Probed): string {
+  return p.httpsPort === p.jmsPort ? `:${p.httpsPort}` : `:${p.httpsPort} or :${p.jmsPort}`;
+}
+
+function pidFact(p: Probed): PidFileFact | undefined {
+  switch (p.pidFile.kind) {
+    case 'absent': return { state: 'absent' };
+    case 'live': return { state: 'live', pid: p.pidFile.pid };
+    case 'stale': return { state: 'stale', pid: p.pidFile.pid };
+    default: return undefined;
+  }
+}
+
+function factsOf(p: Probed): NodeFacts {
+  const pidFile = pidFact(p);
+  const version = p.version.kind === 'ok' && p.version.install.kind === 'found' ? p.version.install.version : undefined;
+  return {
+    reachable: true,
+    ...(version ? { version } : {}),
+    ...(pidFile ? { pidFile } : {}),
+    ...(p.ports.kind === 'ok' ? { listening: [...new Set(p.ports.listeners.map((l) => l.port))].sort((a, b) => a - b) } : {}),
+    ...(p.processes.kind === 'ok' ? { serverPid: p.processes.servers[0]?.pid ?? null } : {}),
+  };
+}
+
+/** Pure: a node's probe results → verdict, evidence and the next thing to do. */
+export function evaluateStopped(probe: NodeProbe): StoppedEvaluation {
+  if (probe.kind === 'failed') {
+    return { node: probe.node, verdict: 'failed', evidence: [probe.message], hint: probe.hint, facts: { reachable: false, unreachableReason: probe.message, ...(probe.remoteKind === 'hostkey-changed' ? { hostKeyChanged: true } : {}) } };
+  }
+  if (probe.kind === 'unsupported') {
+    return {
+      node: probe.node,
+      verdict: 'failed',
+      evidence: [`${probe.node}: ${probe.reason}`],
+      hint: `Check ${probe.node} by hand: no ${PID_FILE}, nothing on the HTTPS and JMS ports, no ${SERVER_CLASS} process.`,
+      facts: {},
+    };
+  }
+  const p = probe;
+  const evidence: string[] = [];
+  const hints: string[] = [];
+  let stopped = true;
+  const serverPids = new Set(p.processes.kind === 'ok' ? p.processes.servers.map((s) => s.pid) : []);
+
+  // Ports first: something answering there is what the installer (and the load balancer) sees.
+  if (p.ports.kind === 'no-tool') {
+    stopped = false;
+    evidence.push(NO_PORT_TOOL);
+    hints.push(`Install iproute2 (ss) or net-tools (netstat) on ${p.node}, then Check again.`);
+  } else if (p.ports.kind === 'error') {
+    stopped = false;
+    evidence.push(`cannot tell what listens on ${portList(p)}: ${p.ports.message}`);
+    hints.push('See the UCD Upgrade log for the port probe\'s output, then Check again.');
+  } else {
+    for (const l of p.ports.listeners) {
+      stopped = false;
+      if (l.owners.length === 0) {
+        evidence.push(`something listening on :${l.port} (its process is not visible to the SSH user)`);
+        hints.push(`Find out as root what holds :${l.port} on ${p.node} (ss -ltnp) and stop it.`);
+      }
+      for (const o of l.owners) {
+        if (serverPids.has(o.pid) || (o.process && isServerOf(o.process, p.installDir))) {
+          evidence.push(`pid ${o.pid} listening on :${l.port}`);
+          hints.push('Run step 5 to stop what is left.');
+        } else {
+          evidence.push(`pid ${o.pid} listening on :${l.port}, not this install's server: ${o.process ? short(o.process) : o.name || 'command line unknown'}`);
+          hints.push(`Stop the process that holds :${l.port}, or Run step 5 (it shows the command line and asks first).`);
+        }
+      }
+    }
+  }
+
+  if (p.processes.kind === 'error') {
+    stopped = false;
+    evidence.push(`cannot list processes: ${p.processes.message}`);
+  } else {
+    for (const s of p.processes.servers) {
+      stopped = false;
+      evidence.push(`server process ${s.pid} running (${SERVER_CLASS})`);
+      hints.push('Run step 5 to stop what is left.');
+    }
+  }
+
+  switch (p.pidFile.kind) {
+    case 'absent': break;
+    case 'stale':
+      stopped = false;
+      evidence.push(`stale ${PID_FILE} (pid ${p.pidFile.pid}), no process`);
+      hints.push('Remove the stale pid file (Run offers it).');
+      break;
+    case 'live':
+      stopped = false;
+      if (isServerOf(p.pidFile.process, p.installDir)) {
+        if (!serverPids.has(p.pidFile.pid)) evidence.push(`${PID_FILE} names pid ${p.pidFile.pid}, the running server`);
+        hints.push('Run step 5 to stop what is left.');
+      } else {
+        evidence.push(`${PID_FILE} names pid ${p.pidFile.pid}, now another process: ${short(p.pidFile.process)}`);
+        hints.push(`Check pid ${p.pidFile.pid} on ${p.node}; if it is not the server, delete ${PID_FILE} by hand (a process owns that pid, so Run will not).`);
+      }
+      break;
+    case 'invalid':
+      stopped = false;
+      evidence.push(`${PID_FILE} present but holds ${JSON.stringify(p.pidFile.content)}, not a pid`);
+      hints.push(`Look at ${PID_FILE} on ${p.node} and delete it once no server runs.`);
+      break;
+    case 'unreadable':
+      stopped = false;
+      evidence.push(`${PID_FILE} present but not readable by the SSH user`);
+      hints.push(`Check ${PID_FILE} on ${p.node} as the server's user.`);
+      break;
+    case 'error':
+      stopped = false;
+      evidence.push(`cannot read ${PID_FILE}: ${p.pidFile.message}`);
+      break;
+  }
+
+  if (stopped) evidence.push(`nothing on ${portList(p)}, no pid file, no server process`);
+  if (p.processes.kind === 'ok') {
+    for (const o of p.processes.otherInstalls) {
+      evidence.push(`note: pid ${o.pid} is the UCD server of another install (${installOf(o) ?? 'unknown path'}), not ${p.installDir}; left alone`);
+    }
+  }
+  if (p.version.kind === 'ok' && p.version.install.kind === 'found') {
+    const shared = p.version.appdata?.kind === 'found' ? `, shared appdata ${p.version.appdata.version}` : '';
+    evidence.push(`installed version ${p.version.install.version}${shared}`);
+  }
+  const hint = stopped ? undefined : hints[0] ?? 'See the UCD Upgrade log, then Check again.';
+  return { node: p.node, verdict: stopped ? 'passed' : 'failed', evidence, ...(hint ? { hint } : {}), facts: factsOf(p) };
+}
+
+export interface StoppedOptions {
+  readonly probeTimeoutMs?: number;
+  /** Seconds between TERM and KILL when stopping leftovers. */
+  readonly killGraceSeconds?: number;
+  readonly cleanupTimeoutMs?: number;
+}
+
+/** The nodes an action concerns: the one of its target, or all. */
+export function nodesOf(cluster: Cluster, target: Target): ClusterNode[] {
+  if (target.node === undefined) return [...cluster.nodes];
+  const n = cluster.nodes.find((x) => x.name === target.node);
+  if (!n) throw new Error(`Node ${target.node} is not in cluster ${cluster.name}; reload the cluster file.`);
+  return [n];
+}
+
+function logProbe(log: ActionLog, node: string, record: Awaited<ReturnType<typeof probeNode>>['record']): void {
+  if (record) logExec(log, node, 'probe (pid file, ports, server process, version)', record.command, record.script, record.result);
+}
+
+function logVerdict(log: ActionLog, what: string, e: Pick<StoppedEvaluation, 'node' | 'verdict' | 'evidence' | 'hint'>): void {
+  const line = `[${e.node}] ${what} ${e.verdict}: ${e.evidence.join('; ')}${e.hint ? ` — ${e.hint}` : ''}`;
+  if (e.verdict === 'passed') log.info(line);
+  else if (e.verdict === 'warning') log.warn(line);
+  else log.error(line);
+}
+
+/** Probe one node and evaluate it (no recording). */
+export async function probeStopped(ctx: Pick<ActionContext, 'cluster' | 'log' | 'signal'>, node: ClusterNode, transportFor: TransportFor, opts: StoppedOptions = {}): Promise<{ probe: NodeProbe; evaluation: StoppedEvaluation }> {
+  const { probe, record } = await probeNode(() => transportFor(node), node, {
+    appdataDir: ctx.cluster.sharedAppdata,
+    signal: ctx.signal,
+    ...(opts.probeTimeoutMs ? { timeoutMs: opts.probeTimeoutMs } : {}),
+  });
+  logProbe(ctx.log, node.name, record);
+  return { probe, evaluation: evaluateStopped(probe) };
+}
+
+/**
+ * Check: probes the target's nodes in parallel and records each node's verdict (as a check of
+ * `step`, normally step 5). A node that cannot be reached is that node's failed result; the
+ * others still arrive.
+ */
+export async function checkStopped(ctx: ActionContext, transportFor: TransportFor, opts: StoppedOptions = {}, step: StepId = 'verifyStopped'): Promise<StoppedEvaluation[]> {
+  const nodes = nodesOf(ctx.cluster, ctx.target);
+  return Promise.all(nodes.map((node) => checkOneNode(ctx, node, transportFor, opts, step)));
+}
+
+export async function checkOneNode(ctx: ActionContext, node: ClusterNode, transportFor: TransportFor, opts: StoppedOptions, step: StepId): Promise<StoppedEvaluation> {
+  const target = { step, node: node.name };
+  const id = ctx.session.begin(target, 'check');
+  let evaluation: StoppedEvaluation;
+  try {
+    evaluation = (await probeStopped(ctx, node, transportFor, opts)).evaluation;
+  } catch (err) {
+    // probeStopped does not throw for remote failures; this is a bug path, still recorded.
+    evaluation = evaluateStopped(failureOf(node.name, err));
+  }
+  logVerdict(ctx.log, 'stopped-check', evaluation);
+  ctx.session.finish(id, target, 'check', evaluation.verdict, evaluation.evidence, evaluation.hint, evaluation.facts);
+  return evaluation;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Run: stop what is left.
+
+export interface KillItem {
+  readonly process: ProcessInfo;
+  /** The node's ports this process holds. */
+  readonly ports: readonly number[];
+}
+
+export interface CleanupPlan {
+  readonly node: string;
+  readonly installDir: string;
+  /** UCD server processes of this install. */
+  readonly own: readonly KillItem[];
+  /** Processes of something else that hold one of the node's ports: killed only after their own confirmation. */
+  readonly foreign: readonly KillItem[];
+  /** The pid var/server.pid names, when the file should go once no process has that pid. */
+  readonly pidFilePid?: number;
+  readonly pidFileStale: boolean;
+  /** What Run cannot fix, as evidence lines. */
+  readonly blockers: readonly string[];
+}
+
+/** Pure: what to stop on a node, from its probe. */
+export function planCleanup(p: Probed): CleanupPlan {
+  const own = new Map<number, { process: ProcessInfo; ports: Set<number> }>();
+  const foreign = new Map<number, { process: ProcessInfo; ports: Set<number> }>();
+  const blockers: string[] = [];
+  if (p.processes.kind === 'ok') for (const s of p.processes.servers) own.set(s.pid, { process: s, ports: new Set() });
+  else blockers.push(`cannot list processes: ${p.processes.message}`);
+  if (p.pidFile.kind === 'live' && isServerOf(p.pidFile.process, p.installDir) && !own.has(p.pidFile.pid)) {
+    own.set(p.pidFile.pid, { process: p.pidFile.process, ports: new Set() });
+  }
+  if (p.ports.kind === 'ok') {
+    for (const l of p.ports.listeners) {
+      if (l.owners.length === 0) blockers.push(`something listens on :${l.port} but its process is not visible to the SSH user: stop it as root`);
+      for (const o of l.owners) {
+        const mine = own.get(o.pid);
+        if (mine) {
+          mine.ports.add(l.port);
+        } else if (!o.process) {
+          blockers.push(`pid ${o.pid} (${o.name ?? '?'}) holds :${l.port} but its command line could not be read: stop it by hand`);
+        } else if (isServerOf(o.process, p.installDir)) {
+          own.set(o.pid, { process: o.process, ports: new Set([l.port]) });
+        } else {
+          const f = foreign.get(o.pid) ?? { process: o.process, ports: new Set<number>() };
+          f.ports.add(l.port);
+          foreign.set(o.pid, f);
+        }
+      }
+    }
+  } else {
+    blockers.push(p.ports.kind === 'no-tool' ? NO_PORT_TOOL : `cannot tell what listens on the ports: ${p.ports.message}`);
+  }
+  let pidFilePid: number | undefined;
+  let pidFileStale = false;
+  switch (p.pidFile.kind) {
+    case 'stale':
+      pidFilePid = p.pidFile.pid;
+      pidFileStale = true;
+      break;
+    case 'live':
+      // Once its process is stopped the file is stale; the script re-verifies before removing it.
+      if (own.has(p.pidFile.pid) || foreign.has(p.pidFile.pid)) pidFilePid = p.pidFile.pid;
+      else blockers.push(`${PID_FILE} names pid ${p.pidFile.pid}, now another process (${short(p.pidFile.process)}): not removed while a process owns that pid`);
+      break;
+    case 'invalid':
+      blockers.push(`${PID_FILE} holds ${JSON.stringify(p.pidFile.content)}, not a pid: look at it and delete it by hand`);
+      break;
+    case 'unreadable':
+      blockers.push(`${PID_FILE} is not readable by the SSH user: check it as the server's user`);
+      break;
+    case 'error':
+      blockers.push(`cannot read ${PID_FILE}: ${p.pidFile.message}`);
+      break;
+    case 'absent':
+      break;
+  }
+  const items = (m: Map<number, { process: ProcessInfo; ports: Set<number> }>): KillItem[] =>
+    [...m.values()].map((v) => ({ process: v.process, ports: [...v.ports].sort((a, b) => a - b) }));
+  return {
+    node: p.node,
+    installDir: p.installDir,
+    own: items(own),
+    foreign: items(foreign),
+    ...(pidFilePid !== undefined ? { pidFilePid } : {}),
+    pidFileStale,
+    blockers,
+  };
+}
+
+/** The plan as the lines a person approves: "kill pid 4242: /usr/lib/jvm/.../java ... com.urbancode.ds.UDeployServer". */
+export function describeKill(item: KillItem): string {
+  const holds = item.ports.length ? ` (holds ${item.ports.map((x) => `:${x}`).join(', ')})` : '';
+  return `kill pid ${item.process.pid}${holds}: ${commandText(item.process)}`;
+}
+
+export interface StopLeftoversDeps {
+  readonly transportFor: TransportFor;
+  readonly confirm: Confirm;
+}
+
+export interface NodeRunResult {
+  readonly node: string;
+  readonly verdict: Verdict;
+  readonly evidence: readonly string[];
+  readonly hint?: string;
+  readonly plan?: CleanupPlan;
+  readonly cleanup?: CleanupResult;
+}
+
+const DEFAULT_GRACE_SECONDS = 15;
+
+function describeOutcome(pid: number, outcome: string, grace: number): { line: string; ok: boolean } {
+  switch (outcome) {
+    case 'term': return { line: `pid ${pid} stopped (TERM)`, ok: true };
+    case 'killed': return { line: `pid ${pid} killed (KILL after ${grace} s)`, ok: true };
+    case 'gone-before': return { line: `pid ${pid} had already ended`, ok: true };
+    case 'changed': return { line: `pid ${pid} not signalled: it is now another process`, ok: true };
+    case 'denied': return { line: `pid ${pid} not stopped: permission denied (another user's process)`, ok: false };
+    case 'survived': return { line: `pid ${pid} still running after KILL`, ok: false };
+    default: return { line: `pid ${pid}: no report from the node (cut short?)`, ok: false };
+  }
+}
+
+function describePidFile(outcome: string | undefined, pid: number, now?: string): { line: string; ok: boolean } | undefined {
+  switch (outcome) {
+    case undefined: return undefined;
+    case 'removed': return { line: `removed stale ${PID_FILE} (pid ${pid})`, ok: true };
+    case 'gone': return { line: `${PID_FILE} already gone`, ok: true };
+    case 'changed': return { line: `${PID_FILE} now names pid ${now ?? '?'}, not ${pid}: left in place`, ok: false };
+    case 'owned': return { line: `${PID_FILE} not removed: a process has pid ${pid}`, ok: false };
+    case 'failed': return { line: `could not remove ${PID_FILE}`, ok: false };
+    default: return { line: `${PID_FILE}: no report from the node`, ok: false };
+  }
+}
+
+/** Asks the user about a node's plan; returns what they approved. Sequential: one question at a time. */
+async function approve(plan: CleanupPlan, confirm: Confirm, grace: number): Promise<{ kills: KillItem[]; removePidFile: boolean; declined: string[] }> {
+  const declined: string[] = [];
+  const kills: KillItem[] = [];
+  let removePidFile = false;
+  const ownLines = plan.own.map(describeKill);
+  if (plan.pidFilePid !== undefined) ownLines.push(`remove ${plan.installDir}/${PID_FILE} (pid ${plan.pidFilePid}) if no process has that pid`);
+  if (ownLines.length > 0) {
+    const what = plan.own.length > 0 ? `Stop ${plan.own.length} UCD server process${plan.own.length === 1 ? '' : 'es'} of ${plan.installDir} on ${plan.node}?` : `Remove the stale pid file on ${plan.node}?`;
+    const detail = [...ownLines, ...(plan.own.length ? [`Each gets TERM, then KILL if still running after ${grace} s.`] : [])].join('\n');
+    if (await confirm(what, detail)) {
+      kills.push(...plan.own);
+      removePidFile = plan.pidFilePid !== undefined;
+    } else {
+      declined.push(...ownLines.map((l) => `declined: ${l}`));
+    }
+  }
+  for (const f of plan.foreign) {
+    const q = `${plan.node}: pid ${f.process.pid} holds ${f.ports.map((x) => `:${x}`).join(', ')} but is NOT the UCD server of ${plan.installDir}. Kill it?`;
+    if (await confirm(q, `${describeKill(f)}\nTERM, then KILL if still running after ${grace} s.`)) {
+      kills.push(f);
+      if (plan.pidFilePid === f.process.pid) removePidFile = true;
+    } else declined.push(`declined: ${describeKill(f)}`);
+  }
+  return { kills, removePidFile, declined };
+}
+
+async function executePlan(
+  ctx: ActionContext,
+  node: ClusterNode,
+  transportFor: TransportFor,
+  plan: CleanupPlan,
+  approved: { kills: KillItem[]; removePidFile: boolean },
+  grace: number,
+  opts: StoppedOptions,
+): Promise<{ lines: string[]; ok: boolean; cleanup?: CleanupResult }> {
+  const scriptPlan: CleanupPlanScript = {
+    kills: approved.kills.map((k) => k.process),
+    ...(approved.removePidFile && plan.pidFilePid !== undefined ? { removePidFile: { installDir: node.installDir, pid: plan.pidFilePid } } : {}),
+    graceSeconds: grace,
+  };
+  if (scriptPlan.kills.length === 0 && !scriptPlan.removePidFile) return { lines: [], ok: true };
+  const script = cleanupScript(scriptPlan);
+  try {
+    const transport = await transportFor(node);
+    const result = await transport.exec(SH_STDIN_COMMAND, {
+      stdin: script,
+      timeoutMs: opts.cleanupTimeoutMs ?? (grace + 30) * 1000,
+      signal: ctx.signal,
+    });
+    logExec(ctx.log, node.name, 'stop what is left', SH_STDIN_COMMAND, script, result);
+    const cleanup = parseCleanup(result.stdout, scriptPlan);
+    const lines: string[] = [];
+    let ok = cleanup.complete;
+    for (const [pid, outcome] of cleanup.kills) {
+      const d = describeOutcome(pid, outcome, grace);
+      lines.push(d.line);
+      ok &&= d.ok;
+    }
+    const pf = describePidFile(cleanup.pidFile, plan.pidFilePid ?? 0, cleanup.pidFileNow);
+    if (pf) {
+      lines.push(pf.line);
+      // A pid file that survives because its (approved) process did not end is already counted.
+      ok &&= pf.ok;
+    }
+    if (!cleanup.complete) lines.push(`the stop script did not finish (exit ${result.code ?? result.signal})`);
+    return { lines, ok, cleanup };
+  } catch (err) {
+    const f = failureOf(node.name, err);
+    logExec(ctx.log, node.name, 'stop what is left', SH_STDIN_COMMAND, script, undefined);
+    ctx.log.error(`[${node.name}] ${f.message} — ${f.hint}`);
+    return { lines: [f.message], ok: false };
+  }
+}
+
+/**
+ * Run of step 5: probe, plan, ask, stop, then Check again. Probing and stopping run in parallel
+ * across nodes; the questions come one at a time.
+ */
+export async function stopLeftovers(ctx: ActionContext, deps: StopLeftoversDeps, opts: StoppedOptions = {}): Promise<NodeRunResult[]> {
+  const nodes = nodesOf(ctx.cluster, ctx.target);
+  const grace = opts.killGraceSeconds ?? DEFAULT_GRACE_SECONDS;
+  const ids = new Map(nodes.map((n) => [n.name, ctx.session.begin({ step: 'verifyStopped', node: n.name }, 'run')]));
+  const probes = await Promise.all(nodes.map((n) => probeStopped(ctx, n, deps.transportFor, opts)));
+
+  const results: NodeRunResult[] = [];
+  const approvals: ({ kills: KillItem[]; removePidFile: boolean; declined: string[] } | undefined)[] = [];
+  const plans: (CleanupPlan | undefined)[] = [];
+  for (const { probe, evaluation } of probes) {
+    if (probe.kind !== 'probed') {
+      plans.push(undefined);
+      approvals.push(undefined);
+      continue;
+    }
+    const plan = evaluation.verdict === 'passed' ? undefined : planCleanup(probe);
+    plans.push(plan);
+    if (plan) {
+      ctx.log.info(`[${plan.node}] plan: ${[...plan.own, ...plan.foreign].map(describeKill).join(' | ') || 'no process to stop'}${plan.pidFilePid !== undefined ? ` | remove ${PID_FILE} (pid ${plan.pidFilePid}) if no process has it` : ''}${plan.blockers.length ? ` | cannot fix: ${plan.blockers.join('; ')}` : ''}`);
+    }
+    approvals.push(plan && !ctx.signal.aborted ? await approve(plan, deps.confirm, grace) : undefined);
+  }
+
+  const executed = await Promise.all(
+    nodes.map(async (node, i) => {
+      const plan = plans[i];
+      const approved = approvals[i];
+      return plan && approved ? executePlan(ctx, node, deps.transportFor, plan, approved, grace, opts) : undefined;
+    }),
+  );
+
+  nodes.forEach((node, i) => {
+    const { probe, evaluation } = probes[i]!;
+    const target = { step: 'verifyStopped' as const, node: node.name };
+    const plan = plans[i];
+    const approved = approvals[i];
+    const done = executed[i];
+    let r: NodeRunResult;
+    if (probe.kind !== 'probed') {
+      r = { node: node.name, verdict: 'failed', evidence: evaluation.evidence, ...(evaluation.hint ? { hint: evaluation.hint } : {}) };
+    } else if (plan && !approved) {
+      r = { node: node.name, verdict: 'failed', evidence: ['cancelled before anything was stopped'], hint: 'Run again to stop what is left.', plan };
+    } else if (!plan) {
+      r = { node: node.name, verdict: 'passed', evidence: ['nothing left to stop', ...evaluation.evidence] };
+    } else {
+      const evidence = [...(done?.lines ?? []), ...(approved?.declined ?? []), ...plan.blockers.map((b) => `cannot fix: ${b}`)];
+      const nothingPlanned = plan.own.length === 0 && plan.foreign.length === 0 && plan.pidFilePid === undefined;
+      const ok = (done?.ok ?? true) && (approved?.declined.length ?? 0) === 0 && plan.blockers.length === 0 && !nothingPlanned;
+      const hint = ok
+        ? undefined
+        : approved && approved.declined.length > 0
+          ? 'Nothing was stopped that you declined; stop it yourself or Run again.'
+          : 'Stop the rest by hand (see the evidence), then Check again.';
+      r = { node: node.name, verdict: ok ? 'passed' : 'failed', evidence: evidence.length ? evidence : ['nothing Run can stop'], ...(hint ? { hint } : {}), plan, ...(done?.cleanup ? { cleanup: done.cleanup } : {}) };
+    }
+    logVerdict(ctx.log, 'stop-leftovers', r);
+    ctx.session.finish(ids.get(node.name)!, target, 'run', r.verdict, r.evidence, r.hint);
+    results.push(r);
+  });
+
+  // The Run's own report is not proof: the node is probed again and that is what the gate reads.
+  await checkStopped(ctx, deps.transportFor, opts);
+  return results;
+}
