@@ -7,6 +7,7 @@ import { LocalTransport } from '../core/remote/local';
 import { targetFromNode, type SshPool } from '../core/remote/ssh';
 import type { Transport } from '../core/remote/transport';
 import { backupHandlers } from '../core/steps/backup';
+import { packageHandlers } from '../core/steps/package';
 import { processesHandlers, type ProcessesChoice } from '../core/steps/processes';
 import { describeProcess, type RunningProcess } from '../core/ucd/rest/activity';
 import { UcdRestClient } from '../core/ucd/rest/client';
@@ -61,6 +62,7 @@ export function buildHandlers(deps: HandlerDeps): HandlerTable {
   };
   return {
     backup: backupHandlers({ local: () => local, transportFor: transportFor(deps.pool) }),
+    package: packageHandlers({ transportFor: transportFor(deps.pool) }),
     processes: processesHandlers({
       client: rest,
       choose: chooseProcesses,
