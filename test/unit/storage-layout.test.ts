@@ -6,7 +6,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import type { ShellScript } from '../../src/core/remote/quote';
 import {
-  describeMove, parseMoveOutput, parseStorageProbe, planStorage, PRE_6115_SHARED_PATHS, storageMoveScript, storageProbeScript,
+  describeMove, parseMoveOutput, storageVerdict, parseStorageProbe, planStorage, PRE_6115_SHARED_PATHS, storageMoveScript, storageProbeScript,
   type NodeStorageProbe, type StorageProbe,
 } from '../../src/core/ucd/storage';
 
@@ -92,10 +92,18 @@ test('probe + plan on real folders: exactly what moves where, the conflict, and 
   assert.equal(fs.readFileSync(path.join(install, 'conf/server.keystore'), 'utf8'), 'install copy');
   assert.equal(fs.existsSync(path.join(root, 'pwned')), false);
 
-  // Probing again: only the conflict remains.
+  // Probing again: only the conflict remains, and the check still fails on it.
   const after = planStorage([{ node: 'ucd1', installDir: install, probe: probeOf(install, appdata, root) }], appdata);
   assert.deepEqual(after.moves, []);
   assert.equal(after.conflicts.length, 1);
+  const v = storageVerdict(after);
+  assert.equal(v.verdict, 'failed');
+  assert.match(v.evidence[0], /conf\/server\.keystore exists in the install \(file, 12 bytes\) and in appdata \(file, 12 bytes\)/);
+  assert.match(v.hint ?? '', /Decide each conflict/);
+  // The user keeps the appdata copy: the step is then done.
+  fs.rmSync(path.join(install, 'conf/server.keystore'));
+  const done = storageVerdict(planStorage([{ node: 'ucd1', installDir: install, probe: probeOf(install, appdata, root) }], appdata));
+  assert.deepEqual(done, { verdict: 'passed', evidence: ['shared appdata layout complete: 7 path(s) in appdata, 1 linked from an install, none left behind'] });
 });
 
 test('the move script refuses to overwrite: an existing target stops everything before anything moves', () => {

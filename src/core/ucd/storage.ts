@@ -289,3 +289,19 @@ export function parseMoveOutput(stdout: string, moves: readonly StorageMove[]): 
   }
   return { moved, refused, ...(failed ? { failed } : {}), done };
 }
+
+/** The storage step's check, from a fresh plan: done only when nothing is left to move or decide. */
+export function storageVerdict(plan: StoragePlan): { readonly verdict: 'passed' | 'failed'; readonly evidence: readonly string[]; readonly hint?: string } {
+  if (plan.nothingToDo) {
+    const linked = plan.settled.filter((s) => s.why === 'linked-to-appdata').length;
+    const inAppdata = plan.settled.filter((s) => s.why === 'in-appdata').length;
+    return { verdict: 'passed', evidence: [`shared appdata layout complete: ${inAppdata} path(s) in appdata, ${linked} linked from an install, none left behind`] };
+  }
+  const evidence = [...plan.problems, ...plan.moves.map((m) => `to move: ${describeMove(m)}`), ...plan.conflicts.map((c) => c.message)];
+  const hint = plan.problems.length
+    ? 'Fix the folders named above first, then check again.'
+    : plan.moves.length
+      ? 'Run the step to move these paths (after confirming), then decide the conflicts, if any.'
+      : 'Decide each conflict by hand (keep one copy), then check again.';
+  return { verdict: 'failed', evidence, hint };
+}

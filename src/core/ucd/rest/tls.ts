@@ -7,6 +7,8 @@
 // opened with rejectUnauthorized:false and judged in its 'secureConnect' handler, and only a socket
 // that passed is handed to the HTTP layer — so nothing, credentials least of all, is written to a
 // server that was not accepted.
+// A pin wins over CA validation: once the user pinned a certificate for host:port, only that
+// certificate is accepted there, even if another one would chain to a trusted CA (as with SSH).
 import * as net from 'node:net';
 import * as tls from 'node:tls';
 import { UcdRestError } from './errors';
