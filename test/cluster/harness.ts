@@ -306,8 +306,9 @@ async function cleanLeftovers(names: Names, extraStateDir?: string): Promise<voi
       /* already gone */
     }
   }
+  // Wait until they are reaped, not just dead: a zombie still shows in /proc and in ps.
   const deadline = Date.now() + 5000;
-  while (pids.some((p) => pidState(p) === 'alive') && Date.now() < deadline) await sleep(20);
+  while (pids.some((p) => pidState(p) !== 'gone') && Date.now() < deadline) await sleep(20);
   for (const ns of netnsList) await run('ip', ['netns', 'delete', ns], { allowFail: true });
   for (const link of await listLinks(names.prefix)) await run('ip', ['link', 'delete', link], { allowFail: true });
 
