@@ -194,6 +194,15 @@ export class Controller implements vscode.Disposable {
       void vscode.window.showInformationMessage(msg);
       return;
     }
+    if (kind === 'run') {
+      // The tree hides Run on a blocked step; a command palette or a stale button must not get past either.
+      const blocked = this.blockedReasons(r.session, r.target);
+      if (blocked.length) {
+        this.log.warn(`${describe(r.target)}: Run refused, blocked: ${blocked.join('; ')}`);
+        void vscode.window.showWarningMessage(`${describe(r.target)} is blocked: ${blocked.join('; ')}`);
+        return;
+      }
+    }
     const key = `${kind}:${targetKey(r.target.step, r.target.node)}`;
     if (this.running.has(key)) return;
     const abort = new AbortController();
@@ -212,6 +221,16 @@ export class Controller implements vscode.Disposable {
     } finally {
       this.running.delete(key);
     }
+  }
+
+  private blockedReasons(session: RunSession, target: Target): readonly string[] {
+    const maxAge = vscode.workspace.getConfiguration('ucdUpgrade').get<number>('stoppedCheckMaxAgeSeconds', 300);
+    const step = session.view({ stoppedMaxAgeMs: maxAge * 1000 }).find((s) => s.def.id === target.step);
+    if (!step) return [];
+    const node = target.node === undefined ? undefined : step.nodes.find((n) => n.node === target.node);
+    const state = node ? node.state : step.state;
+    if (state !== 'blocked') return [];
+    return target.node === undefined ? step.reasons : step.reasons.filter((r) => r.startsWith(`${target.node}:`) || !/^[^\s:]+:/.test(r));
   }
 
   private async skip(item: RunbookItem): Promise<void> {

@@ -7,6 +7,7 @@ import { LocalTransport } from '../core/remote/local';
 import { targetFromNode, type SshPool } from '../core/remote/ssh';
 import type { Transport } from '../core/remote/transport';
 import { backupHandlers } from '../core/steps/backup';
+import { startHandlers, verifyVersionsHandlers } from '../core/steps/online';
 import { packageHandlers } from '../core/steps/package';
 import { processesHandlers, type ProcessesChoice } from '../core/steps/processes';
 import { describeProcess, type RunningProcess } from '../core/ucd/rest/activity';
@@ -49,6 +50,7 @@ export function transportFor(pool: SshPool): (node: ClusterNode) => Promise<Tran
 
 export function buildHandlers(deps: HandlerDeps): HandlerTable {
   const local = new LocalTransport();
+  const online = { transportFor: transportFor(deps.pool), trust: deps.tls };
   // One client per URL and credential, so a certificate trusted "once" stays trusted for the window.
   let client: { key: string; client: UcdRestClient } | undefined;
   const rest = () => {
@@ -63,6 +65,9 @@ export function buildHandlers(deps: HandlerDeps): HandlerTable {
   return {
     backup: backupHandlers({ local: () => local, transportFor: transportFor(deps.pool) }),
     package: packageHandlers({ transportFor: transportFor(deps.pool) }),
+    startFirst: startHandlers('startFirst', online),
+    startOthers: startHandlers('startOthers', online),
+    verifyVersions: verifyVersionsHandlers(online),
     processes: processesHandlers({
       client: rest,
       choose: chooseProcesses,

@@ -1,0 +1,148 @@
+// Steps 8, 10 and 11: start upgraded servers with their service command and wait until each is
+// really online at the target version (process of this install, HTTPS port listening, login page
+// showing the version), and the final proof that every node and the load balancer agree.
+import type { ClusterNode } from '../cluster/types';
+import { probeNode } from '../probes/node';
+import type { ActionContext, StepHandlers } from '../runbook/actions';
+import { nodesOf } from '../runbook/state';
+import { stepDef, type StepId } from '../runbook/steps';
+import { trustedShell } from '../remote/quote';
+import { RemoteError, type Transport } from '../remote/transport';
+import type { NodeFacts } from '../status/facts';
+import { factsFromProbe } from '../status/fromProbe';
+import { fetchLoginPage } from '../ucd/loginPage';
+import type { TlsTrust } from '../ucd/rest/tls';
+import { loggedExec } from './loggedExec';
+
+export interface OnlineDeps {
+  transportFor(node: ClusterNode): Promise<Transport>;
+  readonly trust: TlsTrust;
+  /** How long a start may take before the step fails; UCD can need minutes. Default 10 min. */
+  readonly startTimeoutMs?: number;
+  readonly pollMs?: number;
+}
+
+type Online =
+  | { readonly ok: true; readonly evidence: string[]; readonly facts: NodeFacts }
+  | { readonly ok: false; readonly why: string; readonly hint: string; readonly facts: NodeFacts };
+
+export function nodeUrl(node: ClusterNode): string {
+  const host = node.host.includes(':') ? `[${node.host}]` : node.host;
+  return `https://${host}:${node.httpsPort}/`;
+}
+
+/** One look at a node: is its server online at `version`? */
+async function online(ctx: ActionContext, deps: OnlineDeps, node: ClusterNode, version: string): Promise<Online> {
+  const { probe } = await probeNode(() => deps.transportFor(node), node, { appdataDir: ctx.cluster.sharedAppdata, signal: ctx.signal });
+  const facts = factsFromProbe(probe);
+  if (probe.kind === 'failed') return { ok: false, why: probe.message, hint: probe.hint, facts };
+  if (probe.kind === 'unsupported') return { ok: false, why: `${node.name}: ${probe.reason}`, hint: 'Check the node by hand, then Confirm Manually.', facts };
+  const server = probe.processes.kind === 'ok' ? probe.processes.servers[0] : undefined;
+  if (!server) return { ok: false, why: 'no server process of this install', hint: 'Look at var/log/deployserver.out on the node.', facts };
+  const listening = facts.listening?.includes(node.httpsPort);
+  if (!listening) return { ok: false, why: `server process ${server.pid} runs, :${node.httpsPort} not listening yet`, hint: 'The server may still be starting; look at var/log/deployserver.out.', facts };
+  const page = await fetchLoginPage(nodeUrl(node), deps.trust, { signal: ctx.signal });
+  if (!page.ok) return { ok: false, why: `login page: ${page.error}`, hint: page.hint, facts };
+  const withWeb: NodeFacts = { ...facts, ...(page.version ? { webVersion: page.version } : {}) };
+  if (page.version !== version) {
+    return { ok: false, why: `login page shows ${page.version ? `v. ${page.version}` : 'no version'} (HTTP ${page.status}), expected ${version}`, hint: 'The server may still be starting, or this node was not upgraded.', facts: withWeb };
+  }
+  return { ok: true, evidence: [`server process ${server.pid}`, `listening on :${node.httpsPort}`, `login page v. ${page.version}`], facts: withWeb };
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal.aborted) return reject(new Error('cancelled'));
+    const t = setTimeout(resolve, ms);
+    signal.addEventListener('abort', () => {
+      clearTimeout(t);
+      reject(new Error('cancelled'));
+    }, { once: true });
+  });
+}
+
+function targets(ctx: ActionContext, step: StepId): ClusterNode[] {
+  const names = nodesOf(stepDef(step), ctx.cluster).filter((n) => ctx.target.node === undefined || n === ctx.target.node);
+  return ctx.cluster.nodes.filter((n) => names.includes(n.name));
+}
+
+async function startNode(ctx: ActionContext, deps: OnlineDeps, step: StepId, node: ClusterNode): Promise<void> {
+  const target = { step, node: node.name };
+  const id = ctx.session.begin(target, 'run');
+  const tag = `[${node.name}]`;
+  try {
+    const t = await deps.transportFor(node);
+    // The cluster file's service command runs as the user wrote it: that is its purpose.
+    const r = await loggedExec(t, trustedShell(node.startCommand).text, ctx.log, { timeoutMs: 5 * 60_000, signal: ctx.signal });
+    if (r.code !== 0) {
+      ctx.session.finish(id, target, 'run', 'failed', [`start command exited ${r.code ?? r.signal}`], 'Read its output in the log and var/log/deployserver.out on the node.');
+      return;
+    }
+    const deadline = Date.now() + (deps.startTimeoutMs ?? 10 * 60_000);
+    let last = '';
+    for (;;) {
+      const o = await online(ctx, deps, node, ctx.cluster.targetVersion);
+      if (o.ok) {
+        ctx.log.info(`${tag} online: ${o.evidence.join(', ')}`);
+        ctx.session.finish(id, target, 'run', 'passed', o.evidence, undefined, o.facts);
+        return;
+      }
+      if (o.why !== last) ctx.log.info(`${tag} waiting: ${o.why}`);
+      last = o.why;
+      if (Date.now() > deadline) {
+        ctx.session.finish(id, target, 'run', 'failed', [`not online after ${Math.round((deps.startTimeoutMs ?? 600_000) / 1000)} s: ${o.why}`], o.hint, o.facts);
+        return;
+      }
+      await sleep(deps.pollMs ?? 3_000, ctx.signal);
+    }
+  } catch (e) {
+    const hint = e instanceof RemoteError ? e.hint : ctx.signal.aborted ? 'Cancelled: Check the node to see where it got to.' : 'Read the log and run again.';
+    ctx.session.finish(id, target, 'run', 'failed', [(e as Error).message], hint);
+  }
+}
+
+async function checkNode(ctx: ActionContext, deps: OnlineDeps, step: StepId, node: ClusterNode, kind: 'run' | 'check', extra?: { lbOk: boolean; lbLine: string }): Promise<void> {
+  const target = { step, node: node.name };
+  const id = ctx.session.begin(target, kind);
+  const o = await online(ctx, deps, node, ctx.cluster.targetVersion);
+  const installed = o.facts.version;
+  if (!o.ok) {
+    ctx.session.finish(id, target, kind, 'failed', [o.why, ...(installed ? [`installed.version ${installed}`] : [])], o.hint, o.facts);
+    return;
+  }
+  if (installed !== ctx.cluster.targetVersion) {
+    ctx.session.finish(id, target, kind, 'failed', [...o.evidence, `but conf/installed.version is ${installed ?? 'unreadable'}`], 'Run the installer on this node.', o.facts);
+    return;
+  }
+  if (extra && !extra.lbOk) {
+    ctx.session.finish(id, target, kind, 'failed', [...o.evidence, extra.lbLine], 'Check the load balancer configuration and its health checks.', { ...o.facts, loadBalancer: 'unknown' });
+    return;
+  }
+  ctx.session.finish(id, target, kind, 'passed', [...o.evidence, `installed.version ${installed}`, ...(extra ? [extra.lbLine] : [])], undefined, extra ? { ...o.facts, loadBalancer: 'in-rotation' } : o.facts);
+}
+
+export function startHandlers(step: 'startFirst' | 'startOthers', deps: OnlineDeps): StepHandlers {
+  return {
+    // Nodes start one after another: a cluster's servers joining at once all race for the database.
+    run: async (ctx) => {
+      for (const node of targets(ctx, step)) {
+        if (ctx.signal.aborted) break;
+        await startNode(ctx, deps, step, node);
+      }
+    },
+    check: async (ctx) => {
+      await Promise.all(targets(ctx, step).map((n) => checkNode(ctx, deps, step, n, 'check')));
+    },
+  };
+}
+
+export function verifyVersionsHandlers(deps: OnlineDeps): StepHandlers {
+  const all = async (ctx: ActionContext, kind: 'run' | 'check') => {
+    const lb = await fetchLoginPage(ctx.cluster.loadBalancerUrl, deps.trust, { signal: ctx.signal });
+    const lbOk = lb.ok && lb.version === ctx.cluster.targetVersion;
+    const lbLine = lb.ok ? `load balancer answers v. ${lb.version ?? '?'} (HTTP ${lb.status})` : `load balancer: ${lb.error}`;
+    ctx.log.info(`[lb] ${lbLine}`);
+    await Promise.all(targets(ctx, 'verifyVersions').map((n) => checkNode(ctx, deps, 'verifyVersions', n, kind, { lbOk, lbLine })));
+  };
+  return { run: (ctx) => all(ctx, 'run'), check: (ctx) => all(ctx, 'check') };
+}
