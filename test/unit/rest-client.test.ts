@@ -130,7 +130,7 @@ function client(opts: { decide?: CertDecision; creds?: UcdCredentials; pins?: Me
 
 test('unknown self-signed certificate: asks with the fingerprint openssl computes, then lists the running processes', async () => {
   reset();
-  const { c, asked } = client({ decide: 'once' });
+  const { c, asked, credCalls } = client({ decide: 'once' });
   const all = await c.currentActivity();
   assert.equal(asked.length, 1);
   assert.equal(asked[0].fingerprint256, certA.fingerprint);
@@ -144,6 +144,7 @@ test('unknown self-signed certificate: asks with the fingerprint openssl compute
   assert.equal(asked.length, 1);
   assert.deepEqual(blocking.map((p) => p.name), ['JPetStore / Deploy (PROD)', 'Nightly cleanup', 'Change window approval']);
   assert.equal(ucd.seen.length, 2);
+  assert.equal(credCalls(), 1, 'credentials are asked once per client');
 });
 
 test('declined certificate: the server never receives a request, let alone the Authorization header', async () => {

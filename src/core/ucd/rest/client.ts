@@ -132,13 +132,16 @@ export class UcdRestClient {
 
   private async request(method: 'GET' | 'PUT', path: string, signal: AbortSignal | undefined): Promise<HttpResult> {
     const timeoutMs = this.opts.requestTimeoutMs ?? 30_000;
-    const socket = await connectTrusted(this.target, { pins: this.opts.pins, prompt: this.opts.prompt, sessionPins: this.sessionPins, ...(this.opts.ca ? { ca: this.opts.ca } : {}) }, signal, timeoutMs);
+    const trust = { pins: this.opts.pins, prompt: this.opts.prompt, sessionPins: this.sessionPins, ...(this.opts.ca ? { ca: this.opts.ca } : {}) };
+    let socket = await connectTrusted(this.target, trust, signal, timeoutMs);
     let creds: UcdCredentials;
-    try {
-      creds = await this.credentials();
-    } catch (e) {
+    if (this.cachedCredentials) creds = this.cachedCredentials;
+    else {
+      // Ask for credentials only once the server is accepted, and not while holding a connection
+      // open (a person may take a while); the second connection is judged the same way, silently.
       socket.destroy();
-      throw e;
+      creds = await this.credentials();
+      socket = await connectTrusted(this.target, trust, signal, timeoutMs);
     }
     const [user, pass] = creds.kind === 'basic' ? [creds.user, creds.password] : ['PasswordIsAuthToken', creds.token];
     const encoded = Buffer.from(`${user}:${pass}`, 'utf8').toString('base64');
