@@ -12,6 +12,9 @@ import { ClusterFile, type ClusterFileState } from './clusterFile';
 import { RunbookTree, type RunbookItem } from './runbookTree';
 import { StatusPanel } from './statusPanel';
 import { clusterStatus } from '../core/status/clusterStatus';
+import { renderReport } from '../core/journal/report';
+import * as os from 'node:os';
+import * as path from 'node:path';
 
 type Log = vscode.LogOutputChannel;
 
@@ -58,6 +61,7 @@ export class Controller implements vscode.Disposable {
       reg('ucdUpgrade.openClusterFile', () => vscode.window.showTextDocument(this.clusterFile.uri)),
       reg('ucdUpgrade.refresh', () => this.clusterFile.reload()),
       reg('ucdUpgrade.showLog', () => this.log.show(true)),
+      reg('ucdUpgrade.exportReport', () => this.exportReport()),
       reg('ucdUpgrade.openTerminal', (node?: string) => this.openTerminal(node)),
       reg('ucdUpgrade.showStatus', () => {
         this.statusPanel.show();
@@ -231,6 +235,28 @@ export class Controller implements vscode.Disposable {
     const state = node ? node.state : step.state;
     if (state !== 'blocked') return [];
     return target.node === undefined ? step.reasons : step.reasons.filter((r) => r.startsWith(`${target.node}:`) || !/^[^\s:]+:/.test(r));
+  }
+
+  /** Writes the run as Markdown next to the journal and opens it: the change record. */
+  private async exportReport(): Promise<void> {
+    const session = this.session;
+    if (!session) {
+      void vscode.window.showWarningMessage('UCD Upgrade: there is no run to report (the cluster file is missing or has problems).');
+      return;
+    }
+    const markdown = renderReport({
+      cluster: session.cluster,
+      events: session.journal.events,
+      views: session.view(),
+      readIssues: session.readIssues,
+      generatedAt: new Date(),
+      operator: { user: os.userInfo().username, machine: os.hostname() },
+      journalFile: path.basename(session.journalFile),
+    });
+    const file = vscode.Uri.file(session.journalFile.replace(/\.jsonl$/, '.report.md'));
+    await vscode.workspace.fs.writeFile(file, new TextEncoder().encode(markdown));
+    this.log.info(`report written to ${file.fsPath}`);
+    await vscode.window.showTextDocument(file);
   }
 
   private async skip(item: RunbookItem): Promise<void> {
