@@ -253,3 +253,15 @@ test('silent mode answers nothing, ignores the prompts nonInteractive prints, an
   d.end(0);
   assert.equal(of(d.events, 'done')[0].success, true);
 });
+
+test('silent mode: quiet at the shell\'s directory prompt is the known 7.0.4.2 hang and is reported', () => {
+  const { d, clock } = driver({ mode: 'silent' });
+  d.feed(DIR_PROMPT);
+  clock.advance(2999);
+  assert.equal(of(d.events, 'unknownPrompt').length, 0);
+  clock.advance(1);
+  const [u] = of(d.events, 'unknownPrompt');
+  assert.equal(u?.reason, 'silentQuiet');
+  assert.match(u.tail, /^Enter the directory of the server to upgrade/);
+  assert.equal(of(d.events, 'answer').length, 0, 'silent mode never types');
+});

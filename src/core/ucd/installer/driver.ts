@@ -194,7 +194,10 @@ export class InstallerDriver {
         this.refuse(r.kind, 'installer', hit.match.text, d.message, d.hint, r.installerWaiting);
       }
     }
-    if (!mayAnswer || this.stateValue !== 'driving' || this.options.mode !== 'guided') return;
+    // Once Ant reports its result the Java part is over: anything that looks like a question now
+    // is not one the installer waits on.
+    const antDone = this.successSeen || this.failedSeen;
+    if (!mayAnswer || antDone || this.stateValue !== 'driving' || this.options.mode !== 'guided') return;
     const partial = this.partialText();
     const flat = (partial === '' ? this.window : [...this.window, partial]).join(' ');
     const found = matchPrompt(flat);
@@ -254,16 +257,17 @@ export class InstallerDriver {
   }
 
   private onQuiet(): void {
-    if (this.stateValue !== 'driving' || this.quietReported) return;
+    if (this.stateValue !== 'driving' || this.quietReported || this.successSeen || this.failedSeen) return;
     const partial = this.partialText();
     const tail = partial !== '' ? partial : (this.window[this.window.length - 1] ?? '');
     if (!looksLikePrompt(tail)) return;
     this.quietReported = true;
     const node = this.options.node.name;
     if (this.options.mode === 'silent') {
-      // nonInteractive mode prints each prompt and takes its default without waiting.
+      // nonInteractive mode prints each Java-part prompt and takes its default without waiting;
+      // the shell's own prompts do wait (the 7.0.4.2 hang) and are reported.
       const flat = (partial === '' ? this.window : [...this.window, partial]).join(' ');
-      if (matchPrompt(flat)) return;
+      if (matchPrompt(flat)?.prompt.reader === 'java') return;
       this.emit({
         type: 'unknownPrompt',
         reason: 'silentQuiet',

@@ -88,6 +88,8 @@ const PROMPT_LIKE = [
   /\[\s*default\b[^\]]*\]/i,
   /\(press enter to continue\)\s*$/i,
   /\[type "?yes"? to confirm\]/i,
+  // The installer's own questions mostly start so, whatever they end with ("...directory).").
+  /^(?:please )?(?:enter|type|specify|choose|select)\b/i,
 ];
 // Ant's target headers ("install:", "upgrade-db:") end with a colon but are not questions, and
 // long silent work often follows them.

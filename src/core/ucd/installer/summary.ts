@@ -50,8 +50,9 @@ export function summarizeEvents(events: readonly InstallerEvent[], targetVersion
 }
 
 /**
- * Replays a transcript through the driver: the text as one stream, quiet at its end (so a final
- * unanswered question counts as handed over), then the exit code if the run ended.
+ * Replays a transcript through the driver: line by line, quiet only at its end (a transcript has
+ * no timing, so only a final unanswered question counts as handed over), then the exit code if
+ * the run ended. A live run's events (summarizeEvents) know more: prefer them when available.
  */
 export function summarizeTranscript(
   transcript: string,
