@@ -10,6 +10,7 @@ import { backupHandlers } from '../core/steps/backup';
 import { startHandlers, verifyVersionsHandlers } from '../core/steps/online';
 import { packageHandlers } from '../core/steps/package';
 import { stoppedHandlers } from '../core/steps/shutdown';
+import { storageHandlers } from '../core/steps/storage';
 import { processesHandlers, type ProcessesChoice } from '../core/steps/processes';
 import { describeProcess, type RunningProcess } from '../core/ucd/rest/activity';
 import { UcdRestClient } from '../core/ucd/rest/client';
@@ -67,6 +68,7 @@ export function buildHandlers(deps: HandlerDeps): HandlerTable {
     backup: backupHandlers({ local: () => local, transportFor: transportFor(deps.pool) }),
     package: packageHandlers({ transportFor: transportFor(deps.pool) }),
     ...stoppedHandlers({ transportFor: transportFor(deps.pool), confirm: (q, d) => confirmModal(q, d, 'Stop Them') }),
+    storage: storageHandlers({ transportFor: transportFor(deps.pool), confirm: (q, d) => confirmModal(q, d, 'Move') }),
     startFirst: startHandlers('startFirst', online),
     startOthers: startHandlers('startOthers', online),
     verifyVersions: verifyVersionsHandlers(online),

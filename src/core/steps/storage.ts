@@ -1,0 +1,81 @@
+// Step 6: before 6.1.1.5 some folders lived in each install; the new version expects them in the
+// shared appdata folder. Check shows exactly what must move where; Run moves it after the
+// engineer confirmed the full list, never overwriting, and leaves conflicts to a person.
+import type { ClusterNode } from '../cluster/types';
+import { storageStepApplies } from '../runbook/gates';
+import type { ActionContext, StepHandlers } from '../runbook/actions';
+import { RemoteError, type Transport } from '../remote/transport';
+import { describeMove, parseMoveOutput, parseStorageProbe, planStorage, storageMoveScript, storageProbeScript, storageVerdict, type NodeStorageProbe, type StoragePlan } from '../ucd/storage';
+import { loggedExec } from './loggedExec';
+
+export interface StorageDeps {
+  transportFor(node: ClusterNode): Promise<Transport>;
+  confirm(question: string, detail: string): Promise<boolean>;
+}
+
+const TARGET = { step: 'storage' } as const;
+
+class StepFailure extends Error {
+  constructor(message: string, readonly hint: string) {
+    super(message);
+  }
+}
+
+/** Probes every node (first node first: its copy is the one that moves) and plans. */
+async function plan(ctx: ActionContext, deps: StorageDeps): Promise<StoragePlan> {
+  const ordered = [...ctx.cluster.nodes].sort((a, b) => Number(b.name === ctx.cluster.firstNode) - Number(a.name === ctx.cluster.firstNode));
+  const probes: NodeStorageProbe[] = await Promise.all(ordered.map(async (node) => {
+    const t = await deps.transportFor(node);
+    // du over a big var/repository on network storage can take minutes.
+    const r = await loggedExec(t, storageProbeScript(node.installDir, ctx.cluster.sharedAppdata).text, ctx.log, { describe: 'storage layout probe', timeoutMs: 15 * 60_000, signal: ctx.signal });
+    const parsed = parseStorageProbe(r.stdout);
+    if (!parsed.ok) throw new StepFailure(`${node.name}: ${parsed.problem}`, 'See the log for the probe output.');
+    return { node: node.name, installDir: node.installDir, probe: parsed.probe };
+  }));
+  return planStorage(probes, ctx.cluster.sharedAppdata);
+}
+
+function finish(ctx: ActionContext, id: string, kind: 'run' | 'check', p: StoragePlan): void {
+  const v = storageVerdict(p);
+  for (const line of v.evidence) (v.verdict === 'passed' ? ctx.log.info : ctx.log.warn).call(ctx.log, `[storage] ${line}`);
+  ctx.session.finish(id, TARGET, kind, v.verdict, v.evidence, v.hint);
+}
+
+async function act(ctx: ActionContext, deps: StorageDeps, kind: 'run' | 'check'): Promise<void> {
+  const id = ctx.session.begin(TARGET, kind);
+  try {
+    if (!storageStepApplies(ctx.cluster)) {
+      ctx.session.finish(id, TARGET, kind, 'passed', [`not needed: the upgrade starts at ${ctx.cluster.currentVersion}, 6.1.1.5 or later`]);
+      return;
+    }
+    const before = await plan(ctx, deps);
+    if (kind === 'check' || before.nothingToDo || before.problems.length || before.moves.length === 0) return finish(ctx, id, kind, before);
+    const detail = [
+      ...before.moves.map(describeMove),
+      ...(before.conflicts.length ? ['', 'Left for you to decide (nothing is overwritten):', ...before.conflicts.map((c) => c.message)] : []),
+    ].join('\n');
+    if (!(await deps.confirm(`Move ${before.moves.length} item(s) into the shared appdata folder ${ctx.cluster.sharedAppdata}?`, detail))) {
+      ctx.log.info('[storage] move declined; nothing was moved');
+      return finish(ctx, id, kind, before);
+    }
+    for (const node of ctx.cluster.nodes) {
+      const moves = before.moves.filter((m) => m.node === node.name);
+      if (!moves.length) continue;
+      const t = await deps.transportFor(node);
+      const r = await loggedExec(t, storageMoveScript(moves).text, ctx.log, { describe: `move ${moves.length} item(s) into ${ctx.cluster.sharedAppdata}`, timeoutMs: 60 * 60_000, signal: ctx.signal });
+      const result = parseMoveOutput(r.stdout, moves);
+      for (const m of result.moved) ctx.log.info(`[${node.name}] moved ${describeMove(m)}`);
+      for (const x of result.refused) ctx.log.warn(`[${node.name}] not moved (${x.why}): ${describeMove(x.move)}`);
+      if (result.failed) ctx.log.error(`[${node.name}] ${result.failed.at} failed at ${describeMove(result.failed.move)}`);
+    }
+    finish(ctx, id, kind, await plan(ctx, deps));
+  } catch (e) {
+    const hint = e instanceof StepFailure || e instanceof RemoteError ? e.hint : 'Read the log and run again.';
+    ctx.log.error(`[storage] ${(e as Error).message}`);
+    ctx.session.finish(id, TARGET, kind, 'failed', [(e as Error).message], hint);
+  }
+}
+
+export function storageHandlers(deps: StorageDeps): StepHandlers {
+  return { run: (ctx) => act(ctx, deps, 'run'), check: (ctx) => act(ctx, deps, 'check') };
+}
