@@ -67,3 +67,65 @@ export class LocalShell implements Transport {
 
   async close(): Promise<void> {}
 }
+
+// ---------------------------------------------------------------------------------------------
+// Stand-in server processes for probe tests: a real process with the command line of a UCD server
+// of `installDir` (`<java> ... -jar <install>/bin/launcher.jar <install>/bin/classpath.conf
+// com.urbancode.ds.UDeployServer`), really listening on TCP ports.
+
+export interface FakeServer {
+  readonly pid: number;
+  readonly ports: number[];
+  /** Resolves when the process has ended (and was reaped). */
+  readonly exited: Promise<void>;
+  stop(): Promise<void>;
+}
+
+export async function startFakeServer(opts: { installDir: string; ports?: number[]; ignoreTerm?: boolean; mainClass?: string }): Promise<FakeServer> {
+  const js = `
+    const net = require('net');
+    ${opts.ignoreTerm ? "process.on('SIGTERM', () => {});" : ''}
+    const ports = ${JSON.stringify(opts.ports ?? [])};
+    Promise.all(ports.map((p) => new Promise((ok, fail) => { const s = net.createServer(); s.on('error', fail); s.listen(p, '127.0.0.1', () => ok(s.address().port)); })))
+      .then((bound) => { process.stdout.write(JSON.stringify(bound) + '\\n'); setInterval(() => {}, 1 << 30); })
+      .catch((e) => { process.stderr.write(String(e)); process.exit(3); });`;
+  const { spawn: spawnChild } = await import('node:child_process');
+  const child = spawnChild(
+    process.execPath,
+    ['-e', js, '--', '-Xmx1g', '-jar', `${opts.installDir}/bin/launcher.jar`, `${opts.installDir}/bin/classpath.conf`, opts.mainClass ?? 'com.urbancode.ds.UDeployServer'],
+    { argv0: '/usr/lib/jvm/java-17/bin/java', stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const ports = await new Promise<number[]>((resolve, reject) => {
+    let out = '';
+    let err = '';
+    child.stderr!.on('data', (c) => (err += c));
+    child.stdout!.on('data', (c) => {
+      out += c;
+      if (out.includes('\n')) resolve(JSON.parse(out.trim()) as number[]);
+    });
+    child.once('exit', (code) => reject(new Error(`fake server exited ${code}: ${err}`)));
+  });
+  return {
+    pid: child.pid!,
+    ports,
+    exited,
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      await exited;
+    },
+  };
+}
+
+/** A TCP port nothing listens on right now (bound to 0, then released). */
+export async function freePort(): Promise<number> {
+  const net = await import('node:net');
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.on('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}

@@ -81,12 +81,20 @@ export function installOf(p: Pick<ProcessInfo, 'args'>): string | undefined {
 }
 
 /**
- * The precise check: the UCD server main class together with this install's path. Any process of
- * another install (even /opt/ucd/server2 next to /opt/ucd/server) does not match.
+ * The precise check: the UCD server main class together with this install's path. A server whose
+ * launcher.jar lies in another install (even /opt/ucd/server2 next to /opt/ucd/server, or an
+ * install nested below this one) does not match.
  */
 export function isServerOf(p: ProcessInfo, installDir: string): boolean {
   if (!isUcdServer(p)) return false;
   const dir = trimSlash(installDir);
-  if (p.source === 'ps') return p.args.some((a) => mentionsDir(a, dir)) || ` ${p.args.join(' ')} `.includes(` ${dir}/bin/`);
+  if (p.source === 'ps') {
+    // ps joined the arguments with spaces, so a path with spaces is compared on the joined text.
+    const joined = ` ${p.args.join(' ')} `;
+    if (joined.includes('/bin/launcher.jar ')) return joined.includes(` ${dir}/bin/launcher.jar `);
+    return p.args.some((a) => mentionsDir(a, dir));
+  }
+  const inst = installOf(p);
+  if (inst !== undefined) return trimSlash(inst) === dir;
   return p.args.some((a) => mentionsDir(a, dir));
 }

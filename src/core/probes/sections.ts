@@ -35,7 +35,7 @@ export function composeScript(fragments: readonly ProbeFragment[], nonce: string
   const lines = [
     'ucd_probe_main() {',
     // Non-root logins often lack the sbin directories where ss lives on some distributions.
-    'PATH="$PATH:/usr/sbin:/sbin:/usr/bin:/bin"; export PATH',
+    'PATH="$PATH:/usr/sbin:/sbin"; export PATH',
     'LC_ALL=C; export LC_ALL',
   ];
   for (const f of fragments) {
