@@ -58,7 +58,9 @@ async function main(argv: readonly string[]): Promise<number> {
   switch (cmd) {
     case 'start': {
       const t0 = Date.now();
-      const c = await startCluster({ nodes: intFlag(flags, 'nodes'), version: flags.get('version'), stateDir: flags.get('state-dir'), instance });
+      const c = await startCluster({
+        nodes: intFlag(flags, 'nodes'), version: flags.get('version'), stateDir: flags.get('state-dir'), instance, detached: true,
+      });
       process.stdout.write(`${JSON.stringify(describe(c), null, 2)}\n`);
       process.stderr.write(`started ${c.nodes.length} node(s) in ${Date.now() - t0} ms; description in ${c.stateDir}/cluster.json\n`);
       return 0;

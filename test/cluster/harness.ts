@@ -60,6 +60,12 @@ export interface StartOptions {
   stateDir?: string;
   /** 0..99; a second instance uses other names and another /24, so two clusters can coexist. */
   instance?: number;
+  /**
+   * Leave the cluster running when this process exits (the CLI). Otherwise this process owns it:
+   * another process's start waits for it (up to `waitMs`, default 10 min) instead of replacing it.
+   */
+  detached?: boolean;
+  waitMs?: number;
 }
 
 export const TEST_USER = 'ucdtest';
@@ -123,6 +129,43 @@ interface Description {
   createdDirs: string[];
   /** Whether this cluster created the /run/netns mount (then it removes it when no netns is left). */
   createdNetnsMount: boolean;
+  /** Tells this start from a later one of the same instance. */
+  id: string;
+  /** The process that uses the cluster (a test run); absent when it outlives its starter (the CLI). */
+  owner?: ProcessId;
+}
+
+/** A pid and its start time, so a reused pid is not mistaken for the owner. */
+interface ProcessId { pid: number; start: string; }
+
+function processStart(pid: number): string | undefined {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+  } catch {
+    return undefined;
+  }
+}
+
+function ownerAlive(owner: ProcessId | undefined): boolean {
+  return owner !== undefined && owner.pid !== process.pid && processStart(owner.pid) === owner.start;
+}
+
+/**
+ * Another live process (say a second test run) is using this instance: wait for it rather than
+ * pull its nodes away mid-test. A cluster left by a dead process or by the CLI is fair game.
+ */
+async function waitForOtherOwner(names: Names, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const desc = readRegistry(names);
+    if (!desc || !ownerAlive(desc.owner)) return;
+    if (Date.now() > deadline) {
+      throw new Error(`Test cluster ${names.instance} is in use by process ${desc.owner!.pid} (state in ${desc.stateDir}). ` +
+        'Wait for it to finish, or use another instance (UCDT_INSTANCE=1 or the instance option).');
+    }
+    await sleep(500);
+  }
 }
 
 /** Why the cluster cannot run here, or undefined when it can. */
@@ -138,8 +181,14 @@ export function clusterPrerequisites(): string | undefined {
     if (!which(tool)) return `${tool} is missing (install ${pkg})`;
   }
   if (!fs.existsSync(simFile('lay-install.js'))) return `the simulator is missing at ${simFile('lay-install.js')}`;
-  return undefined;
+  // Root in a container may still be denied namespaces; ask the kernel once.
+  if (namespacesAllowed === undefined) {
+    const r = spawnSync('unshare', ['--net', '--mount', '--pid', '--uts', '--ipc', '--fork', '--mount-proc', 'true'], { encoding: 'utf8', timeout: 10000 });
+    namespacesAllowed = r.status === 0 ? '' : `this machine denies namespaces (unshare: ${(r.stderr || r.error?.message || '').trim()})`;
+  }
+  return namespacesAllowed || undefined;
 }
+let namespacesAllowed: string | undefined;
 
 function which(tool: string): boolean {
   if (tool.startsWith('/')) return fs.existsSync(tool);
@@ -154,7 +203,7 @@ function simFile(name: string): string {
     if (fs.existsSync(candidate)) return candidate;
     dir = path.dirname(dir);
   }
-  return path.resolve(__dirname, '../../../test/sim', name);
+  return path.resolve(process.cwd(), 'test', 'sim', name);
 }
 
 interface LayInstall {
@@ -413,6 +462,7 @@ export async function startCluster(opts: StartOptions = {}): Promise<TestCluster
   const names = namesFor(opts.instance ?? defaultInstance());
   const stateDir = path.resolve(opts.stateDir ?? names.defaultStateDir);
 
+  await waitForOtherOwner(names, opts.waitMs ?? 600000);
   await cleanLeftovers(names, stateDir);
   if (fs.existsSync(stateDir) && fs.readdirSync(stateDir).length > 0) {
     throw new Error(`State dir ${stateDir} exists, is not empty and is not a test cluster's: give an empty or new directory.`);
@@ -445,6 +495,8 @@ export async function startCluster(opts: StartOptions = {}): Promise<TestCluster
     nodes,
     createdDirs,
     createdNetnsMount: !netnsMounted(),
+    id: `${Date.now()}-${process.pid}-${Math.random().toString(36).slice(2)}`,
+    owner: opts.detached ? undefined : { pid: process.pid, start: processStart(process.pid) ?? '' },
   };
   const writeDescription = (): void => {
     const text = `${JSON.stringify(desc, null, 2)}\n`;
@@ -777,7 +829,16 @@ class Cluster implements TestCluster {
   }
 
   async stop(): Promise<void> {
-    await cleanLeftovers(namesFor(this.instance), this.stateDir);
+    const names = namesFor(this.instance);
+    const current = readRegistry(names);
+    if (current && current.id !== this.desc.id) {
+      // A later start replaced this cluster; its nodes are not ours to stop.
+      if (current.stateDir !== this.stateDir && fs.existsSync(path.join(this.stateDir, MARKER))) {
+        fs.rmSync(this.stateDir, { recursive: true, force: true });
+      }
+      return;
+    }
+    await cleanLeftovers(names, this.stateDir);
   }
 }
 
