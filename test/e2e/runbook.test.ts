@@ -1,0 +1,206 @@
+// The packaged .vsix in a real VS Code (code-server) driven through Chromium: what a user sees
+// and clicks. Without code-server or Chromium every test is reported as skipped, with the reason.
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import type { Browser } from 'playwright-core';
+import { STEPS } from '../../src/core/runbook/steps';
+import { CodeServer, copyFixture, emptyWorkspace, findPrerequisites, launchChromium, removeTempDirs, REPO_ROOT, SCREENSHOTS } from './harness';
+import { Workbench } from './workbench';
+
+const pre = findPrerequisites();
+const skip = pre.ok ? false : pre.reason;
+const VIEW = 'UCD Upgrade';
+const stepLabel = (id: string) => {
+  const i = STEPS.findIndex((s) => s.id === id);
+  return `${i + 1}. ${STEPS[i].title}`;
+};
+
+describe('the runbook in a real VS Code (code-server + Chromium)', () => {
+  let server: CodeServer | undefined;
+  let browser: Browser | undefined;
+  const open: Workbench[] = [];
+
+  before(async () => {
+    if (!pre.ok) return;
+    server = await CodeServer.start(pre.paths);
+    browser = await launchChromium(pre.paths);
+  });
+
+  after(async () => {
+    for (const wb of open) await wb.close().catch(() => undefined);
+    await browser?.close().catch(() => undefined);
+    await server?.stop();
+    removeTempDirs();
+  });
+
+  async function openWorkbench(folder: string): Promise<Workbench> {
+    assert.ok(server && browser, 'code-server and Chromium were not started');
+    const wb = await Workbench.open(browser, server, folder);
+    open.push(wb);
+    await wb.openView(VIEW);
+    return wb;
+  }
+
+  /** A test that, when it fails, leaves a screenshot of each window it opened in test-results/e2e/. */
+  function e2e(name: string, body: () => Promise<void>): void {
+    test(name, { skip }, async () => {
+      const before = open.length;
+      try {
+        await body();
+      } catch (e) {
+        const dir = path.join(REPO_ROOT, 'test-results', 'e2e');
+        for (const [i, wb] of open.slice(before).entries()) {
+          await wb.screenshot(path.join(dir, `${name.replace(/[^a-z0-9]+/gi, '-').slice(0, 60)}-${i}.png`)).catch(() => undefined);
+        }
+        throw e;
+      } finally {
+        for (const wb of open.splice(before)) await wb.close().catch(() => undefined);
+      }
+    });
+  }
+
+  e2e('the UCD Upgrade view lists all 11 steps of the runbook in order', async () => {
+    const wb = await openWorkbench(copyFixture('three-nodes'));
+    const labels = await wb.waitForTopLevelRows(STEPS.length);
+    assert.equal(STEPS.length, 11);
+    assert.deepEqual(labels, STEPS.map((s, i) => `${i + 1}. ${s.title}`));
+  });
+
+  e2e('a node-scoped step expands to one child per node of the cluster file', async () => {
+    const wb = await openWorkbench(copyFixture('three-nodes'));
+    await wb.waitForTopLevelRows(STEPS.length);
+    const step = stepLabel('verifyStopped');
+    await wb.expand(step);
+    assert.deepEqual(await wb.childLabels(step), ['ucd1', 'ucd2', 'ucd3']);
+    // A first-node step has exactly the first node; a cluster step has no children.
+    const first = stepLabel('installFirst');
+    await wb.expand(first);
+    assert.deepEqual(await wb.childLabels(first), ['ucd1']);
+    assert.equal(await wb.row(stepLabel('backup')).first().getAttribute('aria-expanded'), null);
+  });
+
+  e2e('a broken cluster file shows its problem count in the tree and each problem at its line', async () => {
+    const ws = copyFixture('broken');
+    const text = fs.readFileSync(path.join(ws, 'ucd-cluster.json'), 'utf8');
+    const wb = await openWorkbench(ws);
+    const [row] = await wb.waitForTopLevelRows(1);
+    assert.equal(row, 'ucd-cluster.json has 2 problems');
+
+    // The problems row links to the Problems panel.
+    await wb.row(row).first().click();
+    await wb.page.locator('.markers-panel').waitFor({ state: 'visible' });
+    await waitFor(async () => (await wb.markers()).length >= 2, 'two markers in the Problems panel');
+    const markers = await wb.markers();
+    const dup = markers.find((m) => m.text.includes('Duplicate node name "ucd1"'));
+    const first = markers.find((m) => m.text.includes('firstNode "ucd9" is not one of the nodes'));
+    assert.ok(dup, `no duplicate-name problem in ${JSON.stringify(markers)}`);
+    assert.ok(first, `no firstNode problem in ${JSON.stringify(markers)}`);
+    assert.equal(dup.line, lineOf(text, '"name": "ucd1"', 2));
+    assert.equal(first.line, lineOf(text, '"firstNode"'));
+
+    await wb.openFile('ucd-cluster.json');
+    await wb.setSidebarWidth(430);
+    await wb.page.waitForTimeout(500);
+    await wb.screenshot(path.join(SCREENSHOTS, 'cluster-file-problems.png'));
+  });
+
+  e2e('Skip asks a reason, marks the step skipped, and the skip survives a window reload', async () => {
+    const ws = copyFixture('three-nodes');
+    const wb = await openWorkbench(ws);
+    await wb.waitForTopLevelRows(STEPS.length);
+    const backup = stepLabel('backup');
+    assert.doesNotMatch(await wb.rowDescription(backup), /skipped/);
+
+    const reason = 'backup taken by the DBA team, ticket CHG-1234';
+    await wb.contextMenu(backup, 'Skip…');
+    const asked = await wb.answerInputBox(reason);
+    assert.match(asked, /Skip: Back up the database/);
+    await waitFor(async () => /skipped/.test(await wb.rowDescription(backup)), `"${backup}" described as skipped`);
+    assert.match(await wb.rowDescription(backup), new RegExp(`skipped.*${escapeRe(reason)}`));
+
+    // What survives a reload is what was written: the journal on disk has the reason.
+    const journalDir = path.join(ws, '.ucd-upgrade');
+    const journal = fs.readdirSync(journalDir).map((f) => fs.readFileSync(path.join(journalDir, f), 'utf8')).join('\n');
+    assert.ok(journal.includes(reason), `the journal in ${journalDir} does not hold the reason`);
+
+    await wb.reloadWindow();
+    await wb.openView(VIEW);
+    await wb.waitForTopLevelRows(STEPS.length);
+    assert.match(await wb.rowDescription(backup), new RegExp(`skipped.*${escapeRe(reason)}`));
+
+    // The README's picture: a node-scoped step open, the skip visible, the cluster file beside it.
+    await wb.expand(stepLabel('verifyStopped'));
+    await wb.openFile('ucd-cluster.json');
+    await wb.setSidebarWidth(560);
+    await wb.page.waitForTimeout(500);
+    await wb.screenshot(path.join(SCREENSHOTS, 'runbook-tree.png'));
+  });
+
+  e2e('with no cluster file the welcome view offers Create cluster file, which writes one', async () => {
+    const ws = emptyWorkspace();
+    const file = path.join(ws, 'ucd-cluster.json');
+    const wb = await openWorkbench(ws);
+    const create = wb.welcomeButton('Create cluster file');
+    await create.waitFor({ state: 'visible', timeout: 30_000 });
+    assert.equal(fs.existsSync(file), false);
+
+    await create.click();
+    await waitFor(async () => fs.existsSync(file), `${file} written`);
+    const labels = await wb.waitForTopLevelRows(STEPS.length);
+    assert.equal(labels[0], stepLabel('backup'));
+    assert.match(fs.readFileSync(file, 'utf8'), /"nodes"/);
+    // The new file is open for editing.
+    await wb.page.locator('.tabs-container .tab[aria-label^="ucd-cluster.json"]').waitFor();
+  });
+
+  e2e('editing the cluster file, on disk or in the editor, refreshes the tree', async () => {
+    const ws = copyFixture('three-nodes');
+    const file = path.join(ws, 'ucd-cluster.json');
+    const wb = await openWorkbench(ws);
+    await wb.waitForTopLevelRows(STEPS.length);
+    const step = stepLabel('verifyStopped');
+    await wb.expand(step);
+    assert.deepEqual(await wb.childLabels(step), ['ucd1', 'ucd2', 'ucd3']);
+
+    // Written on disk by another program: the file watcher picks it up.
+    fs.writeFileSync(file, fs.readFileSync(file, 'utf8').replace('"name": "ucd3"', '"name": "ucd-east"'));
+    await waitFor(async () => (await childrenOf(wb, step)).includes('ucd-east'), 'ucd-east in the tree after the disk write');
+    assert.deepEqual(await childrenOf(wb, step), ['ucd1', 'ucd2', 'ucd-east']);
+
+    // Typed in the editor (not saved): the open document wins over the disk.
+    await wb.openFile('ucd-cluster.json');
+    await wb.replaceInEditor('"name": "ucd2"', '"name": "ucd-west"');
+    await waitFor(async () => (await childrenOf(wb, step)).includes('ucd-west'), 'ucd-west in the tree after typing');
+    assert.deepEqual(await childrenOf(wb, step), ['ucd1', 'ucd-west', 'ucd-east']);
+    assert.ok(!fs.readFileSync(file, 'utf8').includes('ucd-west'), 'the edit was not saved, yet the tree follows it');
+  });
+});
+
+/** The tree rebuilds on refresh and may collapse the step: expand it again before reading. */
+async function childrenOf(wb: Workbench, step: string): Promise<string[]> {
+  await wb.expand(step);
+  return wb.childLabels(step);
+}
+
+async function waitFor(cond: () => Promise<boolean>, what: string, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await cond().catch(() => false)) return;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+}
+
+/** 1-based line of the n-th line containing `needle`, as the Problems panel counts. */
+function lineOf(text: string, needle: string, occurrence = 1): number {
+  let seen = 0;
+  const lines = text.split('\n');
+  for (let i = 0; i < lines.length; i++) if (lines[i].includes(needle) && ++seen === occurrence) return i + 1;
+  throw new Error(`${needle} (occurrence ${occurrence}) not in the fixture`);
+}
+
+function escapeRe(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}

@@ -1,0 +1,276 @@
+// Every VS Code workbench selector the end-to-end tests use, in one place: when a VS Code
+// release moves the DOM, this is the only file to change.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { Browser, BrowserContext, Locator, Page } from 'playwright-core';
+import type { CodeServer } from './harness';
+
+const SEL = {
+  workbench: '.monaco-workbench',
+  activityItem: (title: string) => `.part.activitybar .action-item a.action-label[aria-label^="${title}"]`,
+  viewlet: (containerId: string) => `[id="workbench.view.extension.${containerId}"]`,
+  treeRow: '.customview-tree .monaco-list-row[role="treeitem"]',
+  rowLabel: '.label-name',
+  rowDescription: '.label-description',
+  rowTwistie: '.monaco-tl-twistie',
+  inlineAction: (label: string) => `.actions .action-label[aria-label="${label}"]`,
+  welcome: '.welcome-view',
+  welcomeButton: '.welcome-view .monaco-button',
+  quickInput: '.quick-input-widget',
+  quickInputBox: '.quick-input-widget .quick-input-box input',
+  quickInputMessage: '.quick-input-widget .quick-input-message',
+  markersPanel: '.markers-panel',
+  markerRow: '.markers-panel .monaco-list-row',
+  notificationToast: '.notifications-toasts .notification-toast',
+  editorTab: (name: string) => `.tabs-container .tab[aria-label^="${name}"]`,
+  activeEditor: '.editor-group-container.active .monaco-editor',
+  sidebar: '#workbench\\.parts\\.sidebar',
+  sidebarSash: '.monaco-sash.vertical',
+} as const;
+
+export interface Marker {
+  readonly text: string;
+  readonly line: number;
+  readonly column: number;
+}
+
+export class Workbench {
+  /** Errors the workbench logged (extension activation failures show up here first). */
+  readonly consoleErrors: string[] = [];
+
+  private constructor(
+    readonly page: Page,
+    private readonly context: BrowserContext,
+    readonly folder: string,
+  ) {
+    page.on('console', (m) => {
+      if (m.type() === 'error') this.consoleErrors.push(m.text());
+    });
+    page.on('pageerror', (e) => this.consoleErrors.push(e.message));
+  }
+
+  /** A fresh browser profile (no state from other tests) with `folder` open as the workspace. */
+  static async open(browser: Browser, server: CodeServer, folder: string): Promise<Workbench> {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    const page = await context.newPage();
+    page.setDefaultTimeout(20_000);
+    const wb = new Workbench(page, context, folder);
+    await page.goto(server.folderUrl(folder));
+    await wb.waitForWorkbench();
+    return wb;
+  }
+
+  async close(): Promise<void> {
+    await this.context.close();
+  }
+
+  /** The extension's activation failures, to put in an assertion message. */
+  activationErrors(): string[] {
+    return this.consoleErrors.filter((e) => /Activating extension .*ucd-ha-upgrade.* failed|ucd-ha-upgrade/i.test(e));
+  }
+
+  // ---- views
+
+  async openView(title: string): Promise<void> {
+    const item = this.page.locator(SEL.activityItem(title));
+    await item.waitFor({ state: 'visible', timeout: 30_000 });
+    const checked = await item.getAttribute('aria-expanded').catch(() => null);
+    const active = await this.page.locator(SEL.sidebar).getAttribute('data-active-composite').catch(() => null);
+    if (checked !== 'true' && !(active ?? '').includes('ucdUpgrade')) await item.click();
+  }
+
+  /** The runbook view's rows that are rendered now, in order, as shown. */
+  treeRows(): Locator {
+    return this.page.locator(`${SEL.viewlet('ucdUpgrade')} ${SEL.treeRow}`);
+  }
+
+  row(label: string | RegExp): Locator {
+    return this.treeRows().filter({ has: this.page.locator(SEL.rowLabel, { hasText: label }) });
+  }
+
+  async rowLabels(): Promise<{ label: string; level: number }[]> {
+    const rows = await this.treeRows().all();
+    const out: { label: string; level: number }[] = [];
+    for (const r of rows) {
+      out.push({ label: (await r.locator(SEL.rowLabel).innerText()).trim(), level: Number(await r.getAttribute('aria-level')) });
+    }
+    return out;
+  }
+
+  async rowDescription(label: string | RegExp): Promise<string> {
+    const d = this.row(label).first().locator(SEL.rowDescription);
+    return (await d.count()) ? (await d.innerText()).trim() : '';
+  }
+
+  /** Waits until the tree shows exactly `count` top-level rows, and returns their labels. */
+  async waitForTopLevelRows(count: number, timeoutMs = 30_000): Promise<string[]> {
+    const deadline = Date.now() + timeoutMs;
+    let last: string[] = [];
+    while (Date.now() < deadline) {
+      last = (await this.rowLabels().catch(() => [])).filter((r) => r.level === 1).map((r) => r.label);
+      if (last.length === count) return last;
+      await this.page.waitForTimeout(250);
+    }
+    throw new Error(`the runbook tree showed ${last.length} top-level rows, not ${count}: ${JSON.stringify(last)}${this.diagnosis()}`);
+  }
+
+  async expand(label: string | RegExp): Promise<void> {
+    const row = this.row(label).first();
+    if ((await row.getAttribute('aria-expanded')) !== 'true') await row.locator(SEL.rowTwistie).click();
+    await this.page.waitForFunction(
+      (el) => el?.getAttribute('aria-expanded') === 'true',
+      await row.elementHandle(),
+    );
+  }
+
+  /** Labels of the rows right under `label` (one level deeper, until the next row at its level). */
+  async childLabels(label: string): Promise<string[]> {
+    const rows = await this.rowLabels();
+    const i = rows.findIndex((r) => r.label === label);
+    if (i < 0) throw new Error(`no row "${label}" in ${JSON.stringify(rows.map((r) => r.label))}`);
+    const out: string[] = [];
+    for (let j = i + 1; j < rows.length && rows[j].level > rows[i].level; j++) if (rows[j].level === rows[i].level + 1) out.push(rows[j].label);
+    return out;
+  }
+
+  async inlineAction(rowLabel: string | RegExp, action: string): Promise<void> {
+    const row = this.row(rowLabel).first();
+    await row.hover();
+    await row.locator(SEL.inlineAction(action)).click();
+  }
+
+  async contextMenu(rowLabel: string | RegExp, item: string): Promise<void> {
+    await this.row(rowLabel).first().click({ button: 'right' });
+    const entry = this.page.getByRole('menuitem', { name: item, exact: true });
+    // A click that lands right after the menu opens is ignored by VS Code (it guards against the
+    // opening right-click's own mouseup), so select the entry by hover and Enter instead.
+    await entry.hover();
+    await this.page.waitForFunction((el) => el?.classList.contains('focused') || el?.parentElement?.classList.contains('focused'), await entry.elementHandle(), { timeout: 2_000 }).catch(() => undefined);
+    await this.page.keyboard.press('Enter');
+    await entry.waitFor({ state: 'hidden' });
+  }
+
+  welcomeButton(text: string): Locator {
+    return this.page.locator(`${SEL.viewlet('ucdUpgrade')} ${SEL.welcomeButton}`, { hasText: text });
+  }
+
+  // ---- quick input, command palette
+
+  /** Answers the open input box; returns its title so the test can check what was asked. */
+  async answerInputBox(text: string): Promise<string> {
+    const box = this.page.locator(SEL.quickInputBox);
+    await box.waitFor({ state: 'visible' });
+    const title = (await this.page.locator(`${SEL.quickInput} .quick-input-title`).innerText().catch(() => '')).trim();
+    await box.fill(text);
+    await box.press('Enter');
+    await this.page.locator(SEL.quickInput).waitFor({ state: 'hidden' });
+    return title;
+  }
+
+  async runCommand(title: string): Promise<void> {
+    await this.page.locator(SEL.workbench).first().focus();
+    await this.page.keyboard.press('F1');
+    const box = this.page.locator(SEL.quickInputBox);
+    await box.waitFor({ state: 'visible' });
+    await box.fill(`>${title}`);
+    const pick = this.page.locator(`${SEL.quickInput} .monaco-list-row`, { hasText: title }).first();
+    await pick.waitFor({ state: 'visible' });
+    await box.press('Enter');
+  }
+
+  /** "Developer: Reload Window": the page reloads and a new extension host starts. */
+  async reloadWindow(): Promise<void> {
+    const reloaded = this.page.waitForEvent('load', { timeout: 60_000 });
+    await this.runCommand('Developer: Reload Window');
+    await reloaded;
+    await this.waitForWorkbench();
+  }
+
+  /** Opens a workspace file in the editor through Quick Open. */
+  async openFile(name: string): Promise<void> {
+    await this.page.locator(SEL.workbench).first().focus();
+    await this.page.keyboard.press('Control+P');
+    const box = this.page.locator(SEL.quickInputBox);
+    await box.waitFor({ state: 'visible' });
+    await box.fill(name);
+    await this.page.locator(`${SEL.quickInput} .monaco-list-row`, { hasText: name }).first().waitFor();
+    await box.press('Enter');
+    await this.page.locator(SEL.editorTab(name)).waitFor();
+    await this.page.locator(`${SEL.activeEditor} .view-lines`).waitFor();
+  }
+
+  /** Types into the active editor: select the first `find` and replace it with `replace`. */
+  async replaceInEditor(find: string, replace: string): Promise<void> {
+    await this.page.locator(`${SEL.activeEditor} .view-lines`).click();
+    await this.page.keyboard.press('Control+H');
+    const findBox = this.page.locator('.editor-widget.find-widget textarea[aria-label="Find"], .find-widget .input[aria-label="Find"]').first();
+    await findBox.waitFor({ state: 'visible' });
+    await findBox.fill(find);
+    const replaceBox = this.page.locator('.editor-widget.find-widget textarea[aria-label="Replace"], .find-widget .input[aria-label="Replace"]').first();
+    await replaceBox.fill(replace);
+    await this.page.locator('.find-widget .codicon-find-replace').first().click();
+    await this.page.keyboard.press('Escape');
+  }
+
+  // ---- Problems panel, notifications
+
+  async openProblems(): Promise<void> {
+    await this.runCommand('View: Focus Problems');
+    await this.page.locator(SEL.markersPanel).waitFor({ state: 'visible' });
+  }
+
+  /** The Problems panel's markers (rows that carry a line and column). */
+  async markers(): Promise<Marker[]> {
+    const rows = await this.page.locator(SEL.markerRow).all();
+    const out: Marker[] = [];
+    for (const r of rows) {
+      const text = (await r.innerText()).replace(/\s+/g, ' ').trim();
+      const m = /\[Ln (\d+), Col (\d+)\]/.exec(text);
+      if (m) out.push({ text, line: Number(m[1]), column: Number(m[2]) });
+    }
+    return out;
+  }
+
+  async notifications(): Promise<string[]> {
+    return (await this.page.locator(SEL.notificationToast).allInnerTexts()).map((t) => t.replace(/\s+/g, ' ').trim());
+  }
+
+  // ---- layout, screenshots
+
+  /** Drags the sash at the sidebar's edge so the tree's descriptions are readable in screenshots. */
+  async setSidebarWidth(px: number): Promise<void> {
+    const side = await this.page.locator(SEL.sidebar).boundingBox();
+    if (!side) throw new Error('the sidebar is not visible');
+    const edge = side.x + side.width;
+    let best: { x: number; y: number; d: number } | undefined;
+    for (const sash of await this.page.locator(SEL.sidebarSash).all()) {
+      const b = await sash.boundingBox();
+      if (!b || b.height < side.height / 2) continue;
+      const d = Math.abs(b.x + b.width / 2 - edge);
+      if (!best || d < best.d) best = { x: b.x + b.width / 2, y: b.y + b.height / 2, d };
+    }
+    if (!best || best.d > 10) throw new Error(`no sash at the sidebar's edge (x=${edge})`);
+    await this.page.mouse.move(best.x, best.y);
+    await this.page.mouse.down();
+    await this.page.mouse.move(side.x + px, best.y, { steps: 8 });
+    await this.page.mouse.up();
+  }
+
+  async screenshot(file: string): Promise<void> {
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    // Park the mouse off the parts so no hover highlight or tooltip lands in the picture.
+    await this.page.mouse.move(1, 1);
+    await this.page.waitForTimeout(400);
+    await this.page.screenshot({ path: file });
+  }
+
+  private async waitForWorkbench(): Promise<void> {
+    await this.page.locator(SEL.workbench).first().waitFor({ state: 'visible', timeout: 60_000 });
+    await this.page.locator('.part.activitybar').first().waitFor({ state: 'visible', timeout: 60_000 });
+  }
+
+  private diagnosis(): string {
+    const act = this.activationErrors();
+    return act.length ? `\nextension errors in the workbench:\n${act.join('\n')}` : '';
+  }
+}
