@@ -265,3 +265,11 @@ test('silent mode: quiet at the shell\'s directory prompt is the known 7.0.4.2 h
   assert.match(u.tail, /^Enter the directory of the server to upgrade/);
   assert.equal(of(d.events, 'answer').length, 0, 'silent mode never types');
 });
+
+test('the NOTICE hard-wrapped at 40 columns (9 lines) is still one prompt', () => {
+  const { d } = driver();
+  const plain = NOTICE.split('\n').map((l) => l.replace(/^ {5}\[echo\] ?/, '')).join(' ').replace(/\s+/g, ' ').trim();
+  d.feed(COPYING);
+  d.feed(plain.replace(/(.{40})/g, '$1\r\n') + '\r\n');
+  assert.deepEqual(of(d.events, 'answer').map((a) => a.prompt), ['notice']);
+});

@@ -78,8 +78,9 @@ export interface InstallerDriverOptions extends PromptContext {
 export type DriverState = 'driving' | 'handedOver' | 'refused' | 'ended';
 
 export const DEFAULT_QUIET_MS = 5000;
-// Prompts and refusals are the last few lines; older output has been reported as progress.
-const WINDOW_LINES = 64;
+// Prompts and refusals are the last few lines (the NOTICE, wrapped at 40 columns, takes 9);
+// older output has been reported as progress. Small, because every chunk rescans it.
+const WINDOW_LINES = 16;
 
 export class InstallerDriver {
   readonly events: InstallerEvent[] = [];
@@ -167,7 +168,8 @@ export class InstallerDriver {
     if (unread === '') return;
     if (unread.startsWith(ANT_TEXTS.buildSuccessful.text)) this.successSeen = true;
     if (unread.startsWith(ANT_TEXTS.buildFailed.text)) this.failedSeen = true;
-    else if (this.failedSeen && this.failDetail === '') this.failDetail = unread;
+    // Ant names the build file and line before the message ("/x/install.with.groovy.xml:54: ...").
+    else if (this.failedSeen && this.failDetail === '') this.failDetail = unread.replace(/^\S+\.xml:\d+:\s*/, '');
     this.window.push(unread);
     if (this.window.length > WINDOW_LINES) this.window.splice(0, this.window.length - WINDOW_LINES);
   }

@@ -63,7 +63,9 @@ export const REFUSAL_TEXTS = {
     text:
       'A connection can be made to configured server host and port. This is a common scenario when going through a load balancer.' +
       'Please ensure ALL server processes are stopped before continuing. (press enter to continue)',
-    source: '[facts]; the trailing "(press enter to continue)" from [script]: the 7.0.0.0 installer waits for Enter here',
+    // [facts] says this refusal ends the installer; in [script] (7.0.0.0) it is a prompt that
+    // continues after Enter. The driver never presses Enter here, so either way the run stops.
+    source: '[facts]; the trailing "(press enter to continue)" from [script]',
   },
   stillRunning: {
     text: 'A previously installed version of {product} is running. Please shutdown the running {product} and start the installation again.',
