@@ -1,7 +1,7 @@
 // The installer's refusals (texts.ts) as matchers, each with what it means for the runbook and
 // what the engineer does next. Lines that only inform (the schema upgrade) are here too.
 import { compileLoose, matchLoose, type LooseMatch, type LooseMatcher } from './match';
-import { INFO_TEXTS, REFUSAL_TEXTS, type InfoTextId, type RefusalTextId } from './texts';
+import { INFO_TEXTS, type InfoTextId, type RefusalTextId } from './texts';
 
 export type ProductRefusalKind = RefusalTextId | 'buildFailed';
 
