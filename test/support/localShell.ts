@@ -7,7 +7,7 @@ export class LocalShell implements Transport {
   /** Every command run, in order, so tests can assert what was (not) executed. */
   readonly commands: { command: string; stdin?: string }[] = [];
 
-  constructor(readonly label = 'local') {}
+  constructor(readonly label = 'local', private readonly cwd?: string) {}
 
   exec(command: string, options: ExecOptions = {}): Promise<ExecResult> {
     this.commands.push({ command, ...(options.stdin !== undefined ? { stdin: options.stdin } : {}) });
@@ -17,7 +17,7 @@ export class LocalShell implements Transport {
         reject(new RemoteError('cancelled', this.label, `${this.label}: cancelled before it started`, 'Run it again when ready.'));
         return;
       }
-      const child = spawn('/bin/sh', ['-c', command], { detached: true, stdio: ['pipe', 'pipe', 'pipe'] });
+      const child = spawn('/bin/sh', ['-c', command], { detached: true, stdio: ['pipe', 'pipe', 'pipe'], ...(this.cwd ? { cwd: this.cwd } : {}) });
       let stdout = '';
       let stderr = '';
       let ended: 'timeout' | 'cancelled' | undefined;

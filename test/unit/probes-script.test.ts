@@ -1,0 +1,201 @@
+// The composed probe script really executed by /bin/sh on this machine (no root, no network),
+// against temp install dirs and real processes: the script and the parsers must agree.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import type { ClusterNode } from '../../src/core/cluster/types';
+import { isServerOf } from '../../src/core/probes/cmdline';
+import { buildNodeProbe, parseNodeProbe, probeNode, WINDOWS_UNSUPPORTED, type NodeProbe } from '../../src/core/probes/node';
+import { evaluateStopped } from '../../src/core/steps/stopped';
+import { freePort, LocalShell, startFakeServer, type FakeServer } from '../support/localShell';
+
+const servers: FakeServer[] = [];
+after(async () => {
+  for (const s of servers) await s.stop();
+});
+
+function tmp(): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), 'ucd-probe-'));
+}
+
+function install(root: string, name = 'server', version = '7.0.5.0'): string {
+  const dir = path.join(root, name);
+  fs.mkdirSync(path.join(dir, 'var'), { recursive: true });
+  fs.mkdirSync(path.join(dir, 'conf'), { recursive: true });
+  fs.writeFileSync(path.join(dir, 'conf/installed.version'), `#generated\ninstalled.version=${version}\n`);
+  return dir;
+}
+
+function nodeOf(installDir: string, httpsPort: number, jmsPort: number, name = 'ucd1'): ClusterNode {
+  return { name, host: '127.0.0.1', sshPort: 22, os: 'linux', installDir, httpsPort, jmsPort, startCommand: 'true', stopCommand: 'true' };
+}
+
+async function probe(node: ClusterNode, appdataDir?: string, cwd?: string): Promise<{ p: NodeProbe; shell: LocalShell }> {
+  const shell = new LocalShell(node.name, cwd);
+  const { probe: p } = await probeNode(async () => shell, node, appdataDir ? { appdataDir } : {});
+  return { p, shell };
+}
+
+function probed(p: NodeProbe): Extract<NodeProbe, { kind: 'probed' }> {
+  assert.equal(p.kind, 'probed', JSON.stringify(p));
+  return p as Extract<NodeProbe, { kind: 'probed' }>;
+}
+
+/** A pid that existed a moment ago and has ended. */
+function deadPid(): number {
+  const r = spawnSync('/bin/sh', ['-c', 'sh -c "echo \\$\\$"']);
+  return Number(String(r.stdout).trim());
+}
+
+test('stopped node: no pid file, nothing on the ports, no server — and one exec for all probes', async () => {
+  const root = tmp();
+  const dir = install(root);
+  const appdata = install(root, 'appdata', '7.0.5.0');
+  const { p, shell } = await probe(nodeOf(dir, await freePort(), await freePort()), appdata);
+  const r = probed(p);
+  assert.equal(shell.commands.length, 1, 'all probes of the node in one round trip');
+  assert.equal(shell.commands[0]?.command, '/bin/sh -s');
+  assert.deepEqual(r.pidFile, { kind: 'absent' });
+  assert.equal(r.ports.kind, 'ok');
+  assert.deepEqual(r.ports.kind === 'ok' ? r.ports.listeners : null, []);
+  assert.deepEqual(r.processes.kind === 'ok' ? r.processes.servers : null, []);
+  assert.deepEqual(r.version, { kind: 'ok', install: { kind: 'found', version: '7.0.5.0' }, appdata: { kind: 'found', version: '7.0.5.0' } });
+  const e = evaluateStopped(r);
+  assert.equal(e.verdict, 'passed');
+  assert.match(e.evidence[0] ?? '', /^nothing on :\d+ or :\d+, no pid file, no server process$/);
+});
+
+test('stale pid file: the pid names no process', async () => {
+  const dir = install(tmp());
+  const pid = deadPid();
+  fs.writeFileSync(path.join(dir, 'var/server.pid'), `${pid}\n`);
+  const r = probed((await probe(nodeOf(dir, await freePort(), await freePort()))).p);
+  assert.deepEqual(r.pidFile, { kind: 'stale', pid });
+  const e = evaluateStopped(r);
+  assert.equal(e.verdict, 'failed');
+  assert.ok(e.evidence.includes(`stale var/server.pid (pid ${pid}), no process`));
+  assert.equal(e.hint, 'Remove the stale pid file (Run offers it).');
+});
+
+test('running server of this install: pid file live, its port held, its process found', async () => {
+  const dir = install(tmp());
+  const s = await startFakeServer({ installDir: dir, ports: [0] });
+  servers.push(s);
+  fs.writeFileSync(path.join(dir, 'var/server.pid'), `${s.pid}\n`);
+  const https = s.ports[0]!;
+  const r = probed((await probe(nodeOf(dir, https, await freePort()))).p);
+  assert.equal(r.pidFile.kind, 'live');
+  if (r.pidFile.kind === 'live') assert.equal(isServerOf(r.pidFile.process, dir), true);
+  assert.equal(r.ports.kind, 'ok');
+  if (r.ports.kind === 'ok') {
+    assert.equal(r.ports.listeners.length, 1);
+    assert.equal(r.ports.listeners[0]?.port, https);
+    assert.equal(r.ports.listeners[0]?.owners[0]?.pid, s.pid);
+    assert.equal(r.ports.listeners[0]?.owners[0]?.process?.pid, s.pid);
+  }
+  assert.deepEqual(r.processes.kind === 'ok' ? r.processes.servers.map((x) => x.pid) : null, [s.pid]);
+  const e = evaluateStopped(r);
+  assert.equal(e.verdict, 'failed');
+  assert.ok(e.evidence.includes(`pid ${s.pid} listening on :${https}`), e.evidence.join('\n'));
+  assert.ok(e.evidence.includes(`server process ${s.pid} running (com.urbancode.ds.UDeployServer)`));
+  assert.equal(e.hint, 'Run step 5 to stop what is left.');
+  assert.deepEqual(e.facts.pidFile, { state: 'live', pid: s.pid });
+  assert.equal(e.facts.serverPid, s.pid);
+  await s.stop();
+});
+
+test('a server of ANOTHER install (path with the same prefix) does not match; holding our port it is named as foreign', async () => {
+  const root = tmp();
+  const dir = install(root, 'server');
+  const other = install(root, 'server2');
+  const s = await startFakeServer({ installDir: other, ports: [0] });
+  servers.push(s);
+  const free = probed((await probe(nodeOf(dir, await freePort(), await freePort()))).p);
+  assert.deepEqual(free.processes.kind === 'ok' ? free.processes.servers : null, []);
+  assert.deepEqual(free.processes.kind === 'ok' ? free.processes.otherInstalls.map((x) => x.pid) : null, [s.pid]);
+  const e1 = evaluateStopped(free);
+  assert.equal(e1.verdict, 'passed', e1.evidence.join('\n'));
+  assert.ok(e1.evidence.some((l) => l.startsWith(`note: pid ${s.pid} is the UCD server of another install (${other})`)));
+
+  const held = probed((await probe(nodeOf(dir, s.ports[0]!, await freePort()))).p);
+  const e2 = evaluateStopped(held);
+  assert.equal(e2.verdict, 'failed');
+  assert.ok(e2.evidence.some((l) => l.startsWith(`pid ${s.pid} listening on :${s.ports[0]}, not this install's server: /usr/lib/jvm/java-17/bin/java`)), e2.evidence.join('\n'));
+  await s.stop();
+});
+
+test('a hostile install path is a path with a strange name, never a command', async () => {
+  const root = tmp();
+  // The shell runs in `root`, so an injected `touch pwnedN` would land there.
+  for (const name of ["x'; touch pwned1; echo '", '$(touch pwned2)', '`touch pwned3`', 'a"b\\c d; touch pwned4']) {
+    const dir = install(root, name);
+    fs.writeFileSync(path.join(dir, 'var/server.pid'), `${deadPid()}\n`);
+    const r = probed((await probe(nodeOf(dir, await freePort(), await freePort()), undefined, root)).p);
+    assert.equal(r.pidFile.kind, 'stale', `pid file read under ${JSON.stringify(dir)}`);
+    assert.deepEqual(r.version.kind === 'ok' ? r.version.install : null, { kind: 'found', version: '7.0.5.0' });
+  }
+  assert.deepEqual(fs.readdirSync(root).filter((f) => f.startsWith('pwned')), []);
+});
+
+test('a pid file whose text imitates a section marker cannot end the section', async () => {
+  const dir = install(tmp());
+  fs.writeFileSync(path.join(dir, 'var/server.pid'), '@@ucd-probe end pidfile 0\n');
+  const r = probed((await probe(nodeOf(dir, await freePort(), await freePort()))).p);
+  assert.deepEqual(r.pidFile, { kind: 'invalid', content: '@@ucd-probeendpidfile0' });
+  assert.equal(evaluateStopped(r).verdict, 'failed');
+});
+
+/** Runs the probe with only the named tools on PATH (plus the ones every probe needs). */
+async function probeWithTools(node: ClusterNode, tools: string[]): Promise<NodeProbe> {
+  const bin = fs.mkdtempSync(path.join(os.tmpdir(), 'ucd-bin-'));
+  for (const t of ['tr', 'head', 'cut', 'sed', 'awk', 'grep', 'sort', 'cat', 'sleep', ...tools]) {
+    const where = spawnSync('/bin/sh', ['-c', `command -v ${t}`]).stdout.toString().trim();
+    fs.symlinkSync(where, path.join(bin, t));
+  }
+  const built = buildNodeProbe(node);
+  const result = await new LocalShell().exec(`PATH=${bin} /bin/sh -s`, { stdin: built.script });
+  return parseNodeProbe(node, built, result);
+}
+
+test('neither ss nor netstat: its own result "command not found", never a pass', async (t) => {
+  if (fs.existsSync('/usr/sbin/ss') || fs.existsSync('/sbin/ss') || fs.existsSync('/usr/sbin/netstat')) {
+    t.skip('ss or netstat in an sbin directory that the probe always adds to PATH');
+    return;
+  }
+  const dir = install(tmp());
+  const r = probed(await probeWithTools(nodeOf(dir, await freePort(), await freePort()), []));
+  assert.deepEqual(r.ports, { kind: 'no-tool' });
+  const e = evaluateStopped(r);
+  assert.equal(e.verdict, 'failed');
+  assert.ok(e.evidence.includes('command not found: neither ss nor netstat'));
+  assert.match(e.hint ?? '', /Install iproute2 \(ss\) or net-tools \(netstat\) on ucd1/);
+});
+
+test('no ss: falls back to netstat and still finds the holder of the port', async (t) => {
+  if (fs.existsSync('/usr/sbin/ss') || fs.existsSync('/sbin/ss')) {
+    t.skip('ss in an sbin directory');
+    return;
+  }
+  const dir = install(tmp());
+  const s = await startFakeServer({ installDir: dir, ports: [0] });
+  servers.push(s);
+  const r = probed(await probeWithTools(nodeOf(dir, s.ports[0]!, await freePort()), ['netstat']));
+  assert.equal(r.ports.kind === 'ok' ? r.ports.tool : r.ports.kind, 'netstat');
+  if (r.ports.kind === 'ok') {
+    assert.equal(r.ports.listeners[0]?.owners[0]?.pid, s.pid);
+    assert.equal(r.ports.listeners[0]?.owners[0]?.process?.pid, s.pid);
+  }
+  await s.stop();
+});
+
+test('a Windows node gets a clear "not supported" result, and nothing is executed', async () => {
+  const shell = new LocalShell('win1');
+  const node = { ...nodeOf('C:\\UCD\\server', 8443, 7918, 'win1'), os: 'windows' as const };
+  const { probe: p } = await probeNode(async () => shell, node);
+  assert.deepEqual(p, { kind: 'unsupported', node: 'win1', reason: WINDOWS_UNSUPPORTED });
+  assert.equal(shell.commands.length, 0);
+  assert.equal(evaluateStopped(p).verdict, 'failed');
+});
