@@ -285,6 +285,30 @@ describe('test cluster: lifecycle', { skip }, () => {
     return found;
   }
 
+  test('a cluster in use by a live test process is waited for; once that process is killed -9, start takes over', async () => {
+    // Another test run: a process that starts a cluster and keeps using it.
+    const owner = spawn(process.execPath, ['-e', `
+      require(${JSON.stringify(path.join(__dirname, 'harness.js'))}).startCluster({ nodes: 1 })
+        .then(() => console.log('up'), (e) => { console.error(e.message); process.exit(1); });
+      setInterval(() => {}, 1000);`], { stdio: ['ignore', 'pipe', 'inherit'] });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        owner.stdout!.on('data', (d: Buffer) => d.toString().includes('up') && resolve());
+        owner.on('exit', (code) => reject(new Error(`owner exited ${code}`)));
+      });
+      await assert.rejects(startCluster({ nodes: 1, waitMs: 1000 }), new RegExp(`in use by process ${owner.pid}.*UCDT_INSTANCE`, 's'));
+    } finally {
+      owner.kill('SIGKILL');
+    }
+    await new Promise((r) => owner.once('close', r));
+    const c = await startCluster({ nodes: 1, waitMs: 1000 });
+    try {
+      assert.equal((await sshOk(c, 'ucd1', 'hostname')).trim(), 'ucd1');
+    } finally {
+      await c.stop();
+    }
+  });
+
   test('start after a crash (every process killed, everything else left) works; stop leaves nothing behind', async () => {
     const first = await startCluster({ nodes: 2 });
     await first.startServer('ucd1');
