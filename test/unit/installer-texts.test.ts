@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { cleanLine, compileLoose, looksLikePrompt, matchLoose } from '../../src/core/ucd/installer/match';
 import { PROMPTS, matchPrompt } from '../../src/core/ucd/installer/prompts';
 import { INFOS, REFUSALS } from '../../src/core/ucd/installer/refusals';
-import { INFO_TEXTS, PROMPT_TEXTS, REFUSAL_TEXTS, renderProductText } from '../../src/core/ucd/installer/texts';
+import { INFO_TEXTS, PROMPT_TEXTS, REFUSAL_TEXTS, UPGRADE_PROMPT_ORDER, frameAntEcho, renderProductText } from '../../src/core/ucd/installer/texts';
 import { sameRelease } from '../../src/core/ucd/version';
 import { DIR_PROMPT, ECHO, INSTALL_DIR_PROMPT, JRE_PROMPT, NOTICE, UPGRADE_PROMPT } from '../fixtures/installer/transcripts';
 
@@ -28,6 +28,10 @@ test('texts.ts prints exactly what the facts say the installer prints', () => {
   assert.equal(renderProductText(PROMPT_TEXTS.upgradeConfirm.text, SAMPLE) + '\n', plain(UPGRADE_PROMPT('7.0.5.0')));
   assert.equal(renderProductText(PROMPT_TEXTS.notice.text, SAMPLE) + '\n', plain(NOTICE));
   assert.equal(REFUSAL_TEXTS.upgradeAborted.text, 'Upgrade aborted.');
+  // What a simulator prints for the Java part, framed as Ant frames it.
+  assert.equal(frameAntEcho(renderProductText(PROMPT_TEXTS.notice.text, SAMPLE)) + '\n', NOTICE);
+  assert.equal(frameAntEcho(renderProductText(PROMPT_TEXTS.upgradeConfirm.text, SAMPLE)) + '\n', UPGRADE_PROMPT('7.0.5.0'));
+  assert.deepEqual(UPGRADE_PROMPT_ORDER, ['upgradeDirectory', 'javaHome', 'installDirectory', 'upgradeConfirm', 'notice']);
   assert.equal(INFO_TEXTS.databaseUpgrades.text, 'Found database upgrades, cancelling currently running processes');
 });
 

@@ -20,7 +20,6 @@ export function cleanLine(raw: string): string {
   s = s.replace(/\r+$/, '');
   const cr = s.lastIndexOf('\r');
   if (cr >= 0) s = s.slice(cr + 1);
-  // eslint-disable-next-line no-control-regex
   s = s.replace(/[\x00-\x08\x0b-\x1f\x7f]/g, '');
   s = s.replace(ANT_TASK_PREFIX, '');
   return s.replace(/\s+/g, ' ').trim();

@@ -41,7 +41,6 @@ export interface KnownPrompt {
  * questions, e.g. "Y" to the upgrade; `read` and the Java part trim surrounding blanks.
  */
 function pathAnswer(path: string, reader: 'shell' | 'java', ctx: PromptContext, what: string): PromptDecision {
-  // eslint-disable-next-line no-control-regex
   if (/[\x00-\x1f\x7f]/.test(path) || path !== path.trim() || path === '') {
     return {
       kind: 'decline',

@@ -140,3 +140,18 @@ export function renderProductText(template: string, values: Readonly<Record<stri
     return v;
   });
 }
+
+/**
+ * The order the upgrade path asks its questions in ([facts]). javaHome only when the directory
+ * has no bin/set_env; the first two are printed by the shell (plain lines), the rest by the Java
+ * part through Ant (framed by `frameAntEcho`).
+ */
+export const UPGRADE_PROMPT_ORDER: readonly PromptTextId[] = ['upgradeDirectory', 'javaHome', 'installDirectory', 'upgradeConfirm', 'notice'];
+
+/** A Java-part message as Ant's default logger prints it: every line framed by "[echo]". */
+export function frameAntEcho(text: string): string {
+  return text
+    .split('\n')
+    .map((line) => ANT_TEXTS.echoPrefix.text + line)
+    .join('\n');
+}
