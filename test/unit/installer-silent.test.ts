@@ -68,9 +68,10 @@ test('property values round-trip through Java .properties escaping', () => {
 });
 
 test('java.util.Properties reads our file exactly as intended (the installer\'s own parser)', (t) => {
-  const java = spawnSync('java', ['-version']);
-  if (java.error) {
-    t.skip('no java on this machine (Debian package openjdk-17-jre-headless)');
+  // Running a .java file directly needs the JDK's compiler module, not just a JRE.
+  const java = spawnSync('java', ['--list-modules'], { encoding: 'utf8' });
+  if (java.error || !/^jdk\.compiler@/m.test(java.stdout ?? '')) {
+    t.skip('no JDK on this machine (Debian package openjdk-17-jdk-headless)');
     return;
   }
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'props-'));
