@@ -88,3 +88,11 @@ test('sameRelease: the release, with or without a build number; never a differen
   assert.equal(sameRelease('dev', '7.0.5.0'), false);
   assert.equal(sameRelease('', '7.0.5.0'), false);
 });
+
+test('a bracketed capture does not run on into a later prompt', () => {
+  const installDir = PROMPTS.find((p) => p.id === 'installDirectory');
+  assert.ok(installDir);
+  const both = cleanLine(renderProductText(PROMPT_TEXTS.installDirectory.text, SAMPLE)) + ' /opt/ucd/server ' + renderProductText(PROMPT_TEXTS.upgradeConfirm.text, SAMPLE);
+  assert.equal(matchLoose(installDir.matcher, both), undefined);
+  assert.equal(matchPrompt(both)?.prompt.id, 'upgradeConfirm');
+});

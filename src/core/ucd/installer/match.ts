@@ -55,10 +55,15 @@ export function compileLoose(template: string, options: { atEnd?: boolean } = {}
   const names: string[] = [];
   const parts = template.split(/(\{\w+\})/);
   const source = parts
-    .map((part) => {
+    .map((part, i) => {
       const ph = /^\{(\w+)\}$/.exec(part);
       if (ph) {
         names.push(ph[1]);
+        // A value closed by a bracket holds no bracket of that kind, so a capture cannot run on
+        // across the next prompt's "[Default Y]" or "(version)".
+        const close = (parts[i + 1] ?? '').trimStart()[0];
+        if (close === ']') return '([^\\[\\]]*?)';
+        if (close === ')') return '([^()]*?)';
         return '(.*?)';
       }
       return [...part.replace(/\s+/g, '')].map(escapeChar).join('\\s*');
