@@ -125,10 +125,6 @@ interface Description {
   appdataDir: string;
   gateway: string;
   nodes: NodeRecord[];
-  /** Host directories this cluster created (mount points); removed at stop when empty. */
-  createdDirs: string[];
-  /** Whether this cluster created the /run/netns mount (then it removes it when no netns is left). */
-  createdNetnsMount: boolean;
   /** Tells this start from a later one of the same instance. */
   id: string;
   /** The process that uses the cluster (a test run); absent when it outlives its starter (the CLI). */
@@ -364,16 +360,18 @@ async function cleanLeftovers(names: Names, extraStateDir?: string): Promise<voi
   for (const dir of new Set([desc?.stateDir, extraStateDir, names.defaultStateDir])) {
     if (dir && fs.existsSync(path.join(dir, MARKER))) fs.rmSync(dir, { recursive: true, force: true });
   }
-  const otherClusters = (await listNetns('ucdt')).length > 0;
-  if (desc && !otherClusters) {
-    for (const dir of [...desc.createdDirs].reverse()) {
+  fs.rmSync(names.registry, { force: true });
+  // The host-wide leftovers are shared by all instances: the last one out removes them.
+  if ((await listNetns('ucdt')).length === 0) {
+    const host = readHostRecord();
+    for (const dir of [...host.createdDirs].reverse()) {
       try {
         fs.rmdirSync(dir);
       } catch {
         /* not empty or gone: not ours to force */
       }
     }
-    if (desc.createdNetnsMount && fs.existsSync('/run/netns') && fs.readdirSync('/run/netns').length === 0) {
+    if (host.createdNetnsMount && fs.existsSync('/run/netns') && fs.readdirSync('/run/netns').length === 0) {
       await run('umount', ['/run/netns'], { allowFail: true });
       try {
         fs.rmdirSync('/run/netns');
@@ -381,8 +379,33 @@ async function cleanLeftovers(names: Names, extraStateDir?: string): Promise<voi
         /* in use */
       }
     }
+    fs.rmSync(HOST_RECORD, { force: true });
   }
-  fs.rmSync(names.registry, { force: true });
+}
+
+/** What the harness added to the host outside any instance's names (mount points, /run/netns). */
+interface HostRecord { createdDirs: string[]; createdNetnsMount: boolean; }
+const HOST_RECORD = '/run/ucdt-host.json';
+
+function readHostRecord(): HostRecord {
+  try {
+    return JSON.parse(fs.readFileSync(HOST_RECORD, 'utf8')) as HostRecord;
+  } catch {
+    return { createdDirs: [], createdNetnsMount: false };
+  }
+}
+
+/** Creates the mount points nodes need and notes what did not exist before, so the last stop removes it. */
+function prepareHost(): void {
+  const host = readHostRecord();
+  if (!netnsMounted()) host.createdNetnsMount = true;
+  for (const dir of ['/opt/ucd', INSTALL_DIR, APPDATA_DIR]) {
+    if (!fs.existsSync(dir)) {
+      fs.mkdirSync(dir);
+      if (!host.createdDirs.includes(dir)) host.createdDirs.push(dir);
+    }
+  }
+  fs.writeFileSync(HOST_RECORD, `${JSON.stringify(host)}\n`);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -478,7 +501,6 @@ export async function startCluster(opts: StartOptions = {}): Promise<TestCluster
     netns: `${names.prefix}ucd${i + 1}`,
     veth: `${names.prefix}v${i + 1}`,
   }));
-  const createdDirs: string[] = [];
   const desc: Description = {
     instance: names.instance,
     stateDir,
@@ -493,8 +515,6 @@ export async function startCluster(opts: StartOptions = {}): Promise<TestCluster
     appdataDir: APPDATA_DIR,
     gateway,
     nodes,
-    createdDirs,
-    createdNetnsMount: !netnsMounted(),
     id: `${Date.now()}-${process.pid}-${Math.random().toString(36).slice(2)}`,
     owner: opts.detached ? undefined : { pid: process.pid, start: processStart(process.pid) ?? '' },
   };
@@ -507,12 +527,7 @@ export async function startCluster(opts: StartOptions = {}): Promise<TestCluster
   try {
     const user = await ensureUser(TEST_USER);
     Object.assign(desc, user);
-    for (const dir of ['/opt/ucd', INSTALL_DIR, APPDATA_DIR]) {
-      if (!fs.existsSync(dir)) {
-        fs.mkdirSync(dir);
-        createdDirs.push(dir);
-      }
-    }
+    prepareHost();
     writeDescription(); // from here on, a crash is cleaned up by the next start or stop
 
     await run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', `${names.prefix}harness`, '-f', desc.identityFile]);
