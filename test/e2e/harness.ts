@@ -14,7 +14,7 @@ export const CODE_SERVER_VERSION = '4.139.1';
 const NODE_VERSION = '24.11.1';
 const CACHE = process.env.UCD_E2E_CACHE ?? path.join(REPO_ROOT, '.cache', 'e2e');
 const CHROMIUM = process.env.UCD_E2E_CHROMIUM ?? '/usr/bin/chromium';
-export const VSIX = path.join(REPO_ROOT, 'dist', 'ucd-ha-upgrade.vsix');
+export const VSIX = process.env.UCD_E2E_VSIX ?? path.join(REPO_ROOT, 'dist', 'ucd-ha-upgrade.vsix');
 export const EXTENSION_ID = 'ucd-runbook.ucd-ha-upgrade';
 
 export interface Prerequisites {

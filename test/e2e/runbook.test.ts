@@ -106,7 +106,7 @@ describe('the runbook in a real VS Code (code-server + Chromium)', () => {
     await wb.screenshot(path.join(SCREENSHOTS, 'cluster-file-problems.png'));
   });
 
-  e2e('Skip asks a reason, marks the step skipped, and the skip survives a window reload', async () => {
+  e2e('Skip and Confirm Manually ask a reason, change the state, and survive a window reload', async () => {
     const ws = copyFixture('three-nodes');
     const wb = await openWorkbench(ws);
     await wb.waitForTopLevelRows(STEPS.length);
@@ -125,13 +125,24 @@ describe('the runbook in a real VS Code (code-server + Chromium)', () => {
     const journal = fs.readdirSync(journalDir).map((f) => fs.readFileSync(path.join(journalDir, f), 'utf8')).join('\n');
     assert.ok(journal.includes(reason), `the journal in ${journalDir} does not hold the reason`);
 
+    // Confirm Manually on one node of a node-scoped step: only that node changes.
+    const stopped = stepLabel('verifyStopped');
+    const note = 'checked by hand: no server.pid, ports 8443 and 7918 free';
+    await wb.expand(stopped);
+    await wb.contextMenu(await wb.childRow(stopped, 'ucd2'), 'Confirm Manually…');
+    assert.match(await wb.answerInputBox(note), /Confirm manually: Ensure each server is stopped on ucd2/);
+    await waitFor(async () => /confirmed/.test(await wb.childDescription(stopped, 'ucd2')), 'ucd2 confirmed');
+    assert.doesNotMatch(await wb.childDescription(stopped, 'ucd1'), /confirmed/);
+
     await wb.reloadWindow();
     await wb.openView(VIEW);
     await wb.waitForTopLevelRows(STEPS.length);
     assert.match(await wb.rowDescription(backup), new RegExp(`skipped.*${escapeRe(reason)}`));
+    await wb.expand(stopped);
+    assert.match(await wb.childDescription(stopped, 'ucd2'), /confirmed/);
+    assert.doesNotMatch(await wb.childDescription(stopped, 'ucd3'), /confirmed/);
 
     // The README's picture: a node-scoped step open, the skip visible, the cluster file beside it.
-    await wb.expand(stepLabel('verifyStopped'));
     await wb.openFile('ucd-cluster.json');
     await wb.setSidebarWidth(560);
     await wb.page.waitForTimeout(500);

@@ -109,6 +109,7 @@ export class Workbench {
     while (Date.now() < deadline) {
       last = (await this.rowLabels().catch(() => [])).filter((r) => r.level === 1).map((r) => r.label);
       if (last.length === count) return last;
+      if (this.activationErrors().length) break;
       await this.page.waitForTimeout(250);
     }
     throw new Error(`the runbook tree showed ${last.length} top-level rows, not ${count}: ${JSON.stringify(last)}${this.diagnosis()}`);
@@ -139,8 +140,24 @@ export class Workbench {
     await row.locator(SEL.inlineAction(action)).click();
   }
 
-  async contextMenu(rowLabel: string | RegExp, item: string): Promise<void> {
-    await this.row(rowLabel).first().click({ button: 'right' });
+  /** The row of `child` under the step `parent` (node names repeat under every node-scoped step). */
+  async childRow(parent: string, child: string): Promise<Locator> {
+    const rows = await this.rowLabels();
+    const i = rows.findIndex((r) => r.label === parent);
+    for (let j = i + 1; i >= 0 && j < rows.length && rows[j].level > rows[i].level; j++) {
+      if (rows[j].label === child && rows[j].level === rows[i].level + 1) return this.treeRows().nth(j);
+    }
+    throw new Error(`no row "${child}" under "${parent}" in ${JSON.stringify(rows)}`);
+  }
+
+  async childDescription(parent: string, child: string): Promise<string> {
+    const d = (await this.childRow(parent, child)).locator(SEL.rowDescription);
+    return (await d.count()) ? (await d.innerText()).trim() : '';
+  }
+
+  async contextMenu(target: string | RegExp | Locator, item: string): Promise<void> {
+    const row = typeof target === 'string' || target instanceof RegExp ? this.row(target).first() : target;
+    await row.click({ button: 'right' });
     const entry = this.page.getByRole('menuitem', { name: item, exact: true });
     // A click that lands right after the menu opens is ignored by VS Code (it guards against the
     // opening right-click's own mouseup), so select the entry by hover and Enter instead.
