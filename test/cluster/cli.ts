@@ -5,8 +5,9 @@
 //   node out/test/cluster/cli.js cluster-file [--instance K]      a ucd-cluster.json for it
 //   node out/test/cluster/cli.js server <node> start|stop [--instance K]
 //   node out/test/cluster/cli.js fault <node> stalePid|portHeld|ignoresStop|sshdDown on|off [--instance K]
-//   node out/test/cluster/cli.js exec <node> <command...> [--instance K]   as root inside the node
-// The cluster outlives `start`; `stop` removes it (and whatever a crashed run left behind).
+//   node out/test/cluster/cli.js [--instance K] exec <node> <command...>   as root inside the node
+// Flags go before `exec` (everything after the node is the command). UCDT_INSTANCE=K also picks
+// the instance. The cluster outlives `start`; `stop` removes it (and whatever a crashed run left).
 import { attachCluster, FAULTS, startCluster, stopCluster, type FaultName, type TestCluster } from './harness';
 
 interface Parsed { positional: string[]; flags: Map<string, string>; }
