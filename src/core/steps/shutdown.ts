@@ -106,17 +106,18 @@ async function stopOneNode(ctx: ActionContext, node: ClusterNode, transportFor: 
     // A service script often returns before the JVM is gone: wait until the probes agree.
     const deadline = Date.now() + (opts.settleMs ?? DEFAULT_SETTLE_MS);
     let stopped = (await probeStopped(ctx, node, transportFor, opts)).evaluation;
-    while (stopped.verdict !== 'passed' && stopped.facts.reachable !== false && Date.now() < deadline && !ctx.signal.aborted) {
+    // Only a node that answered is worth polling; unreachable or unsupported will not change by waiting.
+    while (stopped.verdict !== 'passed' && stopped.facts.reachable === true && Date.now() < deadline && !ctx.signal.aborted) {
       await sleep(opts.pollMs ?? DEFAULT_POLL_MS, ctx.signal);
-      stopped = (await probeStopped(ctx, node, transportFor, opts)).evaluation;
+      stopped = (await probeStopped(ctx, node, transportFor, opts, false)).evaluation;
     }
     const isStopped = stopped.verdict === 'passed';
     const verdict: Verdict = isStopped ? (stop.code === 0 ? 'passed' : 'warning') : 'failed';
     const hint = isStopped
       ? stop.code === 0 ? undefined : `The server is stopped, but the stop command failed; look at its output in the log.`
-      : stopped.facts.reachable === false
-        ? stopped.hint
-        : `Still running after the stop command — Run step 5 to stop what is left.`;
+      : stopped.facts.reachable === true
+        ? `Still running after the stop command — Run step 5 to stop what is left.`
+        : stopped.hint;
     result = { node: node.name, verdict, evidence: [stopLine, ...stopped.evidence], ...(hint ? { hint } : {}), stop, stopped };
   } catch (e) {
     const f = failureOf(node.name, e);

@@ -128,7 +128,7 @@ export function evaluateStopped(probe: NodeProbe): StoppedEvaluation {
     case 'live':
       stopped = false;
       if (isServerOf(p.pidFile.process, p.installDir)) {
-        if (!serverPids.has(p.pidFile.pid)) evidence.push(`${PID_FILE} names pid ${p.pidFile.pid}, the running server`);
+        evidence.push(`${PID_FILE} names pid ${p.pidFile.pid}, the running server`);
         hints.push('Run step 5 to stop what is left.');
       } else {
         evidence.push(`${PID_FILE} names pid ${p.pidFile.pid}, now another process: ${short(p.pidFile.process)}`);
@@ -180,8 +180,8 @@ export function nodesOf(cluster: Cluster, target: Target): ClusterNode[] {
   return [n];
 }
 
-function logProbe(log: ActionLog, node: string, record: Awaited<ReturnType<typeof probeNode>>['record']): void {
-  if (record) logExec(log, node, 'probe (pid file, ports, server process, version)', record.command, record.script, record.result);
+function logProbe(log: ActionLog, node: string, record: Awaited<ReturnType<typeof probeNode>>['record'], withScript: boolean): void {
+  if (record) logExec(log, node, 'probe (pid file, ports, server process, version)', record.command, withScript ? record.script : undefined, record.result);
 }
 
 function logVerdict(log: ActionLog, what: string, e: Pick<StoppedEvaluation, 'node' | 'verdict' | 'evidence' | 'hint'>): void {
@@ -191,14 +191,20 @@ function logVerdict(log: ActionLog, what: string, e: Pick<StoppedEvaluation, 'no
   else log.error(line);
 }
 
-/** Probe one node and evaluate it (no recording). */
-export async function probeStopped(ctx: Pick<ActionContext, 'cluster' | 'log' | 'signal'>, node: ClusterNode, transportFor: TransportFor, opts: StoppedOptions = {}): Promise<{ probe: NodeProbe; evaluation: StoppedEvaluation }> {
+/** Probe one node and evaluate it (no recording). `withScript: false` keeps repeated polls short in the log. */
+export async function probeStopped(
+  ctx: Pick<ActionContext, 'cluster' | 'log' | 'signal'>,
+  node: ClusterNode,
+  transportFor: TransportFor,
+  opts: StoppedOptions = {},
+  withScript = true,
+): Promise<{ probe: NodeProbe; evaluation: StoppedEvaluation }> {
   const { probe, record } = await probeNode(() => transportFor(node), node, {
     appdataDir: ctx.cluster.sharedAppdata,
     signal: ctx.signal,
     ...(opts.probeTimeoutMs ? { timeoutMs: opts.probeTimeoutMs } : {}),
   });
-  logProbe(ctx.log, node.name, record);
+  logProbe(ctx.log, node.name, record, withScript);
   return { probe, evaluation: evaluateStopped(probe) };
 }
 
