@@ -207,7 +207,6 @@ interface LayInstall {
   layAppdata(o: { dir: string; version: string }): void;
 }
 function simLayout(): LayInstall {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
   return require(simFile('lay-install.js')) as LayInstall;
 }
 
@@ -857,7 +856,7 @@ class Cluster implements TestCluster {
   }
 }
 
-/** For tests that must not leave a cluster behind even when their process is killed hard. */
+/** Host pids of every process in the cluster's nodes: to simulate a crash, or to prove they are gone. */
 export function nodeProcessesOf(cluster: TestCluster): number[] {
   const pids: number[] = [];
   for (const n of cluster.nodes) {
