@@ -6,6 +6,8 @@ pkgs=(
   openssh-server openssh-client   # one sshd per test node; the OpenSSH client for the benchmark
   iproute2 procps net-tools psmisc util-linux iputils-ping   # namespaces, veth, ss/netstat, ps
   openssl ca-certificates          # the simulator's self-signed HTTPS certificates
+  unzip zip passwd                 # installer packages are zips; the harness adds its test user
+  openjdk-17-jdk-headless          # java.util.Properties cross-check of the silent install.properties
   mariadb-server mariadb-client    # the cluster's shared database
   nginx-light                      # the load balancer in front of the nodes
   ansible                          # the benchmark's comparison tool
