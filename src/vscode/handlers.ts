@@ -9,12 +9,14 @@ import type { Transport } from '../core/remote/transport';
 import { backupHandlers } from '../core/steps/backup';
 import { startHandlers, verifyVersionsHandlers } from '../core/steps/online';
 import { packageHandlers } from '../core/steps/package';
+import { installerHandlers } from '../core/steps/installer';
 import { stoppedHandlers } from '../core/steps/shutdown';
 import { storageHandlers } from '../core/steps/storage';
 import { processesHandlers, type ProcessesChoice } from '../core/steps/processes';
 import { describeProcess, type RunningProcess } from '../core/ucd/rest/activity';
 import { UcdRestClient } from '../core/ucd/rest/client';
 import type { TlsTrust } from '../core/ucd/rest/tls';
+import { handOverToTerminal } from './installerTerminal';
 import { credentialSource, forgetCredential } from './trust';
 
 export interface HandlerDeps {
@@ -53,6 +55,7 @@ export function transportFor(pool: SshPool): (node: ClusterNode) => Promise<Tran
 export function buildHandlers(deps: HandlerDeps): HandlerTable {
   const local = new LocalTransport();
   const online = { transportFor: transportFor(deps.pool), trust: deps.tls };
+  const installer = { transportFor: transportFor(deps.pool), handOver: handOverToTerminal };
   // One client per URL and credential, so a certificate trusted "once" stays trusted for the window.
   let client: { key: string; client: UcdRestClient } | undefined;
   const rest = () => {
@@ -69,7 +72,9 @@ export function buildHandlers(deps: HandlerDeps): HandlerTable {
     package: packageHandlers({ transportFor: transportFor(deps.pool) }),
     ...stoppedHandlers({ transportFor: transportFor(deps.pool), confirm: (q, d) => confirmModal(q, d, 'Stop Them') }),
     storage: storageHandlers({ transportFor: transportFor(deps.pool), confirm: (q, d) => confirmModal(q, d, 'Move') }),
+    installFirst: installerHandlers('installFirst', installer),
     startFirst: startHandlers('startFirst', online),
+    installOthers: installerHandlers('installOthers', installer),
     startOthers: startHandlers('startOthers', online),
     verifyVersions: verifyVersionsHandlers(online),
     processes: processesHandlers({
