@@ -221,7 +221,7 @@ export class SshPool {
         if (err) {
           client.removeAllListeners('ready');
           client.on('error', () => undefined);
-          client.end();
+          // destroy, not end: end() half-closes and waits for a server that may never answer.
           client.destroy();
           reject(err);
         } else resolve(client);
