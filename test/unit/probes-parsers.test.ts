@@ -105,7 +105,7 @@ test('the composed probe captured on this machine parses into every fact, each f
   assert.equal(r.pidFile.kind, 'live');
   if (r.pidFile.kind === 'live') {
     assert.equal(r.pidFile.pid, serverPid);
-    assert.equal(isServerOf(r.pidFile.process, node.installDir), true);
+    assert.ok(r.pidFile.process && isServerOf(r.pidFile.process, node.installDir));
   }
   assert.equal(r.ports.kind, 'ok');
   if (r.ports.kind === 'ok') {
@@ -138,4 +138,34 @@ test('sections: output cut short is an error naming what is missing, never a pas
   // Markers with another nonce are plain text inside a section (a forged marker cannot end it).
   const s3 = splitSections(text, 'c0ffee000002', ['pidfile']);
   assert.equal(s3.ok, false);
+});
+
+test('hidepid (captured as user nobody): the pid file\'s process exists but is hidden — live, not stale; the process list is limited', async () => {
+  const { evaluateStopped, planCleanup } = await import('../../src/core/steps/stopped');
+  const text = read('composed-probe-hidepid.txt');
+  const built: BuiltProbe = { ...composeScript([], 'c0ffee000002'), names: ['pidfile', 'ports', 'processes', 'version'], command: '/bin/sh -s', appdata: false };
+  const r = parseNodeProbe({ name: 'ucd1', installDir: '/tmp/ucd-probe-hidepid/server', httpsPort: 8443, jmsPort: 7918 }, built, { code: 0, stdout: text, stderr: '', durationMs: 1 });
+  assert.equal(r.kind, 'probed');
+  if (r.kind !== 'probed') return;
+  const pid = Number(/pidfile present (\d+)/.exec(text)?.[1]);
+  assert.deepEqual(r.pidFile, { kind: 'live', pid, process: undefined });
+  assert.equal(r.processes.kind === 'ok' && r.processes.limited, true);
+  const e = evaluateStopped(r);
+  assert.equal(e.verdict, 'failed');
+  assert.ok(e.evidence.includes(`var/server.pid names pid ${pid}, which is running (its command line is hidden from the SSH user)`));
+  assert.ok(e.evidence.some((l) => l.startsWith('process list limited: /proc is mounted with hidepid')));
+  // Run must neither kill it (unknown command line) nor remove its pid file (a process owns the pid).
+  const plan = planCleanup(r);
+  assert.deepEqual([plan.own.length, plan.foreign.length, plan.pidFilePid], [0, 0, undefined]);
+  assert.ok(plan.blockers.some((b) => b.includes('hidden from the SSH user')));
+});
+
+test('hidepid with nothing else running: a warning (no proof), not a pass', async () => {
+  const { evaluateStopped } = await import('../../src/core/steps/stopped');
+  const text = read('composed-probe-hidepid.txt').replace(/pidfile present \d+\nowner \d+ hidden/, 'pidfile absent');
+  const built: BuiltProbe = { ...composeScript([], 'c0ffee000002'), names: ['pidfile', 'ports', 'processes', 'version'], command: '/bin/sh -s', appdata: false };
+  const r = parseNodeProbe({ name: 'ucd1', installDir: '/tmp/ucd-probe-hidepid/server', httpsPort: 8443, jmsPort: 7918 }, built, { code: 0, stdout: text, stderr: '', durationMs: 1 });
+  const e = evaluateStopped(r);
+  assert.equal(e.verdict, 'warning');
+  assert.match(e.hint ?? '', /as root or as the server's user/);
 });

@@ -115,3 +115,25 @@ test('the script refuses to signal pid 1 or a non-integer', () => {
   assert.throws(() => cleanupScript({ kills: [{ pid: 1, identity: 'x' }], graceSeconds: 1 }), /refusing to signal pid 1/);
   assert.throws(() => cleanupScript({ kills: [{ pid: 1.5, identity: 'x' }], graceSeconds: 1 }), /refusing/);
 });
+
+test('hidepid: a pid file naming a process the SSH user cannot see is NOT removed (needs root to set up; skipped otherwise)', async (t) => {
+  if (process.getuid?.() !== 0 || !fs.existsSync('/usr/bin/unshare') || !fs.existsSync('/usr/bin/setpriv')) {
+    t.skip('needs root, unshare and setpriv to build a hidepid /proc');
+    return;
+  }
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ucd-hidepid-'));
+  fs.mkdirSync(path.join(dir, 'var'));
+  fs.chmodSync(dir, 0o777);
+  fs.chmodSync(path.join(dir, 'var'), 0o777);
+  const script = path.join(dir, 'cleanup.sh');
+  // The pid is only known inside the namespace; the plan names the one `sleep` gets there (the third process).
+  const plan: CleanupPlanScript = { kills: [], removePidFile: { installDir: dir, pid: 3 }, graceSeconds: 0 };
+  fs.writeFileSync(script, cleanupScript(plan), { mode: 0o644 });
+  const run = await new LocalShell().exec(
+    `unshare -m -p -f --propagation private sh -c 'mount -t proc -o hidepid=2 proc /proc; sleep 30 & echo $! > "$1/var/server.pid"; chmod 666 "$1/var/server.pid"; setpriv --reuid=nobody --regid=nogroup --clear-groups /bin/sh -s < "$1/cleanup.sh"; kill $!' sh ${dir}`,
+    { timeoutMs: 20_000 },
+  );
+  assert.equal(fs.readFileSync(path.join(dir, 'var/server.pid'), 'utf8').trim(), '3', 'sleep was the third process of the namespace');
+  assert.equal(parseCleanup(run.stdout, plan).pidFile, 'owned', run.stdout + run.stderr);
+  assert.equal(fs.existsSync(path.join(dir, 'var/server.pid')), true);
+});

@@ -22,7 +22,15 @@ const FUNCS = `ucd_now() {
   fi
 }
 ucd_same() { ucd_c=$(ucd_now "$1") || return 1; [ -n "$ucd_c" ] && [ "$ucd_c" = "$2" ]; }
-ucd_alive() { ucd_c=$(ucd_now "$1") || return 1; [ -n "$ucd_c" ] && case $ucd_c in *'<defunct>'*) false;; esac; }
+ucd_alive() {
+  ucd_c=$(ucd_now "$1") || ucd_c=
+  case $ucd_c in *'<defunct>'*) return 1;; ?*) return 0;; esac
+  # No readable command line: still alive if it exists but /proc hides it (hidepid) from us.
+  [ -r /proc/self/cmdline ] && [ ! -d "/proc/$1" ] || return 1
+  ucd_e=$(kill -0 "$1" 2>&1) && return 0
+  case $ucd_e in *ermitted*|*EPERM*) return 0;; esac
+  return 1
+}
 ucd_kill() {
   ucd_same "$1" "$2" || { echo "kill $1 changed"; return 0; }
   kill -TERM "$1" 2>/dev/null || { ucd_same "$1" "$2" && echo "kill $1 denied" || echo "kill $1 gone-before"; return 0; }

@@ -18,15 +18,20 @@ export interface ProcessInfo {
 }
 
 /**
- * POSIX sh function: `ucd_cmdline PID TAG` prints `TAG PID proc|ps TEXT` for a living process, or
- * nothing (gone, zombie, kernel thread). From /proc, NUL becomes \001 and newline \002, so one
- * process is always one line whatever its arguments contain.
+ * POSIX sh function: `ucd_cmdline PID TAG` prints `TAG PID proc|ps TEXT` for a living process,
+ * `TAG PID hidden` for one that exists but whose /proc entry the SSH user cannot see (/proc
+ * mounted with hidepid; kill -0 then answers "not permitted"), or nothing with status 1 (gone,
+ * zombie, kernel thread). From /proc, NUL becomes \001 and newline \002, so one process is always
+ * one line whatever its arguments contain.
  */
 export const CMDLINE_FN = `ucd_cmdline() {
   if [ -r /proc/self/cmdline ]; then
-    ucd_c=$(tr '\\000\\n' '\\001\\002' 2>/dev/null < "/proc/$1/cmdline") || return 1
-    [ -n "$ucd_c" ] || return 1
-    printf '%s %s proc %s\\n' "$2" "$1" "$ucd_c"
+    ucd_c=$(tr '\\000\\n' '\\001\\002' 2>/dev/null < "/proc/$1/cmdline") || ucd_c=
+    if [ -n "$ucd_c" ]; then printf '%s %s proc %s\\n' "$2" "$1" "$ucd_c"; return 0; fi
+    [ -d "/proc/$1" ] && return 1
+    ucd_e=$(kill -0 "$1" 2>&1) && { printf '%s %s hidden\\n' "$2" "$1"; return 0; }
+    case $ucd_e in *ermitted*|*EPERM*) printf '%s %s hidden\\n' "$2" "$1"; return 0;; esac
+    return 1
   else
     ucd_c=$(ps -ww -p "$1" -o args= 2>/dev/null || ps -p "$1" -o args= 2>/dev/null) || return 1
     case $ucd_c in ''|*'<defunct>'*) return 1;; esac
@@ -41,6 +46,12 @@ export function decodeArgs(source: 'proc' | 'ps', text: string): string[] {
   // /proc's cmdline ends with a NUL, so the last element is empty.
   if (parts.length > 0 && parts[parts.length - 1] === '') parts.pop();
   return parts;
+}
+
+/** A `TAG PID hidden` line (after the tag): the pid of a process that exists but cannot be read. */
+export function parseHiddenLine(rest: string): number | undefined {
+  const m = /^(\d+) hidden$/.exec(rest);
+  return m ? Number(m[1]) : undefined;
 }
 
 /** Parses one `TAG PID proc|ps TEXT` line (after the tag) into a process, or undefined. */

@@ -1,7 +1,7 @@
 // Probe: var/server.pid — present? does its pid name a living process, and which one? The installer
 // refuses to upgrade while this file exists, and a killed server leaves it behind.
 import { shQuote } from '../remote/quote';
-import { CMDLINE_FN, parseProcessLine, type ProcessInfo } from './cmdline';
+import { CMDLINE_FN, parseHiddenLine, parseProcessLine, type ProcessInfo } from './cmdline';
 import type { ProbeFragment, Section } from './sections';
 
 export const PID_FILE = 'var/server.pid';
@@ -12,8 +12,11 @@ export type PidFileResult =
   | { readonly kind: 'unreadable' }
   /** The first line is not a process id. */
   | { readonly kind: 'invalid'; readonly content: string }
-  /** A living process has this pid; `process` is its command line. */
-  | { readonly kind: 'live'; readonly pid: number; readonly process: ProcessInfo }
+  /**
+   * A living process has this pid; `process` is its command line, or undefined when the process
+   * exists but the SSH user cannot see it (/proc mounted with hidepid).
+   */
+  | { readonly kind: 'live'; readonly pid: number; readonly process: ProcessInfo | undefined }
   /** No process has this pid: the file was left behind. */
   | { readonly kind: 'stale'; readonly pid: number }
   | { readonly kind: 'error'; readonly message: string };
@@ -47,6 +50,7 @@ export function parsePidFile(section: Section): PidFileResult {
   const pid = Number(content);
   const owner = lines.find((l) => l.startsWith('owner '));
   if (owner === 'owner none') return { kind: 'stale', pid };
+  if (owner && parseHiddenLine(owner.slice('owner '.length)) === pid) return { kind: 'live', pid, process: undefined };
   const proc = owner ? parseProcessLine(owner.slice('owner '.length)) : undefined;
   if (!proc || proc.pid !== pid) return { kind: 'error', message: `could not tell whether pid ${pid} is running: ${section.body.trim()}` };
   return { kind: 'live', pid, process: proc };

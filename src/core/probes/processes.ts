@@ -4,7 +4,14 @@ import { CMDLINE_FN, SERVER_CLASS, isServerOf, isUcdServer, parseProcessLine, ty
 import type { ProbeFragment, Section } from './sections';
 
 export type ProcessesResult =
-  | { readonly kind: 'ok'; readonly source: 'proc' | 'ps'; readonly servers: readonly ProcessInfo[]; readonly otherInstalls: readonly ProcessInfo[] }
+  | {
+      readonly kind: 'ok';
+      readonly source: 'proc' | 'ps';
+      readonly servers: readonly ProcessInfo[];
+      readonly otherInstalls: readonly ProcessInfo[];
+      /** /proc is mounted with hidepid and the SSH user is not root: other users' processes are invisible. */
+      readonly limited: boolean;
+    }
   | { readonly kind: 'error'; readonly message: string };
 
 // The regex form of the class name: grep's own command line then holds `com\.urbancode...`,
@@ -17,6 +24,9 @@ export function processesFragment(): ProbeFragment {
     body: `${CMDLINE_FN}
 if [ -r /proc/self/cmdline ]; then
   echo 'source proc'
+  if [ "$(id -u 2>/dev/null)" != 0 ] && awk '$2 == "/proc" && $3 == "proc" && $4 ~ /hidepid=([12]|invisible|noaccess)/ { f = 1 } END { exit !f }' /proc/mounts 2>/dev/null; then
+    echo 'limited yes'
+  fi
   for ucd_f in $(grep -l '${CLASS_RE}' /proc/[0-9]*/cmdline 2>/dev/null); do
     ucd_p=\${ucd_f#/proc/}; ucd_p=\${ucd_p%/cmdline}
     ucd_cmdline "$ucd_p" proc
@@ -61,5 +71,5 @@ export function parseProcesses(section: Section, installDir: string): ProcessesR
     const p = parseProcessLine(l.slice('proc '.length));
     if (p) all.push(p);
   }
-  return { kind: 'ok', source: src === 'source proc' ? 'proc' : 'ps', ...classifyProcesses(all, installDir) };
+  return { kind: 'ok', source: src === 'source proc' ? 'proc' : 'ps', ...classifyProcesses(all, installDir), limited: lines.includes('limited yes') };
 }

@@ -127,7 +127,10 @@ export function evaluateStopped(probe: NodeProbe): StoppedEvaluation {
       break;
     case 'live':
       stopped = false;
-      if (isServerOf(p.pidFile.process, p.installDir)) {
+      if (!p.pidFile.process) {
+        evidence.push(`${PID_FILE} names pid ${p.pidFile.pid}, which is running (its command line is hidden from the SSH user)`);
+        hints.push(`Check pid ${p.pidFile.pid} on ${p.node} as root or as the server's user, and stop it.`);
+      } else if (isServerOf(p.pidFile.process, p.installDir)) {
         evidence.push(`${PID_FILE} names pid ${p.pidFile.pid}, the running server`);
         hints.push('Run step 5 to stop what is left.');
       } else {
@@ -152,6 +155,12 @@ export function evaluateStopped(probe: NodeProbe): StoppedEvaluation {
   }
 
   if (stopped) evidence.push(`nothing on ${portList(p)}, no pid file, no server process`);
+  // With hidepid the process list shows only the SSH user's own processes: no proof for a server run by another user.
+  const limited = p.processes.kind === 'ok' && p.processes.limited;
+  if (limited) {
+    evidence.push('process list limited: /proc is mounted with hidepid, other users\' processes are not visible to the SSH user');
+    hints.push(`Check ${p.node} as root or as the server's user (or give the SSH user access to /proc), then Check again.`);
+  }
   if (p.processes.kind === 'ok') {
     for (const o of p.processes.otherInstalls) {
       evidence.push(`note: pid ${o.pid} is the UCD server of another install (${installOf(o) ?? 'unknown path'}), not ${p.installDir}; left alone`);
@@ -161,8 +170,9 @@ export function evaluateStopped(probe: NodeProbe): StoppedEvaluation {
     const shared = p.version.appdata?.kind === 'found' ? `, shared appdata ${p.version.appdata.version}` : '';
     evidence.push(`installed version ${p.version.install.version}${shared}`);
   }
-  const hint = stopped ? undefined : hints[0] ?? 'See the UCD Upgrade log, then Check again.';
-  return { node: p.node, verdict: stopped ? 'passed' : 'failed', evidence, ...(hint ? { hint } : {}), facts: factsOf(p) };
+  const verdict: Verdict = !stopped ? 'failed' : limited ? 'warning' : 'passed';
+  const hint = verdict === 'passed' ? undefined : hints[0] ?? 'See the UCD Upgrade log, then Check again.';
+  return { node: p.node, verdict, evidence, ...(hint ? { hint } : {}), facts: factsOf(p) };
 }
 
 export interface StoppedOptions {
@@ -263,7 +273,7 @@ export function planCleanup(p: Probed): CleanupPlan {
   const blockers: string[] = [];
   if (p.processes.kind === 'ok') for (const s of p.processes.servers) own.set(s.pid, { process: s, ports: new Set() });
   else blockers.push(`cannot list processes: ${p.processes.message}`);
-  if (p.pidFile.kind === 'live' && isServerOf(p.pidFile.process, p.installDir) && !own.has(p.pidFile.pid)) {
+  if (p.pidFile.kind === 'live' && p.pidFile.process && isServerOf(p.pidFile.process, p.installDir) && !own.has(p.pidFile.pid)) {
     own.set(p.pidFile.pid, { process: p.pidFile.process, ports: new Set() });
   }
   if (p.ports.kind === 'ok') {
@@ -297,6 +307,7 @@ export function planCleanup(p: Probed): CleanupPlan {
     case 'live':
       // Once its process is stopped the file is stale; the script re-verifies before removing it.
       if (own.has(p.pidFile.pid) || foreign.has(p.pidFile.pid)) pidFilePid = p.pidFile.pid;
+      else if (!p.pidFile.process) blockers.push(`${PID_FILE} names pid ${p.pidFile.pid}, a running process hidden from the SSH user: stop it as root or the server's user`);
       else blockers.push(`${PID_FILE} names pid ${p.pidFile.pid}, now another process (${short(p.pidFile.process)}): not removed while a process owns that pid`);
       break;
     case 'invalid':
