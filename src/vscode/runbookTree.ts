@@ -35,6 +35,13 @@ const WORD: Record<DisplayState, string> = {
   interrupted: 'interrupted', stale: 'stale', notNeeded: 'not needed',
 };
 
+/** "skipped — skipped: why" reads twice; the state word and its reason make one phrase. */
+function stateAndDetail(state: DisplayState, detail: string): string {
+  const m = /^(skipped|confirmed): (.*)$/s.exec(detail);
+  if (m) return `${WORD[state]}: ${m[2]}`;
+  return [WORD[state], detail].filter(Boolean).join(' — ');
+}
+
 export function stateIcon(state: DisplayState): vscode.ThemeIcon {
   const [id, color] = ICON[state];
   return new vscode.ThemeIcon(id, color ? new vscode.ThemeColor(color) : undefined);
@@ -93,7 +100,7 @@ export class RunbookTree implements vscode.TreeDataProvider<RunbookItem> {
       );
       t.id = s.def.id;
       t.iconPath = stateIcon(s.state);
-      t.description = [WORD[s.state], s.summary, ...s.warnings.map((w) => `⚠ ${w}`)].filter(Boolean).join(' — ');
+      t.description = [stateAndDetail(s.state, s.summary), ...s.warnings.map((w) => `⚠ ${w}`)].join(' — ');
       t.tooltip = stepTooltip(s);
       t.contextValue = contextValue('step', s.actions, hasLog.has(s.def.id));
       t.accessibilityInformation = { label: `Step ${s.number}, ${s.def.title}, ${WORD[s.state]}. ${s.summary}` };
@@ -103,7 +110,7 @@ export class RunbookTree implements vscode.TreeDataProvider<RunbookItem> {
     const t = new vscode.TreeItem(node.node, vscode.TreeItemCollapsibleState.None);
     t.id = `${step.def.id}@${node.node}`;
     t.iconPath = stateIcon(node.state);
-    t.description = [WORD[node.state], node.detail].filter(Boolean).join(' — ');
+    t.description = stateAndDetail(node.state, node.detail);
     const md = new vscode.MarkdownString(`**${escape(node.node)}** — ${escape(step.def.title)}\n\nState: **${WORD[node.state]}**`);
     if (node.detail) md.appendMarkdown(`\n\n${escape(node.detail)}`);
     if (node.outcome && 'hint' in node.outcome && node.outcome.hint) md.appendMarkdown(`\n\nNext: ${escape(node.outcome.hint)}`);
