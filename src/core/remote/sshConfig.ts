@@ -64,8 +64,10 @@ export function parseSshConfig(text: string): SshConfigFile {
     if (trimmed === '' || trimmed.startsWith('#')) return;
     const w = words(trimmed);
     if (typeof w === 'string') return void problems.push(`line ${i + 1}: ${w}`);
-    const [kw, ...args] = w;
+    const [kw, ...rest] = w;
     if (!kw) return;
+    // `Keyword = value` and `Keyword =value` are as valid as `Keyword=value`.
+    const args = rest[0] === '=' ? rest.slice(1) : rest[0]?.startsWith('=') ? [rest[0].slice(1), ...rest.slice(1)] : rest;
     const keyword = kw.toLowerCase();
     if (keyword === 'host') blocks.push({ hostPatterns: args, directives: [], line: i + 1 });
     else if (keyword === 'match') blocks.push({ match: args, directives: [], line: i + 1 });
