@@ -41,15 +41,21 @@ export function portsFragment(ports: readonly number[]): ProbeFragment {
   return {
     name: 'ports',
     body: `${CMDLINE_FN}
+# ss first; netstat when ss is missing OR fails (e.g. netlink denied in a container).
+ucd_tool=
 if command -v ss >/dev/null 2>&1; then
-  echo 'tool ss'
-  ucd_out=$(ss -H -ltnp 2>/dev/null || ss -ltnp 2>&1); ucd_st=$?
-elif command -v netstat >/dev/null 2>&1; then
-  echo 'tool netstat'
-  ucd_out=$(netstat -ltnp 2>&1); ucd_st=$?
-else
-  echo 'tool none'; exit 0
+  if ucd_out=$(ss -H -ltnp 2>/dev/null) || ucd_out=$(ss -ltnp 2>&1); then ucd_tool=ss
+  else ucd_st=$?; ucd_err="ss (exit $ucd_st): $ucd_out"; fi
 fi
+if [ -z "$ucd_tool" ] && command -v netstat >/dev/null 2>&1; then
+  if ucd_out=$(netstat -ltnp 2>&1); then ucd_tool=netstat
+  else ucd_st=$?; ucd_err="\${ucd_err:+$ucd_err; }netstat (exit $ucd_st): $ucd_out"; fi
+fi
+if [ -z "$ucd_tool" ]; then
+  if [ -z "\${ucd_err:-}" ]; then echo 'tool none'; exit 0; fi
+  echo 'tool failed'; printf '%s\\n' "$ucd_err" | sed 's/^/| /'; exit 0
+fi
+echo "tool $ucd_tool"; ucd_st=0
 printf '%s\\n' "$ucd_out" | sed 's/^/| /'
 echo "status $ucd_st"
 for ucd_p in $(printf '%s\\n' "$ucd_out" | awk '{ for (i = 3; i <= NF; i++) if (${cond}) { print; next } }' | tr ',' '\\n' | sed -n -e 's/^pid=\\([0-9][0-9]*\\).*/\\1/p' -e 's/.*LISTEN  *\\([0-9][0-9]*\\)\\/.*/\\1/p' | sort -u); do
@@ -101,6 +107,10 @@ export function parsePorts(section: Section, ports: readonly number[]): PortsRes
   const lines = section.body.split('\n');
   const toolLine = lines.find((l) => l.startsWith('tool '));
   if (toolLine === 'tool none') return { kind: 'no-tool' };
+  if (toolLine === 'tool failed') {
+    const why = lines.filter((l) => l.startsWith('| ')).map((l) => l.slice(2)).join(' ').trim();
+    return { kind: 'error', message: `ss and netstat could not list listening sockets: ${why}` };
+  }
   if (toolLine !== 'tool ss' && toolLine !== 'tool netstat') {
     return { kind: 'error', message: `port probe said: ${section.body.trim() || `nothing (exit ${section.status})`}` };
   }
