@@ -82,24 +82,23 @@ test('stale pid file: the pid names no process', async () => {
 
 test('running server of this install: pid file live, its port held, its process found', async () => {
   const dir = install(tmp());
-  const s = await startFakeServer({ installDir: dir, ports: [0] });
+  const s = await startFakeServer({ installDir: dir, ports: [0, 0] });
   servers.push(s);
   fs.writeFileSync(path.join(dir, 'var/server.pid'), `${s.pid}\n`);
-  const https = s.ports[0]!;
-  const r = probed((await probe(nodeOf(dir, https, await freePort()))).p);
+  const [https, jms] = [s.ports[0]!, s.ports[1]!];
+  const r = probed((await probe(nodeOf(dir, https, jms))).p);
   assert.equal(r.pidFile.kind, 'live');
   if (r.pidFile.kind === 'live') assert.ok(r.pidFile.process && isServerOf(r.pidFile.process, dir));
   assert.equal(r.ports.kind, 'ok');
   if (r.ports.kind === 'ok') {
-    assert.equal(r.ports.listeners.length, 1);
-    assert.equal(r.ports.listeners[0]?.port, https);
-    assert.equal(r.ports.listeners[0]?.owners[0]?.pid, s.pid);
-    assert.equal(r.ports.listeners[0]?.owners[0]?.process?.pid, s.pid);
+    assert.deepEqual(r.ports.listeners.map((l) => l.port).sort((a, b) => a - b), [https, jms].sort((a, b) => a - b));
+    assert.equal(r.ports.listeners.find((l) => l.port === https)?.owners[0]?.pid, s.pid);
+    assert.equal(r.ports.listeners.find((l) => l.port === jms)?.owners[0]?.process?.pid, s.pid);
   }
   assert.deepEqual(r.processes.kind === 'ok' ? r.processes.servers.map((x) => x.pid) : null, [s.pid]);
   const e = evaluateStopped(r);
   assert.equal(e.verdict, 'failed');
-  assert.ok(e.evidence.includes(`pid ${s.pid} listening on :${https}`), e.evidence.join('\n'));
+  assert.ok(e.evidence.includes(`pid ${s.pid} listening on :${https} and :${jms}`), e.evidence.join('\n'));
   assert.ok(e.evidence.includes(`server process ${s.pid} running (com.urbancode.ds.UDeployServer)`));
   assert.equal(e.hint, 'Run step 5 to stop what is left.');
   assert.deepEqual(e.facts.pidFile, { state: 'live', pid: s.pid });

@@ -11,7 +11,7 @@ import { cleanupScript, parseCleanup, type CleanupPlanScript, type CleanupResult
 import { commandText, isServerOf, SERVER_CLASS, installOf, type ProcessInfo } from '../probes/cmdline';
 import { logExec } from '../probes/logRecord';
 import { failureOf, probeNode, SH_STDIN_COMMAND, type NodeProbe } from '../probes/node';
-import { NO_PORT_TOOL } from '../probes/ports';
+import { NO_PORT_TOOL, type Owner } from '../probes/ports';
 import { PID_FILE } from '../probes/pidFile';
 
 export type TransportFor = (node: ClusterNode) => Promise<Transport>;
@@ -89,21 +89,33 @@ export function evaluateStopped(probe: NodeProbe): StoppedEvaluation {
     evidence.push(`cannot tell what listens on ${portList(p)}: ${p.ports.message}`);
     hints.push('See the UCD Upgrade log for the port probe\'s output, then Check again.');
   } else {
-    for (const l of p.ports.listeners) {
+    // One line per process (a server often listens on both ports, and on IPv4 and IPv6), HTTPS first.
+    const order = (port: number) => (port === p.httpsPort ? 0 : port === p.jmsPort ? 1 : 2);
+    const listeners = [...p.ports.listeners].sort((a, b) => order(a.port) - order(b.port));
+    const byPid = new Map<number, { ports: number[]; owner: Owner }>();
+    const hiddenPorts: number[] = [];
+    for (const l of listeners) {
       stopped = false;
-      if (l.owners.length === 0) {
-        evidence.push(`something listening on :${l.port} (its process is not visible to the SSH user)`);
-        hints.push(`Find out as root what holds :${l.port} on ${p.node} (ss -ltnp) and stop it.`);
-      }
+      if (l.owners.length === 0 && !hiddenPorts.includes(l.port)) hiddenPorts.push(l.port);
       for (const o of l.owners) {
-        if (serverPids.has(o.pid) || (o.process && isServerOf(o.process, p.installDir))) {
-          evidence.push(`pid ${o.pid} listening on :${l.port}`);
-          hints.push('Run step 5 to stop what is left.');
-        } else {
-          evidence.push(`pid ${o.pid} listening on :${l.port}, not this install's server: ${o.process ? short(o.process) : o.name || 'command line unknown'}`);
-          hints.push(`Stop the process that holds :${l.port}, or Run step 5 (it shows the command line and asks first).`);
-        }
+        const e = byPid.get(o.pid) ?? { ports: [], owner: o };
+        if (!e.ports.includes(l.port)) e.ports.push(l.port);
+        byPid.set(o.pid, e);
       }
+    }
+    for (const [pid, { ports, owner }] of byPid) {
+      const on = ports.map((x) => `:${x}`).join(' and ');
+      if (serverPids.has(pid) || (owner.process && isServerOf(owner.process, p.installDir))) {
+        evidence.push(`pid ${pid} listening on ${on}`);
+        hints.push('Run step 5 to stop what is left.');
+      } else {
+        evidence.push(`pid ${pid} listening on ${on}, not this install's server: ${owner.process ? short(owner.process) : owner.name || 'command line unknown'}`);
+        hints.push(`Stop the process that holds ${on}, or Run step 5 (it shows the command line and asks first).`);
+      }
+    }
+    for (const port of hiddenPorts) {
+      evidence.push(`something listening on :${port} (its process is not visible to the SSH user)`);
+      hints.push(`Find out as root what holds :${port} on ${p.node} (ss -ltnp) and stop it.`);
     }
   }
 
