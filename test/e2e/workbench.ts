@@ -71,12 +71,18 @@ export class Workbench {
 
   // ---- views
 
+  /** Shows the runbook's view container. Clicking the activity-bar item of the view that is
+   *  already showing closes the sidebar, and a reloading window restores the sidebar on its own
+   *  a moment later, so: wait for the view, click only when it is not there, and check again. */
   async openView(title: string): Promise<void> {
     const item = this.page.locator(SEL.activityItem(title));
     await item.waitFor({ state: 'visible', timeout: 30_000 });
-    const checked = await item.getAttribute('aria-expanded').catch(() => null);
-    const active = await this.page.locator(SEL.sidebar).getAttribute('data-active-composite').catch(() => null);
-    if (checked !== 'true' && !(active ?? '').includes('ucdUpgrade')) await item.click();
+    const viewlet = this.page.locator(SEL.viewlet('ucdUpgrade'));
+    for (let attempt = 0; attempt < 6; attempt++) {
+      if (await viewlet.waitFor({ state: 'visible', timeout: 1_500 }).then(() => true, () => false)) return;
+      await item.click();
+    }
+    throw new Error(`the "${title}" view did not open${this.diagnosis()}`);
   }
 
   /** The runbook view's rows that are rendered now, in order, as shown. */
