@@ -83,6 +83,52 @@ describe('SSH transport against a real sshd', { skip }, () => {
     }
   });
 
+  test('stdout streams while the command runs, before it ends', async () => {
+    const r = rig(sshd, 'once');
+    const t = r.pool.transport(target(sshd));
+    try {
+      let firstAt = 0;
+      const res = await t.exec('echo first; sleep 1; echo second', {
+        onStdout: (c) => {
+          if (!firstAt && c.includes('first')) firstAt = Date.now();
+        },
+      });
+      const endAt = Date.now();
+      assert.equal(res.stdout, 'first\nsecond\n');
+      assert.ok(firstAt > 0 && endAt - firstAt >= 800, `first chunk came ${endAt - firstAt} ms before the end`);
+    } finally {
+      await r.pool.closeAll();
+    }
+  });
+
+  test('a lost connection fails the running command with "unreachable" and the next exec reconnects', async () => {
+    const r = rig(sshd, 'once');
+    const t = r.pool.transport(target(sshd));
+    try {
+      // The parent of the session shell is sshd's per-connection process; killing it drops the TCP connection.
+      const before = (await t.exec('echo "$SSH_CONNECTION"')).stdout.split(' ')[1];
+      const running = t.exec('sleep 5');
+      const sessionPid = (await t.exec('echo $PPID')).stdout.trim();
+      assert.match(sessionPid, /^\d+$/);
+      process.kill(Number(sessionPid), 'SIGKILL');
+      await rejectsWith(running, 'unreachable');
+      const after = (await t.exec('echo "$SSH_CONNECTION"')).stdout.split(' ')[1];
+      assert.notEqual(after, before, 'a new connection (new source port)');
+    } finally {
+      await r.pool.closeAll();
+    }
+  });
+
+  test('a host name that does not resolve is "unreachable" and says so', async () => {
+    const r = rig(sshd, 'once', { connectTimeoutMs: 8000 });
+    try {
+      const err = await rejectsWith(r.pool.transport(target(sshd, 'ghost', { host: 'no-such-node.invalid' })).exec('true'), 'unreachable');
+      assert.match(err.message, /ghost.*no-such-node\.invalid.*does not resolve/);
+    } finally {
+      await r.pool.closeAll();
+    }
+  });
+
   test('one TCP connection serves many channels (the source port stays the same)', async () => {
     const r = rig(sshd, 'once');
     const t = r.pool.transport(target(sshd));
