@@ -137,3 +137,12 @@ test('hidepid: a pid file naming a process the SSH user cannot see is NOT remove
   assert.equal(parseCleanup(run.stdout, plan).pidFile, 'owned', run.stdout + run.stderr);
   assert.equal(fs.existsSync(path.join(dir, 'var/server.pid')), true);
 });
+
+test('a very long JVM command line is shown with its start and its main class, not cut at the end', () => {
+  const cp = Array.from({ length: 400 }, (_, i) => `/opt/ucd/server/lib/jar${i}.jar`).join(':');
+  const args = ['/opt/java/bin/java', '-cp', cp, '-jar', '/opt/ucd/server/bin/launcher.jar', '/opt/ucd/server/bin/classpath.conf', 'com.urbancode.ds.UDeployServer'];
+  const line = describeKill({ process: { pid: 4242, args, source: 'proc', identity: args.join('\u0001') }, ports: [8443] });
+  assert.ok(line.length < 1700, `shortened to ${line.length}`);
+  assert.ok(line.startsWith('kill pid 4242 (holds :8443): /opt/java/bin/java -cp /opt/ucd/server/lib/jar0.jar:'));
+  assert.ok(line.endsWith('-jar /opt/ucd/server/bin/launcher.jar /opt/ucd/server/bin/classpath.conf com.urbancode.ds.UDeployServer'));
+});

@@ -350,7 +350,10 @@ export function planCleanup(p: Probed): CleanupPlan {
 /** The plan as the lines a person approves: "kill pid 4242: /usr/lib/jvm/.../java ... com.urbancode.ds.UDeployServer". */
 export function describeKill(item: KillItem): string {
   const holds = item.ports.length ? ` (holds ${item.ports.map((x) => `:${x}`).join(', ')})` : '';
-  return `kill pid ${item.process.pid}${holds}: ${commandText(item.process)}`;
+  const cmd = commandText(item.process);
+  // A JVM command line can hold a classpath of many kilobytes; keep its start and its end (the main class).
+  const shown = cmd.length > 1600 ? `${cmd.slice(0, 1200)} … ${cmd.slice(-300)}` : cmd;
+  return `kill pid ${item.process.pid}${holds}: ${shown}`;
 }
 
 export interface StopLeftoversDeps {
