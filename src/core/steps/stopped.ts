@@ -402,13 +402,15 @@ async function approve(plan: CleanupPlan, confirm: Confirm, grace: number): Prom
   const kills: KillItem[] = [];
   let removePidFile = false;
   const ownLines = plan.own.map(describeKill);
-  if (plan.pidFilePid !== undefined) ownLines.push(`remove ${plan.installDir}/${PID_FILE} (pid ${plan.pidFilePid}) if no process has that pid`);
+  // A pid file naming a foreign process goes only with that process's own approval, below.
+  const pidFileWithOwn = plan.pidFilePid !== undefined && (plan.pidFileStale || plan.own.some((k) => k.process.pid === plan.pidFilePid));
+  if (pidFileWithOwn) ownLines.push(`remove ${plan.installDir}/${PID_FILE} (pid ${plan.pidFilePid}) if no process has that pid`);
   if (ownLines.length > 0) {
     const what = plan.own.length > 0 ? `Stop ${plan.own.length} UCD server process${plan.own.length === 1 ? '' : 'es'} of ${plan.installDir} on ${plan.node}?` : `Remove the stale pid file on ${plan.node}?`;
     const detail = [...ownLines, ...(plan.own.length ? [`Each gets TERM, then KILL if still running after ${grace} s.`] : [])].join('\n');
     if (await confirm(what, detail)) {
       kills.push(...plan.own);
-      removePidFile = plan.pidFilePid !== undefined;
+      removePidFile = pidFileWithOwn;
     } else {
       declined.push(...ownLines.map((l) => `declined: ${l}`));
     }
@@ -458,7 +460,6 @@ async function executePlan(
     const pf = describePidFile(cleanup.pidFile, plan.pidFilePid ?? 0, cleanup.pidFileNow);
     if (pf) {
       lines.push(pf.line);
-      // A pid file that survives because its (approved) process did not end is already counted.
       ok &&= pf.ok;
     }
     if (!cleanup.complete) lines.push(`the stop script did not finish (exit ${result.code ?? result.signal})`);
