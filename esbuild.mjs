@@ -12,6 +12,8 @@ const contexts = await Promise.all([
     ...common,
     entryPoints: ['src/extension.ts'],
     format: 'cjs',
+    // jsonc-parser's UMD build loads its parts with require() calls esbuild cannot follow; its ESM build bundles.
+    mainFields: ['module', 'main'],
     platform: 'node',
     target: 'node18',
     outfile: 'dist/extension.js',

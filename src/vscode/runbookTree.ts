@@ -35,9 +35,9 @@ const WORD: Record<DisplayState, string> = {
   interrupted: 'interrupted', stale: 'stale', notNeeded: 'not needed',
 };
 
-/** "skipped — skipped: why" reads twice; the state word and its reason make one phrase. */
+/** "skipped — skipped: why" (or "blocked — blocked: …") reads twice; the state word and its reason make one phrase. */
 function stateAndDetail(state: DisplayState, detail: string): string {
-  const m = /^(skipped|confirmed): (.*)$/s.exec(detail);
+  const m = /^(skipped|confirmed|blocked): (.*)$/s.exec(detail);
   if (m) return `${WORD[state]}: ${m[2]}`;
   return [WORD[state], detail].filter(Boolean).join(' — ');
 }

@@ -183,7 +183,11 @@ export function removeTempDirs(): void {
   tempDirs.clear();
 }
 
-export const SCREENSHOTS = path.join(REPO_ROOT, 'docs', 'screenshots');
+/**
+ * Screenshots go to test-results/ on every run; UCD_E2E_SCREENSHOTS=docs writes the README's
+ * docs/screenshots/ instead, so a test run never leaves the tree modified by accident.
+ */
+export const SCREENSHOTS = process.env.UCD_E2E_SCREENSHOTS === 'docs' ? path.join(REPO_ROOT, 'docs', 'screenshots') : path.join(REPO_ROOT, 'test-results', 'screenshots');
 
 const liveServers = new Set<CodeServer>();
 const tempDirs = new Set<string>();
