@@ -37,7 +37,7 @@ const WORD: Record<DisplayState, string> = {
 
 /** "skipped — skipped: why" (or "blocked — blocked: …") reads twice; the state word and its reason make one phrase. */
 function stateAndDetail(state: DisplayState, detail: string): string {
-  const m = /^(skipped|confirmed|blocked): (.*)$/s.exec(detail);
+  const m = /^(skipped|confirmed|blocked|not needed): (.*)$/s.exec(detail);
   if (m) return `${WORD[state]}: ${m[2]}`;
   return [WORD[state], detail].filter(Boolean).join(' — ');
 }

@@ -1,0 +1,102 @@
+// The packaged extension in a real VS Code against the real test cluster: Check on step 5 goes
+// over SSH to three OpenSSH nodes and comes back into the tree and the status webview, with one
+// node still running and named with its evidence.
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import type { Browser } from 'playwright-core';
+import { STEPS } from '../../src/core/runbook/steps';
+import { clusterPrerequisites, startCluster, type TestCluster } from '../cluster/harness';
+import { CodeServer, findPrerequisites, launchChromium, SCREENSHOTS } from './harness';
+import { Workbench } from './workbench';
+
+const pre = findPrerequisites();
+const skip = !pre.ok ? pre.reason : clusterPrerequisites() ?? false;
+const label = (id: string) => {
+  const i = STEPS.findIndex((s) => s.id === id);
+  return `${i + 1}. ${STEPS[i].title}`;
+};
+
+async function waitFor(cond: () => Promise<boolean>, what: string, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await cond().catch(() => false)) return;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+}
+
+describe('the extension against a real cluster, in a real VS Code', { skip }, () => {
+  let tc: TestCluster | undefined;
+  let server: CodeServer | undefined;
+  let browser: Browser | undefined;
+  let wb: Workbench | undefined;
+  let ws = '';
+
+  before(async () => {
+    if (!pre.ok) return;
+    tc = await startCluster({ nodes: 3 });
+    // ucd2 alone is left running: the check must find it and only it.
+    await tc.startServer('ucd2');
+    server = await CodeServer.start(pre.paths);
+    // code-server's HOME is its temp dir: the user's known_hosts there holds the nodes' keys.
+    fs.mkdirSync(path.join(server.dir, '.ssh'), { recursive: true, mode: 0o700 });
+    fs.copyFileSync(tc.knownHostsFile, path.join(server.dir, '.ssh', 'known_hosts'));
+    ws = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'ucd-ws-')), 'test-cluster');
+    fs.mkdirSync(ws);
+    fs.writeFileSync(path.join(ws, 'ucd-cluster.json'), tc.clusterFile());
+    browser = await launchChromium(pre.paths);
+  });
+
+  after(async () => {
+    await wb?.close().catch(() => undefined);
+    await browser?.close().catch(() => undefined);
+    await server?.stop();
+    await tc?.stop();
+    if (ws) fs.rmSync(path.dirname(ws), { recursive: true, force: true });
+  });
+
+  test('Check on step 5 probes every node over SSH; the running node fails with its pid and port', async () => {
+    assert.ok(tc && server && browser);
+    wb = await Workbench.open(browser, server, ws);
+    await wb.openView('UCD Upgrade');
+    await wb.waitForTopLevelRows(STEPS.length);
+    const step = label('verifyStopped');
+    await wb.expand(step);
+    await wb.inlineAction(step, 'Check');
+    const w = wb;
+    await waitFor(async () => /failed/.test(await w.childDescription(step, 'ucd2')), 'ucd2 failed', 60_000);
+    const pid = (await tc.inNode('ucd2', `cat ${tc.installDir}/var/server.pid`)).stdout.trim();
+    const ucd2 = await wb.childDescription(step, 'ucd2');
+    assert.match(ucd2, new RegExp(`pid ${pid}`), ucd2);
+    assert.match(ucd2, /:8443/);
+    await waitFor(async () => /passed/.test(await w.childDescription(step, 'ucd1')) && /passed/.test(await w.childDescription(step, 'ucd3')), 'ucd1 and ucd3 passed');
+    assert.match(await wb.rowDescription(step), /2\/3 nodes proven stopped, 1 failed/);
+    await wb.setSidebarWidth(640);
+    await wb.page.waitForTimeout(500);
+    await wb.screenshot(path.join(SCREENSHOTS, 'step5-check.png'));
+
+  });
+
+  test('the status webview shows one row per node and the running node as the most serious warning', async () => {
+    assert.ok(wb && tc);
+    await wb.runCommand('UCD Upgrade: Show Cluster Status');
+    const frame = wb.page.frameLocator('iframe.webview.ready').frameLocator('#active-frame');
+    await frame.locator('#nodes tbody tr').first().waitFor({ timeout: 30_000 });
+    const rows = await frame.locator('#nodes tbody tr').evaluateAll((trs) => trs.map((tr) => tr.getAttribute('data-node')));
+    assert.deepEqual(rows, ['ucd1', 'ucd2', 'ucd3']);
+    const ucd2Server = await frame.locator('tr[data-node="ucd2"] td.server').innerText();
+    assert.match(ucd2Server, /running/i);
+    assert.match(ucd2Server, /listening on .*:8443/);
+    const first = frame.locator('#warnings li').first();
+    assert.equal(await first.getAttribute('data-code'), 'still-running');
+    assert.equal(await first.getAttribute('data-node'), 'ucd2');
+    // Table semantics for screen readers: a caption and scoped headers.
+    assert.equal(await frame.locator('#nodes caption').count(), 1);
+    assert.equal(await frame.locator('#nodes thead th[scope="col"]').count(), 8);
+    await wb.page.waitForTimeout(500);
+    await wb.screenshot(path.join(SCREENSHOTS, 'status-webview.png'));
+  });
+});
