@@ -202,6 +202,52 @@ describe('SSH transport against a real sshd', { skip }, () => {
     }
   });
 
+  test('cancelling 12 running commands at once kills all of them (kills are not blocked by the full queue)', async () => {
+    const r = rig(sshd, 'once');
+    const t = r.pool.transport(target(sshd));
+    // A separate connection watches: this node's own queue is full of sleeps.
+    const watcher = rig(sshd, 'once').pool;
+    const w = watcher.transport(target(sshd, 'watcher'));
+    const tag = `ucdmany${process.pid}`;
+    try {
+      const ac = new AbortController();
+      const runs = Array.from({ length: 12 }, (_, i) => t.exec(`exec -a ${tag}-${i} sleep 300`, { signal: ac.signal, timeoutMs: 60_000 }));
+      let running = '';
+      for (let i = 0; i < 50 && running !== '8'; i++) {
+        running = (await w.exec(`pgrep -c -f '^${tag}-' || true`)).stdout.trim();
+        if (running !== '8') await new Promise((res) => setTimeout(res, 100));
+      }
+      assert.equal(running, '8', '8 run (the cap), 4 wait in the queue');
+      ac.abort();
+      const outcomes = await Promise.allSettled(runs);
+      for (const o of outcomes) {
+        assert.equal(o.status, 'rejected');
+        assert.equal((o as PromiseRejectedResult).reason.kind, 'cancelled');
+      }
+      assert.equal((await w.exec(`pgrep -af '^${tag}-' || true`)).stdout.trim(), '', 'nothing left running');
+    } finally {
+      await r.pool.closeAll();
+      await watcher.closeAll();
+    }
+  });
+
+  test('cancelling right after the call (before the channel is open) still stops the command', async () => {
+    const r = rig(sshd, 'once');
+    const t = r.pool.transport(target(sshd));
+    const marker = path.join(sshd.dir, 'early-cancel');
+    try {
+      await t.connect();
+      const ac = new AbortController();
+      const run = t.exec(sh`sleep 1; touch ${marker}`.text, { signal: ac.signal });
+      setImmediate(() => ac.abort());
+      await rejectsWith(run, 'cancelled');
+      await new Promise((res) => setTimeout(res, 1500));
+      assert.equal(fs.existsSync(marker), false, 'the command never got to touch its marker');
+    } finally {
+      await r.pool.closeAll();
+    }
+  });
+
   test('unknown host key: the prompt gets the SHA256 fingerprint ssh-keygen prints; cancel declines', async () => {
     const r = rig(sshd, 'cancel');
     const t = r.pool.transport(target(sshd));

@@ -1,6 +1,7 @@
 // SSH to the nodes with ssh2: one connection per node, reused for every channel, channels capped
 // below OpenSSH's MaxSessions, keepalive on, a timeout on connect and on every exec, and
 // cancellation that kills the remote command (its whole process group), not just our wait.
+import { getMaxListeners, setMaxListeners } from 'node:events';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -124,10 +125,16 @@ interface Connection {
   /** Jump host clients, closed with the connection. */
   readonly jumps: readonly Client[];
   readonly slots: ChannelSlots;
+  /** Kills run on their own two channels, so a full queue never blocks one (MaxSessions 10 = 8 + 2). */
+  readonly killSlots: ChannelSlots;
   alive: boolean;
 }
 
-const PGID_LINE = /^(\d+)\n/;
+// The first line a posix exec prints: its process group. A login script that prints junk before
+// it only delays the match; after 4 KiB without it we give up and pass everything through.
+const PGID_LINE = /(?:^|\n)ucd-pgid:(\d+)\n/;
+const PGID_SEARCH_LIMIT = 4096;
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 export class SshPool {
   private readonly transports = new Map<string, SshTransport>();
@@ -324,6 +331,8 @@ function expandHome(p: string, home: string): string {
 export class SshTransport implements Transport {
   readonly label: string;
   private conn?: Promise<Connection>;
+  /** The open connection, to notice synchronously that it died. */
+  private live?: Connection;
   private closed = false;
 
   constructor(
@@ -349,7 +358,9 @@ export class SshTransport implements Transport {
 
   private connection(signal?: AbortSignal): Promise<Connection> {
     if (this.closed) return Promise.reject(new RemoteError('cancelled', this.label, `The connection to ${this.label} was closed.`, 'Run the step again.'));
+    if (this.conn && this.live && !this.live.alive) this.conn = undefined;
     if (!this.conn) {
+      this.live = undefined;
       const p = this.open(signal);
       this.conn = p;
       p.catch(() => {
@@ -381,7 +392,8 @@ export class SshTransport implements Transport {
       }
       const via = names.length > 0 ? ` via ${names.join(', ')}` : '';
       const client = await this.pool.connectHop(hop, via, sock, signal);
-      const conn: Connection = { client, jumps: jumpClients, slots: new ChannelSlots(this.pool.options.maxChannels ?? 8, t.name), alive: true };
+      const conn: Connection = { client, jumps: jumpClients, slots: new ChannelSlots(this.pool.options.maxChannels ?? 8, t.name), killSlots: new ChannelSlots(2, t.name), alive: true };
+      this.live = conn;
       const lost = (why: string): void => {
         if (!conn.alive) return;
         conn.alive = false;
@@ -401,6 +413,7 @@ export class SshTransport implements Transport {
 
   async exec(command: string, options: SshExecOptions = {}): Promise<ExecResult> {
     const started = Date.now();
+    allowManyListeners(options.signal);
     const conn = await this.connection(options.signal);
     const release = await conn.slots.acquire(options.signal);
     try {
@@ -433,15 +446,18 @@ export class SshTransport implements Transport {
 
   private run(conn: Connection, command: string, o: SshExecOptions, started: number): Promise<ExecResult> {
     const posix = (this.target.shell ?? 'posix') === 'posix';
-    const timeoutMs = o.timeoutMs ?? this.pool.options.execTimeoutMs ?? 120_000;
+    const timeoutMs = Math.min(o.timeoutMs ?? this.pool.options.execTimeoutMs ?? 120_000, MAX_TIMER_MS);
     // sshd makes each session's shell a session and process-group leader, so $$ is the group
     // of everything the command starts; printing it first lets us kill the whole group later.
-    const wrapped = posix ? `printf '%s\\n' "$$"\n${command}` : command;
+    const wrapped = posix ? `printf 'ucd-pgid:%s\\n' "$$"\n${command}` : command;
     return new Promise<ExecResult>((resolve, reject) => {
       let stdout = '';
       let stderr = '';
       let head = posix ? '' : undefined; // stdout until the pgid line has been split off
       let pgid: number | undefined;
+      // stop() may come before the pgid line; it waits (briefly) for it.
+      let pgidKnown: () => void = () => undefined;
+      const pgidArrived = new Promise<void>((res) => (pgidKnown = res));
       let stopping: 'timeout' | 'cancelled' | undefined;
       let settled = false;
       let code: number | null = null;
@@ -469,11 +485,17 @@ export class SshTransport implements Transport {
       const stop = (why: 'timeout' | 'cancelled'): void => {
         if (stopping || settled) return;
         stopping = why;
+        // Without a channel yet, the open handler below sees `stopping` and calls killThenReject.
+        if (stream) killThenReject(stream);
+      };
+      const killThenReject = (channel: ClientChannel): void => {
+        const why = stopping ?? 'cancelled';
         const error =
           why === 'timeout'
             ? new RemoteError('timeout', this.label, `The command on node ${this.label} did not finish within ${Math.round(timeoutMs / 1000)} s and was stopped.`, 'Look at its output so far in the log; if it is just slow, run it again with a longer timeout.')
             : new RemoteError('cancelled', this.label, `The command on node ${this.label} was cancelled and stopped.`, 'Run the step again when you are ready.');
-        void this.killRemote(conn, stream, pgid, posix).then(
+        const waitPgid = posix && pgid === undefined ? Promise.race([pgidArrived, new Promise((res) => setTimeout(res, 2000))]) : Promise.resolve();
+        void waitPgid.then(() => this.killRemote(conn, channel, pgid, posix)).then(
           (note) => done(() => reject(note ? new RemoteError(error.kind, error.node, `${error.message} ${note}`, error.hint) : error)),
           () => done(() => reject(error)),
         );
@@ -487,7 +509,7 @@ export class SshTransport implements Transport {
         (s) => {
           stream = s;
           timer = setTimeout(() => stop('timeout'), timeoutMs);
-          if (stopping) void this.killRemote(conn, s, pgid, posix);
+          if (stopping) killThenReject(s); // cancelled while the channel was opening
           s.on('data', (b: Buffer) => {
             const text = outDec.write(b);
             if (head === undefined) return emitOut(text);
@@ -495,10 +517,12 @@ export class SshTransport implements Transport {
             const m = PGID_LINE.exec(head);
             if (m) {
               pgid = Number(m[1]);
-              const rest = head.slice(m[0].length);
+              pgidKnown();
+              // Keep what a chatty login script printed before our line; drop only our line.
+              const rest = head.slice(0, m.index) + (m[0].startsWith('\n') ? '\n' : '') + head.slice(m.index + m[0].length);
               head = undefined;
               emitOut(rest);
-            } else if (head.includes('\n')) {
+            } else if (head.length > PGID_SEARCH_LIMIT) {
               // Not our line (a non-POSIX login shell?): pass everything through untouched.
               const all = head;
               head = undefined;
@@ -518,6 +542,7 @@ export class SshTransport implements Transport {
             }
           });
           s.on('close', () => {
+            pgidKnown();
             if (head !== undefined) emitOut(head);
             emitOut(outDec.end());
             const tail = errDec.end();
@@ -548,9 +573,8 @@ export class SshTransport implements Transport {
     if (posix && pgid !== undefined && conn.alive) {
       const g = String(pgid);
       const script = `kill -TERM -- -${g} 2>/dev/null || exit 0; i=0; while [ $i -lt 20 ]; do kill -0 -- -${g} 2>/dev/null || exit 0; sleep 0.1; i=$((i+1)); done; kill -KILL -- -${g} 2>/dev/null; exit 0`;
+      const releaseKill = await conn.killSlots.acquire();
       try {
-        // Deliberately outside the slot cap: a full queue must never block a kill. MaxSessions
-        // (10) leaves room above our cap (8).
         const s = await this.openChannel(conn, script);
         await new Promise<void>((res) => {
           const t = setTimeout(res, 5000);
@@ -564,7 +588,11 @@ export class SshTransport implements Transport {
         });
       } catch (e) {
         note = `(Could not confirm the remote process group ${g} was killed: ${(e as Error).message}.)`;
+      } finally {
+        releaseKill();
       }
+    } else if (posix && pgid === undefined && conn.alive) {
+      note = '(The command had not reported its process group yet; only its channel was closed.)';
     } else if (!posix) {
       note = '(On this node the command may still run: Windows sessions cannot be stopped by process group.)';
       try {
@@ -701,6 +729,11 @@ export class SshTransport implements Transport {
       /* it never connected */
     }
   }
+}
+
+/** One step's signal legitimately fans out to every queued and running command of every node. */
+function allowManyListeners(signal?: AbortSignal): void {
+  if (signal && getMaxListeners(signal) < 1000) setMaxListeners(1000, signal);
 }
 
 /** Opens a TCP forward from `client` to host:port, as a socket for the next hop. */
