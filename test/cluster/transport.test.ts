@@ -119,6 +119,27 @@ describe('SSH transport against a real sshd', { skip }, () => {
     }
   });
 
+  test('keepalive notices a frozen server: the exec fails as "unreachable" long before its own timeout', async () => {
+    const r = rig(sshd, 'once', { keepaliveIntervalMs: 300, keepaliveCountMax: 2 });
+    const t = r.pool.transport(target(sshd));
+    let frozen = 0;
+    try {
+      frozen = Number((await t.exec('echo $PPID')).stdout.trim());
+      assert.ok(frozen > 1);
+      process.kill(frozen, 'SIGSTOP');
+      const started = Date.now();
+      const err = await rejectsWith(t.exec('echo never', { timeoutMs: 60_000 }), 'unreachable');
+      assert.ok(Date.now() - started < 10_000, `noticed after ${Date.now() - started} ms`);
+      assert.match(err.message, /node1/);
+    } finally {
+      if (frozen > 1) {
+        process.kill(frozen, 'SIGKILL');
+        process.kill(frozen, 'SIGCONT');
+      }
+      await r.pool.closeAll();
+    }
+  });
+
   test('a host name that does not resolve is "unreachable" and says so', async () => {
     const r = rig(sshd, 'once', { connectTimeoutMs: 8000 });
     try {

@@ -7,7 +7,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
 import type { Duplex } from 'node:stream';
-import { Client, type ClientChannel, type ConnectConfig } from 'ssh2';
+import { Client, type ClientChannel, type ConnectConfig, type ServerHostKeyAlgorithm } from 'ssh2';
 import { HostKeyPolicy } from './hostKeys';
 import type { AuthPrompt, RemoteLog, SecretSource } from './interaction';
 import { hostKeyAlgorithmsFor } from './knownHosts';
@@ -296,7 +296,7 @@ export class SshPool {
           readyTimeout: 0, // our own timer, which pauses while a human is asked
           keepaliveInterval: o.keepaliveIntervalMs ?? 10_000,
           keepaliveCountMax: o.keepaliveCountMax ?? 3,
-          algorithms: { serverHostKey: hostKeyAlgorithmsFor(known.known.map((k) => k.keyType)) as never },
+          algorithms: { serverHostKey: hostKeyAlgorithmsFor(known.known.map((k) => k.keyType)) as ServerHostKeyAlgorithm[] },
           authHandler: auth.handler,
           hostVerifier: (key: Buffer, verify: (ok: boolean) => void) => {
             phase = 'verifying the host key';
