@@ -6,7 +6,8 @@ import type { Target, Verdict } from '../journal/events';
 import type { Transport } from '../remote/transport';
 import type { ActionContext, ActionLog } from '../runbook/actions';
 import type { StepId } from '../runbook/steps';
-import type { NodeFacts, PidFileFact } from '../status/facts';
+import type { NodeFacts } from '../status/facts';
+import { factsFromProbe } from '../status/fromProbe';
 import { cleanupScript, parseCleanup, type CleanupPlanScript, type CleanupResult } from '../probes/cleanup';
 import { commandText, isServerOf, SERVER_CLASS, installOf, type ProcessInfo } from '../probes/cmdline';
 import { logExec } from '../probes/logRecord';
@@ -38,31 +39,10 @@ function portList(p: Probed): string {
   return p.httpsPort === p.jmsPort ? `:${p.httpsPort}` : `:${p.httpsPort} or :${p.jmsPort}`;
 }
 
-function pidFact(p: Probed): PidFileFact | undefined {
-  switch (p.pidFile.kind) {
-    case 'absent': return { state: 'absent' };
-    case 'live': return { state: 'live', pid: p.pidFile.pid };
-    case 'stale': return { state: 'stale', pid: p.pidFile.pid };
-    default: return undefined;
-  }
-}
-
-function factsOf(p: Probed): NodeFacts {
-  const pidFile = pidFact(p);
-  const version = p.version.kind === 'ok' && p.version.install.kind === 'found' ? p.version.install.version : undefined;
-  return {
-    reachable: true,
-    ...(version ? { version } : {}),
-    ...(pidFile ? { pidFile } : {}),
-    ...(p.ports.kind === 'ok' ? { listening: [...new Set(p.ports.listeners.map((l) => l.port))].sort((a, b) => a - b) } : {}),
-    ...(p.processes.kind === 'ok' ? { serverPid: p.processes.servers[0]?.pid ?? null } : {}),
-  };
-}
-
 /** Pure: a node's probe results → verdict, evidence and the next thing to do. */
 export function evaluateStopped(probe: NodeProbe): StoppedEvaluation {
   if (probe.kind === 'failed') {
-    return { node: probe.node, verdict: 'failed', evidence: [probe.message], hint: probe.hint, facts: { reachable: false, unreachableReason: probe.message, ...(probe.remoteKind === 'hostkey-changed' ? { hostKeyChanged: true } : {}) } };
+    return { node: probe.node, verdict: 'failed', evidence: [probe.message], hint: probe.hint, facts: factsFromProbe(probe) };
   }
   if (probe.kind === 'unsupported') {
     return {
@@ -184,7 +164,7 @@ export function evaluateStopped(probe: NodeProbe): StoppedEvaluation {
   }
   const verdict: Verdict = !stopped ? 'failed' : limited ? 'warning' : 'passed';
   const hint = verdict === 'passed' ? undefined : hints[0] ?? 'See the UCD Upgrade log, then Check again.';
-  return { node: p.node, verdict, evidence, ...(hint ? { hint } : {}), facts: factsOf(p) };
+  return { node: p.node, verdict, evidence, ...(hint ? { hint } : {}), facts: factsFromProbe(p) };
 }
 
 export interface StoppedOptions {
