@@ -74,7 +74,10 @@ export interface SshPoolOptions {
   /** Default 10 s; the connection drops after keepaliveCountMax unanswered ones (default 3). */
   readonly keepaliveIntervalMs?: number;
   readonly keepaliveCountMax?: number;
-  /** Concurrent channels per connection; OpenSSH's MaxSessions defaults to 10. Default 8. */
+  /**
+   * Concurrent channels per connection. OpenSSH's MaxSessions defaults to 10 and two more are
+   * reserved for kills, so keep this at most MaxSessions - 2. Default 8.
+   */
   readonly maxChannels?: number;
   /** For an exec without its own timeoutMs. Default 120 s. */
   readonly execTimeoutMs?: number;
@@ -351,17 +354,25 @@ export class SshTransport implements Transport {
     return this.closed;
   }
 
-  /** True when a connection is open (for tests and diagnostics). */
+  /** True when a connection is open or being opened (for tests and diagnostics). */
   get connected(): boolean {
     return this.conn !== undefined;
   }
 
+  /**
+   * The shared connection. One caller's abort must not cancel the connect others wait on, so the
+   * connect itself ignores signals and each caller just stops waiting.
+   */
   private connection(signal?: AbortSignal): Promise<Connection> {
+    return raceAbort(this.sharedConnection(), signal, this.label);
+  }
+
+  private sharedConnection(): Promise<Connection> {
     if (this.closed) return Promise.reject(new RemoteError('cancelled', this.label, `The connection to ${this.label} was closed.`, 'Run the step again.'));
     if (this.conn && this.live && !this.live.alive) this.conn = undefined;
     if (!this.conn) {
       this.live = undefined;
-      const p = this.open(signal);
+      const p = this.open();
       this.conn = p;
       p.catch(() => {
         if (this.conn === p) this.conn = undefined;
@@ -370,7 +381,7 @@ export class SshTransport implements Transport {
     return this.conn;
   }
 
-  private async open(signal?: AbortSignal): Promise<Connection> {
+  private async open(): Promise<Connection> {
     const t = this.target;
     const { hop, jumps } = this.pool.hop(t.name, t.sshAlias ?? t.host, {
       ...(t.port !== undefined ? { port: t.port } : {}),
@@ -384,14 +395,14 @@ export class SshTransport implements Transport {
       const names: string[] = [];
       // Each hop is reached through the previous one; each forwards to the next, the last to the node.
       for (const [i, jh] of jumpHops.entries()) {
-        const c = await this.pool.connectHop(jh, names.length > 0 ? ` via ${names.join(', ')}` : '', sock, signal);
+        const c = await this.pool.connectHop(jh, names.length > 0 ? ` via ${names.join(', ')}` : '', sock);
         jumpClients.push(c);
         names.push(jh.host);
         const next = jumpHops[i + 1] ?? hop;
         sock = await forward(c, jh.label, next.host, next.port);
       }
       const via = names.length > 0 ? ` via ${names.join(', ')}` : '';
-      const client = await this.pool.connectHop(hop, via, sock, signal);
+      const client = await this.pool.connectHop(hop, via, sock);
       const conn: Connection = { client, jumps: jumpClients, slots: new ChannelSlots(this.pool.options.maxChannels ?? 8, t.name), killSlots: new ChannelSlots(2, t.name), alive: true };
       this.live = conn;
       const lost = (why: string): void => {
@@ -729,6 +740,26 @@ export class SshTransport implements Transport {
       /* it never connected */
     }
   }
+}
+
+function raceAbort<T>(p: Promise<T>, signal: AbortSignal | undefined, node: string): Promise<T> {
+  if (!signal) return p;
+  const cancelled = (): RemoteError => new RemoteError('cancelled', node, `Cancelled on ${node} while connecting.`, 'Run the step again when you are ready.');
+  if (signal.aborted) return Promise.reject(cancelled());
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(cancelled());
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(
+      (v) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(v);
+      },
+      (e: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(e);
+      },
+    );
+  });
 }
 
 /** One step's signal legitimately fans out to every queued and running command of every node. */
