@@ -4,11 +4,20 @@
 // at the same path on every node and one shared appdata folder is mounted into all of them.
 // Everything the harness creates carries one name prefix, so a start after a crash can find and
 // remove the leftovers of the one before.
-import { spawn, spawnSync } from 'node:child_process';
+import { execFile, spawn, spawnSync } from 'node:child_process';
+import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
+import * as https from 'node:https';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { promisify } from 'node:util';
+import { ANT_TEXTS, INFO_TEXTS, PROMPT_TEXTS, REFUSAL_TEXTS } from '../../src/core/ucd/installer/texts';
+import { databasePrerequisites, startDatabase, type TestDatabase } from './mariadb';
+import { loadBalancerPrerequisites, startLoadBalancer, type TestLoadBalancer } from './loadbalancer';
+
+export type { TestDatabase } from './mariadb';
+export type { TestLoadBalancer } from './loadbalancer';
 
 export interface TestNode { name: string; host: string; sshPort: number; }
 
@@ -24,6 +33,58 @@ export interface InNodeOptions {
   /** Written to the command's standard input, which is then closed. */
   input?: string;
 }
+
+/** The load balancer in front of every node's HTTPS port, with the certificate it presents. */
+export interface ClusterLoadBalancer extends TestLoadBalancer {
+  /** PEM file of the balancer's self-signed certificate (CN = the gateway, no SAN). */
+  readonly certFile: string;
+}
+
+/** A UCD user of the simulated servers: basic auth, or user PasswordIsAuthToken with the token. */
+export interface UcdAdmin { readonly user: string; readonly password: string; readonly token: string; }
+
+/** A process to run on the simulated cluster (shown by /rest/workflow/currentActivity). */
+export type ProcessSpec =
+  | {
+      readonly type: 'application';
+      /** The application process's name, e.g. "Deploy". */
+      readonly name: string;
+      readonly application?: string;
+      readonly environment?: string;
+      /** Component process names; each becomes a component child request. */
+      readonly components?: readonly string[];
+      readonly user?: string;
+      /** Ends by itself after this long; default: runs until cancelled. */
+      readonly seconds?: number;
+    }
+  | { readonly type: 'generic'; readonly name: string; readonly user?: string; readonly seconds?: number };
+
+/** One running request as the shared appdata holds it (see test/sim/workflow.js). */
+export interface SimProcessRecord {
+  readonly requestId: string;
+  /** Host name of the node it runs on (= node name). */
+  readonly node: string;
+  /** Pids inside that node: the runner, and one sleep per item keyed by the item's cancel id. */
+  readonly runnerPid: number;
+  readonly pids: Readonly<Record<string, number>>;
+  /** The activity items exactly as currentActivity returns them. */
+  readonly items: readonly Record<string, unknown>[];
+}
+
+/** A built installation package (see test/sim/package.js). */
+export interface InstallerPackage {
+  /** Host path of ibm-ucd-<version>.zip (or .tar.gz). */
+  readonly file: string;
+  readonly version: string;
+  readonly format: 'zip' | 'tar.gz';
+  /** The folder the archive extracts to, holding install-server.sh: 'ibm-ucd-install'. */
+  readonly folder: string;
+}
+
+/** Where the database backup of the cluster file writes, on the first node. */
+export const BACKUP_ARTIFACT = '/home/ucdtest/backups/ucd-before-upgrade.sql';
+/** Each node's MariaDB client option file (0600, the test user's): user, password, host, port. */
+export const NODE_DB_OPTION_FILE = '/opt/ucd/server/conf/sim/db.cnf';
 
 export interface TestCluster {
   readonly nodes: readonly TestNode[];
@@ -51,6 +112,26 @@ export interface TestCluster {
   hostInstallDir(node: string): string;
   /** Where the shared appdata lives on this machine (what every node sees at appdataDir). */
   readonly hostAppdataDir: string;
+  /** The real MariaDB on the gateway, when started with `database: true`. */
+  readonly database?: TestDatabase;
+  /** The real nginx on https://<gateway>:8443, when started with `loadBalancer: true`. */
+  readonly loadBalancer?: ClusterLoadBalancer;
+  /** The REST user every simulated server accepts (kept in <stateDir>/ucd-admin.json, 0600). */
+  readonly ucdAdmin: UcdAdmin;
+  /** The test user's home as nodes see it ('/home/ucdtest'); each node has its own. */
+  readonly homeDir: string;
+  /** Where a node's home lives on this machine (what the node sees at homeDir). */
+  hostHomeDir(node: string): string;
+  /**
+   * Starts a process request on a node, as the test user: RUNNING until cancelled (or `seconds`),
+   * listed by every node's currentActivity. Returns its cancel id (traceId, or workflowTraceId
+   * for generic processes).
+   */
+  startProcess(node: string, spec: ProcessSpec): Promise<string>;
+  /** The running requests, from the shared appdata. */
+  processes(): SimProcessRecord[];
+  /** Builds ibm-ucd-<version>.zip into <stateDir>/packages; version defaults to the next one. */
+  buildPackage(opts?: { version?: string; product?: string; format?: 'zip' | 'tar.gz' }): InstallerPackage;
   stop(): Promise<void>;
 }
 
@@ -66,6 +147,13 @@ export interface StartOptions {
    */
   detached?: boolean;
   waitMs?: number;
+  /**
+   * Start Debian's MariaDB on the gateway (port 3306, or another when taken), holding ds_db_version;
+   * every node's installed.properties and conf/sim/db.cnf point at it and its server connects.
+   */
+  database?: boolean;
+  /** Start Debian's nginx on https://<gateway>:8443 in front of every node's 8443. */
+  loadBalancer?: boolean;
 }
 
 export const TEST_USER = 'ucdtest';
@@ -76,6 +164,7 @@ export const JMS_PORT = 7918;
 const DEFAULT_VERSION = '7.0.5.0';
 const MAX_NODES = 200;
 const MARKER = '.ucdt-cluster';
+const ADMIN_FILE = 'ucd-admin.json';
 const PATH_ENV = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
 /** The names one instance owns. Everything it creates starts with `prefix`. */
@@ -125,6 +214,9 @@ interface Description {
   appdataDir: string;
   gateway: string;
   nodes: NodeRecord[];
+  /** The database and load balancer the harness started on the host, if any (no secrets here). */
+  database?: { dir: string; host: string; port: number; optionFile: string };
+  loadBalancer?: { dir: string; url: string };
   /** Tells this start from a later one of the same instance. */
   id: string;
   /** The process that uses the cluster (a test run); absent when it outlives its starter (the CLI). */
@@ -203,7 +295,7 @@ function simFile(name: string): string {
 }
 
 interface LayInstall {
-  layInstall(o: { dir: string; version: string; installPath: string; appdataPath: string; webHost: string; user: string }): void;
+  layInstall(o: { dir: string; version: string; installPath: string; appdataPath: string; webHost: string; user: string; dbUrl?: string; dbUser?: string }): void;
   layAppdata(o: { dir: string; version: string }): void;
 }
 function simLayout(): LayInstall {
@@ -357,7 +449,10 @@ async function cleanLeftovers(names: Names, extraStateDir?: string): Promise<voi
   for (const link of await listLinks(names.prefix)) await run('ip', ['link', 'delete', link], { allowFail: true });
 
   for (const dir of new Set([desc?.stateDir, extraStateDir, names.defaultStateDir])) {
-    if (dir && fs.existsSync(path.join(dir, MARKER))) fs.rmSync(dir, { recursive: true, force: true });
+    if (dir && fs.existsSync(path.join(dir, MARKER))) {
+      await stopHostDaemons(dir);
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   }
   fs.rmSync(names.registry, { force: true });
   // The host-wide leftovers are shared by all instances: the last one out removes them.
@@ -379,6 +474,45 @@ async function cleanLeftovers(names: Names, extraStateDir?: string): Promise<voi
       }
     }
     fs.rmSync(HOST_RECORD, { force: true });
+  }
+}
+
+/**
+ * The database and load balancer run on the host, outside the nodes' namespaces: they are found by
+ * their pid files in the state dir, and a pid counts only while its command line names that dir.
+ */
+async function stopHostDaemons(stateDir: string): Promise<void> {
+  const daemons: [string, NodeJS.Signals][] = [[path.join(stateDir, 'db', 'mariadbd.pid'), 'SIGTERM'], [path.join(stateDir, 'lb', 'nginx.pid'), 'SIGTERM']];
+  const pids: number[] = [];
+  for (const [pidFile, signal] of daemons) {
+    let pid = 0;
+    try {
+      pid = Number(fs.readFileSync(pidFile, 'utf8').trim());
+    } catch {
+      continue;
+    }
+    let cmdline = '';
+    try {
+      cmdline = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+    } catch {
+      continue;
+    }
+    if (!pid || !cmdline.includes(stateDir)) continue;
+    try {
+      process.kill(pid, signal);
+      pids.push(pid);
+    } catch {
+      /* gone */
+    }
+  }
+  const deadline = Date.now() + 15000;
+  while (pids.some((p) => pidState(p) === 'alive') && Date.now() < deadline) await sleep(50);
+  for (const p of pids) {
+    try {
+      if (pidState(p) === 'alive') process.kill(p, 'SIGKILL');
+    } catch {
+      /* gone */
+    }
   }
 }
 
@@ -469,13 +603,35 @@ async function ensureUser(user: string): Promise<UserInfo> {
   return info;
 }
 
+/** The port the database takes on the gateway: 3306 unless something there holds it. */
+async function databasePort(gateway: string, instance: number): Promise<number> {
+  for (const port of [3306, 13306 + instance]) {
+    const free = await new Promise<boolean>((resolve) => {
+      const srv = net.createServer();
+      srv.once('error', () => resolve(false));
+      srv.listen(port, gateway, () => srv.close(() => resolve(true)));
+    });
+    if (free) return port;
+  }
+  throw new Error(`Ports 3306 and ${13306 + instance} on ${gateway} are both taken; stop what holds them to start the test database.`);
+}
+
+/** Salted hashes of the REST credentials, shared by every node through appdata. */
+function usersFile(admin: UcdAdmin): string {
+  const entry = (secret: string): { salt: string; sha256: string } => {
+    const salt = crypto.randomBytes(12).toString('hex');
+    return { salt, sha256: crypto.createHash('sha256').update(`${salt}:${secret}`).digest('hex') };
+  };
+  return `${JSON.stringify({ users: [{ name: admin.user, ...entry(admin.password) }], tokens: [entry(admin.token)] }, null, 2)}\n`;
+}
+
 function nextVersion(v: string): string {
   const p = v.split('.').map(Number);
   return [p[0], p[1] + 1, 0, 0].join('.');
 }
 
 export async function startCluster(opts: StartOptions = {}): Promise<TestCluster> {
-  const why = clusterPrerequisites();
+  const why = clusterPrerequisites() ?? (opts.database ? databasePrerequisites() : undefined) ?? (opts.loadBalancer ? loadBalancerPrerequisites() : undefined);
   if (why) throw new Error(`Cannot start the test cluster: ${why}.`);
   const count = opts.nodes ?? 3;
   if (!Number.isInteger(count) || count < 1 || count > MAX_NODES) throw new Error(`nodes must be 1..${MAX_NODES}; got ${count}`);
@@ -523,6 +679,8 @@ export async function startCluster(opts: StartOptions = {}): Promise<TestCluster
     fs.writeFileSync(names.registry, text);
   };
 
+  let dbStarting: Promise<TestDatabase> | undefined;
+  let lbStarted: TestLoadBalancer | undefined;
   try {
     const user = await ensureUser(TEST_USER);
     Object.assign(desc, user);
@@ -535,6 +693,10 @@ export async function startCluster(opts: StartOptions = {}): Promise<TestCluster
     fs.mkdirSync(hostAppdata);
     const lay = simLayout();
     lay.layAppdata({ dir: hostAppdata, version });
+    const admin: UcdAdmin = { user: 'admin', password: crypto.randomBytes(18).toString('base64url'), token: crypto.randomBytes(24).toString('hex') };
+    fs.writeFileSync(path.join(stateDir, ADMIN_FILE), `${JSON.stringify(admin)}\n`, { mode: 0o600 });
+    fs.mkdirSync(path.join(hostAppdata, 'conf', 'sim'), { recursive: true });
+    fs.writeFileSync(path.join(hostAppdata, 'conf', 'sim', 'users.json'), usersFile(admin), { mode: 0o600 });
     await run('chown', ['-R', `${user.uid}:${user.gid}`, hostAppdata]);
     const initScript = path.join(stateDir, 'node-init.sh');
     fs.writeFileSync(initScript, NODE_INIT, { mode: 0o755 });
@@ -542,6 +704,15 @@ export async function startCluster(opts: StartOptions = {}): Promise<TestCluster
     await run('ip', ['link', 'add', names.bridge, 'type', 'bridge']);
     await run('ip', ['addr', 'add', `${gateway}/24`, 'dev', names.bridge]);
     await run('ip', ['link', 'set', names.bridge, 'up']);
+
+    // The database starts while the nodes' files are laid (mariadb-install-db takes seconds).
+    const dbPort = opts.database ? await databasePort(gateway, names.instance) : 3306;
+    const dbUrl = `jdbc:mysql://${gateway}:${dbPort}/ucd`;
+    if (opts.database) {
+      dbStarting = startDatabase({ dir: path.join(stateDir, 'db'), bindAddress: gateway, port: dbPort, ucdVersion: version });
+      desc.database = { dir: path.join(stateDir, 'db'), host: gateway, port: dbPort, optionFile: path.join(stateDir, 'db', 'client.cnf') };
+      writeDescription();
+    }
 
     // Files first (in parallel), then all links in one ip batch, then the nodes' init processes.
     await mapLimit(nodes, 4, async (node) => {
@@ -555,14 +726,30 @@ export async function startCluster(opts: StartOptions = {}): Promise<TestCluster
       fs.mkdirSync(path.join(home, '.ssh'), { recursive: true });
       fs.writeFileSync(path.join(home, '.ssh', 'authorized_keys'), clientPub);
       fs.writeFileSync(path.join(home, '.bashrc'), '# test node\n');
-      lay.layInstall({ dir: path.join(dir, 'server'), version, installPath: INSTALL_DIR, appdataPath: APPDATA_DIR, webHost: node.host, user: TEST_USER });
+      fs.mkdirSync(path.join(home, 'backups'));
+      lay.layInstall({ dir: path.join(dir, 'server'), version, installPath: INSTALL_DIR, appdataPath: APPDATA_DIR, webHost: node.host, user: TEST_USER, dbUrl, dbUser: 'ucd' });
       fs.copyFileSync(simFile('port-holder.js'), path.join(dir, 'port-holder.js'));
+      fs.copyFileSync(simFile('workflow.js'), path.join(dir, 'workflow.js'));
       await run('chown', ['-R', `${user.uid}:${user.gid}`, home, path.join(dir, 'server')]);
       // StrictModes: the home and key files must be the user's and not writable by others.
       fs.chmodSync(home, 0o755);
       fs.chmodSync(path.join(home, '.ssh'), 0o700);
       fs.chmodSync(path.join(home, '.ssh', 'authorized_keys'), 0o600);
     });
+
+    let database: TestDatabase | undefined;
+    if (dbStarting) {
+      database = await dbStarting;
+      // Each node's own client option file: the password only there (0600, the test user's).
+      const password = /^password=(.*)$/m.exec(fs.readFileSync(database.optionFile, 'utf8'))?.[1];
+      if (!password) throw new Error(`no password in ${database.optionFile}`);
+      for (const node of nodes) {
+        const file = path.join(stateDir, 'nodes', node.name, 'server', 'conf', 'sim', 'db.cnf');
+        fs.writeFileSync(file, `[client]\nuser=ucd\npassword=${password}\nhost=${gateway}\nport=${dbPort}\n`, { mode: 0o600 });
+        fs.chmodSync(file, 0o600);
+        fs.chownSync(file, user.uid, user.gid);
+      }
+    }
 
     const batch = nodes.flatMap((n) => [
       `netns add ${n.netns}`,
@@ -607,9 +794,18 @@ export async function startCluster(opts: StartOptions = {}): Promise<TestCluster
       return `${n.host} ${pub[0]} ${pub[1]}`;
     });
     fs.writeFileSync(desc.knownHostsFile, `${knownHosts.join('\n')}\n`, { mode: 0o644 });
+    let loadBalancer: ClusterLoadBalancer | undefined;
+    if (opts.loadBalancer) {
+      const lbDir = path.join(stateDir, 'lb');
+      lbStarted = await startLoadBalancer({ dir: lbDir, listen: `${gateway}:${HTTPS_PORT}`, upstreams: nodes.map((n) => `${n.host}:${HTTPS_PORT}`) });
+      loadBalancer = Object.assign(lbStarted, { certFile: path.join(lbDir, 'lb.crt') });
+      desc.loadBalancer = { dir: lbDir, url: lbStarted.url };
+    }
     writeDescription();
-    return new Cluster(desc);
+    return new Cluster(desc, { database, loadBalancer });
   } catch (err) {
+    await lbStarted?.stop().catch(() => undefined);
+    await dbStarting?.then((d) => d.stop(), () => undefined).catch(() => undefined);
     await cleanLeftovers(names, stateDir).catch(() => undefined);
     throw err;
   }
@@ -643,8 +839,12 @@ class Cluster implements TestCluster {
   readonly gateway: string;
   readonly instance: number;
   readonly hostAppdataDir: string;
+  readonly database?: TestDatabase;
+  readonly loadBalancer?: ClusterLoadBalancer;
+  readonly homeDir: string;
+  private admin?: UcdAdmin;
 
-  constructor(private readonly desc: Description) {
+  constructor(private readonly desc: Description, handles?: { database?: TestDatabase; loadBalancer?: ClusterLoadBalancer }) {
     this.nodes = desc.nodes.map((n) => ({ name: n.name, host: n.host, sshPort: n.sshPort }));
     this.user = desc.user;
     this.identityFile = desc.identityFile;
@@ -656,6 +856,66 @@ class Cluster implements TestCluster {
     this.gateway = desc.gateway;
     this.instance = desc.instance;
     this.hostAppdataDir = path.join(desc.stateDir, 'appdata');
+    this.homeDir = desc.home;
+    // Attached from another process (the CLI): the same services, found through the description.
+    const database = handles?.database ?? (desc.database ? attachedDatabase(desc.database) : undefined);
+    const loadBalancer = handles?.loadBalancer ?? (desc.loadBalancer ? attachedLoadBalancer(desc.loadBalancer) : undefined);
+    if (database) this.database = database;
+    if (loadBalancer) this.loadBalancer = loadBalancer;
+  }
+
+  get ucdAdmin(): UcdAdmin {
+    this.admin ??= JSON.parse(fs.readFileSync(path.join(this.stateDir, ADMIN_FILE), 'utf8')) as UcdAdmin;
+    return this.admin;
+  }
+
+  hostHomeDir(node: string): string {
+    return path.join(this.nodeDir(node), 'home');
+  }
+
+  async startProcess(node: string, spec: ProcessSpec): Promise<string> {
+    const out = await this.mustInNode(node, `starting the ${spec.type} process "${spec.name}"`, `
+      out=$(mktemp /tmp/workflow.XXXXXX)
+      setsid /usr/bin/node /run/ucdt/workflow.js run ${sq(this.appdataDir)} ${sq(JSON.stringify(spec))} >"$out" 2>&1 </dev/null &
+      i=0; while [ $i -lt 200 ] && ! grep -q . "$out"; do sleep 0.05; i=$((i + 1)); done
+      cat "$out"`, { user: this.user, timeoutMs: 20000 });
+    const m = /^started (\S+) (\S+) (\d+)$/m.exec(out);
+    if (!m) throw new Error(`The ${spec.type} process "${spec.name}" did not start on node ${node}: ${out.trim() || 'no output'}`);
+    return m[1];
+  }
+
+  processes(): SimProcessRecord[] {
+    const dir = path.join(this.hostAppdataDir, 'var', 'sim', 'workflow');
+    let names: string[] = [];
+    try {
+      names = fs.readdirSync(dir).filter((n) => n.endsWith('.json'));
+    } catch {
+      return [];
+    }
+    const out: SimProcessRecord[] = [];
+    for (const name of names) {
+      try {
+        out.push(JSON.parse(fs.readFileSync(path.join(dir, name), 'utf8')) as SimProcessRecord);
+      } catch {
+        /* being replaced */
+      }
+    }
+    return out;
+  }
+
+  buildPackage(opts: { version?: string; product?: string; format?: 'zip' | 'tar.gz' } = {}): InstallerPackage {
+    const outDir = path.join(this.stateDir, 'packages');
+    fs.mkdirSync(outDir, { recursive: true });
+    const builder = require(simFile('package.js')) as {
+      buildPackage(o: { version: string; outDir: string; texts: unknown; product?: string; format?: string }): InstallerPackage;
+    };
+    return builder.buildPackage({
+      version: opts.version ?? nextVersion(this.version),
+      outDir,
+      texts: { PROMPT_TEXTS, REFUSAL_TEXTS, INFO_TEXTS, ANT_TEXTS },
+      ...(opts.product ? { product: opts.product } : {}),
+      ...(opts.format ? { format: opts.format } : {}),
+    });
   }
 
   private record(node: string): NodeRecord {
@@ -820,7 +1080,15 @@ class Cluster implements TestCluster {
   }
 
   clusterFile(overrides: Record<string, unknown> = {}): string {
-    const lb = `https://${this.gateway}:${HTTPS_PORT}`;
+    const lb = this.loadBalancer?.url ?? `https://${this.gateway}:${HTTPS_PORT}`;
+    // With the real database: a real dump, taken over SSH on the first node with its option file.
+    const backup = this.database
+      ? {
+          node: this.nodes[0].name,
+          command: `mariadb-dump --defaults-extra-file=${NODE_DB_OPTION_FILE} --single-transaction ucd > ${BACKUP_ARTIFACT}`,
+          artifact: BACKUP_ARTIFACT,
+        }
+      : { command: 'mysqldump --single-transaction ucd > /tmp/ucd-backup.sql', artifact: '/tmp/ucd-backup.sql' };
     const file: Record<string, unknown> = {
       name: `test-cluster-${this.instance}`,
       currentVersion: this.version,
@@ -829,10 +1097,7 @@ class Cluster implements TestCluster {
       sharedAppdata: this.appdataDir,
       loadBalancerUrl: lb,
       ucd: { url: lb, credential: 'ucd-test-admin' },
-      database: {
-        type: 'mariadb',
-        backup: { command: 'mysqldump --single-transaction ucd > /tmp/ucd-backup.sql', artifact: '/tmp/ucd-backup.sql' },
-      },
+      database: { type: 'mariadb', backup },
       package: { remotePath: '/tmp/ibm-ucd-install' },
       nodes: this.nodes.map((n) => ({
         name: n.name, host: n.host, sshPort: n.sshPort, user: this.user, identityFile: this.identityFile, installDir: this.installDir,
@@ -848,12 +1113,67 @@ class Cluster implements TestCluster {
     if (current && current.id !== this.desc.id) {
       // A later start replaced this cluster; its nodes are not ours to stop.
       if (current.stateDir !== this.stateDir && fs.existsSync(path.join(this.stateDir, MARKER))) {
+        await stopHostDaemons(this.stateDir);
         fs.rmSync(this.stateDir, { recursive: true, force: true });
       }
       return;
     }
+    // The services first and gently (mariadbd flushes), then everything by name.
+    await this.loadBalancer?.stop().catch(() => undefined);
+    await this.database?.stop().catch(() => undefined);
     await cleanLeftovers(names, this.stateDir);
   }
+}
+
+const execFileAsync = promisify(execFile);
+
+/** The database a start left running, driven through its option file (what mariadb.ts returns). */
+function attachedDatabase(d: NonNullable<Description['database']>): TestDatabase {
+  const query = async (sqlText: string): Promise<string> =>
+    (await execFileAsync('/usr/bin/mariadb', [`--defaults-extra-file=${d.optionFile}`, '-N', '-B', 'ucd', '-e', sqlText])).stdout;
+  return {
+    host: d.host,
+    port: d.port,
+    database: 'ucd',
+    optionFile: d.optionFile,
+    query,
+    schemaVersions: async () => (await query('SELECT release_name, ver FROM ds_db_version ORDER BY ver')).trim().split('\n').filter(Boolean).map((l) => l.replace('\t', ' ')),
+    stop: () => stopHostDaemons(path.dirname(d.dir)),
+  };
+}
+
+function attachedLoadBalancer(l: NonNullable<Description['loadBalancer']>): ClusterLoadBalancer {
+  const certFile = path.join(l.dir, 'lb.crt');
+  return {
+    url: l.url,
+    certFile,
+    get: (pathname = '/') =>
+      new Promise((resolve, reject) => {
+        const req = https.get(`${l.url}${pathname}`, { ca: fs.readFileSync(certFile), checkServerIdentity: () => undefined, timeout: 5000 }, (res) => {
+          let body = '';
+          res.setEncoding('utf8');
+          res.on('data', (c: string) => (body += c));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+        });
+        req.on('error', reject);
+        req.on('timeout', () => req.destroy(new Error('timeout')));
+      }),
+    stop: () => stopHostDaemons(path.dirname(l.dir)),
+  };
+}
+
+/**
+ * Arguments for /usr/bin/ssh to run `command` on a node as the test user, with nothing from the
+ * caller's own ssh config and the node's host key checked. `tty` forces a pty (-tt).
+ */
+export function sshArgs(cluster: TestCluster, node: string, command: string, opts: { tty?: boolean } = {}): string[] {
+  const n = cluster.nodes.find((x) => x.name === node);
+  if (!n) throw new Error(`No node "${node}" in the test cluster.`);
+  return [
+    '-F', '/dev/null', '-i', cluster.identityFile, '-o', 'IdentitiesOnly=yes', '-o', `UserKnownHostsFile=${cluster.knownHostsFile}`,
+    '-o', 'StrictHostKeyChecking=yes', '-o', 'BatchMode=yes', '-o', 'ConnectTimeout=5', '-p', String(n.sshPort),
+    ...(opts.tty ? ['-tt'] : []), `${cluster.user}@${n.host}`, command,
+  ];
 }
 
 /** Host pids of every process in the cluster's nodes: to simulate a crash, or to prove they are gone. */

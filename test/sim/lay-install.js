@@ -11,6 +11,8 @@ const path = require('path');
 const { execFileSync } = require('child_process');
 
 const SIM_DIR = __dirname;
+/** What a running server needs from the simulator, copied into every install's lib/sim/. */
+const SERVER_FILES = ['ucd-server.js', 'properties.js', 'workflow.js'];
 
 /** POSIX single-quoting: the value is data for the shell, whatever it contains. */
 function sq(value) {
@@ -173,7 +175,9 @@ function properties(entries) {
 
 /**
  * Writes the install tree. Existing var/ content (logs, pid file) is kept: an upgrade replaces
- * the product, not the server's state.
+ * the product, not the server's state. With `keepConfig` (the installer's upgrade) an existing
+ * conf/server/installed.properties is kept too, as the product keeps the server's settings.
+ * `dbUrl`/`dbUser` are the JDBC URL and user written into installed.properties.
  */
 function layInstall(opts) {
   const dir = opts.dir;
@@ -191,9 +195,10 @@ function layInstall(opts) {
   write(path.join(dir, 'bin/classpath.conf'), `# simulated classpath\nlib/*.jar\n`);
   write(path.join(dir, 'java/bin/java'), javaScript(installPath), 0o755);
   fs.mkdirSync(path.join(dir, 'lib/sim'), { recursive: true });
-  fs.copyFileSync(path.join(SIM_DIR, 'ucd-server.js'), path.join(dir, 'lib/sim/ucd-server.js'));
+  for (const f of SERVER_FILES) fs.copyFileSync(path.join(SIM_DIR, f), path.join(dir, 'lib/sim', f));
   write(path.join(dir, 'conf/installed.version'), properties([['installed.version', version]]));
-  write(
+  const settings = path.join(dir, 'conf/server/installed.properties');
+  if (!(opts.keepConfig && fs.existsSync(settings))) write(
     path.join(dir, 'conf/server/installed.properties'),
     `# Installed properties of the simulated server (test/sim).\n` +
       properties([
@@ -209,8 +214,8 @@ function layInstall(opts) {
         ['server.external.web.url', `https://${webHost}:8443`],
         ['database.type', 'mysql'],
         ['hibernate.connection.driver_class', 'com.mysql.jdbc.Driver'],
-        ['hibernate.connection.url', 'jdbc:mysql://10.231.0.1:3306/ucd'],
-        ['hibernate.connection.username', 'ucd'],
+        ['hibernate.connection.url', opts.dbUrl || 'jdbc:mysql://10.231.0.1:3306/ucd'],
+        ['hibernate.connection.username', opts.dbUser || 'ucd'],
       ]),
   );
   fs.mkdirSync(path.join(dir, 'var/log'), { recursive: true });
@@ -239,7 +244,7 @@ function layAppdata(opts) {
   write(path.join(dir, 'conf/installed.version'), properties([['installed.version', opts.version]]));
 }
 
-module.exports = { layInstall, layAppdata, sq };
+module.exports = { layInstall, layAppdata, sq, SERVER_FILES };
 
 if (require.main === module) {
   const argv = process.argv.slice(2);

@@ -11,6 +11,10 @@ const fs = require('fs');
 const path = require('path');
 const https = require('https');
 const net = require('net');
+const crypto = require('crypto');
+const { spawn } = require('child_process');
+const { readProperties } = require('./properties');
+const workflow = require('./workflow');
 
 const MAIN_CLASS = 'com.urbancode.ds.UDeployServer';
 
@@ -37,21 +41,8 @@ const jmsPort = Number(props['server.jms.port'] || 7918);
 const pidFile = path.join(install, 'var/server.pid');
 const logFile = path.join(install, 'var/log/deployserver.out');
 const faultDir = process.env.UCD_SIM_FAULT_DIR || '/run/ucdt/faults';
-
-function readProperties(file) {
-  const out = {};
-  let text = '';
-  try {
-    text = fs.readFileSync(file, 'utf8');
-  } catch {
-    return out;
-  }
-  for (const line of text.split('\n')) {
-    const m = /^\s*([^#!=\s][^=]*?)\s*=\s*(.*?)\s*$/.exec(line);
-    if (m) out[m[1]] = m[2];
-  }
-  return out;
-}
+const appdata = props['server.appdata.dir'] || path.join(install, 'appdata');
+const dbOptionFile = path.join(install, 'conf/sim/db.cnf');
 
 function log(level, message) {
   const now = new Date().toISOString().replace('T', ' ').replace('Z', '').replace('.', ',');
@@ -93,6 +84,69 @@ const track = (socket) => {
   socket.on('close', () => sockets.delete(socket));
 };
 
+// REST users: <appdata>/conf/sim/users.json holds salted hashes (written by the test harness), so
+// every node accepts the same credentials and no node's disk holds the password itself.
+function credentialsOk(header) {
+  const m = /^Basic\s+(\S+)$/i.exec(header || '');
+  if (!m) return false;
+  const decoded = Buffer.from(m[1], 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  if (colon < 0) return false;
+  const user = decoded.slice(0, colon);
+  const secret = decoded.slice(colon + 1);
+  let db;
+  try {
+    db = JSON.parse(fs.readFileSync(path.join(appdata, 'conf/sim/users.json'), 'utf8'));
+  } catch {
+    return false;
+  }
+  // UCD's token convention: user "PasswordIsAuthToken", the token as password.
+  const candidates = user === 'PasswordIsAuthToken' ? db.tokens || [] : (db.users || []).filter((u) => u.name === user);
+  return candidates.some((c) => {
+    const got = crypto.createHash('sha256').update(`${c.salt}:${secret}`).digest();
+    const want = Buffer.from(c.sha256, 'hex');
+    return got.length === want.length && crypto.timingSafeEqual(got, want);
+  });
+}
+
+function sendJson(res, status, value) {
+  res.writeHead(status, { 'content-type': 'application/json' });
+  res.end(value === undefined ? '' : JSON.stringify(value));
+}
+
+async function rest(req, res, url) {
+  if (!credentialsOk(req.headers.authorization)) {
+    res.writeHead(401, { 'content-type': 'text/plain', 'www-authenticate': 'Basic realm="IBM UrbanCode Deploy"' });
+    res.end('Unauthorized\n');
+    return;
+  }
+  if (req.method === 'GET' && url.pathname === '/rest/workflow/currentActivity') {
+    const parentRequestId = url.searchParams.get('parentRequestId') || undefined;
+    sendJson(res, 200, workflow.listItems(appdata, { parentRequestId }));
+    return;
+  }
+  const m = /^\/rest\/workflow\/([^/]+)\/cancel$/.exec(url.pathname);
+  if (m && req.method === 'PUT') {
+    const id = decodeURIComponent(m[1]);
+    const outcome = await workflow.cancel(appdata, id);
+    if (outcome === 'unknown') {
+      res.writeHead(404, { 'content-type': 'text/plain' });
+      res.end(`No running workflow with id ${id}\n`);
+      return;
+    }
+    if (outcome === 'timeout') {
+      res.writeHead(500, { 'content-type': 'text/plain' });
+      res.end(`Cancel of ${id} was requested but the process has not stopped yet\n`);
+      return;
+    }
+    log('INFO', `Workflow ${id} cancelled by a REST request.`);
+    sendJson(res, 200, undefined);
+    return;
+  }
+  res.writeHead(404, { 'content-type': 'text/plain' });
+  res.end('Not Found\n');
+}
+
 const web = https.createServer(
   {
     key: fs.readFileSync(path.join(install, 'conf/sim/server.key')),
@@ -103,6 +157,15 @@ const web = https.createServer(
     if (req.method === 'GET' && (url.pathname === '/' || url.pathname === '/login')) {
       res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
       res.end(loginPage());
+      return;
+    }
+    if (url.pathname.startsWith('/rest/') || url.pathname.startsWith('/cli/')) {
+      req.resume();
+      rest(req, res, url).catch((err) => {
+        log('ERROR', `REST ${req.method} ${url.pathname}: ${err && err.stack ? err.stack : err}`);
+        if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' });
+        res.end('Internal Server Error\n');
+      });
       return;
     }
     res.writeHead(404, { 'content-type': 'text/plain' });
@@ -129,23 +192,70 @@ log('INFO', `Starting IBM UrbanCode Deploy server ${version} in ${install} (pid 
 fs.mkdirSync(path.dirname(pidFile), { recursive: true });
 fs.writeFileSync(pidFile, `${process.pid}\n`);
 
-let listening = 0;
-const onListening = () => {
-  if (++listening === 2) log('INFO', `IBM UrbanCode Deploy server version ${version} started.`);
-};
-web.on('error', (err) => fail(`Unable to start the web server on port ${httpsPort}`, err));
-jms.on('error', (err) => fail(`Unable to start the JMS listener on port ${jmsPort}`, err));
-web.listen(httpsPort, '0.0.0.0', onListening);
-jms.listen(jmsPort, '0.0.0.0', onListening);
+// The shared database: with a database configured (installed.properties' JDBC URL and the node's
+// client option file conf/sim/db.cnf, which holds the password), the server keeps one real client
+// session open for as long as it runs, as the product keeps its connection pool. Without one
+// (clusters started without a database) it runs without, as before.
+let db;
+function connectDatabase() {
+  const jdbc = /^jdbc:(?:mysql|mariadb):\/\/([^/:]+)(?::(\d+))?\/([^?;]+)/.exec(props['hibernate.connection.url'] || '');
+  if (!jdbc || !fs.existsSync(dbOptionFile)) return Promise.resolve(false);
+  const [, host, port = '3306', name] = jdbc;
+  return new Promise((resolve, reject) => {
+    const args = [`--defaults-extra-file=${dbOptionFile}`, `--host=${host}`, `--port=${port}`, '--connect-timeout=5', '-N', '-B', '--unbuffered', name];
+    if (props['hibernate.connection.username']) args.splice(1, 0, `--user=${props['hibernate.connection.username']}`);
+    db = spawn('/usr/bin/mariadb', args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    let ready = false;
+    db.stdout.on('data', (d) => {
+      out += d.toString();
+      if (!ready && /ucd-sim-db-ok/.test(out)) {
+        ready = true;
+        resolve(true);
+      }
+    });
+    db.stderr.on('data', (d) => (err += d.toString()));
+    db.stdin.on('error', () => undefined);
+    db.on('exit', (code) => {
+      if (!ready) reject(new Error(`the database client exited ${code}: ${err.trim()}`));
+      else if (!stopping) log('ERROR', `Lost the database connection (client exited ${code}): ${err.trim()}`);
+    });
+    db.stdin.write("SELECT 'ucd-sim-db-ok', COUNT(*) FROM ds_db_version;\n");
+  });
+}
 
+let listening = 0;
+let dbReady = false;
+const onListening = () => {
+  if (++listening === 2 && dbReady) log('INFO', `IBM UrbanCode Deploy server version ${version} started.`);
+};
+connectDatabase().then(
+  (connected) => {
+    if (connected) log('INFO', `Connected to the database ${props['hibernate.connection.url']}`);
+    dbReady = true;
+    web.on('error', (err) => fail(`Unable to start the web server on port ${httpsPort}`, err));
+    jms.on('error', (err) => fail(`Unable to start the JMS listener on port ${jmsPort}`, err));
+    web.listen(httpsPort, '0.0.0.0', onListening);
+    jms.listen(jmsPort, '0.0.0.0', onListening);
+  },
+  (err) => fail(`Unable to connect to the database ${props['hibernate.connection.url']}`, err),
+);
+
+let stopping = false;
 function stop(signal) {
   if (fs.existsSync(path.join(faultDir, 'ignoresStop'))) {
     log('WARN', `Received ${signal}; ignoring it (simulated fault: server ignores stop).`);
     return;
   }
   log('INFO', `Received ${signal}; stopping IBM UrbanCode Deploy server.`);
+  stopping = true;
   web.close();
   jms.close();
+  if (db) {
+    db.stdin.end();
+    db.kill('SIGTERM');
+  }
   for (const s of sockets) s.destroy();
   removePidFile();
   log('INFO', 'IBM UrbanCode Deploy server stopped.');

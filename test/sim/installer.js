@@ -1,0 +1,256 @@
+'use strict';
+// The Java part of the simulated server installer (what install-server.sh hands over to Ant and
+// the Groovy installer in the product). It runs inside a test node from the extracted package:
+//   ibm-ucd-install/lib/sim/installer.js   (started by ibm-ucd-install/install-server.sh)
+// Its words come from lib/sim/texts.json, generated at package build time from
+// src/core/ucd/installer/texts.ts, so it prints exactly what the product prints. It behaves as
+// /work/shared/ucd-facts.md ("The installer") says:
+//  - guided: the install directory, the upgrade question (Y,n) and the NOTICE, each read from
+//    standard input; with nonInteractive=true in install.properties none of them is asked;
+//  - refusals, each ending in BUILD FAILED: pid file, a running server of this install, a
+//    connection to the configured web host and HTTPS port, a version mismatch with the shared
+//    appdata, an upgrade question answered with anything but yes;
+//  - the first node upgrades the database schema (a row in ds_db_version), later nodes do not;
+//  - the new version is laid into the install, installed.version written there and in appdata.
+// The exit status is Ant's, but install-server.sh ends with an export and returns 0 anyway.
+const fs = require('fs');
+const net = require('net');
+const os = require('os');
+const path = require('path');
+const { execFileSync } = require('child_process');
+const { readProperties } = require('./properties');
+const { layInstall } = require('./lay-install');
+const workflow = require('./workflow');
+
+const PKG = path.resolve(__dirname, '../..');
+const BUILD_FILE = path.join(PKG, 'install.with.groovy.xml');
+const TEXTS = JSON.parse(fs.readFileSync(path.join(__dirname, 'texts.json'), 'utf8'));
+const PRODUCT = TEXTS.product;
+const DEFAULT_DIR = '/opt/ibm-ucd/server';
+const started = Date.now();
+
+function render(template, values) {
+  return template.replace(/\{(\w+)\}/g, (_, name) => {
+    if (values[name] === undefined) throw new Error(`no value for {${name}} in installer text`);
+    return values[name];
+  });
+}
+
+function writeOut(text) {
+  const buf = Buffer.from(text, 'utf8');
+  let off = 0;
+  while (off < buf.length) {
+    try {
+      off += fs.writeSync(1, buf, off, buf.length - off);
+    } catch (e) {
+      if (e.code !== 'EAGAIN') throw e;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);
+    }
+  }
+}
+
+/** A Java-part message as Ant's default logger prints it. */
+function echo(text) {
+  writeOut(`${text.split('\n').map((l) => TEXTS.ant.echoPrefix + l).join('\n')}\n`);
+}
+
+/**
+ * One line from standard input, read a byte at a time so nothing after it is consumed (a pty
+ * delivers a line; a pipe may hold more answers). null at end of input.
+ */
+function readLine() {
+  const one = Buffer.alloc(1);
+  const bytes = [];
+  for (;;) {
+    let n;
+    try {
+      n = fs.readSync(0, one, 0, 1, null);
+    } catch (e) {
+      if (e.code === 'EAGAIN') {
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20);
+        continue;
+      }
+      if (e.code === 'EOF') n = 0;
+      else throw e;
+    }
+    if (n === 0) return bytes.length ? Buffer.from(bytes).toString('utf8') : null;
+    if (one[0] === 0x0a) return Buffer.from(bytes).toString('utf8').replace(/\r$/, '');
+    bytes.push(one[0]);
+  }
+}
+
+function totalTime() {
+  return `Total time: ${Math.max(1, Math.round((Date.now() - started) / 1000))} seconds`;
+}
+
+/** Ant's failure: the build file and line, then the message; the run ends here. */
+function fail(line, message) {
+  writeOut(`\n${TEXTS.ant.buildFailed}\n${BUILD_FILE}:${line}: ${message}\n\n${totalTime()}\n`);
+  process.exit(1);
+}
+
+function versionOf(file) {
+  return readProperties(file)['installed.version'];
+}
+
+function compareVersions(a, b) {
+  const pa = String(a).split('.').map(Number);
+  const pb = String(b).split('.').map(Number);
+  for (let i = 0; i < Math.max(pa.length, pb.length); i++) {
+    const d = (pa[i] || 0) - (pb[i] || 0);
+    if (d !== 0) return d < 0 ? -1 : 1;
+  }
+  return 0;
+}
+
+/** A server process of THIS install: its main class and its own launcher.jar on the command line. */
+function runningServer(dir) {
+  const jar = path.join(dir, 'bin/launcher.jar');
+  for (const pid of fs.readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
+    if (Number(pid) === process.pid) continue;
+    let argv;
+    try {
+      argv = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+    } catch {
+      continue;
+    }
+    if (argv.includes('com.urbancode.ds.UDeployServer') && argv.includes(jar)) return Number(pid);
+  }
+  return undefined;
+}
+
+function canConnect(host, port) {
+  return new Promise((resolve) => {
+    const s = net.connect({ host, port });
+    const done = (ok) => {
+      s.destroy();
+      resolve(ok);
+    };
+    s.setTimeout(2000, () => done(false));
+    s.on('connect', () => done(true));
+    s.on('error', () => done(false));
+  });
+}
+
+/** SQL through the real MariaDB client with the node's option file (which holds the password). */
+function sql(dir, settings, statement) {
+  const jdbc = /^jdbc:(?:mysql|mariadb):\/\/([^/:]+)(?::(\d+))?\/([^?;]+)/.exec(settings['hibernate.connection.url'] || '');
+  if (!jdbc) fail(212, `java.sql.SQLException: no usable hibernate.connection.url in ${dir}/conf/server/installed.properties`);
+  const optionFile = path.join(dir, 'conf/sim/db.cnf');
+  const args = [`--defaults-extra-file=${optionFile}`];
+  if (settings['hibernate.connection.username']) args.push(`--user=${settings['hibernate.connection.username']}`);
+  args.push(`--host=${jdbc[1]}`, `--port=${jdbc[2] || '3306'}`, '--connect-timeout=5', '-N', '-B', jdbc[3], '-e', statement);
+  try {
+    return execFileSync('/usr/bin/mariadb', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 30000 });
+  } catch (e) {
+    const why = `${(e.stderr || '').trim() || e.message}`;
+    return fail(212, `java.sql.SQLException: ${why}${fs.existsSync(optionFile) ? '' : ` (no ${optionFile})`}`);
+  }
+}
+
+async function main() {
+  writeOut(`Buildfile: ${BUILD_FILE}\n\ninstall:\n`);
+  const newVersion = versionOf(path.join(PKG, 'conf/installed.version'));
+  const installProps = readProperties(path.join(PKG, 'install.properties'));
+  const interactive = installProps.nonInteractive !== 'true';
+
+  let dir;
+  if (interactive) {
+    echo(render(TEXTS.prompts.installDirectory, { product: PRODUCT, defaultDir: DEFAULT_DIR }));
+    dir = (readLine() || '').trim() || DEFAULT_DIR;
+  } else {
+    dir = (installProps['install.server.dir'] || '').trim();
+    if (!dir) fail(48, `install.server.dir must be set in ${path.join(PKG, 'install.properties')} for a non-interactive installation.`);
+  }
+  dir = path.resolve(dir);
+
+  if (!fs.existsSync(dir)) {
+    if (interactive) {
+      echo(TEXTS.refusals.installDirMissing);
+      readLine();
+    }
+    fail(52, `${dir} holds no server to upgrade; the simulated installer only upgrades existing installations.`);
+  }
+  const previous = versionOf(path.join(dir, 'conf/installed.version'));
+  if (!previous) fail(52, `${dir} holds no server to upgrade (no conf/installed.version); the simulated installer only upgrades existing installations.`);
+  const settings = readProperties(path.join(dir, 'conf/server/installed.properties'));
+
+  const pidFile = path.join(dir, 'var/server.pid');
+  if (fs.existsSync(pidFile)) fail(54, render(TEXTS.refusals.pidFile, { pidFile, product: PRODUCT }));
+
+  if (runningServer(dir) !== undefined) {
+    echo(render(TEXTS.refusals.stillRunning, { product: PRODUCT }));
+    fail(56, 'The upgrade is not possible while the server is running.');
+  }
+
+  const webHost = settings['install.server.web.host'] || 'localhost';
+  const httpsPort = Number(settings['install.server.web.https.port'] || 8443);
+  if (await canConnect(webHost, httpsPort)) {
+    echo(TEXTS.refusals.connection);
+    // The product waits for Enter here; the run still ends (ucd-facts.md: the refusal ends it).
+    if (interactive) readLine();
+    fail(58, `A connection was made to ${webHost}:${httpsPort}; all servers must be stopped for the upgrade.`);
+  }
+
+  const appdata = settings['server.appdata.dir'] || path.join(dir, 'appdata');
+  const appdataVersionFile = path.join(appdata, 'conf/installed.version');
+  const shared = versionOf(appdataVersionFile);
+  // The shared appdata already upgraded by another node (shared != this node's version) must be
+  // at exactly this package's version.
+  if (shared && shared !== previous && shared !== newVersion) {
+    echo(render(TEXTS.refusals.versionMismatch, { existing: shared, target: newVersion }));
+    echo(TEXTS.refusals.upgradeCanceled);
+    fail(62, TEXTS.refusals.upgradeCanceled);
+  }
+
+  if (interactive) {
+    echo(render(TEXTS.prompts.upgradeConfirm, { version: previous }));
+    const answer = (readLine() || '').trim();
+    if (answer !== '' && !/^(y|yes)$/i.test(answer)) {
+      echo(TEXTS.refusals.upgradeAborted);
+      fail(66, TEXTS.refusals.upgradeAborted);
+    }
+    if (compareVersions(newVersion, previous) < 0) {
+      echo(render(TEXTS.refusals.downgrade, { from: previous, to: newVersion }));
+      if ((readLine() || '').trim() !== 'yes') {
+        echo(TEXTS.refusals.upgradeAborted);
+        fail(68, TEXTS.refusals.upgradeAborted);
+      }
+    }
+    echo(TEXTS.prompts.notice);
+    readLine();
+  }
+
+  writeOut(`    [mkdir] Created dir: ${dir}/var/temp\n`);
+  const top = sql(dir, settings, 'SELECT release_name, ver FROM ds_db_version ORDER BY ver DESC LIMIT 1').trim().split('\t');
+  const schemaVersion = top[0] || '0';
+  const schemaVer = Number(top[1] || 0);
+  if (compareVersions(schemaVersion, newVersion) < 0) {
+    echo(TEXTS.infos.databaseUpgrades);
+    await workflow.cancelAll(appdata);
+    if (!/^[\d.]+$/.test(newVersion)) fail(70, `bad package version ${newVersion}`);
+    sql(dir, settings, `INSERT INTO ds_db_version (release_name, ver) VALUES ('${newVersion}', ${schemaVer + 1})`);
+    writeOut(`     [echo] Upgraded the database schema from ${schemaVersion} to ${newVersion}.\n`);
+  } else {
+    echo(TEXTS.infos.noDatabaseUpgrades);
+  }
+
+  writeOut(`     [copy] Copying the ${PRODUCT} ${newVersion} files to ${dir}\n`);
+  layInstall({
+    dir,
+    version: newVersion,
+    installPath: dir,
+    appdataPath: appdata,
+    webHost,
+    user: os.userInfo().username,
+    keepConfig: true,
+  });
+  fs.mkdirSync(path.dirname(appdataVersionFile), { recursive: true });
+  fs.writeFileSync(appdataVersionFile, `installed.version=${newVersion}\n`);
+  writeOut(`\n${TEXTS.ant.buildSuccessful}\n${totalTime()}\n`);
+}
+
+main().then(
+  () => process.exit(0),
+  (e) => fail(99, String(e && e.stack ? e.stack : e)),
+);
