@@ -142,7 +142,7 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
 export class SshPool {
   private readonly transports = new Map<string, SshTransport>();
   private readonly keys: KeyLoader;
-  private configCache?: SshConfigFile;
+  private configCache?: { readonly mtimeMs: number; readonly config: SshConfigFile };
   readonly home: string;
   readonly localUser: string;
 
@@ -170,18 +170,22 @@ export class SshPool {
 
   /** @internal */
   sshConfig(): SshConfigFile {
-    if (this.configCache) return this.configCache;
     const file = this.options.sshConfigFile === undefined ? path.join(this.home, '.ssh', 'config') : this.options.sshConfigFile;
     let text = '';
+    let mtimeMs = -1;
     if (file !== null) {
       try {
+        // Re-read when the user edits the file while the editor stays open.
+        mtimeMs = fs.statSync(file).mtimeMs;
+        if (this.configCache?.mtimeMs === mtimeMs) return this.configCache.config;
         text = fs.readFileSync(file, 'utf8');
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code !== 'ENOENT') this.options.log?.(`cannot read ${file}: ${(e as Error).message}`);
       }
     }
-    this.configCache = parseSshConfig(text);
-    return this.configCache;
+    const config = parseSshConfig(text);
+    this.configCache = { mtimeMs, config };
+    return config;
   }
 
   /** @internal Resolves a name through ~/.ssh/config into a hop. */
