@@ -43,7 +43,7 @@ http {
   scgi_temp_path ${dir}/tmp-scgi;
   upstream ucd {
     ip_hash;  # session affinity
-${opts.upstreams.map((u) => `    server ${u} max_fails=1 fail_timeout=2s;`).join('\n')}
+${opts.upstreams.map((u) => `    server ${u} max_fails=0;  # never mark a node down: a node just restarted must get traffic at once`).join('\n')}
   }
   server {
     listen ${opts.listen} ssl;

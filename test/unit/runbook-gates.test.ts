@@ -91,6 +91,15 @@ test('other nodes wait for the first node back online at the target version', ()
   assert.equal(hardGates('installOthers', c, reduceJournal([...base, failedStart], c), T0 + 2000, OPTS).length, 1);
 });
 
+test('an other node already upgraded may be back online; one still on the old version must be stopped', () => {
+  const c = cluster();
+  const online: JournalEvent = { type: 'finished', ts: at(1), id: 's1', kind: 'check', step: 'startFirst', node: 'ucd1', verdict: 'passed', evidence: [] };
+  const ucd2Upgraded: JournalEvent = { type: 'finished', ts: at(2), id: 'i2', kind: 'run', step: 'installOthers', node: 'ucd2', verdict: 'passed', evidence: [] };
+  const events = [online, ucd2Upgraded, checked('ucd2', 'failed', 3, ['pid 9 listening on :8443']), checked('ucd3', 'failed', 3, ['pid 7 listening on :8443'])];
+  const fails = hardGates('installOthers', c, reduceJournal(events, c), T0 + 4000, OPTS);
+  assert.deepEqual(fails.map((f) => f.node), ['ucd3']);
+});
+
 test('a missing backup, or one older than the shutdown, warns at the installer', () => {
   const c = cluster();
   assert.match(warnings('installFirst', reduceJournal([], c))[0].reason, /no database backup recorded/);

@@ -89,7 +89,10 @@ export function hardGates(step: StepId, cluster: Cluster, state: RunState, now: 
       if (!online || online.status !== 'passed' && online.status !== 'confirmed') {
         failures.push({ node: cluster.firstNode, reason: `${cluster.firstNode}: first node not back online at ${cluster.targetVersion} yet — step 8` });
       }
+      // A node already upgraded may be back online (as the first node is); one still on the old
+      // version must be down while the others upgrade.
       for (const n of others) {
+        if (isSettled(state.get(targetKey('installOthers', n)))) continue;
         const f = stoppedProof(state, n, now, opts);
         if (f) failures.push(f);
       }

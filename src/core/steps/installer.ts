@@ -51,11 +51,16 @@ function nodesFor(ctx: ActionContext, step: InstallStep): ClusterNode[] {
  * The doc's warning made executable: re-probe, now, every node that must be down — all of them
  * before the first node's upgrade, the other nodes before theirs (the first is back online then).
  */
-async function proveStopped(ctx: ActionContext, step: InstallStep, deps: InstallerDeps): Promise<string[]> {
+async function proveStopped(ctx: ActionContext, step: InstallStep, deps: InstallerDeps, installing: string): Promise<string[]> {
   const mustBeDown = ctx.cluster.nodes.filter((n) => step === 'installFirst' || n.name !== ctx.cluster.firstNode);
   ctx.log.info(`[installer] re-proving ${mustBeDown.map((n) => n.name).join(', ')} stopped before the installer starts`);
   const evals = await Promise.all(mustBeDown.map((n) => checkOneNode(ctx, n, deps.transportFor, deps.stoppedOptions ?? {}, 'verifyStopped')));
-  return evals.filter((e) => e.verdict !== 'passed').map((e) => `${e.node} is not proven stopped: ${e.evidence.join('; ')}`);
+  return evals
+    .filter((e) => e.verdict !== 'passed')
+    // While the other nodes upgrade, one that the node itself shows on the target version may be
+    // back online, like the first node; the node being installed and old-version nodes may not.
+    .filter((e) => step === 'installFirst' || e.node === installing || e.facts.version !== ctx.cluster.targetVersion)
+    .map((e) => `${e.node} is not proven stopped: ${e.evidence.join('; ')}`);
 }
 
 function logEvent(ctx: ActionContext, node: string, e: InstallerEvent): void {
@@ -184,7 +189,7 @@ async function run(ctx: ActionContext, deps: InstallerDeps, step: InstallStep): 
     const target = { step, node: node.name };
     const id = ctx.session.begin(target, 'run');
     try {
-      const notStopped = await proveStopped(ctx, step, deps);
+      const notStopped = await proveStopped(ctx, step, deps, node.name);
       if (notStopped.length) {
         for (const n of notStopped) ctx.log.error(`[installer] ${n}`);
         ctx.session.finish(id, target, 'run', 'failed', ['the installer was NOT started', ...notStopped], 'Stop every server (steps 4 and 5) and run again: a server touching the database during the upgrade breaks it.');

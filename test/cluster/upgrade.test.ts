@@ -1,0 +1,247 @@
+// Issue 4's proof: a real 3-node cluster (OpenSSH nodes, the UCD simulator, a real MariaDB and a
+// real nginx) taken from one version to the next through the extension's core alone, step by step
+// in the doc's order; then the refusals the doc warns about, and a reload in the middle of a run.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { loadCluster } from '../../src/core/cluster/load';
+import type { Cluster } from '../../src/core/cluster/types';
+import { parseJournal } from '../../src/core/journal/journal';
+import type { ActionContext, ActionLog, HandlerTable } from '../../src/core/runbook/actions';
+import { RunSession } from '../../src/core/runbook/session';
+import { STEPS, type StepId } from '../../src/core/runbook/steps';
+import { HostKeyPolicy } from '../../src/core/remote/hostKeys';
+import { LocalTransport } from '../../src/core/remote/local';
+import { SshPool, targetFromNode } from '../../src/core/remote/ssh';
+import { backupHandlers } from '../../src/core/steps/backup';
+import { installerHandlers } from '../../src/core/steps/installer';
+import { startHandlers, verifyVersionsHandlers } from '../../src/core/steps/online';
+import { packageHandlers } from '../../src/core/steps/package';
+import { processesHandlers } from '../../src/core/steps/processes';
+import { stoppedHandlers } from '../../src/core/steps/shutdown';
+import { storageHandlers } from '../../src/core/steps/storage';
+import { UcdRestClient } from '../../src/core/ucd/rest/client';
+import { MemoryPinStore, type UnknownCertificate } from '../../src/core/ucd/rest/tls';
+import { BACKUP_ARTIFACT, clusterPrerequisites, startCluster, type InstallerPackage, type TestCluster } from './harness';
+
+const skip = clusterPrerequisites();
+
+interface Rig {
+  cluster: Cluster;
+  session: RunSession;
+  handlers: HandlerTable;
+  lines: string[];
+  certs: UnknownCertificate[];
+  pool: SshPool;
+  ws: string;
+}
+
+function rig(tc: TestCluster, text: string, ws = fs.mkdtempSync(path.join(os.tmpdir(), 'ucd-upgrade-'))): Rig {
+  const r = loadCluster(text);
+  if (!r.ok) throw new Error(JSON.stringify(r.problems));
+  const cluster = r.cluster;
+  const lines: string[] = [];
+  const certs: UnknownCertificate[] = [];
+  const pool = new SshPool({
+    hostKeys: new HostKeyPolicy({ knownHostsFiles: [tc.knownHostsFile], storeFile: path.join(ws, 'known_hosts'), prompt: async () => 'cancel' }),
+    sshConfigFile: null,
+    agentSocket: null,
+  });
+  const transportFor = async (n: { name: string; host: string; sshPort: number; user?: string; identityFile?: string; os: 'linux' | 'windows' }) => pool.transport(targetFromNode(n));
+  // The simulator's self-signed certificates, trusted the way a user would: looked at, then pinned.
+  const trust = { pins: new MemoryPinStore(), sessionPins: new Map<string, string>(), prompt: async (c: UnknownCertificate) => (certs.push(c), 'always' as const) };
+  const rest = new UcdRestClient({ baseUrl: cluster.ucd.url, credentials: async () => ({ kind: 'basic', user: tc.ucdAdmin.user, password: tc.ucdAdmin.password }), pins: trust.pins, prompt: trust.prompt });
+  const yes = async () => true;
+  const online = { transportFor, trust, startTimeoutMs: 60_000, pollMs: 500 };
+  const handlers: HandlerTable = {
+    backup: backupHandlers({ local: () => new LocalTransport(), transportFor }),
+    processes: processesHandlers({ client: () => rest, choose: async (running) => ({ kind: 'cancel', processes: running }), confirm: yes, pollIntervalMs: 500, waitTimeoutMs: 30_000 }),
+    package: packageHandlers({ transportFor }),
+    ...stoppedHandlers({ transportFor, confirm: yes, options: { settleMs: 10_000, pollMs: 500, killGraceSeconds: 2 } }),
+    storage: storageHandlers({ transportFor, confirm: yes }),
+    installFirst: installerHandlers('installFirst', { transportFor, handOver: async () => assert.fail('no prompt of the upgrade is unknown'), quietMs: 3_000 }),
+    startFirst: startHandlers('startFirst', online),
+    installOthers: installerHandlers('installOthers', { transportFor, handOver: async () => assert.fail('no prompt of the upgrade is unknown'), quietMs: 3_000 }),
+    startOthers: startHandlers('startOthers', online),
+    verifyVersions: verifyVersionsHandlers(online),
+  };
+  return { cluster, session: RunSession.open(cluster, ws), handlers, lines, certs, pool, ws };
+}
+
+function ctx(r: Rig, step: StepId, node?: string): ActionContext {
+  const log: ActionLog = { info: (m) => r.lines.push(m), warn: (m) => r.lines.push(m), error: (m) => r.lines.push(m) };
+  return { cluster: r.cluster, session: r.session, target: node ? { step, node } : { step }, log, signal: new AbortController().signal };
+}
+
+async function act(r: Rig, step: StepId, kind: 'run' | 'check', node?: string): Promise<void> {
+  const h = r.handlers[step]?.[kind];
+  assert.ok(h, `no ${kind} handler for ${step}`);
+  await h(ctx(r, step, node));
+}
+
+/** The step's state in the runbook view, with its evidence for the failure message. */
+function stateOf(r: Rig, step: StepId): { state: string; detail: string } {
+  const v = r.session.view().find((s) => s.def.id === step);
+  assert.ok(v);
+  return { state: v.state, detail: [v.summary, ...v.nodes.map((n) => `${n.node}: ${n.state} ${n.detail}`)].join(' | ') };
+}
+
+function expectState(r: Rig, step: StepId, state: string): void {
+  const s = stateOf(r, step);
+  assert.equal(s.state, state, `${step}: ${s.detail}\n--- log tail ---\n${r.lines.slice(-40).join('\n')}`);
+}
+
+async function installedVersion(tc: TestCluster, node: string): Promise<{ install: string; appdata: string }> {
+  const read = async (file: string) => (await tc.inNode(node, `sed -n 's/^installed.version=//p' ${file}`)).stdout.trim();
+  return { install: await read(`${tc.installDir}/conf/installed.version`), appdata: await read(`${tc.appdataDir}/conf/installed.version`) };
+}
+
+describe('a whole HA upgrade through the core, on a real cluster', { skip, concurrency: 1 }, () => {
+  let tc: TestCluster;
+  let pkg: InstallerPackage;
+  before(async () => {
+    tc = await startCluster({ nodes: 3, database: true, loadBalancer: true });
+    pkg = tc.buildPackage();
+  });
+  after(async () => {
+    await tc?.stop();
+  });
+
+  test('refusal: a node left running blocks the installer, and the product would have refused too', async () => {
+    for (const n of tc.nodes) await tc.startServer(n.name);
+    const r = rig(tc, tc.clusterFile({ package: { localFile: pkg.file } }));
+    await act(r, 'package', 'run');
+    expectState(r, 'package', 'passed');
+    for (const n of ['ucd1', 'ucd3']) await tc.stopServer(n);
+    await act(r, 'installFirst', 'run', 'ucd1');
+    const o = r.session.state().get('installFirst@ucd1');
+    assert.equal(o?.status, 'failed');
+    assert.ok(o && 'evidence' in o && o.evidence[0] === 'the installer was NOT started', JSON.stringify(o));
+    assert.ok(o && 'evidence' in o && o.evidence.some((e) => e.startsWith('ucd2 is not proven stopped')), JSON.stringify(o));
+    assert.equal(r.session.state().get('verifyStopped@ucd2')?.status, 'failed', 'the fresh check is recorded');
+    assert.deepEqual(await installedVersion(tc, 'ucd1'), { install: tc.version, appdata: tc.version }, 'nothing was installed');
+    try {
+      // The simulated product, run by hand on ucd2 while it runs, refuses as the facts say.
+      const out = await tc.inNode('ucd2', `cd /tmp/ucd-upgrade-${pkg.version}/ibm-ucd-install && ./install-server.sh`, { user: tc.user, input: `${tc.installDir}\n${tc.installDir}\nY\n\n`, timeoutMs: 60_000 });
+      assert.match(out.stdout + out.stderr, /Found pid file|is running|connection can be made/);
+      assert.deepEqual(await installedVersion(tc, 'ucd2'), { install: tc.version, appdata: tc.version });
+    } finally {
+      await tc.stopServer('ucd2');
+      await r.pool.closeAll();
+    }
+  });
+
+  test('every step in the doc\'s order takes 3 nodes to the target version; schema upgraded once; backup restorable; journal complete', async () => {
+    for (const n of tc.nodes) await tc.startServer(n.name);
+    const requestId = await tc.startProcess('ucd2', { type: 'application', name: 'Deploy', application: 'JPetStore', environment: 'PROD', components: ['web'] });
+    assert.ok(tc.processes().length > 0);
+    const schemaBefore = await tc.database!.schemaVersions();
+    const r = rig(tc, tc.clusterFile({ package: { localFile: pkg.file } }));
+    const target = r.cluster.targetVersion;
+    assert.equal(target, pkg.version);
+
+    // 1. Back up the database (mysqldump on ucd1, over SSH).
+    await act(r, 'backup', 'run');
+    expectState(r, 'backup', 'passed');
+
+    // 2. The running Deploy is listed, then cancelled and really gone.
+    await act(r, 'processes', 'check');
+    expectState(r, 'processes', 'failed');
+    assert.match(stateOf(r, 'processes').detail, /Deploy/);
+    await act(r, 'processes', 'run');
+    expectState(r, 'processes', 'passed');
+    assert.deepEqual(tc.processes().filter((p) => p.requestId === requestId), [], 'the cancelled request is gone');
+
+    // 3. Upload and extract the package on every node.
+    await act(r, 'package', 'run');
+    expectState(r, 'package', 'passed');
+
+    // 4 and 5. Stop every server; prove each stopped.
+    await act(r, 'stop', 'run');
+    expectState(r, 'stop', 'passed');
+    expectState(r, 'verifyStopped', 'passed');
+
+    // 6. Not needed from 7.0.5.0.
+    expectState(r, 'storage', 'notNeeded');
+
+    // 7. The first node, guided: it upgrades the schema.
+    await act(r, 'installFirst', 'run');
+    expectState(r, 'installFirst', 'passed');
+    assert.deepEqual(await installedVersion(tc, 'ucd1'), { install: target, appdata: target });
+    assert.match(stateOf(r, 'installFirst').detail, /database schema upgraded by this node/);
+
+    // 8. The first node back online at the target version; only now the others are unlocked.
+    expectState(r, 'installOthers', 'blocked');
+    await act(r, 'startFirst', 'run');
+    expectState(r, 'startFirst', 'passed');
+    assert.notEqual(stateOf(r, 'installOthers').state, 'blocked');
+
+    // 9 and 10. The other nodes: no database prompt, then back online.
+    await act(r, 'installOthers', 'run');
+    expectState(r, 'installOthers', 'passed');
+    assert.match(stateOf(r, 'installOthers').detail, /no database upgrade on this node/);
+    await act(r, 'startOthers', 'run');
+    expectState(r, 'startOthers', 'passed');
+
+    // 11. Every node and the load balancer on the target version.
+    await act(r, 'verifyVersions', 'check');
+    expectState(r, 'verifyVersions', 'passed');
+    for (const n of tc.nodes) assert.deepEqual(await installedVersion(tc, n.name), { install: target, appdata: target });
+    const lb = await tc.loadBalancer!.get('/');
+    assert.match(lb.body, new RegExp(`v\\. ${target.replace(/\./g, '\\.')}`));
+
+    // The schema was upgraded exactly once.
+    const schemaAfter = await tc.database!.schemaVersions();
+    assert.equal(schemaAfter.length, schemaBefore.length + 1, schemaAfter.join(', '));
+
+    // The journal is complete: every step has a settled record, nothing unreadable.
+    const { events, issues } = parseJournal(fs.readFileSync(r.session.journalFile, 'utf8'));
+    assert.deepEqual(issues, []);
+    for (const s of STEPS.filter((x) => x.id !== 'storage')) {
+      assert.ok(events.some((e) => e.type === 'finished' && e.step === s.id), `journal has a result for ${s.id}`);
+    }
+    assert.ok(r.session.view().every((s) => ['passed', 'notNeeded'].includes(s.state)), r.session.view().map((s) => `${s.def.id}:${s.state}`).join(' '));
+    assert.ok(!fs.readFileSync(r.session.journalFile, 'utf8').includes(tc.ucdAdmin.password), 'no secret in the journal');
+
+    // The backup restores: the schema goes back to what it was before the upgrade.
+    const dump = path.join(tc.hostHomeDir('ucd1'), path.relative(tc.homeDir, BACKUP_ARTIFACT));
+    execFileSync('/bin/sh', ['-c', `mariadb --defaults-extra-file='${tc.database!.optionFile}' ucd < '${dump}'`]);
+    assert.deepEqual(await tc.database!.schemaVersions(), schemaBefore);
+    await r.pool.closeAll();
+  });
+
+  test('refusal: a second node on another version is reported and nothing is installed there', async () => {
+    // After the upgrade above every node is on the target; put ucd3 back on an older version.
+    await tc.stopServer('ucd3');
+    const older = '7.0.4.0';
+    await tc.inNode('ucd3', `sed -i 's/^installed.version=.*/installed.version=${older}/' ${tc.installDir}/conf/installed.version`);
+    const file = JSON.parse(tc.clusterFile({ package: { localFile: pkg.file } }));
+    const r = rig(tc, JSON.stringify(file));
+    // The first node stays online (step 8 done); the gate for the others needs it recorded.
+    await act(r, 'startFirst', 'check');
+    await act(r, 'installOthers', 'run', 'ucd3');
+    const o = r.session.state().get('installOthers@ucd3');
+    assert.equal(o?.status, 'failed', JSON.stringify(o));
+    assert.match(JSON.stringify(o), /mismatch|7\.0\.4\.0/i);
+    assert.equal((await installedVersion(tc, 'ucd3')).install, older);
+    await r.pool.closeAll();
+  });
+
+  test('a window reload in the middle of a run marks the running action interrupted; checking again resumes', async () => {
+    const text = tc.clusterFile({ package: { localFile: pkg.file } });
+    const first = rig(tc, text);
+    // The window closes while step 5's check on ucd1 is running: only its 'started' is on disk.
+    first.session.begin({ step: 'verifyStopped', node: 'ucd1' }, 'check');
+    await first.pool.closeAll();
+    const reopened = rig(tc, text, first.ws);
+    assert.deepEqual(reopened.session.interruptedOnOpen, [{ step: 'verifyStopped', node: 'ucd1' }]);
+    assert.equal(reopened.session.view().find((s) => s.def.id === 'verifyStopped')?.nodes.find((n) => n.node === 'ucd1')?.state, 'interrupted');
+    await act(reopened, 'verifyStopped', 'check', 'ucd1');
+    assert.notEqual(reopened.session.state().get('verifyStopped@ucd1')?.status, 'interrupted');
+    assert.ok(['passed', 'failed'].includes(reopened.session.state().get('verifyStopped@ucd1')?.status ?? ''));
+    await reopened.pool.closeAll();
+  });
+});
