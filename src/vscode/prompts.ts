@@ -1,16 +1,7 @@
 // The editor's side of the core's questions: unknown host keys, secrets. Modal, explicit, and the
 // safe answer is always the one a dismissed dialog gives.
 import * as vscode from 'vscode';
-
-export interface HostKeyQuestion {
-  readonly node: string;
-  readonly host: string;
-  readonly port: number;
-  readonly keyType: string;
-  readonly fingerprintSha256: string;
-}
-
-export type HostKeyAnswer = 'once' | 'always' | 'cancel';
+import type { HostKeyAnswer, HostKeyQuestion, SecretSource } from '../core/remote/interaction';
 
 export async function askUnknownHostKey(q: HostKeyQuestion): Promise<HostKeyAnswer> {
   const once = 'Accept Once';
@@ -28,7 +19,7 @@ export async function askUnknownHostKey(q: HostKeyQuestion): Promise<HostKeyAnsw
 }
 
 /** Secrets live in the editor's SecretStorage (the OS keychain), never in a file or the log. */
-export class EditorSecrets {
+export class EditorSecrets implements SecretSource {
   constructor(private readonly storage: vscode.SecretStorage) {}
 
   get(key: string): Promise<string | undefined> {
