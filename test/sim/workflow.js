@@ -133,6 +133,15 @@ function itemsFor(spec, now) {
   return [app, ...children];
 }
 
+/** Kills a child and resolves once it has been reaped. */
+function killed(child) {
+  if (!child || child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    child.once('exit', () => resolve());
+    child.kill('SIGKILL');
+  });
+}
+
 function runner(appdata, spec) {
   const items = itemsFor(spec, Date.now());
   const requestId = items[0].id;
@@ -148,8 +157,13 @@ function runner(appdata, spec) {
   save();
   process.stdout.write(`started ${cancelIdOf(items[0])} ${requestId} ${process.pid}\n`);
 
-  const finish = (code) => {
-    for (const c of sleeps.values()) c.kill('SIGKILL');
+  let finishing = false;
+  const finish = async (code) => {
+    if (finishing) return;
+    finishing = true;
+    // The processes are gone (reaped, not zombies) before the record says so: a caller that saw
+    // the item leave the list can rely on it having stopped.
+    await Promise.all([...sleeps.values()].map((c) => killed(c)));
     fs.rmSync(file, { force: true });
     for (const i of items) fs.rmSync(path.join(cancelDir(appdata), cancelIdOf(i)), { force: true });
     process.exit(code);
@@ -160,31 +174,41 @@ function runner(appdata, spec) {
   if (spec.seconds) setTimeout(() => finish(0), spec.seconds * 1000);
 
   let lastBeat = Date.now();
+  let busy = false;
   setInterval(() => {
+    if (finishing) return;
     const top = cancelIdOf(items[0]);
-    if (fs.existsSync(path.join(cancelDir(appdata), top))) finish(0);
-    let changed = false;
-    for (const item of live.slice(1)) {
-      const key = cancelIdOf(item);
-      const flag = path.join(cancelDir(appdata), key);
-      if (fs.existsSync(flag)) {
-        sleeps.get(key).kill('SIGKILL');
-        sleeps.delete(key);
-        live = live.filter((i) => i !== item);
-        fs.rmSync(flag, { force: true });
-        changed = true;
-      }
+    if (fs.existsSync(path.join(cancelDir(appdata), top))) {
+      finish(0);
+      return;
     }
-    if (changed) save();
-    else if (Date.now() - lastBeat >= HEARTBEAT_MS) {
+    const stopping = [];
+    for (const item of live.slice(1)) {
+      if (!busy && fs.existsSync(path.join(cancelDir(appdata), cancelIdOf(item)))) stopping.push(item);
+    }
+    if (stopping.length > 0) {
+      busy = true;
+      Promise.all(stopping.map((item) => killed(sleeps.get(cancelIdOf(item))))).then(() => {
+        for (const item of stopping) {
+          sleeps.delete(cancelIdOf(item));
+          live = live.filter((i) => i !== item);
+          fs.rmSync(path.join(cancelDir(appdata), cancelIdOf(item)), { force: true });
+        }
+        save();
+        lastBeat = Date.now();
+        busy = false;
+      });
+      return;
+    }
+    if (Date.now() - lastBeat >= HEARTBEAT_MS) {
+      lastBeat = Date.now();
       const t = new Date();
       try {
         fs.utimesSync(file, t, t);
       } catch {
-        finish(1); // the record was removed under us: this request is over
+        finish(1); // the record was removed under us (its node was declared dead): this request is over
       }
     }
-    if (changed || Date.now() - lastBeat >= HEARTBEAT_MS) lastBeat = Date.now();
   }, POLL_MS);
 }
 
