@@ -13,6 +13,7 @@ import {
   ANT_TEXTS, INFO_TEXTS, PROMPT_TEXTS, REFUSAL_TEXTS, frameAntEcho, renderProductText,
 } from '../../src/core/ucd/installer/texts';
 import { summarizeTranscript } from '../../src/core/ucd/installer/summary';
+import { InstallerDriver, type InstallerEvent } from '../../src/core/ucd/installer/driver';
 import { clusterPrerequisites, sshArgs, startCluster, type InstallerPackage, type TestCluster } from './harness';
 import { databasePrerequisites } from './mariadb';
 
@@ -113,7 +114,7 @@ async function assertRefusedUnchanged(node: string, r: { out: string; code: numb
 
 if (!skip) {
   before(async () => {
-    c = await startCluster({ nodes: 3, version: FROM, database: true });
+    c = await startCluster({ nodes: 4, version: FROM, database: true });
     good = c.buildPackage({ version: TO });
     other = c.buildPackage({ version: OTHER });
     for (const n of c.nodes) {
@@ -303,6 +304,29 @@ if (!skip) {
     assert.deepEqual(await versions('ucd3'), [`installed.version=${TO}`, `installed.version=${TO}`]);
     assert.deepEqual(await c.database!.schemaVersions(), [`${FROM} 1`, `${TO} 2`]);
     assert.equal(outcome(r.out, 'ucd3', 'silent').kind, 'upgraded');
+  });
+
+  test('the core\'s InstallerDriver drives the simulated installer over a real pty (ssh -tt) to BUILD SUCCESSFUL', async () => {
+    const child = spawn('/usr/bin/ssh', sshArgs(c, 'ucd4', `cd '${pkgDir(good)}' && ./install-server.sh`, { tty: true }));
+    const events: InstallerEvent[] = [];
+    const driver = new InstallerDriver({
+      cluster: { currentVersion: FROM, targetVersion: TO }, node: { name: 'ucd4', installDir: INSTALL, os: 'linux' }, mode: 'guided', quietMs: 300,
+      onEvent: (e) => {
+        events.push(e);
+        if (e.type === 'answer') child.stdin.write(e.text);
+      },
+    });
+    child.stdout.on('data', (d: Buffer) => driver.feed(d.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 30000);
+    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    clearTimeout(timer);
+    driver.end(code);
+    assert.deepEqual(events.filter((e) => e.type === 'answer').map((e) => e.type === 'answer' && e.prompt), ['upgradeDirectory', 'installDirectory', 'upgradeConfirm', 'notice']);
+    assert.deepEqual(events.filter((e) => e.type === 'info').map((e) => e.type === 'info' && e.kind), ['noDatabaseUpgrades']);
+    assert.equal(events.some((e) => e.type === 'refusal' || e.type === 'unknownPrompt'), false, JSON.stringify(events.filter((e) => e.type !== 'progress')));
+    const done = events.find((e) => e.type === 'done');
+    assert.equal(done?.type === 'done' && done.success, true);
+    assert.deepEqual(await versions('ucd4'), [`installed.version=${TO}`, `installed.version=${TO}`]);
   });
 
   test('the cluster file\'s backup command dumps the real database over SSH on the first node, and the dump restores', async () => {
