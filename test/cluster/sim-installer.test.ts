@@ -13,6 +13,7 @@ import {
   ANT_TEXTS, INFO_TEXTS, PROMPT_TEXTS, REFUSAL_TEXTS, frameAntEcho, renderProductText,
 } from '../../src/core/ucd/installer/texts';
 import { summarizeTranscript } from '../../src/core/ucd/installer/summary';
+import { loadCluster } from '../../src/core/cluster/load';
 import { InstallerDriver, type InstallerEvent } from '../../src/core/ucd/installer/driver';
 import { clusterPrerequisites, sshArgs, startCluster, type InstallerPackage, type TestCluster } from './harness';
 import { databasePrerequisites } from './mariadb';
@@ -332,6 +333,9 @@ if (!skip) {
   test('the cluster file\'s backup command dumps the real database over SSH on the first node, and the dump restores', async () => {
     const file = JSON.parse(c.clusterFile()) as { database: { backup: { node: string; command: string; artifact: string } } };
     assert.equal(file.database.backup.node, 'ucd1');
+    const loaded = loadCluster(c.clusterFile());
+    assert.ok(loaded.ok, JSON.stringify(loaded.problems));
+    assert.deepEqual(loaded.cluster.database.backup.runOn, { kind: 'node', node: 'ucd1' });
     const dump = spawn('/usr/bin/ssh', sshArgs(c, 'ucd1', file.database.backup.command), { stdio: ['ignore', 'pipe', 'pipe'] });
     let err = '';
     dump.stderr.on('data', (d: Buffer) => (err += d.toString()));
