@@ -14,6 +14,7 @@ import {
 } from '../../src/core/ucd/installer/texts';
 import { summarizeTranscript } from '../../src/core/ucd/installer/summary';
 import { loadCluster } from '../../src/core/cluster/load';
+import { setProperties } from '../../src/core/ucd/installer/properties';
 import { InstallerDriver, type InstallerEvent } from '../../src/core/ucd/installer/driver';
 import { clusterPrerequisites, sshArgs, startCluster, type InstallerPackage, type TestCluster } from './harness';
 import { databasePrerequisites } from './mariadb';
@@ -287,8 +288,11 @@ if (!skip) {
   });
 
   test('silent mode (nonInteractive=true) still blocks at the shell\'s directory prompt until a line comes', async () => {
-    const props = `${pkgDir(good)}/install.properties`;
-    await inNodeOk('ucd3', `printf '%s\\n' 'nonInteractive=true' 'install.server.dir=${INSTALL}' >> ${props}`, c.user);
+    // Edited the way the runbook edits it (the core's setProperties), read back by the simulator as Java would.
+    const props = path.join(c.hostHomeDir('ucd3'), path.relative(c.homeDir, `${pkgDir(good)}/install.properties`));
+    const edited = setProperties(fs.readFileSync(props, 'latin1'), [['nonInteractive', 'true'], ['install.server.dir', INSTALL]], 'silent upgrade (test)');
+    assert.match(edited, /^nonInteractive=true$/m);
+    fs.writeFileSync(props, edited, 'latin1');
     const r = new Run('ucd3', pkgDir(good));
     // Stdin held open: after the prompt nothing more comes, for as long as we wait.
     const deadline = Date.now() + 10000;
