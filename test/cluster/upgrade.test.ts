@@ -245,3 +245,28 @@ describe('a whole HA upgrade through the core, on a real cluster', { skip, concu
     await reopened.pool.closeAll();
   });
 });
+
+describe('silent mode: install.properties and closed standard input, on a real cluster', { skip, concurrency: 1 }, () => {
+  let tc: TestCluster;
+  before(async () => {
+    tc = await startCluster({ nodes: 2, database: true });
+  });
+  after(async () => {
+    await tc?.stop();
+  });
+
+  test('the first node upgrades without a single prompt answered, and install.properties says why', async () => {
+    const pkg = tc.buildPackage();
+    const r = rig(tc, tc.clusterFile({ package: { localFile: pkg.file }, installerMode: 'silent' }));
+    await act(r, 'package', 'run');
+    expectState(r, 'package', 'passed');
+    await act(r, 'installFirst', 'run');
+    expectState(r, 'installFirst', 'passed');
+    assert.deepEqual(await installedVersion(tc, 'ucd1'), { install: pkg.version, appdata: pkg.version });
+    const props = await tc.inNode('ucd1', `cat /tmp/ucd-upgrade-${pkg.version}/ibm-ucd-install/install.properties`);
+    assert.match(props.stdout, /^nonInteractive=true$/m);
+    assert.match(props.stdout, new RegExp(`^install\\.server\\.dir=${tc.installDir.replace(/\//g, '\\/')}$`, 'm'));
+    assert.ok(!r.lines.some((l) => / answered /.test(l)), 'nothing was typed at a prompt');
+    await r.pool.closeAll();
+  });
+});
