@@ -246,7 +246,7 @@ describe('a whole HA upgrade through the core, on a real cluster', { skip, concu
   });
 });
 
-describe('silent mode: install.properties and closed standard input, on a real cluster', { skip, concurrency: 1 }, () => {
+describe('guided hand-over and silent mode, on a real cluster', { skip, concurrency: 1 }, () => {
   let tc: TestCluster;
   before(async () => {
     tc = await startCluster({ nodes: 2, database: true });
@@ -255,15 +255,48 @@ describe('silent mode: install.properties and closed standard input, on a real c
     await tc?.stop();
   });
 
-  test('the first node upgrades without a single prompt answered, and install.properties says why', async () => {
+  test('guided: a prompt the runbook does not know hands the live installer to a person, who finishes it', async () => {
     const pkg = tc.buildPackage();
-    const r = rig(tc, tc.clusterFile({ package: { localFile: pkg.file }, installerMode: 'silent' }));
+    const r = rig(tc, tc.clusterFile({ package: { localFile: pkg.file } }));
+    await act(r, 'package', 'run');
+    expectState(r, 'package', 'passed');
+    const question = 'Enter the port of the new agent relay. [Default: 7916]';
+    await tc.inNode('ucd1', `mkdir -p /tmp/ucd-upgrade-${pkg.version}/ibm-ucd-install/conf/sim && echo '${question}' > /tmp/ucd-upgrade-${pkg.version}/ibm-ucd-install/conf/sim/extra-prompt`);
+    const handedOver: { node: string; backlog: string; why: string }[] = [];
+    const installer = installerHandlers('installFirst', {
+      transportFor: async (n) => r.pool.transport(targetFromNode(n)),
+      quietMs: 1_500,
+      // The engineer in the terminal: reads the question, presses Enter for the default.
+      handOver: async (node, session, backlog, why) => {
+        handedOver.push({ node, backlog, why });
+        session.write('\r');
+      },
+    });
+    await installer.run!(ctx(r, 'installFirst'));
+    assert.equal(handedOver.length, 1, 'handed over exactly once');
+    assert.equal(handedOver[0].node, 'ucd1');
+    assert.match(handedOver[0].backlog, /agent relay/);
+    const o = r.session.state().get('installFirst@ucd1');
+    assert.equal(o?.status, 'passed', JSON.stringify(o));
+    assert.ok(o && 'evidence' in o && o.evidence.includes('finished by hand in the terminal'));
+    assert.equal((await installedVersion(tc, 'ucd1')).install, pkg.version);
+    await r.pool.closeAll();
+  });
+
+  test('silent: a node upgrades without a single prompt answered, and install.properties says why', async () => {
+    const pkg = tc.buildPackage();
+    // ucd1 was upgraded above; ucd2, still on the old version, plays the first node here.
+    const r = rig(tc, tc.clusterFile({ package: { localFile: pkg.file }, installerMode: 'silent', firstNode: 'ucd2' }));
     await act(r, 'package', 'run');
     expectState(r, 'package', 'passed');
     await act(r, 'installFirst', 'run');
-    expectState(r, 'installFirst', 'passed');
-    assert.deepEqual(await installedVersion(tc, 'ucd1'), { install: pkg.version, appdata: pkg.version });
-    const props = await tc.inNode('ucd1', `cat /tmp/ucd-upgrade-${pkg.version}/ibm-ucd-install/install.properties`);
+    // Upgraded; but a "first" node that found the schema already upgraded (by ucd1 above) is the
+    // surprise the step must point out, not pass over.
+    expectState(r, 'installFirst', 'warning');
+    const o = r.session.state().get('installFirst@ucd2');
+    assert.ok(o && 'hint' in o && /ds_db_version/.test(o.hint ?? ''), JSON.stringify(o));
+    assert.deepEqual(await installedVersion(tc, 'ucd2'), { install: pkg.version, appdata: pkg.version });
+    const props = await tc.inNode('ucd2', `cat /tmp/ucd-upgrade-${pkg.version}/ibm-ucd-install/install.properties`);
     assert.match(props.stdout, /^nonInteractive=true$/m);
     assert.match(props.stdout, new RegExp(`^install\\.server\\.dir=${tc.installDir.replace(/\//g, '\\/')}$`, 'm'));
     assert.ok(!r.lines.some((l) => / answered /.test(l)), 'nothing was typed at a prompt');

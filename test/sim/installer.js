@@ -219,6 +219,13 @@ async function main() {
     }
     echo(TEXTS.prompts.notice);
     readLine();
+    // A newer product may ask something the runbook has never seen: the tests put the question
+    // in conf/sim/extra-prompt of the extracted package, and the runbook must hand it to a person.
+    const extra = path.join(PKG, 'conf/sim/extra-prompt');
+    if (fs.existsSync(extra)) {
+      echo(fs.readFileSync(extra, 'utf8').trim());
+      readLine();
+    }
   }
 
   writeOut(`    [mkdir] Created dir: ${dir}/var/temp\n`);
