@@ -2,7 +2,7 @@
 // release moves the DOM, this is the only file to change.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { Browser, BrowserContext, Locator, Page } from 'playwright-core';
+import type { Browser, BrowserContext, FrameLocator, Locator, Page } from 'playwright-core';
 import type { CodeServer } from './harness';
 
 const SEL = {
@@ -26,7 +26,45 @@ const SEL = {
   activeEditor: '.editor-group-container.active .monaco-editor',
   sidebar: '#workbench\\.parts\\.sidebar',
   sidebarSash: '.monaco-sash.vertical',
+  dialog: '.monaco-dialog-box',
+  dialogMessage: '.monaco-dialog-box .dialog-message-text',
+  dialogDetail: '.monaco-dialog-box .dialog-message-detail',
+  dialogButton: '.monaco-dialog-box .dialog-buttons .monaco-button',
+  quickInputTitle: '.quick-input-widget .quick-input-title',
+  quickInputList: '.quick-input-widget .quick-input-list',
+  quickPickRow: '.quick-input-widget .quick-input-list .monaco-list-row',
+  quickPickRowLabel: '.label-name',
+  quickInputOk: '.quick-input-widget .quick-input-action .monaco-button',
+  webview: 'iframe.webview.ready',
+  webviewContent: '#active-frame',
 } as const;
+
+/** A modal dialog of the workbench (showWarningMessage with modal: true), as the user reads it. */
+export interface Dialog {
+  readonly message: string;
+  readonly detail: string;
+  readonly buttons: readonly string[];
+}
+
+/** What the quick input shows now: an input box (showInputBox) or a list (showQuickPick). */
+export type QuickInput =
+  | { readonly kind: 'input'; readonly title: string; readonly prompt: string; readonly password: boolean }
+  | { readonly kind: 'pick'; readonly title: string; readonly items: readonly string[] };
+
+/** One warning of the status webview's list. */
+export interface StatusWarningRow {
+  readonly code: string;
+  readonly node?: string;
+  readonly text: string;
+}
+
+/** One node row of the status webview's table, cell by cell as shown. */
+export interface StatusNodeRow {
+  readonly node: string;
+  readonly version: string;
+  readonly server: string;
+  readonly installer: string;
+}
 
 export interface Marker {
   readonly text: string;
@@ -233,6 +271,97 @@ export class Workbench {
     await replaceBox.fill(replace);
     await this.page.locator('.find-widget .codicon-find-replace').first().click();
     await this.page.keyboard.press('Escape');
+  }
+
+  // ---- modal dialogs
+
+  /** The modal dialog showing now, if any. */
+  async dialog(): Promise<Dialog | undefined> {
+    const box = this.page.locator(SEL.dialog);
+    if (!(await box.isVisible().catch(() => false))) return undefined;
+    const text = async (sel: string) => ((await this.page.locator(sel).first().innerText().catch(() => '')) ?? '').trim();
+    const buttons = (await this.page.locator(SEL.dialogButton).allInnerTexts()).map((b) => b.trim()).filter(Boolean);
+    return { message: await text(SEL.dialogMessage), detail: await text(SEL.dialogDetail), buttons };
+  }
+
+  /** Clicks `button` in the modal dialog that is showing and waits until the dialog is gone. */
+  async answerDialog(button: string): Promise<void> {
+    await this.page.locator(SEL.dialog).getByRole('button', { name: button, exact: true }).click();
+    await this.page.locator(SEL.dialog).waitFor({ state: 'hidden' });
+  }
+
+  // ---- quick input: what is asked now
+
+  /** The input box or quick pick that is open now, if any. */
+  async quickInput(): Promise<QuickInput | undefined> {
+    // Between two input boxes the old widget lingers, closing and inert: that one asks nothing.
+    const widget = this.page.locator(`${SEL.quickInput}:not(.quick-input-widget-closing):not([inert])`);
+    if (!(await widget.isVisible().catch(() => false))) return undefined;
+    const title = (await this.page.locator(SEL.quickInputTitle).innerText().catch(() => '')).trim();
+    if (await this.page.locator(SEL.quickInputList).first().isVisible().catch(() => false)) {
+      // A row's first label is the item's label; a second one, if any, is its detail line.
+      const items = await this.page.locator(SEL.quickPickRow).evaluateAll((rows, label) => rows.map((r) => (r.querySelector(label)?.textContent ?? '').trim()), SEL.quickPickRowLabel);
+      if (items.length) return { kind: 'pick', title, items };
+    }
+    const box = this.page.locator(SEL.quickInputBox);
+    const password = (await box.getAttribute('type').catch(() => null)) === 'password';
+    const prompt = (await this.page.locator(SEL.quickInputMessage).innerText().catch(() => '')).trim();
+    return { kind: 'input', title, prompt, password };
+  }
+
+  /**
+   * Answers the open input box when another may follow at once (user name, then password): waits
+   * until this one is gone, i.e. the widget closed or it asks something else now.
+   */
+  async submitInputBox(text: string): Promise<void> {
+    const box = this.page.locator(SEL.quickInputBox);
+    await box.waitFor({ state: 'visible' });
+    const asked = async () => `${await this.page.locator(SEL.quickInputTitle).innerText().catch(() => '')}\n${await this.page.locator(SEL.quickInputMessage).innerText().catch(() => '')}\n${await box.getAttribute('type').catch(() => '')}`;
+    const before = await asked();
+    await box.fill(text);
+    await box.press('Enter');
+    const deadline = Date.now() + 20_000;
+    while (Date.now() < deadline) {
+      const open = await this.page.locator(`${SEL.quickInput}:not(.quick-input-widget-closing):not([inert])`).isVisible().catch(() => false);
+      if (!open || (await asked()) !== before) return;
+      await this.page.waitForTimeout(100);
+    }
+    throw new Error(`the input box "${before.replace(/\n/g, ' ')}" did not close after Enter`);
+  }
+
+  /** In a multi-select quick pick: checks exactly the rows whose label is in `labels`, then accepts. */
+  async pickMany(labels: readonly string[]): Promise<void> {
+    const rows = this.page.locator(SEL.quickPickRow);
+    await rows.first().waitFor({ state: 'visible' });
+    for (const label of labels) {
+      const row = rows.filter({ has: this.page.locator(SEL.quickPickRowLabel, { hasText: label }) }).first();
+      const checkbox = row.getByRole('checkbox');
+      if ((await checkbox.count()) && (await checkbox.first().isChecked())) continue;
+      await row.click();
+      if (await checkbox.count()) await checkbox.first().waitFor({ state: 'visible' });
+    }
+    await this.page.locator(SEL.quickInputOk, { hasText: 'OK' }).first().click();
+    await this.page.locator(SEL.quickInput).waitFor({ state: 'hidden' });
+  }
+
+  // ---- the cluster status webview (the extension's own DOM inside the webview frames)
+
+  statusFrame(): FrameLocator {
+    return this.page.frameLocator(SEL.webview).frameLocator(SEL.webviewContent);
+  }
+
+  async statusWarnings(): Promise<StatusWarningRow[]> {
+    return this.statusFrame().locator('#warnings li[data-code]').evaluateAll((lis) =>
+      lis.map((li) => ({ code: li.getAttribute('data-code') ?? '', ...(li.getAttribute('data-node') ? { node: li.getAttribute('data-node')! } : {}), text: (li.textContent ?? '').trim() })));
+  }
+
+  async statusNodes(): Promise<StatusNodeRow[]> {
+    return this.statusFrame().locator('#nodes tbody tr[data-node]').evaluateAll((trs) =>
+      trs.map((tr) => {
+        const cells = [...tr.querySelectorAll('td')].map((td) => (td.textContent ?? '').replace(/\s+/g, ' ').trim());
+        // Columns after the row header: reachable, version, server, load balancer, installer, last check, actions.
+        return { node: tr.getAttribute('data-node') ?? '', version: cells[1] ?? '', server: cells[2] ?? '', installer: cells[4] ?? '' };
+      }));
   }
 
   // ---- Problems panel, notifications
