@@ -2,8 +2,7 @@
 // element of class productVersion (ucd-facts.md). Read through the same pinned TLS as the REST
 // calls, so a node or the load balancer is trusted the way the user decided, and no credential
 // is ever involved.
-import * as https from 'node:https';
-import type { IncomingMessage } from 'node:http';
+import { ClientRequest, type IncomingMessage } from 'node:http';
 import { UcdRestError } from './rest/errors';
 import { connectTrusted, type TlsTrust } from './rest/tls';
 
@@ -26,7 +25,8 @@ export async function fetchLoginPage(url: string, trust: TlsTrust, opts: { signa
   try {
     const socket = await connectTrusted(target, trust, opts.signal, timeoutMs);
     const body = await new Promise<{ status: number; body: string }>((resolve, reject) => {
-      const req = https.request({ createConnection: () => socket, host, port, method: 'GET', path: u.pathname || '/', headers: { Host: u.host, Connection: 'close' } });
+      // Over the verified socket itself; see send() in rest/client.ts for why not https.request.
+      const req = new ClientRequest({ createConnection: () => socket, host, port, method: 'GET', path: u.pathname || '/', headers: { Host: u.host, Connection: 'close' } });
       const timer = setTimeout(() => req.destroy(new Error(`no answer within ${Math.round(timeoutMs / 1000)} s`)), timeoutMs);
       req.on('error', (e) => {
         clearTimeout(timer);

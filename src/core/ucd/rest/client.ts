@@ -4,8 +4,7 @@
 //   PUT /rest/workflow/{traceId}/cancel
 // Credentials stay in memory: they are read from the injected source after the server's TLS
 // identity is accepted, sent only in the Authorization header, and masked out of every message.
-import * as https from 'node:https';
-import type { IncomingMessage } from 'node:http';
+import { ClientRequest, type IncomingMessage } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import { blockingProcesses, describeProcess, parseCurrentActivity, type RunningProcess } from './activity';
 import { maskSecrets, UcdRestError } from './errors';
@@ -180,8 +179,11 @@ export class UcdRestClient {
 function send(socket: TLSSocket, target: TlsTarget, method: string, path: string, basic: string, signal: AbortSignal | undefined, timeoutMs: number): Promise<HttpResult> {
   return new Promise((resolve, reject) => {
     const body = method === 'PUT' ? '' : undefined;
-    const req = https.request({
-      // The already-verified socket: the request is written only now, after the trust decision.
+    // The already-verified socket: the request is written only now, after the trust decision.
+    // Not https.request: VS Code's extension host patches http(s).request to add its proxy agent,
+    // which ignores createConnection and opens a second, CA-verified connection (so a pinned
+    // self-signed UCD server fails). A ClientRequest with createConnection uses no agent.
+    const req = new ClientRequest({
       createConnection: () => socket,
       host: target.host,
       port: target.port,
