@@ -110,6 +110,15 @@ test('a missing backup, or one older than the shutdown, warns at the installer',
   assert.deepEqual(warnings('installFirst', reduceJournal([stop, backupAfter], c)), []);
 });
 
+test('a step that is done no longer repeats the warnings about starting it', () => {
+  const c = cluster();
+  const installed: JournalEvent = { type: 'finished', ts: at(9), id: 'i', kind: 'run', step: 'installFirst', node: 'ucd1', verdict: 'passed', evidence: [] };
+  const before = deriveRunbook(c, reduceJournal([], c), T0, OPTS).find((s) => s.def.id === 'installFirst');
+  assert.match(before?.warnings[0] ?? '', /no database backup recorded/);
+  const after = deriveRunbook(c, reduceJournal([installed], c), T0, OPTS).find((s) => s.def.id === 'installFirst');
+  assert.deepEqual(after?.warnings, []);
+});
+
 test('the tree summary counts nodes and the first open step makes later ones pending', () => {
   const c = cluster();
   const state = reduceJournal([checked('ucd1', 'passed', 0), checked('ucd2', 'passed', 0)], c);

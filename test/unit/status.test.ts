@@ -78,3 +78,15 @@ test('an unreachable node says why', () => {
   assert.ok(w);
   assert.match(w.message, /ucd3.*connection refused/);
 });
+
+test('a backup taken before the shutdown is a note, not a warning, and backup notes end once the first node is upgraded', () => {
+  const backup: JournalEvent = { type: 'finished', ts: at(1), id: 'b', kind: 'run', step: 'backup', verdict: 'passed', evidence: [] };
+  const stop: JournalEvent = { type: 'finished', ts: at(5), id: 's', kind: 'run', step: 'stop', node: 'ucd1', verdict: 'passed', evidence: [] };
+  const mid = status([backup, stop]);
+  const note = mid.warnings.find((w) => w.code === 'backup-before-shutdown');
+  assert.equal(note?.severity, 'info');
+  assert.ok(!mid.warnings.some((w) => w.code === 'backup-missing'));
+  const upgraded: JournalEvent = { type: 'finished', ts: at(9), id: 'i', kind: 'run', step: 'installFirst', node: 'ucd1', verdict: 'passed', evidence: [] };
+  const end = status([backup, stop, upgraded]);
+  assert.ok(!end.warnings.some((w) => w.code.startsWith('backup')), JSON.stringify(end.warnings));
+});

@@ -18,6 +18,8 @@ export interface GateFailure {
 }
 
 export interface StepWarning {
+  /** missing: no backup at all; beforeShutdown: taken while servers could still write (the doc's own order). */
+  readonly kind: 'backup-missing' | 'backup-before-shutdown';
   readonly reason: string;
 }
 
@@ -114,11 +116,11 @@ export function hardGates(step: StepId, cluster: Cluster, state: RunState, now: 
 export function warnings(step: StepId, state: RunState): StepWarning[] {
   if (step !== 'installFirst') return [];
   const backup = state.get(targetKey('backup'));
-  if (!backup || backup.status === 'skipped') return [{ reason: 'no database backup recorded — server upgrades cannot be rolled back' }];
+  if (!backup || backup.status === 'skipped') return [{ kind: 'backup-missing', reason: 'no database backup recorded — server upgrades cannot be rolled back' }];
   const stops = [...state.entries()].filter(([k, o]) => k.startsWith('stop@') && o.status === 'passed').map(([, o]) => Date.parse(o.at));
   if (stops.length && Date.parse(backup.at) < Math.min(...stops) && backup.status !== 'confirmed') {
     // The doc wants the backup taken with every server stopped.
-    return [{ reason: 'the database backup is older than the shutdown — servers may have written to the database since' }];
+    return [{ kind: 'backup-before-shutdown', reason: 'the database backup is older than the shutdown — servers may have written to the database since' }];
   }
   return [];
 }

@@ -89,7 +89,8 @@ function deriveStep(
   def: StepDef, number: number, cluster: Cluster, state: RunState, now: number, opts: GateOptions, earlierOpen: StepView | undefined,
 ): StepView {
   const gateFailures = hardGates(def.id, cluster, state, now, opts);
-  const stepWarnings = warnings(def.id, state).map((w) => w.reason);
+  // Warnings are about starting a step; once it is done they only repeat history.
+  const stepWarnings = recordedDone(def, cluster, state) ? [] : warnings(def.id, state).map((w) => w.reason);
   const waiting = earlierOpen ? `waiting for step ${earlierOpen.number}` : '';
 
   if (def.id === 'storage' && !storageStepApplies(cluster)) {
@@ -124,6 +125,12 @@ function deriveStep(
   if (st === 'blocked' && settled === 0) summary = `blocked: ${gateFailures[0].reason}`;
   else if (st === 'pending' && settled === 0) summary = waiting;
   return { def, number, state: st, summary, reasons: gateFailures.map((g) => g.reason), warnings: stepWarnings, nodes: nodeViews, actions: actionsFor(st) };
+}
+
+/** Whether the step's own records say it is done, whatever the gates and the order say now. */
+function recordedDone(def: StepDef, cluster: Cluster, state: RunState): boolean {
+  const keys = def.scope === 'cluster' ? [targetKey(def.id)] : nodesOf(def, cluster).map((n) => targetKey(def.id, n));
+  return keys.length > 0 && keys.every((k) => isSettled(state.get(k)));
 }
 
 /** A node-scoped step's state: the most urgent of its nodes', or done when all are done. */

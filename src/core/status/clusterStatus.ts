@@ -27,7 +27,7 @@ export type Severity = 'critical' | 'error' | 'warning' | 'info';
 
 export type WarningCode =
   | 'host-key-changed' | 'still-running' | 'stale-pid' | 'unreachable' | 'storage-must-move'
-  | 'versions-differ' | 'backup-missing' | 'fips';
+  | 'versions-differ' | 'backup-missing' | 'backup-before-shutdown' | 'fips';
 
 export interface StatusWarning {
   readonly severity: Severity;
@@ -132,8 +132,11 @@ export function clusterStatus(cluster: Cluster, events: readonly JournalEvent[],
   if (storageStepApplies(cluster) && !isSettled(state.get(targetKey('storage')))) {
     warnings.push({ severity: 'error', code: 'storage-must-move', message: `The upgrade starts at ${cluster.currentVersion}, before 6.1.1.5: network storage must be moved into ${cluster.sharedAppdata} before the installer runs (step 6).` });
   }
-  for (const w of gateWarnings('installFirst', state)) {
-    warnings.push({ severity: 'warning', code: 'backup-missing', message: w.reason });
+  // About the backup the upgrade can fall back on: it matters until the first node is upgraded.
+  if (!isSettled(state.get(targetKey('installFirst', cluster.firstNode)))) {
+    for (const w of gateWarnings('installFirst', state)) {
+      warnings.push({ severity: w.kind === 'backup-missing' ? 'warning' : 'info', code: w.kind, message: w.reason });
+    }
   }
   if (cluster.fips) {
     warnings.push({ severity: 'info', code: 'fips', message: 'FIPS mode (-fips): only FIPS 140-2 certified providers; cloud provisioning will not be available.' });
