@@ -30,14 +30,15 @@ function time(iso: string | undefined): string {
   return iso ? new Date(iso).toLocaleTimeString() : 'never';
 }
 
-function renderRow(r: NodeRow, running: ReadonlySet<string>): HTMLElement {
+function renderRow(r: NodeRow, running: ReadonlySet<string>, alerted: ReadonlySet<string>): HTMLElement {
   const cell = (text: string | Node, cls = '') => el('td', cls ? { class: cls } : {}, [text]);
   const busy = running.has(r.node);
   return el('tr', { 'data-node': r.node }, [
     el('th', { scope: 'row' }, [r.node, el('div', { class: 'sub' }, [r.host])]),
     cell(r.reachable === 'no' ? `no: ${r.reachableDetail ?? ''}` : r.reachable, `reach-${r.reachable}`),
     cell(r.version ?? '—'),
-    el('td', { class: `server server-${r.server}` }, [tag(SERVER_WORD[r.server]), el('div', { class: 'sub' }, [r.serverDetail])]),
+    // A running server is news only while it must be down: the warnings say when that is.
+    el('td', { class: `server server-${r.server}${alerted.has(r.node) ? ' alert' : ''}` }, [tag(SERVER_WORD[r.server]), el('div', { class: 'sub' }, [r.serverDetail])]),
     cell(r.loadBalancer),
     cell(busy ? 'busy…' : r.installer),
     cell(time(r.lastCheck)),
@@ -52,11 +53,12 @@ function renderRow(r: NodeRow, running: ReadonlySet<string>): HTMLElement {
 function render(msg: HostMessage): void {
   const s = msg.status;
   const running = new Set(msg.running);
+  const alerted = new Set(s.warnings.filter((w) => w.node && (w.code === 'still-running' || w.code === 'stale-pid')).map((w) => w.node as string));
   const heads = ['Node', 'Reachable', 'Version', 'Server', 'Load balancer', 'Installer', 'Last check', 'Actions'];
   const table = el('table', { id: 'nodes' }, [
     el('caption', {}, [`${s.cluster}: ${s.from} → ${s.to}, ${s.rows.length} nodes`]),
     el('thead', {}, [el('tr', {}, heads.map((h) => el('th', { scope: 'col' }, [h])))]),
-    el('tbody', {}, s.rows.map((r) => renderRow(r, running))),
+    el('tbody', {}, s.rows.map((r) => renderRow(r, running, alerted))),
   ]);
   const root = document.getElementById('root');
   if (!root) return;
