@@ -35,7 +35,10 @@ export class Controller implements vscode.Disposable {
     private readonly handlers: HandlerTable,
   ) {
     this.statusPanel = new StatusPanel(extensionUri, {
-      checkNode: (node) => void this.act({ kind: 'node', ...this.nodeItem('verifyStopped', node) }, 'check'),
+      checkNode: (node) => {
+        const item = this.nodeItem(node);
+        if (item) void this.act({ kind: 'node', ...item }, 'check');
+      },
       openTerminal: (node) => void vscode.commands.executeCommand('ucdUpgrade.openTerminal', node),
       showLog: (node) => this.showNodeLog(node),
     });
@@ -137,12 +140,15 @@ export class Controller implements vscode.Disposable {
     this.statusPanel.update(clusterStatus(c, this.session.journal.events, this.session.state()), [...new Set(busyNodes)]);
   }
 
-  /** A tree item for one node of a step, as if the user had clicked it. */
-  private nodeItem(step: 'verifyStopped', node: string): Omit<Extract<RunbookItem, { kind: 'node' }>, 'kind'> {
-    const view = this.session?.view().find((s) => s.def.id === step);
-    const nodeView = view?.nodes.find((n) => n.node === node);
-    if (!view || !nodeView) throw new Error(`node ${node} is not part of the cluster`);
-    return { step: view, node: nodeView };
+  /**
+   * "Check again" from the status view: the check of the node's current phase — its first step not
+   * yet done (a stopped-check while the servers go down, the version check at the end).
+   */
+  private nodeItem(node: string): Omit<Extract<RunbookItem, { kind: 'node' }>, 'kind'> | undefined {
+    const steps = this.session?.view() ?? [];
+    const done = new Set(['passed', 'warning', 'skipped', 'confirmed', 'notNeeded']);
+    const withNode = steps.flatMap((step) => step.nodes.filter((n) => n.node === node).map((n) => ({ step, node: n })));
+    return withNode.find((x) => !done.has(x.node.state) && this.handlers[x.step.def.id]?.check) ?? withNode.find((x) => x.step.def.id === 'verifyVersions');
   }
 
   /** An interactive ssh in the editor's terminal; arguments go to ssh as a list, never through a shell. */
