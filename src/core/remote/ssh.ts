@@ -8,6 +8,7 @@ import * as path from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
 import type { Duplex } from 'node:stream';
 import { Client, type ClientChannel, type ConnectConfig, type ServerHostKeyAlgorithm } from 'ssh2';
+import type { ClusterNode } from '../cluster/types';
 import { HostKeyPolicy } from './hostKeys';
 import type { AuthPrompt, RemoteLog, SecretSource } from './interaction';
 import { hostKeyAlgorithmsFor } from './knownHosts';
@@ -34,15 +35,7 @@ export interface SshTarget {
 }
 
 /** The cluster file's node, as a target: explicit values win over ~/.ssh/config (as on ssh's command line). */
-export function targetFromNode(node: {
-  readonly name: string;
-  readonly host: string;
-  readonly sshPort: number;
-  readonly user?: string;
-  readonly sshAlias?: string;
-  readonly identityFile?: string;
-  readonly os: 'linux' | 'windows';
-}): SshTarget {
+export function targetFromNode(node: Pick<ClusterNode, 'name' | 'host' | 'sshPort' | 'user' | 'sshAlias' | 'identityFile' | 'os'>): SshTarget {
   return {
     name: node.name,
     host: node.host,
