@@ -90,3 +90,10 @@ test('a backup taken before the shutdown is a note, not a warning, and backup no
   const end = status([backup, stop, upgraded]);
   assert.ok(!end.warnings.some((w) => w.code.startsWith('backup')), JSON.stringify(end.warnings));
 });
+
+test('a node on a version the cluster file does not expect is an error that names it', () => {
+  const s = status([fin('verifyStopped', 'ucd3', 1, { version: '6.1.0.0' })]);
+  const w = s.warnings.find((x) => x.code === 'unexpected-version');
+  assert.equal(w?.severity, 'error');
+  assert.match(w?.message ?? '', /ucd3 runs 6\.1\.0\.0.*from 7\.0\.5\.0 to 7\.1\.2\.0/);
+});

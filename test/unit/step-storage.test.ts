@@ -65,3 +65,13 @@ test('from 6.1.1.5 on the step is not needed', async () => {
   const o = s.session.state().get('storage');
   assert.ok(o && 'evidence' in o && /not needed/.test(o.evidence[0]));
 });
+
+test('the nodes\' own installed.version decides: a node older than the cluster file says fails the step', async () => {
+  const s = setup('7.0.5.0');
+  fs.mkdirSync(path.join(s.inst('ucd2'), 'conf'), { recursive: true });
+  fs.writeFileSync(path.join(s.inst('ucd2'), 'conf', 'installed.version'), 'installed.version=6.1.0.0\n');
+  await s.h.check!(s.ctx);
+  const o = s.session.state().get('storage');
+  assert.equal(o?.status, 'failed');
+  assert.ok(o && 'evidence' in o && o.evidence.some((e) => /ucd2 run a version before 6\.1\.1\.5/.test(e)), JSON.stringify(o));
+});

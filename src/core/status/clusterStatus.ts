@@ -27,7 +27,7 @@ export type Severity = 'critical' | 'error' | 'warning' | 'info';
 
 export type WarningCode =
   | 'host-key-changed' | 'still-running' | 'stale-pid' | 'unreachable' | 'storage-must-move'
-  | 'versions-differ' | 'backup-missing' | 'backup-before-shutdown' | 'fips';
+  | 'versions-differ' | 'unexpected-version' | 'backup-missing' | 'backup-before-shutdown' | 'fips';
 
 export interface StatusWarning {
   readonly severity: Severity;
@@ -105,6 +105,9 @@ export function clusterStatus(cluster: Cluster, events: readonly JournalEvent[],
     }
     if (server.state === 'running' && shutdownBegun(state, cluster) && !upgraded) {
       warnings.push({ severity: 'critical', code: 'still-running', node: n.name, message: `${n.name} is still running (${server.detail}). The installer must not run while any server touches the database: run step 5.` });
+    }
+    if (f.version && f.version !== cluster.currentVersion && f.version !== cluster.targetVersion) {
+      warnings.push({ severity: 'error', code: 'unexpected-version', node: n.name, message: `${n.name} runs ${f.version}, but the cluster file says the upgrade goes from ${cluster.currentVersion} to ${cluster.targetVersion}. Fix the cluster file or the node before the installer runs.` });
     }
     if (f.pidFile?.state === 'stale') {
       warnings.push({ severity: 'error', code: 'stale-pid', node: n.name, message: `${n.name} has a stale var/server.pid (pid ${f.pidFile.pid}, no process). The installer refuses while it exists: Run step 5 removes it.` });

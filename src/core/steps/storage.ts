@@ -2,7 +2,10 @@
 // shared appdata folder. Check shows exactly what must move where; Run moves it after the
 // engineer confirmed the full list, never overwriting, and leaves conflicts to a person.
 import type { ClusterNode } from '../cluster/types';
+import { compareVersions } from '../cluster/version';
+import { probeNode } from '../probes/node';
 import { storageStepApplies } from '../runbook/gates';
+import { factsFromProbe } from '../status/fromProbe';
 import type { ActionContext, StepHandlers } from '../runbook/actions';
 import { RemoteError, type Transport } from '../remote/transport';
 import { describeMove, parseMoveOutput, parseStorageProbe, planStorage, storageMoveScript, storageProbeScript, storageVerdict, type NodeStorageProbe, type StoragePlan } from '../ucd/storage';
@@ -44,10 +47,19 @@ function finish(ctx: ActionContext, id: string, kind: 'run' | 'check', p: Storag
 async function act(ctx: ActionContext, deps: StorageDeps, kind: 'run' | 'check'): Promise<void> {
   const id = ctx.session.begin(TARGET, kind);
   try {
+    // The nodes' own installed.version decides, not only the cluster file's word for it.
+    const read = await Promise.all(ctx.cluster.nodes.map(async (n) => ({ node: n.name, version: factsFromProbe((await probeNode(() => deps.transportFor(n), n, { signal: ctx.signal })).probe).version })));
+    const seen = read.map((r) => `${r.node} ${r.version ?? 'unreadable'}`).join(', ');
+    const old = read.filter((r) => r.version !== undefined && compareVersions(r.version, '6.1.1.5') < 0);
     if (!storageStepApplies(ctx.cluster)) {
-      ctx.session.finish(id, TARGET, kind, 'passed', [`not needed: the upgrade starts at ${ctx.cluster.currentVersion}, 6.1.1.5 or later`]);
+      if (old.length) {
+        ctx.session.finish(id, TARGET, kind, 'failed', [`installed versions: ${seen}`, `the cluster file says the upgrade starts at ${ctx.cluster.currentVersion}, but ${old.map((r) => r.node).join(', ')} run a version before 6.1.1.5`], 'Fix currentVersion in the cluster file: the storage layout must be updated before the installer runs.');
+        return;
+      }
+      ctx.session.finish(id, TARGET, kind, 'passed', [`not needed: the upgrade starts at ${ctx.cluster.currentVersion}, 6.1.1.5 or later`, `installed versions: ${seen}`]);
       return;
     }
+    ctx.log.info(`[storage] installed versions: ${seen}`);
     const before = await plan(ctx, deps);
     if (kind === 'check' || before.nothingToDo || before.problems.length || before.moves.length === 0) return finish(ctx, id, kind, before);
     const detail = [
