@@ -1,20 +1,20 @@
 // Wires the cluster file, the run session (journal) and the views together, and handles the
 // tree's commands. No procedure logic lives here: it asks the core and renders the answer.
+import * as os from 'node:os';
+import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { Cluster } from '../core/cluster/types';
 import { CLUSTER_TEMPLATE } from '../core/cluster/template';
 import type { Target } from '../core/journal/events';
+import { renderReport } from '../core/journal/report';
 import type { HandlerTable } from '../core/runbook/actions';
 import { RunSession } from '../core/runbook/session';
 import { targetKey } from '../core/runbook/state';
 import { stepDef } from '../core/runbook/steps';
+import { clusterStatus } from '../core/status/clusterStatus';
 import { ClusterFile, type ClusterFileState } from './clusterFile';
 import { RunbookTree, type RunbookItem } from './runbookTree';
 import { StatusPanel } from './statusPanel';
-import { clusterStatus } from '../core/status/clusterStatus';
-import { renderReport } from '../core/journal/report';
-import * as os from 'node:os';
-import * as path from 'node:path';
 
 type Log = vscode.LogOutputChannel;
 
