@@ -111,8 +111,14 @@ describe('the whole HA upgrade through the UI, on the 3-node demo cluster', { sk
     const w = ready().wb;
     const step = label(id);
     const before = await w.rowDescription(step);
-    if (via === 'inline') await w.inlineAction(step, action);
-    else await w.contextMenu(step, action);
+    const click = () => (via === 'inline' ? w.inlineAction(step, action) : w.contextMenu(step, action));
+    await click();
+    // A click can land while a hover or tooltip still covers the row and be lost: if nothing at
+    // all happened (no new description, no dialog, no input), click once more.
+    const reacted = async () => (await w.rowDescription(step).catch(() => before)) !== before || (await w.dialog()) !== undefined || (await w.quickInput()) !== undefined;
+    const until = Date.now() + 8_000;
+    while (Date.now() < until && !(await reacted().catch(() => false))) await w.page.waitForTimeout(250);
+    if (!(await reacted().catch(() => false))) await click();
     let last = '';
     // The description must change and then match: a step that already matched is done again.
     let changed = !expect.test(before);
