@@ -13,6 +13,7 @@ import { targetKey } from '../core/runbook/state';
 import { stepDef } from '../core/runbook/steps';
 import { clusterStatus } from '../core/status/clusterStatus';
 import { ClusterFile, type ClusterFileState } from './clusterFile';
+import { NODE_LOG_SCHEME, NodeLog } from './log';
 import { RunbookTree, type RunbookItem } from './runbookTree';
 import { StatusPanel } from './statusPanel';
 
@@ -27,6 +28,7 @@ export class Controller implements vscode.Disposable {
   private sessionSub: { dispose(): void } | undefined;
   private readonly running = new Map<string, AbortController>();
   private readonly statusPanel: StatusPanel;
+  private readonly nodeLog: NodeLog;
 
   constructor(
     extensionUri: vscode.Uri,
@@ -34,13 +36,15 @@ export class Controller implements vscode.Disposable {
     private readonly log: Log,
     private readonly handlers: HandlerTable,
   ) {
+    this.nodeLog = new NodeLog(log);
+    this.disposables.push(vscode.workspace.registerTextDocumentContentProvider(NODE_LOG_SCHEME, this.nodeLog));
     this.statusPanel = new StatusPanel(extensionUri, {
       checkNode: (node) => {
         const item = this.nodeItem(node);
         if (item) void this.act({ kind: 'node', ...item }, 'check');
       },
       openTerminal: (node) => void vscode.commands.executeCommand('ucdUpgrade.openTerminal', node),
-      showLog: (node) => this.showNodeLog(node),
+      showLog: (node) => void this.showNodeLog(node),
     });
     this.disposables.push(this.statusPanel);
     this.view = vscode.window.createTreeView('ucdUpgrade.runbook', { treeDataProvider: this.tree, showCollapseAll: true });
@@ -63,7 +67,7 @@ export class Controller implements vscode.Disposable {
       reg('ucdUpgrade.createClusterFile', () => this.createClusterFile()),
       reg('ucdUpgrade.openClusterFile', () => vscode.window.showTextDocument(this.clusterFile.uri)),
       reg('ucdUpgrade.refresh', () => this.clusterFile.reload()),
-      reg('ucdUpgrade.showLog', () => this.log.show(true)),
+      reg('ucdUpgrade.showLog', (item?: RunbookItem) => (item?.kind === 'node' ? this.showNodeLog(item.node.node) : this.log.show(true))),
       reg('ucdUpgrade.exportReport', () => this.exportReport()),
       reg('ucdUpgrade.openTerminal', (node?: string) => this.openTerminal(node)),
       reg('ucdUpgrade.showStatus', () => {
@@ -165,10 +169,13 @@ export class Controller implements vscode.Disposable {
     vscode.window.createTerminal({ name: `UCD ${n.name}`, shellPath: 'ssh', shellArgs: args, iconPath: new vscode.ThemeIcon('server') }).show();
   }
 
-  private showNodeLog(node: string): void {
-    this.log.show(true);
-    this.log.info(`— log of ${node}: every line of this channel about ${node} starts with "[${node}]" (use the Filter box) —`);
+  /** Just this node's lines of this window, in a read-only log document beside the editor. */
+  private async showNodeLog(node: string): Promise<void> {
+    const doc = await vscode.workspace.openTextDocument(NodeLog.uri(node));
+    await vscode.languages.setTextDocumentLanguage(doc, 'log');
+    await vscode.window.showTextDocument(doc, { preview: true, viewColumn: vscode.ViewColumn.Beside });
   }
+
 
   private async createClusterFile(): Promise<void> {
     const uri = this.clusterFile.uri;
@@ -222,7 +229,7 @@ export class Controller implements vscode.Disposable {
         { location: { viewId: 'ucdUpgrade.runbook' }, title: `${verb}: ${describe(r.target)}`, cancellable: true },
         async (_p, token) => {
           token.onCancellationRequested(() => abort.abort());
-          await handler({ cluster: r.session.cluster, session: r.session, target: r.target, log: this.log, signal: abort.signal });
+          await handler({ cluster: r.session.cluster, session: r.session, target: r.target, log: this.nodeLog, signal: abort.signal });
         },
       );
     } catch (e) {

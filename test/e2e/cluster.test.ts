@@ -78,6 +78,16 @@ describe('the extension against a real cluster, in a real VS Code', { skip }, ()
     await wb.page.waitForTimeout(500);
     await wb.screenshot(path.join(SCREENSHOTS, 'step5-check.png'));
 
+    // Show Log on ucd2's row: just that node's record — the probe, its output, the verdict.
+    await wb.inlineAction('ucd2', 'Show Log');
+    const tab = wb.page.locator('.tabs-container .tab', { hasText: 'ucd2.log' });
+    await tab.waitFor({ timeout: 20_000 });
+    // Monaco renders spaces as no-break spaces.
+    const text = (await wb.page.locator('.editor-group-container.active .view-lines').first().innerText()).replace(/\u00a0/g, ' ');
+    assert.match(text, /\[ucd2\]/);
+    assert.doesNotMatch(text, /\[ucd1\]|\[ucd3\]/, 'only ucd2 lines');
+    assert.match(text, /\[ucd2\] probe \(pid file, ports, server process, version\)/);
+
   });
 
   test('the status webview shows one row per node and the running node as the most serious warning', async () => {
