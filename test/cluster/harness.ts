@@ -7,14 +7,13 @@
 import { execFile, spawn, spawnSync } from 'node:child_process';
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
-import * as https from 'node:https';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { ANT_TEXTS, INFO_TEXTS, PROMPT_TEXTS, REFUSAL_TEXTS } from '../../src/core/ucd/installer/texts';
 import { databasePrerequisites, startDatabase, type TestDatabase } from './mariadb';
-import { loadBalancerPrerequisites, startLoadBalancer, type TestLoadBalancer } from './loadbalancer';
+import { loadBalancerPrerequisites, pinnedGet, startLoadBalancer, type TestLoadBalancer } from './loadbalancer';
 
 export type { TestDatabase } from './mariadb';
 export type { TestLoadBalancer } from './loadbalancer';
@@ -1147,17 +1146,7 @@ function attachedLoadBalancer(l: NonNullable<Description['loadBalancer']>): Clus
   return {
     url: l.url,
     certFile,
-    get: (pathname = '/') =>
-      new Promise((resolve, reject) => {
-        const req = https.get(`${l.url}${pathname}`, { ca: fs.readFileSync(certFile), checkServerIdentity: () => undefined, timeout: 5000 }, (res) => {
-          let body = '';
-          res.setEncoding('utf8');
-          res.on('data', (c: string) => (body += c));
-          res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-        });
-        req.on('error', reject);
-        req.on('timeout', () => req.destroy(new Error('timeout')));
-      }),
+    get: (pathname = '/') => pinnedGet(`${l.url}${pathname}`, certFile),
     stop: () => stopHostDaemons(path.dirname(l.dir)),
   };
 }

@@ -21,6 +21,20 @@ export function loadBalancerPrerequisites(): string | undefined {
   return undefined;
 }
 
+/** GET over HTTPS trusting exactly the balancer's own certificate file (pinned, not unchecked). */
+export function pinnedGet(url: string, certFile: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = https.get(url, { ca: fs.readFileSync(certFile), checkServerIdentity: () => undefined, timeout: 5_000 }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (body += c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('error', reject);
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+  });
+}
+
 export async function startLoadBalancer(opts: { dir: string; listen: string; upstreams: readonly string[] }): Promise<TestLoadBalancer> {
   const dir = path.resolve(opts.dir);
   fs.rmSync(dir, { recursive: true, force: true });
@@ -64,18 +78,7 @@ ${opts.upstreams.map((u) => `    server ${u} max_fails=0;  # never mark a node d
   const child = spawn('/usr/sbin/nginx', ['-c', path.join(dir, 'nginx.conf'), '-p', dir], { stdio: ['ignore', log, log], detached: true });
   child.unref();
   const url = `https://${opts.listen}`;
-  const get = (pathname = '/') =>
-    new Promise<{ status: number; body: string }>((resolve, reject) => {
-      // The test's own client trusts the balancer's certificate by pinning its file, not by turning checks off.
-      const req = https.get(`${url}${pathname}`, { ca: fs.readFileSync(path.join(dir, 'lb.crt')), checkServerIdentity: () => undefined, timeout: 5_000 }, (res) => {
-        let body = '';
-        res.setEncoding('utf8');
-        res.on('data', (c: string) => (body += c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-      });
-      req.on('error', reject);
-      req.on('timeout', () => req.destroy(new Error('timeout')));
-    });
+  const get = (pathname = '/') => pinnedGet(`${url}${pathname}`, path.join(dir, 'lb.crt'));
   const end = Date.now() + 10_000;
   for (;;) {
     try {

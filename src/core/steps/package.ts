@@ -50,11 +50,11 @@ export interface PackageProbe {
 
 export function parsePackageProbe(stdout: string): PackageProbe {
   const kv = new Map(stdout.split('\n').filter((l) => l.includes('=')).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1).trim()] as const));
-  const kb = Number(kv.get('avail_kb'));
+  const kb = kv.get('avail_kb');
   return {
     installScript: kv.get('script') === 'yes',
     ...(kv.get('version') ? { version: kv.get('version') } : {}),
-    ...(Number.isFinite(kb) && kv.get('avail_kb') !== '' && kv.has('avail_kb') ? { availableKb: kb } : {}),
+    ...(kb && /^\d+$/.test(kb) ? { availableKb: Number(kb) } : {}),
   };
 }
 
