@@ -48,7 +48,7 @@ export class ClusterFile implements vscode.Disposable {
       this.current = { kind: 'none' };
       this.diagnostics.clear();
     } else {
-      const result = loadCluster(text);
+      const result = loadSafely(text);
       this.current = { kind: 'loaded', uri: this.uri, result };
       this.diagnostics.set(this.uri, result.problems.map(toDiagnostic));
     }
@@ -79,6 +79,16 @@ export class ClusterFile implements vscode.Disposable {
     } catch {
       return undefined;
     }
+  }
+}
+
+/** Whatever goes wrong, the previous cluster must not stay current: a failed load is a broken file. */
+function loadSafely(text: string): ClusterLoadResult {
+  try {
+    return loadCluster(text);
+  } catch (e) {
+    const range = { startLine: 0, startCharacter: 0, endLine: 0, endCharacter: 1 };
+    return { ok: false, problems: [{ message: `The cluster file could not be read: ${(e as Error).message}`, range, severity: 'error', path: [] }] };
   }
 }
 

@@ -1,13 +1,16 @@
 // Cluster file → validated Cluster, or problems with exact ranges. Never throws on bad input:
 // a broken file is a normal state the views must show, not a crash.
-import { parseTree, printParseErrorCode, findNodeAtLocation, type Node as JsonNode, type ParseError } from 'jsonc-parser';
+import { createScanner, parseTree, printParseErrorCode, findNodeAtLocation, SyntaxKind, type Node as JsonNode, type ParseError } from 'jsonc-parser';
 import schemaJson from '../../../schemas/ucd-cluster.schema.json';
+import { installDirProblem, readHost } from './identity';
 import { checkAgainstSchema, describePath, type Schema } from './schemaCheck';
 import { compareVersions } from './version';
 import type { Cluster, ClusterLoadResult, ClusterNode, ClusterProblem, SourceRange } from './types';
 
 export const CLUSTER_FILE_NAME = 'ucd-cluster.json';
 export const clusterSchema = schemaJson as unknown as Schema;
+/** Far deeper than any cluster file; the parser and the schema walk recurse once per level. */
+export const MAX_NESTING = 64;
 
 /** Turns offsets into line/character positions; built once per text. */
 class Lines {
@@ -33,6 +36,35 @@ class Lines {
 }
 
 export function loadCluster(text: string): ClusterLoadResult {
+  const tooDeep = nestingBeyond(text, MAX_NESTING);
+  if (tooDeep !== undefined) {
+    const lines = new Lines(text);
+    const where = lines.pos(tooDeep);
+    return { ok: false, problems: [{ message: `The cluster file nests objects and lists more than ${MAX_NESTING} levels deep (line ${where.line + 1}, column ${where.character + 1}); a cluster file needs three. Nothing of it was read.`, range: lines.range(0, 1), severity: 'error', path: [] }] };
+  }
+  try {
+    return loadChecked(text);
+  } catch (e) {
+    // The promise above is "never throws": whatever slipped through is still a problem to show.
+    return { ok: false, problems: [{ message: `The cluster file could not be read: ${(e as Error).message}`, range: new Lines(text).range(0, 1), severity: 'error', path: [] }] };
+  }
+}
+
+/** Offset of the first bracket beyond `max` levels, found with the (iterative) scanner. */
+function nestingBeyond(text: string, max: number): number | undefined {
+  const scanner = createScanner(text, false);
+  let depth = 0;
+  for (let kind = scanner.scan(); kind !== SyntaxKind.EOF; kind = scanner.scan()) {
+    if (kind === SyntaxKind.OpenBraceToken || kind === SyntaxKind.OpenBracketToken) {
+      if (++depth > max) return scanner.getTokenOffset();
+    } else if (kind === SyntaxKind.CloseBraceToken || kind === SyntaxKind.CloseBracketToken) {
+      depth = Math.max(0, depth - 1);
+    }
+  }
+  return undefined;
+}
+
+function loadChecked(text: string): ClusterLoadResult {
   const lines = new Lines(text);
   const problems: ClusterProblem[] = [];
   const error = (node: JsonNode, message: string, path: (string | number)[]): void => {
@@ -62,24 +94,57 @@ export function loadCluster(text: string): ClusterLoadResult {
 
   const names = new Map<string, number>();
   const endpoints = new Map<string, number>();
+  const aliases = new Map<string, number>();
+  /** host key → port → which node and what uses it, for collisions on one machine. */
+  const ports = new Map<string, Map<number, { node: number; what: string }>>();
   for (let i = 0; i < nodeCount; i++) {
     const name = v('nodes', i, 'name') as string;
     const prior = names.get(name);
     if (prior !== undefined) error(at('nodes', i, 'name'), `Duplicate node name "${name}" (also nodes[${prior}]).`, ['nodes', i, 'name']);
     else names.set(name, i);
 
-    const host = (v('nodes', i, 'host') as string).toLowerCase();
+    const host = v('nodes', i, 'host') as string;
+    const reading = readHost(host);
     const port = (v('nodes', i, 'sshPort') as number | undefined) ?? 22;
-    const endpoint = `${host}:${port}`;
-    const same = endpoints.get(endpoint);
-    if (same !== undefined) {
-      error(at('nodes', i, 'host'), `Node "${name}" has the same address and SSH port (${endpoint}) as nodes[${same}]: two entries for one server.`, ['nodes', i, 'host']);
-    } else endpoints.set(endpoint, i);
+    if (!reading.ok) {
+      error(at('nodes', i, 'host'), `host "${host}" of node "${name}" ${reading.problem}.`, ['nodes', i, 'host']);
+    } else {
+      const endpoint = `${reading.key}:${port}`;
+      const same = endpoints.get(endpoint);
+      if (same !== undefined) {
+        const as = reading.key === host ? '' : ` (${host} is ${reading.key})`;
+        error(at('nodes', i, 'host'), `Node "${name}" has the same address and SSH port (${endpoint}) as nodes[${same}]${as}: two entries for one server.`, ['nodes', i, 'host']);
+      } else endpoints.set(endpoint, i);
+    }
+    if (reading.ok && endpoints.get(`${reading.key}:${port}`) === i) {
+      // Two servers on one machine cannot listen on one port: one would be taken for the other.
+      const onHost = ports.get(reading.key) ?? new Map<number, { node: number; what: string }>();
+      ports.set(reading.key, onHost);
+      for (const what of ['httpsPort', 'jmsPort'] as const) {
+        const p = (v('nodes', i, what) as number | undefined) ?? (what === 'httpsPort' ? 8443 : 7918);
+        const taken = onHost.get(p);
+        if (taken) {
+          const other = taken.node === i ? `its own ${taken.what}` : `the ${taken.what} of nodes[${taken.node}] on the same host ${reading.key}`;
+          const field = findNodeAtLocation(root, ['nodes', i, what]) ? at('nodes', i, what) : at('nodes', i, 'host');
+          error(field, `${what} ${p} of node "${name}" is also ${other}: two servers cannot listen on one port of one machine; give each its own port, or fix the host.`, ['nodes', i, what]);
+        } else onHost.set(p, { node: i, what });
+      }
+    }
+    const alias = v('nodes', i, 'sshAlias') as string | undefined;
+    if (alias !== undefined) {
+      const prior = aliases.get(alias.toLowerCase());
+      if (prior !== undefined) {
+        error(at('nodes', i, 'sshAlias'), `Node "${name}" uses the sshAlias "${alias}" of nodes[${prior}]: one alias reaches one server, so two entries for it would leave a node out of the proof. Give each node its own alias.`, ['nodes', i, 'sshAlias']);
+      } else aliases.set(alias.toLowerCase(), i);
+    }
 
     const os = (v('nodes', i, 'os') as string | undefined) ?? 'linux';
     const dir = v('nodes', i, 'installDir') as string;
     if (!isAbsoluteFor(os, dir)) {
       error(at('nodes', i, 'installDir'), `installDir of "${name}" must be an absolute ${os === 'windows' ? 'Windows path (C:\\...)' : 'path (/...)'}; got "${dir}".`, ['nodes', i, 'installDir']);
+    } else {
+      const bad = installDirProblem(dir, os === 'windows' ? 'windows' : 'linux');
+      if (bad) error(at('nodes', i, 'installDir'), `installDir "${dir}" of "${name}" ${bad}.`, ['nodes', i, 'installDir']);
     }
     const key = v('nodes', i, 'identityFile') as string | undefined;
     if (key !== undefined && !isAbsoluteLocal(key)) {
