@@ -91,3 +91,33 @@ test('concurrent connections to the same host ask one question', async () => {
   assert.deepEqual(results, ['accepted-once', 'accepted-once', 'accepted-once']);
   assert.equal(asked.length, 1);
 });
+
+test('a changed key for a host written in capitals is refused against its hashed line, never offered', async () => {
+  const sub = fs.mkdtempSync(path.join(dir, 'hashed-'));
+  const kh = path.join(sub, 'known_hosts');
+  fs.writeFileSync(kh, `ucd1.example.com ${keys.a!.line}\n`);
+  execFileSync('ssh-keygen', ['-H', '-f', kh], { stdio: 'ignore' });
+  assert.match(fs.readFileSync(kh, 'utf8'), /^\|1\|/);
+  const asked: HostKeyQuestion[] = [];
+  const p = new HostKeyPolicy({ knownHostsFiles: [kh], globalKnownHostsFiles: [], storeFile: path.join(sub, 'store'), prompt: async (q) => (asked.push(q), 'always') });
+  assert.equal(await p.verify('ucd1', 'UCD1.example.com', 22, keys.a!.blob), 'known');
+  await assert.rejects(p.verify('ucd1', 'UCD1.example.com', 22, keys.b!.blob), (e: unknown) => e instanceof HostKeyChangedError && e.knownFingerprints[0] === keys.a!.fp);
+  assert.equal(asked.length, 0);
+});
+
+test('the machine-wide known_hosts is read too: its keys, its @revoked lines, and a note for @cert-authority', async () => {
+  const sub = fs.mkdtempSync(path.join(dir, 'global-'));
+  const user = path.join(sub, 'known_hosts');
+  const global = path.join(sub, 'ssh_known_hosts');
+  fs.writeFileSync(user, `h ${keys.a!.line}\n`);
+  fs.writeFileSync(global, `@revoked h ${keys.a!.line}\nother ${keys.b!.line}\n@cert-authority *.example.com ${keys.r!.line}\n`);
+  const asked: HostKeyQuestion[] = [];
+  const log: string[] = [];
+  const p = new HostKeyPolicy({ knownHostsFiles: [user], globalKnownHostsFiles: [global, path.join(sub, 'ssh_known_hosts2')], storeFile: path.join(sub, 'store'), prompt: async (q) => (asked.push(q), 'always'), log: (l) => log.push(l) });
+  await assert.rejects(p.verify('n1', 'h', 22, keys.a!.blob), (e: unknown) => e instanceof RemoteError && e.kind === 'hostkey-revoked' && e.message.includes(global) && e.message.includes(keys.a!.fp) && /never be accepted/.test(e.hint));
+  assert.equal(await p.verify('n2', 'other', 22, keys.b!.blob), 'known', 'a key listed only machine-wide is known');
+  assert.equal(await p.verify('n3', 'ucd3.example.com', 22, keys.a!.blob), 'accepted-stored');
+  assert.equal(asked.length, 1, 'a host only a CA covers is still asked (certificates are not checked)');
+  assert.ok(log.some((l) => /1 @cert-authority line\(s\) cover ucd3\.example\.com; host certificates are not checked/.test(l)), log.join('\n'));
+});
+

@@ -126,3 +126,16 @@ test('host key algorithms: known types first, all others still offered', () => {
   assert.equal(new Set(algs).size, algs.length);
   assert.equal(hostKeyAlgorithmsFor([])[0], 'ssh-ed25519');
 });
+
+test('a hashed line matches the host in any letter case, as ssh lower-cases it before hashing', () => {
+  const f = path.join(dir, 'hashed-case');
+  // What `ssh UCD1.Example.com` leaves behind with HashKnownHosts: the lower-case name, hashed.
+  fs.writeFileSync(f, `ucd1.example.com ${keys.ed!.type} ${keys.ed!.b64}\n[ucd2.example.com]:2200 ${keys.rsa!.type} ${keys.rsa!.b64}\n`);
+  execFileSync('ssh-keygen', ['-H', '-f', f], { stdio: 'ignore' });
+  const { entries } = parseKnownHosts(fs.readFileSync(f, 'utf8'), f);
+  assert.ok(entries.every((e) => e.hostField.startsWith('|1|')));
+  assert.equal(lookupKnownHosts(entries, 'UCD1.example.com', 22).known[0]?.keyType, 'ssh-ed25519');
+  assert.equal(lookupKnownHosts(entries, 'Ucd2.EXAMPLE.com', 2200).known[0]?.keyType, 'ssh-rsa');
+  assert.equal(lookupKnownHosts(entries, 'UCD1.example.com', 2200).known.length, 0, 'still the right port only');
+  assert.equal(formatKnownHostsLine('UCD1.Example.com', 22, blob('ed')), `ucd1.example.com ssh-ed25519 ${keys.ed!.b64}`);
+});

@@ -49,9 +49,14 @@ export class HostKeyChangedError extends RemoteError {
 
 export type HostKeyVerdict = 'known' | 'accepted-once' | 'accepted-stored';
 
+/** OpenSSH's GlobalKnownHostsFile default: the machine-wide keys (and @revoked lines) every user trusts. */
+export const GLOBAL_KNOWN_HOSTS_FILES: readonly string[] = ['/etc/ssh/ssh_known_hosts', '/etc/ssh/ssh_known_hosts2'];
+
 export interface HostKeyPolicyOptions {
   /** OpenSSH files to trust, e.g. ~/.ssh/known_hosts. Missing files are simply empty. */
   readonly knownHostsFiles: readonly string[];
+  /** Read as well, as ssh does; default GLOBAL_KNOWN_HOSTS_FILES. A revoked key there is refused like one in the user's file. */
+  readonly globalKnownHostsFiles?: readonly string[];
   /** The extension's own store (known_hosts format); 'always' answers are appended here. */
   readonly storeFile: string;
   readonly prompt: HostKeyPrompt;
@@ -68,7 +73,7 @@ export class HostKeyPolicy {
   }
 
   async lookup(host: string, port: number): Promise<KnownHostsLookup> {
-    const files = [...this.opts.knownHostsFiles, this.opts.storeFile];
+    const files = [...this.opts.knownHostsFiles, ...(this.opts.globalKnownHostsFiles ?? GLOBAL_KNOWN_HOSTS_FILES), this.opts.storeFile];
     const entries: KnownHostEntry[] = [];
     let ignoredCertAuthorities = 0;
     for (const file of files) {

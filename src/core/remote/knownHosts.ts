@@ -105,7 +105,8 @@ function hashedMatches(name: string, hostField: string): boolean {
 }
 
 export function entryMatchesHost(entry: Pick<KnownHostEntry, 'hostField'>, host: string, port: number): boolean {
-  const name = knownHostsName(host, port);
+  // ssh lower-cases the host before it hashes or matches it (ssh.c), and ssh-keygen -H hashed that.
+  const name = knownHostsName(host.toLowerCase(), port);
   if (entry.hostField.startsWith('|')) return hashedMatches(name, entry.hostField);
   return patternListMatches(name, entry.hostField);
 }
@@ -145,11 +146,11 @@ export function keyTypeOfBlob(keyBlob: Buffer): string | undefined {
   return keyBlob.subarray(4, 4 + len).toString('latin1');
 }
 
-/** A line for a known_hosts file, plain (not hashed) so the user can read what was trusted. */
+/** A line for a known_hosts file, plain (not hashed) so the user can read what was trusted; lower case, as ssh writes it. */
 export function formatKnownHostsLine(host: string, port: number, keyBlob: Buffer): string {
   const type = keyTypeOfBlob(keyBlob);
   if (!type) throw new Error('not an SSH public key');
-  return `${knownHostsName(host, port)} ${type} ${keyBlob.toString('base64')}`;
+  return `${knownHostsName(host.toLowerCase(), port)} ${type} ${keyBlob.toString('base64')}`;
 }
 
 /**
