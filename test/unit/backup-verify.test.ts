@@ -6,6 +6,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { backupProbeScript, evaluateBackup, parseBackupProbe, type BackupProbe } from '../../src/core/steps/backup-verify';
+import { asideName, backupStamp, moveAsideScript, newestStampedScript, parseMoveAside, parseNewestStamped, planBackup } from '../../src/core/steps/backup-artifact';
 
 function tmp(): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), 'ucd-backup-'));
@@ -91,4 +92,41 @@ test('parser: cut-short or foreign output is a problem, not a verdict', () => {
   const v = evaluateBackup(noSum.probe, { artifact: '/x', where: 'local', notBeforeMs: 0 });
   assert.equal(v.verdict, 'warning');
   assert.match(v.evidence[0], /sha256:unavailable/);
+});
+
+test('an earlier backup\'s aside name keeps its extension and carries its time stamp', () => {
+  const s = backupStamp(new Date('2026-12-01T10:15:00.999Z'));
+  assert.equal(s, '20261201T101500Z');
+  assert.equal(asideName('/var/backups/ucd.sql', s), '/var/backups/ucd.20261201T101500Z.sql');
+  assert.equal(asideName('/var/backups/ucd-before-upgrade.sql.gz', s), '/var/backups/ucd-before-upgrade.20261201T101500Z.sql.gz');
+  assert.equal(asideName('/var/backups/dump', s), '/var/backups/dump.20261201T101500Z');
+  assert.equal(asideName('/b/.hidden', s), '/b/.hidden.20261201T101500Z');
+  const plan = planBackup({ command: 'mysqldump ucd > "/b/ucd-{timestamp}.sql" && ls /b/*{timestamp}*', artifact: '/b/ucd-{timestamp}.sql' }, s);
+  assert.deepEqual(plan, { command: 'mysqldump ucd > "/b/ucd-20261201T101500Z.sql" && ls /b/*20261201T101500Z*', artifact: '/b/ucd-20261201T101500Z.sql', stamped: true });
+  assert.equal(planBackup({ command: 'x > /b/u.sql', artifact: '/b/u.sql' }, s).stamped, false);
+});
+
+test('the newest stamped backup is found by its stamp; a hostile folder name stays a name', () => {
+  const dir = path.join(tmp(), "it's $(touch pwned) dir");
+  fs.mkdirSync(dir);
+  for (const f of ['ucd-20261201T101500Z.sql', 'ucd-20261201T093000Z.sql', 'ucd-20261202T000000Z.sql.partial', 'ucd-2026.sql']) fs.writeFileSync(path.join(dir, f), 'x');
+  fs.mkdirSync(path.join(dir, 'ucd-20261203T000000Z.sql'));
+  const run = (pattern: string) => parseNewestStamped(execFileSync('/bin/sh', ['-c', newestStampedScript(pattern).text], { encoding: 'utf8', cwd: path.dirname(dir) }));
+  assert.deepEqual(run(`${dir}/ucd-{timestamp}.sql`), { ok: true, path: `${dir}/ucd-20261201T101500Z.sql` }, 'the newest regular file, by its stamp');
+  assert.deepEqual(run(`${dir}/none-{timestamp}.sql`), { ok: true });
+  assert.ok(!fs.existsSync(path.join(path.dirname(dir), 'pwned')), 'nothing in the path ran');
+  assert.equal(parseNewestStamped('garbage').ok, false);
+});
+
+test('moving an earlier backup aside never writes over a file already at the new name', () => {
+  const dir = tmp();
+  const a = path.join(dir, 'ucd.sql');
+  const b = path.join(dir, 'ucd.20261201T101500Z.sql');
+  const move = () => parseMoveAside(execFileSync('/bin/sh', ['-c', moveAsideScript(a, b).text], { encoding: 'utf8' }));
+  fs.writeFileSync(a, 'one');
+  assert.equal(move(), 'moved');
+  assert.deepEqual([fs.existsSync(a), fs.readFileSync(b, 'utf8')], [false, 'one']);
+  fs.writeFileSync(a, 'two');
+  assert.equal(move(), 'exists');
+  assert.deepEqual([fs.readFileSync(a, 'utf8'), fs.readFileSync(b, 'utf8')], ['two', 'one']);
 });

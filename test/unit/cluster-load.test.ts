@@ -236,3 +236,16 @@ test('a file nested 10,000 levels deep is one problem at line 1, not a stack ove
   // Brackets inside strings and comments are not nesting.
   assert.ok(loadCluster(VALID_CLUSTER.replace('// a comment', `// ${'['.repeat(500)}`)).ok);
 });
+
+test('{timestamp} must name the file in both the backup command and the artifact, or in neither', () => {
+  const text = variant('"artifact": "/var/backups/ucd.sql"', '"artifact": "/var/backups/ucd-{timestamp}.sql"');
+  const p = onlyProblem(text, '"backup"');
+  assert.match(p.message, /database\.backup\.artifact uses \{timestamp\} but the command does not/);
+  assert.deepEqual(p.path, ['database', 'backup', 'command']);
+  const other = variant('"mysqldump ucd > /var/backups/ucd.sql"', '"mysqldump ucd > /var/backups/ucd-{timestamp}.sql"');
+  assert.match(onlyProblem(other, '"backup"').message, /database\.backup\.command uses \{timestamp\} but the artifact does not/);
+  const both = variant('"command": "mysqldump ucd > /var/backups/ucd.sql", "artifact": "/var/backups/ucd.sql"', '"command": "mysqldump ucd > /var/backups/ucd-{timestamp}.sql", "artifact": "/var/backups/ucd-{timestamp}.sql"');
+  const r = loadCluster(both);
+  assert.ok(r.ok, JSON.stringify(r.problems));
+  assert.equal(r.cluster.database.backup.artifact, '/var/backups/ucd-{timestamp}.sql');
+});

@@ -62,3 +62,78 @@ test('Check refuses a backup file older than this upgrade run, and an empty one'
   assert.ok(e && 'evidence' in e && /0 bytes/.test(e.evidence[0]));
   fs.rmSync(old, { force: true });
 });
+
+function finishedEvidence(session: RunSession): string[][] {
+  return session.journal.events.flatMap((e) => (e.type === 'finished' && e.step === 'backup' ? [[...e.evidence]] : []));
+}
+
+test('Run again with a fixed artifact: the earlier verified backup is moved aside with its time stamp, kept and recorded', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ucd-rerun-'));
+  const out = path.join(dir, 'ucd.sql');
+  // Each run writes its own content, so the file tells which run wrote it.
+  const { session, handlers, ctx } = setup(`date +%s%N > ${out}`, out);
+  await handlers.run!(ctx);
+  assert.equal(session.state().get('backup')?.status, 'passed');
+  const first = fs.readFileSync(out, 'utf8');
+  const firstMtime = fs.statSync(out).mtime;
+  const stamp = firstMtime.toISOString().replace(/\.\d+Z$/, 'Z').replace(/[-:]/g, '');
+  await handlers.run!(ctx);
+  assert.equal(session.state().get('backup')?.status, 'passed', JSON.stringify(session.state().get('backup')));
+  const kept = path.join(dir, `ucd.${stamp}.sql`);
+  assert.deepEqual(fs.readdirSync(dir).sort(), ['ucd.sql', `ucd.${stamp}.sql`].sort());
+  assert.equal(fs.readFileSync(kept, 'utf8'), first, 'the first backup is intact under its stamped name');
+  assert.notEqual(fs.readFileSync(out, 'utf8'), first, 'the second run wrote a new file');
+  const sha = createHash('sha256').update(first).digest('hex');
+  const [one, two] = finishedEvidence(session);
+  assert.ok(one[0].startsWith(`${out}, ${first.length} bytes, sha256:${sha.slice(0, 12)}`), one.join(' | '));
+  assert.ok(two.some((e) => e === `earlier backup kept as ${kept} (${first.length} bytes, sha256:${sha.slice(0, 12)}, modified ${new Date(Math.floor(firstMtime.getTime() / 1000) * 1000).toISOString()})`), two.join(' | '));
+});
+
+test('{timestamp} in command and artifact: each run writes its own file; Check judges the newest', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ucd-stamped-'));
+  // Inside double quotes, as people write paths: the stamp needs no quoting there either.
+  const { session, handlers, ctx } = setup(`date +%s%N > "${dir}/ucd {timestamp}.sql"`, `${dir}/ucd {timestamp}.sql`);
+  const clock = [new Date('2026-12-01T10:15:00Z'), new Date('2026-12-01T10:16:30Z')];
+  const stamped = backupHandlers({ local: () => new LocalTransport(), transportFor: () => Promise.reject(new Error('no nodes here')), now: () => clock.shift() ?? new Date() });
+  await stamped.run!(ctx);
+  const firstFile = path.join(dir, 'ucd 20261201T101500Z.sql');
+  const first = fs.readFileSync(firstFile, 'utf8');
+  await stamped.run!(ctx);
+  assert.deepEqual(fs.readdirSync(dir).sort(), ['ucd 20261201T101500Z.sql', 'ucd 20261201T101630Z.sql']);
+  assert.equal(fs.readFileSync(firstFile, 'utf8'), first);
+  const [one, two] = finishedEvidence(session);
+  assert.ok(one[0].startsWith(`${firstFile}, `), one.join(' | '));
+  assert.ok(two[0].startsWith(`${path.join(dir, 'ucd 20261201T101630Z.sql')}, `), two.join(' | '));
+  await handlers.check!(ctx);
+  const [, , three] = finishedEvidence(session);
+  assert.equal(session.state().get('backup')?.status, 'passed');
+  assert.ok(three[0].startsWith(`${path.join(dir, 'ucd 20261201T101630Z.sql')}, `), `Check judged the newest: ${three.join(' | ')}`);
+});
+
+test('a run whose stamped file exists already, or whose aside name is taken, does not run and writes over nothing', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ucd-taken-'));
+  const ran = path.join(dir, 'ran');
+  const { session, ctx } = setup(`touch ${ran}; echo new > ${dir}/ucd-{timestamp}.sql`, `${dir}/ucd-{timestamp}.sql`);
+  fs.writeFileSync(path.join(dir, 'ucd-20261201T101500Z.sql'), 'earlier');
+  const h = backupHandlers({ local: () => new LocalTransport(), transportFor: () => Promise.reject(new Error('no nodes here')), now: () => new Date('2026-12-01T10:15:00.400Z') });
+  await h.run!(ctx);
+  const o = session.state().get('backup');
+  assert.equal(o?.status, 'failed');
+  assert.ok(o && 'evidence' in o && /exists already \(7 bytes\); it is never written over, so the backup did not run/.test(o.evidence[0]), JSON.stringify(o));
+  assert.equal(fs.existsSync(ran), false, 'the command did not run');
+  assert.equal(fs.readFileSync(path.join(dir, 'ucd-20261201T101500Z.sql'), 'utf8'), 'earlier');
+
+  const fixed = path.join(dir, 'fixed.sql');
+  const b = setup(`touch ${ran}; echo new > ${fixed}`, fixed);
+  fs.writeFileSync(fixed, 'earlier fixed');
+  const t = new Date('2026-11-30T08:00:00Z');
+  fs.utimesSync(fixed, t, t);
+  fs.writeFileSync(path.join(dir, 'fixed.20261130T080000Z.sql'), 'someone else');
+  await b.handlers.run!(b.ctx);
+  const f = b.session.state().get('backup');
+  assert.equal(f?.status, 'failed');
+  assert.ok(f && 'evidence' in f && /could not be moved aside to .*fixed\.20261130T080000Z\.sql: .* exists already; the backup did not run/.test(f.evidence[0]), JSON.stringify(f));
+  assert.equal(fs.existsSync(ran), false);
+  assert.equal(fs.readFileSync(fixed, 'utf8'), 'earlier fixed');
+  assert.equal(fs.readFileSync(path.join(dir, 'fixed.20261130T080000Z.sql'), 'utf8'), 'someone else');
+});

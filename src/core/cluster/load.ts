@@ -5,7 +5,7 @@ import schemaJson from '../../../schemas/ucd-cluster.schema.json';
 import { installDirProblem, readHost } from './identity';
 import { checkAgainstSchema, describePath, type Schema } from './schemaCheck';
 import { compareVersions } from './version';
-import type { Cluster, ClusterLoadResult, ClusterNode, ClusterProblem, SourceRange } from './types';
+import { BACKUP_TIMESTAMP, type Cluster, type ClusterLoadResult, type ClusterNode, type ClusterProblem, type SourceRange } from './types';
 
 export const CLUSTER_FILE_NAME = 'ucd-cluster.json';
 export const clusterSchema = schemaJson as unknown as Schema;
@@ -166,6 +166,14 @@ function loadChecked(text: string): ClusterLoadResult {
   const backupNode = v('database', 'backup', 'node') as string | undefined;
   if (backupNode !== undefined && !names.has(backupNode)) {
     error(at('database', 'backup', 'node'), `database.backup.node "${backupNode}" is not one of the nodes (${[...names.keys()].join(', ')}).`, ['database', 'backup', 'node']);
+  }
+
+  // Each run's file is named by the same stamp in both, or in neither: else the check reads another file.
+  const backupCommand = v('database', 'backup', 'command') as string;
+  const backupArtifact = v('database', 'backup', 'artifact') as string;
+  if (backupArtifact.includes(BACKUP_TIMESTAMP) !== backupCommand.includes(BACKUP_TIMESTAMP)) {
+    const [has, lacks] = backupArtifact.includes(BACKUP_TIMESTAMP) ? ['artifact', 'command'] : ['command', 'artifact'];
+    error(at('database', 'backup', lacks), `database.backup.${has} uses ${BACKUP_TIMESTAMP} but the ${lacks} does not: each run's file must be named by the same time stamp in both, or in neither.`, ['database', 'backup', lacks]);
   }
 
   const current = v('currentVersion') as string;

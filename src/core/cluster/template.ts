@@ -22,10 +22,11 @@ export const CLUSTER_TEMPLATE = `// UCD HA cluster for the upgrade runbook. The 
   "database": {
     "type": "mysql",
     "backup": {
-      // Runs on this machine unless "node" names a cluster node to run it on.
-      "command": "mysqldump --defaults-extra-file=/etc/ucd/backup.cnf --single-transaction ucd > /var/backups/ucd-before-upgrade.sql",
+      // Runs on this machine unless "node" names a cluster node to run it on. {timestamp} becomes
+      // the run's UTC time (20261201T101500Z), so each run writes its own file and none is written over.
+      "command": "mysqldump --defaults-extra-file=/etc/ucd/backup.cnf --single-transaction ucd > /var/backups/ucd-before-upgrade-{timestamp}.sql",
       "node": "ucd1",
-      "artifact": "/var/backups/ucd-before-upgrade.sql"
+      "artifact": "/var/backups/ucd-before-upgrade-{timestamp}.sql"
     }
   },
   // Either "localFile" (uploaded to each node) or "remotePath" (already on every node).

@@ -27,10 +27,18 @@ export type DatabaseType = 'mysql' | 'mariadb' | 'oracle' | 'sqlserver' | 'db2';
 /** Where the backup command runs: on the engineer's machine, or on one of the nodes. */
 export type BackupLocation = { readonly kind: 'local' } | { readonly kind: 'node'; readonly node: string };
 
+/** In the backup command and artifact: replaced by each run's UTC time, so each run has its own file. */
+export const BACKUP_TIMESTAMP = '{timestamp}';
+
 export interface DatabaseBackup {
+  /** Shell text; BACKUP_TIMESTAMP in it is replaced by the run's time stamp. */
   readonly command: string;
   readonly runOn: BackupLocation;
-  /** Absolute path of the file the command must produce, where it runs. */
+  /**
+   * Absolute path of the file the command must produce, where it runs. With BACKUP_TIMESTAMP in it
+   * (the loader has checked the command has it too) each run writes a new file; without it, an
+   * earlier file is moved aside before the command runs. Never written over.
+   */
   readonly artifact: string;
 }
 

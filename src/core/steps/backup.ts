@@ -1,9 +1,11 @@
 // Step 1: back up the database with the vendor's tool, where the cluster file says (this machine
 // or a named node), then prove the artifact: there, new, not empty, with its checksum recorded.
-import type { ClusterNode } from '../cluster/types';
+// A run never writes over an earlier backup (backup-artifact.ts says how).
+import { BACKUP_TIMESTAMP, type ClusterNode } from '../cluster/types';
 import type { ActionContext, StepHandlers } from '../runbook/actions';
 import { RemoteError, type Transport } from '../remote/transport';
-import { backupProbeScript, evaluateBackup, parseBackupProbe } from './backup-verify';
+import { asideName, backupStamp, moveAsideScript, newestStampedScript, parseMoveAside, parseNewestStamped, planBackup, type BackupPlan } from './backup-artifact';
+import { backupProbeScript, evaluateBackup, parseBackupProbe, type BackupProbe } from './backup-verify';
 import { loggedExec } from './loggedExec';
 
 export interface BackupDeps {
@@ -11,6 +13,8 @@ export interface BackupDeps {
   transportFor(node: ClusterNode): Promise<Transport>;
   /** The backup may take long on a big database; default two hours. */
   readonly timeoutMs?: number;
+  /** The clock that names a run's {timestamp}; tests give two runs their own seconds with it. */
+  readonly now?: () => Date;
 }
 
 const TARGET = { step: 'backup' } as const;
@@ -23,22 +27,65 @@ async function where(ctx: ActionContext, deps: BackupDeps): Promise<Transport> {
   return deps.transportFor(node);
 }
 
-async function verify(ctx: ActionContext, t: Transport, id: string, kind: 'run' | 'check', notBeforeMs: number): Promise<void> {
-  const artifact = ctx.cluster.database.backup.artifact;
+async function probe(ctx: ActionContext, t: Transport, artifact: string): Promise<{ ok: true; probe: BackupProbe } | { ok: false; problem: string }> {
   const r = await loggedExec(t, backupProbeScript(artifact).text, ctx.log, { describe: `inspect ${artifact}`, timeoutMs: 10 * 60_000, signal: ctx.signal });
-  const parsed = parseBackupProbe(r.stdout);
+  return parseBackupProbe(r.stdout);
+}
+
+async function verify(ctx: ActionContext, t: Transport, id: string, kind: 'run' | 'check', artifact: string, notBeforeMs: number, kept: readonly string[] = []): Promise<void> {
+  const parsed = await probe(ctx, t, artifact);
   if (!parsed.ok) {
-    ctx.session.finish(id, TARGET, kind, 'failed', [`could not inspect ${artifact}: ${parsed.problem}`], 'Check the backup file by hand, then Confirm Manually with a note.');
+    ctx.session.finish(id, TARGET, kind, 'failed', [`could not inspect ${artifact}: ${parsed.problem}`, ...kept], 'Check the backup file by hand, then Confirm Manually with a note.');
     return;
   }
   const v = evaluateBackup(parsed.probe, { artifact, where: t.label, notBeforeMs, localNowMs: Date.now() });
   if (v.verdict === 'failed') {
     ctx.log.error(`[${t.label}] ${v.reason}`);
-    ctx.session.finish(id, TARGET, kind, 'failed', v.evidence, v.hint);
+    ctx.session.finish(id, TARGET, kind, 'failed', [...v.evidence, ...kept], v.hint);
     return;
   }
   ctx.log.info(`[${t.label}] backup verified: ${v.evidence.join(', ')}`);
-  ctx.session.finish(id, TARGET, kind, v.verdict, v.evidence, v.hint);
+  ctx.session.finish(id, TARGET, kind, v.verdict, [...v.evidence, ...kept], v.hint);
+}
+
+type Clearance = { readonly ok: true; readonly kept: readonly string[] } | { readonly ok: false; readonly evidence: readonly string[]; readonly hint: string };
+
+/**
+ * Makes sure the command cannot write over an earlier backup: the run's own stamped file must not
+ * exist yet; a file at a fixed artifact path is moved aside to a name stamped with its own time.
+ */
+async function clearTheWay(ctx: ActionContext, t: Transport, plan: BackupPlan): Promise<Clearance> {
+  const at = t.label === 'local' ? 'on this machine' : `on ${t.label}`;
+  const found = await probe(ctx, t, plan.artifact);
+  if (!found.ok) return { ok: false, evidence: [`could not inspect ${plan.artifact} before the backup: ${found.problem}`], hint: 'Check the backup folder by hand; the backup did not run.' };
+  const p = found.probe;
+  if (p.type === 'missing') return { ok: true, kept: [] };
+  if (p.type !== 'file') {
+    return { ok: false, evidence: [`${plan.artifact} ${at} is a ${p.type === 'dir' ? 'directory' : 'special file'}; the backup did not run`], hint: 'Point database.backup.artifact at the dump file itself, then run again.' };
+  }
+  if (plan.stamped) {
+    return { ok: false, evidence: [`${plan.artifact} ${at} exists already (${p.size} bytes); it is never written over, so the backup did not run`], hint: 'Run the step again in a second: the next run gets the next time stamp.' };
+  }
+  const aside = asideName(plan.artifact, backupStamp(new Date(p.mtimeSec * 1000)));
+  const r = await loggedExec(t, moveAsideScript(plan.artifact, aside).text, ctx.log, { describe: `move the earlier backup ${plan.artifact} to ${aside}`, timeoutMs: 60_000, signal: ctx.signal });
+  const moved = parseMoveAside(r.stdout);
+  const was = `${p.size} bytes, sha256:${p.sha256 ? p.sha256.slice(0, 12) : 'unavailable'}, modified ${new Date(p.mtimeSec * 1000).toISOString()}`;
+  if (moved !== 'moved') {
+    const why = moved === 'exists' ? `${aside} exists already` : `the move failed${r.stdout.trim() ? `: ${r.stdout.trim().split('\n')[0]}` : ''}`;
+    return { ok: false, evidence: [`the earlier backup ${plan.artifact} ${at} (${was}) could not be moved aside to ${aside}: ${why}; the backup did not run, so it was not written over`], hint: `Move or rename ${plan.artifact} by hand (keep it: it is an earlier backup), or put ${BACKUP_TIMESTAMP} in the backup command and artifact, then run again.` };
+  }
+  ctx.log.info(`[${t.label}] earlier backup kept: ${plan.artifact} moved to ${aside} (${was})`);
+  return { ok: true, kept: [`earlier backup kept as ${aside} (${was})`] };
+}
+
+/** The file Check judges: the fixed artifact, or the newest stamped one. */
+async function checkedArtifact(ctx: ActionContext, t: Transport): Promise<string | { problem: string }> {
+  const pattern = ctx.cluster.database.backup.artifact;
+  if (!pattern.includes(BACKUP_TIMESTAMP)) return pattern;
+  const r = await loggedExec(t, newestStampedScript(pattern).text, ctx.log, { describe: `find the newest ${pattern}`, timeoutMs: 60_000, signal: ctx.signal });
+  const found = parseNewestStamped(r.stdout);
+  if (!found.ok) return { problem: found.problem };
+  return found.path ?? pattern;
 }
 
 function failed(ctx: ActionContext, id: string, kind: 'run' | 'check', e: unknown): void {
@@ -60,13 +107,20 @@ export function backupHandlers(deps: BackupDeps): StepHandlers {
       const startedMs = Date.now();
       try {
         const t = await where(ctx, deps);
-        const r = await loggedExec(t, ctx.cluster.database.backup.command, ctx.log, { timeoutMs: deps.timeoutMs ?? 2 * 3_600_000, signal: ctx.signal });
-        if (r.code !== 0) {
-          const tail = r.stderr.trim().split('\n').slice(-3).join(' | ');
-          ctx.session.finish(id, TARGET, 'run', 'failed', [`backup command exited ${r.code ?? r.signal}${tail ? `: ${tail}` : ''}`], 'Read the output in the log, fix the command or its option file, and run again.');
+        const plan = planBackup(ctx.cluster.database.backup, backupStamp(deps.now?.() ?? new Date(startedMs)));
+        const way = await clearTheWay(ctx, t, plan);
+        if (!way.ok) {
+          ctx.log.error(`[${t.label}] ${way.evidence.join('; ')}`);
+          ctx.session.finish(id, TARGET, 'run', 'failed', way.evidence, way.hint);
           return;
         }
-        await verify(ctx, t, id, 'run', startedMs);
+        const r = await loggedExec(t, plan.command, ctx.log, { timeoutMs: deps.timeoutMs ?? 2 * 3_600_000, signal: ctx.signal });
+        if (r.code !== 0) {
+          const tail = r.stderr.trim().split('\n').slice(-3).join(' | ');
+          ctx.session.finish(id, TARGET, 'run', 'failed', [`backup command exited ${r.code ?? r.signal}${tail ? `: ${tail}` : ''}`, ...way.kept], 'Read the output in the log, fix the command or its option file, and run again.');
+          return;
+        }
+        await verify(ctx, t, id, 'run', plan.artifact, startedMs, way.kept);
       } catch (e) {
         failed(ctx, id, 'run', e);
       }
@@ -74,7 +128,13 @@ export function backupHandlers(deps: BackupDeps): StepHandlers {
     check: async (ctx) => {
       const id = ctx.session.begin(TARGET, 'check');
       try {
-        await verify(ctx, await where(ctx, deps), id, 'check', runStartMs(ctx));
+        const t = await where(ctx, deps);
+        const artifact = await checkedArtifact(ctx, t);
+        if (typeof artifact !== 'string') {
+          ctx.session.finish(id, TARGET, 'check', 'failed', [`could not look for the backup: ${artifact.problem}`], 'Check the backup folder by hand, then Confirm Manually with a note.');
+          return;
+        }
+        await verify(ctx, t, id, 'check', artifact, runStartMs(ctx));
       } catch (e) {
         failed(ctx, id, 'check', e);
       }
