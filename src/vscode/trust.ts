@@ -7,7 +7,7 @@ import * as vscode from 'vscode';
 import { HostKeyPolicy } from '../core/remote/hostKeys';
 import type { AuthPrompt } from '../core/remote/interaction';
 import { SshPool } from '../core/remote/ssh';
-import type { CredentialSource, UcdCredentials } from '../core/ucd/rest/client';
+import type { BoundCredentials, CredentialOriginAnswer, CredentialOriginQuestion, CredentialSource, UcdCredentials } from '../core/ucd/rest/client';
 import type { CertDecision, TlsPinStore, TlsTrust, UnknownCertificate } from '../core/ucd/rest/tls';
 import { askUnknownHostKey, EditorSecrets } from './prompts';
 
@@ -81,23 +81,68 @@ export function createTlsTrust(context: vscode.ExtensionContext): TlsTrust {
   return { pins: new MementoPins(context.globalState), prompt: askCertificate, sessionPins: new Map() };
 }
 
-/** UCD credentials by name from SecretStorage, asked once and stored there (never in a file). */
+/** What SecretStorage holds per credential: the secret and the origins it may be sent to. */
+interface StoredCredential {
+  readonly v: 2;
+  readonly credentials: UcdCredentials;
+  readonly origins: readonly string[];
+}
+
+function readStored(saved: string): BoundCredentials {
+  const parsed = JSON.parse(saved) as StoredCredential | UcdCredentials;
+  // A credential stored before origins were kept is bound to nothing: its first use is asked.
+  if ('kind' in parsed) return { credentials: parsed, origins: [] };
+  return { credentials: parsed.credentials, origins: parsed.origins };
+}
+
+async function askCredentialOrigin(name: string, q: CredentialOriginQuestion): Promise<CredentialOriginAnswer> {
+  const once = 'Send Once';
+  const always = 'Send and Remember';
+  const where = q.boundTo.length
+    ? `It was given for ${q.boundTo.join(', ')}; ucd.url in the cluster file now names ${q.origin}.`
+    : `It was stored before the extension kept which server a credential belongs to; ucd.url names ${q.origin}.`;
+  const choice = await vscode.window.showWarningMessage(
+    `Send the UCD credential "${name}" to ${q.origin}?`,
+    {
+      modal: true,
+      detail: `${where}\n\nA cluster file edited by someone else can point ucd.url at a server that collects passwords. Send it only if ${q.origin} is your UCD server or its load balancer. Cancel sends nothing.`,
+    },
+    once,
+    always,
+  );
+  return choice === always ? 'always' : choice === once ? 'once' : 'cancel';
+}
+
+/**
+ * UCD credentials by name from SecretStorage, bound to the origin they were entered for; asked once
+ * and stored there (never in a file). Sending one elsewhere is the core's question, asked here.
+ */
 export function credentialSource(context: vscode.ExtensionContext, name: string): CredentialSource {
   const key = `ucdUpgrade.credential.${name}`;
-  return async () => {
-    const saved = await context.secrets.get(key);
-    if (saved) return JSON.parse(saved) as UcdCredentials;
-    const user = await vscode.window.showInputBox({
-      title: `UCD credential "${name}"`,
-      prompt: 'UCD user name (or leave empty to use an auth token). Kept in the editor\'s secret storage.',
-      ignoreFocusOut: true,
-    });
-    if (user === undefined) return undefined;
-    const secret = await vscode.window.showInputBox({ title: `UCD credential "${name}"`, prompt: user ? `Password of ${user}` : 'Auth token', password: true, ignoreFocusOut: true });
-    if (!secret) return undefined;
-    const creds: UcdCredentials = user ? { kind: 'basic', user, password: secret } : { kind: 'token', token: secret };
-    await context.secrets.store(key, JSON.stringify(creds));
-    return creds;
+  const store = (c: BoundCredentials): Thenable<void> => context.secrets.store(key, JSON.stringify({ v: 2, credentials: c.credentials, origins: c.origins } satisfies StoredCredential));
+  return {
+    get: async (origin) => {
+      const saved = await context.secrets.get(key);
+      if (saved) return readStored(saved);
+      const user = await vscode.window.showInputBox({
+        title: `UCD credential "${name}" for ${origin}`,
+        prompt: 'UCD user name (or leave empty to use an auth token). Kept in the editor\'s secret storage, for this server only.',
+        ignoreFocusOut: true,
+      });
+      if (user === undefined) return undefined;
+      const secret = await vscode.window.showInputBox({ title: `UCD credential "${name}" for ${origin}`, prompt: user ? `Password of ${user}` : 'Auth token', password: true, ignoreFocusOut: true });
+      if (!secret) return undefined;
+      const bound: BoundCredentials = { credentials: user ? { kind: 'basic', user, password: secret } : { kind: 'token', token: secret }, origins: [origin] };
+      await store(bound);
+      return bound;
+    },
+    allow: async (origin) => {
+      const saved = await context.secrets.get(key);
+      if (!saved) return;
+      const now = readStored(saved);
+      if (!now.origins.includes(origin)) await store({ credentials: now.credentials, origins: [...now.origins, origin] });
+    },
+    confirmOrigin: (q) => askCredentialOrigin(name, q),
   };
 }
 

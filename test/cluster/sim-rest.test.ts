@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import * as https from 'node:https';
 import * as path from 'node:path';
 import { blockingProcesses, parseCurrentActivity } from '../../src/core/ucd/rest/activity';
-import { UcdRestClient } from '../../src/core/ucd/rest/client';
+import { credentialsFor, UcdRestClient } from '../../src/core/ucd/rest/client';
 import { UcdRestError } from '../../src/core/ucd/rest/errors';
 import { MemoryPinStore } from '../../src/core/ucd/rest/tls';
 import { clusterPrerequisites, startCluster, type TestCluster } from './harness';
@@ -57,7 +57,7 @@ async function activity(target: 'lb' | string): Promise<Item[]> {
 function client(baseUrl: string): UcdRestClient {
   return new UcdRestClient({
     baseUrl,
-    credentials: async () => ({ kind: 'basic', user: c.ucdAdmin.user, password: c.ucdAdmin.password }),
+    credentials: credentialsFor(baseUrl, { kind: 'basic', user: c.ucdAdmin.user, password: c.ucdAdmin.password }),
     pins: new MemoryPinStore(),
     prompt: async () => 'once',
     requestTimeoutMs: 10000,
@@ -118,7 +118,7 @@ if (!skip) {
     assert.equal((await request('ucd1', 'GET', ACTIVITY, `PasswordIsAuthToken:${c.ucdAdmin.token}`)).status, 200);
     const bad = client(c.loadBalancer!.url);
     // The core client with a wrong password gets the product's 401 as an auth error.
-    const wrong = new UcdRestClient({ baseUrl: c.loadBalancer!.url, credentials: async () => ({ kind: 'basic', user: 'admin', password: 'nope' }), pins: new MemoryPinStore(), prompt: async () => 'once' });
+    const wrong = new UcdRestClient({ baseUrl: c.loadBalancer!.url, credentials: credentialsFor(c.loadBalancer!.url, { kind: 'basic', user: 'admin', password: 'nope' }), pins: new MemoryPinStore(), prompt: async () => 'once' });
     await assert.rejects(wrong.currentActivity(), (e: unknown) => e instanceof UcdRestError && e.kind === 'auth');
     assert.deepEqual(await bad.currentActivity(), []);
   });

@@ -23,7 +23,7 @@ import { packageHandlers } from '../../src/core/steps/package';
 import { processesHandlers } from '../../src/core/steps/processes';
 import { stoppedHandlers } from '../../src/core/steps/shutdown';
 import { storageHandlers } from '../../src/core/steps/storage';
-import { UcdRestClient } from '../../src/core/ucd/rest/client';
+import { credentialsFor, UcdRestClient } from '../../src/core/ucd/rest/client';
 import { MemoryPinStore, type UnknownCertificate } from '../../src/core/ucd/rest/tls';
 import { BACKUP_ARTIFACT, clusterPrerequisites, startCluster, type InstallerPackage, type TestCluster } from './harness';
 
@@ -53,7 +53,7 @@ function rig(tc: TestCluster, text: string, ws = fs.mkdtempSync(path.join(os.tmp
   const transportFor = async (n: { name: string; host: string; sshPort: number; user?: string; identityFile?: string; os: 'linux' | 'windows' }) => pool.transport(targetFromNode(n));
   // The simulator's self-signed certificates, trusted the way a user would: looked at, then pinned.
   const trust = { pins: new MemoryPinStore(), sessionPins: new Map<string, string>(), prompt: async (c: UnknownCertificate) => (certs.push(c), 'always' as const) };
-  const rest = new UcdRestClient({ baseUrl: cluster.ucd.url, credentials: async () => ({ kind: 'basic', user: tc.ucdAdmin.user, password: tc.ucdAdmin.password }), pins: trust.pins, prompt: trust.prompt });
+  const rest = new UcdRestClient({ baseUrl: cluster.ucd.url, credentials: credentialsFor(cluster.ucd.url, { kind: 'basic', user: tc.ucdAdmin.user, password: tc.ucdAdmin.password }), pins: trust.pins, prompt: trust.prompt });
   const yes = async () => true;
   const online = { transportFor, trust, startTimeoutMs: 60_000, pollMs: 500 };
   const handlers: HandlerTable = {

@@ -7,7 +7,7 @@ import * as https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { UcdRestClient, type UcdCredentials } from '../../src/core/ucd/rest/client';
+import { credentialOrigin, credentialsFor, UcdRestClient, type BoundCredentials, type CredentialOriginAnswer, type CredentialOriginQuestion, type CredentialSource, type UcdCredentials } from '../../src/core/ucd/rest/client';
 import { UcdRestError } from '../../src/core/ucd/rest/errors';
 import { MemoryPinStore, type CertDecision, type UnknownCertificate } from '../../src/core/ucd/rest/tls';
 
@@ -108,15 +108,30 @@ function reset(): void {
   ucd.swapCert(certA);
 }
 
+/** Secret storage in memory: one credential, the origins it is bound to, and scripted answers. */
+class MemoryCredentials implements CredentialSource {
+  readonly questions: CredentialOriginQuestion[] = [];
+  gets = 0;
+  constructor(public bound: BoundCredentials | undefined, private readonly answer: CredentialOriginAnswer = 'cancel') {}
+  async get(): Promise<BoundCredentials | undefined> {
+    this.gets++;
+    return this.bound;
+  }
+  async allow(origin: string): Promise<void> {
+    if (this.bound) this.bound = { ...this.bound, origins: [...this.bound.origins, origin] };
+  }
+  async confirmOrigin(q: CredentialOriginQuestion): Promise<CredentialOriginAnswer> {
+    this.questions.push(q);
+    return this.answer;
+  }
+}
+
 function client(opts: { decide?: CertDecision; creds?: UcdCredentials; pins?: MemoryPinStore; asked?: UnknownCertificate[] } = {}) {
   const asked = opts.asked ?? [];
-  let credCalls = 0;
+  const store = new MemoryCredentials({ credentials: opts.creds ?? { kind: 'basic', user: 'admin', password: PASSWORD }, origins: [`https://127.0.0.1:${port}`] });
   const c = new UcdRestClient({
     baseUrl: `https://127.0.0.1:${port}`,
-    credentials: async () => {
-      credCalls++;
-      return opts.creds ?? { kind: 'basic', user: 'admin', password: PASSWORD };
-    },
+    credentials: store,
     pins: opts.pins ?? new MemoryPinStore(),
     prompt: async (cert) => {
       asked.push(cert);
@@ -125,7 +140,7 @@ function client(opts: { decide?: CertDecision; creds?: UcdCredentials; pins?: Me
     credentialName: 'ucd-admin',
     requestTimeoutMs: 5_000,
   });
-  return { c, asked, credCalls: () => credCalls };
+  return { c, asked, credCalls: () => store.gets };
 }
 
 test('unknown self-signed certificate: asks with the fingerprint openssl computes, then lists the running processes', async () => {
@@ -188,7 +203,7 @@ test('changed certificate after pinning: refused loudly with both fingerprints, 
 test('a CA the certificate chains to makes it trusted without a prompt, but only if the name matches too', async () => {
   reset();
   const asked: UnknownCertificate[] = [];
-  const withCa = (ca: string) => new UcdRestClient({ baseUrl: `https://127.0.0.1:${port}`, credentials: async () => ({ kind: 'basic', user: 'admin', password: PASSWORD }), pins: new MemoryPinStore(), prompt: async (x) => (asked.push(x), 'cancel'), ca });
+  const withCa = (ca: string) => new UcdRestClient({ baseUrl: `https://127.0.0.1:${port}`, credentials: credentialsFor(`https://127.0.0.1:${port}`, { kind: 'basic', user: 'admin', password: PASSWORD }), pins: new MemoryPinStore(), prompt: async (x) => (asked.push(x), 'cancel'), ca });
   // certA names ucd-a.test, not 127.0.0.1: the chain verifies but the name does not, so it asks.
   await assert.rejects(withCa(certA.cert).currentActivity(), /not accepted/);
   assert.equal(asked.length, 1);
@@ -264,12 +279,80 @@ test('cancelling an unknown trace reports 404 with the server\'s words; an http:
   reset();
   const { c } = client({ decide: 'once' });
   await assert.rejects(c.cancel('no-such-id'), (e: unknown) => e instanceof UcdRestError && e.kind === 'not-found' && /no such trace/.test(e.message));
-  assert.throws(() => new UcdRestClient({ baseUrl: `http://127.0.0.1:${port}`, credentials: async () => undefined, pins: new MemoryPinStore(), prompt: async () => 'cancel' }), (e: unknown) => e instanceof UcdRestError && e.kind === 'protocol');
+  assert.throws(() => new UcdRestClient({ baseUrl: `http://127.0.0.1:${port}`, credentials: new MemoryCredentials(undefined), pins: new MemoryPinStore(), prompt: async () => 'cancel' }), (e: unknown) => e instanceof UcdRestError && e.kind === 'protocol');
 });
 
 test('no credentials given: nothing is sent after the TLS decision', async () => {
   reset();
-  const c = new UcdRestClient({ baseUrl: `https://127.0.0.1:${port}`, credentials: async () => undefined, pins: new MemoryPinStore(), prompt: async () => 'once' });
+  const c = new UcdRestClient({ baseUrl: `https://127.0.0.1:${port}`, credentials: new MemoryCredentials(undefined), pins: new MemoryPinStore(), prompt: async () => 'once' });
   await assert.rejects(c.currentActivity(), (e: unknown) => e instanceof UcdRestError && e.kind === 'no-credentials');
   assert.deepEqual(ucd.seen, []);
+});
+
+// "The UCD credential follows the file": it is bound to the origin it was given for.
+function at(baseUrl: string, store: CredentialSource) {
+  return new UcdRestClient({ baseUrl, credentials: store, pins: new MemoryPinStore(), prompt: async () => 'once', credentialName: 'ucd-admin', requestTimeoutMs: 5_000 });
+}
+
+test('a credential given for one origin is not sent to another without asking; declined, nothing is sent', async () => {
+  reset();
+  const given = `https://127.0.0.1:${port}`;
+  // localhost is the same test server under another name: what a cluster file edited to point
+  // elsewhere looks like to the client.
+  const other = `https://localhost:${port}`;
+  const store = new MemoryCredentials({ credentials: { kind: 'basic', user: 'admin', password: PASSWORD }, origins: [given] }, 'cancel');
+  await assert.rejects(at(other, store).currentActivity(), (e: unknown) => {
+    assert.ok(e instanceof UcdRestError);
+    assert.equal(e.kind, 'no-credentials');
+    assert.match(e.message, new RegExp(`credential "ucd-admin" was given for ${given.replace(/\./g, '\\.')}, not for ${other}.*not sent`));
+    assert.ok(!`${e.message} ${e.hint}`.includes(PASSWORD));
+    return true;
+  });
+  assert.deepEqual(store.questions, [{ credentialName: 'ucd-admin', origin: other, boundTo: [given] }]);
+  assert.deepEqual(ucd.seen, [], 'the server received no request at all');
+  // A credential held for one URL only (credentialsFor) is refused elsewhere without a question.
+  await assert.rejects(at(other, credentialsFor(given, { kind: 'basic', user: 'admin', password: PASSWORD })).currentActivity(), (e: unknown) => e instanceof UcdRestError && e.kind === 'no-credentials');
+  assert.deepEqual(ucd.seen, []);
+});
+
+test("'once' sends it for this client only; 'always' binds the credential to the new origin too", async () => {
+  reset();
+  const given = `https://127.0.0.1:${port}`;
+  const other = `https://localhost:${port}`;
+  const once = new MemoryCredentials({ credentials: { kind: 'basic', user: 'admin', password: PASSWORD }, origins: [given] }, 'once');
+  const c = at(other, once);
+  await c.currentActivity();
+  await c.blocking();
+  assert.equal(once.questions.length, 1, 'asked once for this client');
+  assert.deepEqual(once.bound?.origins, [given], 'once is not remembered');
+  assert.equal(ucd.seen.length, 2);
+  await at(other, once).currentActivity();
+  assert.equal(once.questions.length, 2, 'a new client asks again');
+
+  const always = new MemoryCredentials({ credentials: { kind: 'basic', user: 'admin', password: PASSWORD }, origins: [given] }, 'always');
+  await at(other, always).currentActivity();
+  assert.deepEqual(always.bound?.origins, [given, other]);
+  await at(other, always).currentActivity();
+  assert.equal(always.questions.length, 1, 'remembered: not asked again');
+});
+
+test('a credential stored before origins were kept is asked for before its first use', async () => {
+  reset();
+  const legacy = new MemoryCredentials({ credentials: { kind: 'token', token: TOKEN }, origins: [] }, 'cancel');
+  await assert.rejects(at(`https://127.0.0.1:${port}`, legacy).currentActivity(), /was stored without the server it belongs to/);
+  assert.deepEqual(legacy.questions, [{ credentialName: 'ucd-admin', origin: `https://127.0.0.1:${port}`, boundTo: [] }]);
+  assert.deepEqual(ucd.seen, []);
+});
+
+test('the origin is scheme, host and port: path, default port and letter case do not make another one', async () => {
+  assert.equal(credentialOrigin('https://UCD.example.com/ucd/'), 'https://ucd.example.com:443');
+  assert.equal(credentialOrigin('https://ucd.example.com:443'), 'https://ucd.example.com:443');
+  assert.notEqual(credentialOrigin('https://ucd.example.com:8443'), credentialOrigin('https://ucd.example.com'));
+  assert.notEqual(credentialOrigin('https://ucd.example.com.evil.test'), credentialOrigin('https://ucd.example.com'));
+  assert.equal(credentialOrigin('https://[::1]:8443/x'), 'https://[::1]:8443');
+  reset();
+  const store = new MemoryCredentials({ credentials: { kind: 'basic', user: 'admin', password: PASSWORD }, origins: [`https://127.0.0.1:${port}`] });
+  await at(`https://127.0.0.1:${port}/`, store).currentActivity();
+  assert.equal(store.questions.length, 0, 'the same origin is not a question');
+  assert.equal(ucd.seen.length, 1);
 });

@@ -11,7 +11,7 @@ import type { AddressInfo } from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fetchLoginPage } from '../../src/core/ucd/loginPage';
-import { UcdRestClient } from '../../src/core/ucd/rest/client';
+import { credentialsFor, UcdRestClient } from '../../src/core/ucd/rest/client';
 import { MemoryPinStore, type UnknownCertificate } from '../../src/core/ucd/rest/tls';
 
 type RequestFn = typeof https.request;
@@ -69,7 +69,7 @@ test('the login page is read over the accepted connection, whatever https.reques
 test('a REST call goes over the accepted connection, whatever https.request does', async () => {
   const asked: UnknownCertificate[] = [];
   const t = trust(asked);
-  const c = new UcdRestClient({ baseUrl: `https://127.0.0.1:${port}`, credentials: async () => ({ kind: 'basic', user: 'u', password: 'p' }), pins: t.pins, prompt: t.prompt, requestTimeoutMs: 5_000 });
+  const c = new UcdRestClient({ baseUrl: `https://127.0.0.1:${port}`, credentials: credentialsFor(`https://127.0.0.1:${port}`, { kind: 'basic', user: 'u', password: 'p' }), pins: t.pins, prompt: t.prompt, requestTimeoutMs: 5_000 });
   assert.deepEqual(await c.currentActivity(), []);
   assert.equal(asked.length, 1);
 });

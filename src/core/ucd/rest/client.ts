@@ -4,6 +4,7 @@
 //   PUT /rest/workflow/{traceId}/cancel
 // Credentials stay in memory: they are read from the injected source after the server's TLS
 // identity is accepted, sent only in the Authorization header, and masked out of every message.
+// A credential is bound to the origins it was given for; sending it anywhere else is asked first.
 import { ClientRequest, type IncomingMessage } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import { blockingProcesses, describeProcess, parseCurrentActivity, type RunningProcess } from './activity';
@@ -15,8 +16,51 @@ export type UcdCredentials =
   /** UCD's convention for tokens: user "PasswordIsAuthToken", the token as password. */
   | { readonly kind: 'token'; readonly token: string };
 
-/** Returns the credentials, or undefined when the user declined to give them. */
-export type CredentialSource = () => Promise<UcdCredentials | undefined>;
+/** A credential and the origins (see credentialOrigin) it may be sent to. */
+export interface BoundCredentials {
+  readonly credentials: UcdCredentials;
+  /** Where the engineer gave or allowed it; empty for one stored before origins were kept. */
+  readonly origins: readonly string[];
+}
+
+export interface CredentialOriginQuestion {
+  /** The credential's name in secret storage, when it has one. */
+  readonly credentialName?: string;
+  /** Where ucd.url would send it now. */
+  readonly origin: string;
+  /** Where it was given or allowed (empty: not known). */
+  readonly boundTo: readonly string[];
+}
+
+/** 'once': this client only; 'always': bind the credential to this origin too; 'cancel': send nothing. */
+export type CredentialOriginAnswer = 'once' | 'always' | 'cancel';
+
+/** Where UCD credentials come from: the editor's secret storage, or memory for one origin. */
+export interface CredentialSource {
+  /** The stored credential; when none is, asks for one given for `origin` and binds it there. undefined: declined. */
+  get(origin: string): Promise<BoundCredentials | undefined>;
+  /** Remember that the credential may go to `origin` as well (the engineer said so). */
+  allow(origin: string): Promise<void>;
+  /** Asks the engineer before the credential goes to an origin it is not bound to; dismissed is 'cancel'. */
+  confirmOrigin(question: CredentialOriginQuestion): Promise<CredentialOriginAnswer>;
+}
+
+/** `https://host:port` with the port always written, the host as the URL parser normalises it. */
+export function credentialOrigin(url: string | URL): string {
+  const u = typeof url === 'string' ? new URL(url) : url;
+  const port = u.port || (u.protocol === 'http:' ? '80' : '443');
+  return `${u.protocol}//${u.hostname}:${port}`;
+}
+
+/** Credentials held for one URL's origin only (a headless runner, tests): any other origin is refused. */
+export function credentialsFor(url: string, credentials: UcdCredentials): CredentialSource {
+  const origins = [credentialOrigin(url)];
+  return {
+    get: async () => ({ credentials, origins }),
+    allow: async () => undefined,
+    confirmOrigin: async () => 'cancel',
+  };
+}
 
 export interface UcdRestOptions {
   /** The UCD web URL (https://host[:port][/context]); the load balancer's URL is fine. */
@@ -59,7 +103,10 @@ export class UcdRestClient {
   private readonly target: TlsTarget;
   private readonly basePath: string;
   private readonly sessionPins = new Map<string, string>();
+  private readonly credentialOrigin: string;
   private cachedCredentials: UcdCredentials | undefined;
+  /** The engineer allowed the credential here for this client ('once'). */
+  private allowedOnce = false;
 
   constructor(private readonly opts: UcdRestOptions) {
     let url: URL;
@@ -74,6 +121,7 @@ export class UcdRestClient {
     const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
     const port = url.port ? Number(url.port) : 443;
     this.target = { host, port, origin: `https://${url.host}` };
+    this.credentialOrigin = credentialOrigin(url);
     this.basePath = url.pathname.replace(/\/+$/, '');
   }
 
@@ -122,11 +170,30 @@ export class UcdRestClient {
   }
 
   private async credentials(): Promise<UcdCredentials> {
-    this.cachedCredentials ??= await this.opts.credentials();
-    if (!this.cachedCredentials) {
+    if (this.cachedCredentials) return this.cachedCredentials;
+    const origin = this.credentialOrigin;
+    const bound = await this.opts.credentials.get(origin);
+    if (!bound) {
       throw new UcdRestError('no-credentials', this.origin, `No UCD credentials were given for ${this.origin}; nothing was sent.`, 'Run the step again and enter the user and password, or a token.');
     }
-    return this.cachedCredentials;
+    if (!bound.origins.includes(origin) && !this.allowedOnce) {
+      // ucd.url is text anyone may have edited: the credential goes where it was given, or where the engineer says.
+      const name = this.opts.credentialName ? ` "${this.opts.credentialName}"` : '';
+      const answer = await this.opts.credentials.confirmOrigin({ ...(this.opts.credentialName ? { credentialName: this.opts.credentialName } : {}), origin, boundTo: bound.origins });
+      if (answer === 'cancel') {
+        const given = bound.origins.length ? `was given for ${bound.origins.join(', ')}` : 'was stored without the server it belongs to';
+        throw new UcdRestError(
+          'no-credentials',
+          this.origin,
+          `The UCD credential${name} ${given}, not for ${origin} (ucd.url); it was not sent there, and nothing was sent.`,
+          `If ${origin} is your UCD server, run the step again and allow the credential for it; otherwise correct ucd.url in the cluster file.`,
+        );
+      }
+      if (answer === 'always') await this.opts.credentials.allow(origin);
+      this.allowedOnce = true;
+    }
+    this.cachedCredentials = bound.credentials;
+    return bound.credentials;
   }
 
   private async request(method: 'GET' | 'PUT', path: string, signal: AbortSignal | undefined): Promise<HttpResult> {
