@@ -40,7 +40,7 @@ export function loadCluster(text: string): ClusterLoadResult {
   if (tooDeep !== undefined) {
     const lines = new Lines(text);
     const where = lines.pos(tooDeep);
-    return { ok: false, problems: [{ message: `The cluster file nests objects and lists more than ${MAX_NESTING} levels deep (line ${where.line + 1}, column ${where.character + 1}); a cluster file needs three. Nothing of it was read.`, range: lines.range(0, 1), severity: 'error', path: [] }] };
+    return { ok: false, problems: [{ message: `The cluster file nests objects and lists more than ${MAX_NESTING} levels deep (line ${where.line + 1}, column ${where.character + 1}); a cluster file needs three (the file, nodes, a node). Nothing of it was read: fix the nesting there.`, range: lines.range(0, 1), severity: 'error', path: [] }] };
   }
   try {
     return loadChecked(text);

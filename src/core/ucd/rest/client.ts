@@ -185,7 +185,7 @@ export class UcdRestClient {
         throw new UcdRestError(
           'no-credentials',
           this.origin,
-          `The UCD credential${name} ${given}, not for ${origin} (ucd.url); it was not sent there, and nothing was sent.`,
+          `The UCD credential${name} ${given}, not for ${origin} (ucd.url), so it was not sent and no request was made.`,
           `If ${origin} is your UCD server, run the step again and allow the credential for it; otherwise correct ucd.url in the cluster file.`,
         );
       }
