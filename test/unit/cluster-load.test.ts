@@ -177,6 +177,8 @@ test('an IP written in another notation is the same IP', () => {
     const p = onlyProblem(variant(NODE3, `"host": "${same}", "user": "ucd"`), '"name": "ucd3"');
     assert.match(p.message, /same address and SSH port \(10\.0\.0\.1:22\) as nodes\[0\]/, same);
   }
+  assert.match(onlyProblem(variant(NODE3, '"host": "ucd3.123", "user": "ucd"'), '"name": "ucd3"').message, /ends in a numeric label/);
+  assert.ok(loadCluster(variant(NODE3, '"host": "fe80::3%eth0", "user": "ucd"')).ok, 'a zoned link-local address is an address, not a crash');
   const v6 = variant('"host": "10.0.0.2"', '"host": "fd00::2"').replace(NODE3, '"host": "FD00:0:0:0:0:0:0:2", "user": "ucd"');
   assert.match(onlyProblem(v6, '"name": "ucd3"').message, /\(fd00::2:22\) as nodes\[1\]/);
 });

@@ -21,7 +21,11 @@ export function readHost(host: string): HostReading {
   if (isIPv6(bare)) return { ok: true, key: ipv6Key(bare) };
   const labels = host.split('.');
   // A name whose last label is numeric is no DNS name: resolvers parse the whole as an IPv4 address.
-  if (/^(0x[0-9a-f]*|[0-9]+)$/i.test(labels[labels.length - 1] ?? '')) {
+  const numeric = (l: string): boolean => /^(0x[0-9a-f]*|[0-9]+)$/i.test(l);
+  if (numeric(labels[labels.length - 1] ?? '')) {
+    if (!labels.every(numeric)) {
+      return { ok: false, problem: 'ends in a numeric label, which no DNS name does (resolvers may take it for an address); write the full host name or the IPv4 address' };
+    }
     const plain = labels.length === 4 && labels.every((l) => /^(0|[1-9][0-9]{0,2})$/.test(l) && Number(l) <= 255);
     if (!plain) {
       const zeros = labels.some((l) => /^0[0-9]/.test(l));
@@ -38,8 +42,14 @@ export function readHost(host: string): HostReading {
 }
 
 function ipv6Key(addr: string): string {
-  // The URL parser prints the canonical (compressed, lower-case) form of an IPv6 address.
-  const canonical = new URL(`http://[${addr}]/`).hostname.replace(/^\[(.*)\]$/, '$1');
+  // The URL parser prints the canonical (compressed, lower-case) form of an IPv6 address; it
+  // refuses a zone (fe80::1%eth0), which then compares as written.
+  let canonical: string;
+  try {
+    canonical = new URL(`http://[${addr}]/`).hostname.replace(/^\[(.*)\]$/, '$1');
+  } catch {
+    return addr.toLowerCase();
+  }
   // An IPv4-mapped address is that IPv4 address.
   const mapped = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(canonical);
   if (mapped) {
