@@ -16,14 +16,16 @@ import { RunSession } from '../../src/core/runbook/session';
 import { targetKey, type Outcome } from '../../src/core/runbook/state';
 import { stoppedHandlers } from '../../src/core/steps/shutdown';
 import { checkStopped, stopLeftovers } from '../../src/core/steps/stopped';
-import { IsolatedShell, isolationUnavailable } from '../support/isolatedShell';
+import { IsolatedShell, isolationUnavailable, PidSandbox } from '../support/isolatedShell';
 import { freePort, LocalShell, startFakeServer, type FakeServer } from '../support/localShell';
 
 const noIsolation = isolationUnavailable();
 
 const servers: FakeServer[] = [];
+const sandboxes: PidSandbox[] = [];
 after(async () => {
   for (const s of servers) await s.stop();
+  for (const b of sandboxes) await b.stop();
 });
 
 interface NodeSetup {
@@ -155,8 +157,12 @@ test('Run on step 5: names each process and asks; stops what was approved, remov
   const d1 = install(root, 'n1');
   const d2 = install(root, 'n2');
   const d3 = install(root, 'n3');
-  const own = await startFakeServer({ installDir: d1, ports: [0], ignoreTerm: true });
-  const foreign = await startFakeServer({ installDir: path.join(root, 'elsewhere'), ports: [0], mainClass: 'org.example.Web' });
+  // Each node a machine of its own (a pid namespace), so nothing else on this host is on them.
+  const m1 = await PidSandbox.start();
+  const m3 = await PidSandbox.start();
+  sandboxes.push(m1, m3);
+  const own = await m1.startFakeServer({ installDir: d1, ports: [0], ignoreTerm: true });
+  const foreign = await m3.startFakeServer({ installDir: path.join(root, 'elsewhere'), ports: [0], mainClass: 'org.example.Web' });
   const stale = await startFakeServer({ installDir: d2 });
   await stale.stop();
   servers.push(own, foreign);
@@ -173,8 +179,7 @@ test('Run on step 5: names each process and asks; stops what was approved, remov
     questions.push({ q, detail });
     return !q.includes('NOT'); // yes to this install's leftovers, no to anything else
   };
-  // ucd2 is a machine of its own; ucd3 shares ucd1's, so it also sees ucd1's server as another install's.
-  const transportFor = async (n: ClusterNode): Promise<Transport> => (n.name === 'ucd2' ? new IsolatedShell(n.name) : new LocalShell(n.name));
+  const transportFor = async (n: ClusterNode): Promise<Transport> => (n.name === 'ucd1' ? m1.transport(n.name) : n.name === 'ucd3' ? m3.transport(n.name) : new IsolatedShell(n.name));
   const results = await stopLeftovers(ctx, { transportFor, confirm }, { killGraceSeconds: 1 });
 
   const q1 = questions.find((x) => x.q.includes('ucd1'));
@@ -192,7 +197,8 @@ test('Run on step 5: names each process and asks; stops what was approved, remov
   await own.exited; // really gone (it ignored TERM: KILL after the grace period)
   assert.equal(fs.existsSync(path.join(d1, 'var/server.pid')), false, 'pid file of the killed server removed');
   assert.equal(fs.existsSync(path.join(d2, 'var/server.pid')), false, 'stale pid file removed');
-  assert.equal(fs.readFileSync(`/proc/${foreign.pid}/cmdline`, 'utf8').includes('org.example.Web'), true, 'declined foreign process still runs');
+  assert.equal(m3.alive(foreign.pid), true, 'declined foreign process still runs');
+  assert.equal(m1.alive(own.pid), false);
 
   const r1 = results.find((r) => r.node === 'ucd1')!;
   assert.equal(r1.verdict, 'passed');
@@ -208,6 +214,7 @@ test('Run on step 5: names each process and asks; stops what was approved, remov
     ['ucd1', 'ucd2', 'ucd3'].map((n) => [n, outcome(session, 'verifyStopped', n).status, outcome(session, 'verifyStopped', n).kind]),
     [['ucd1', 'passed', 'check'], ['ucd2', 'passed', 'check'], ['ucd3', 'failed', 'check']],
   );
+  assert.equal(questions.length, 3, questions.map((x) => x.q).join('\n'));
   await foreign.stop();
 });
 
@@ -267,7 +274,7 @@ test('Run on step 4: each node\'s stop command, waits for the probes, then recor
   await s2.stop();
 });
 
-test('Run on step 4 for an unreachable node: that node fails with the remote error, the other still stops', async () => {
+test('Run on step 4 for an unreachable node: that node fails with the remote error, the other still stops', { skip: noIsolation }, async () => {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'ucd-stop-'));
   const d1 = install(root, 'n1');
   const cluster = clusterOf(root, [
@@ -278,7 +285,7 @@ test('Run on step 4 for an unreachable node: that node fails with the remote err
   await stoppedHandlers({
     transportFor: async (n) => {
       if (n.name === 'ucd2') throw unreachable;
-      return new LocalShell(n.name);
+      return new IsolatedShell(n.name);
     },
     confirm: async () => false,
     options: { settleMs: 0 },

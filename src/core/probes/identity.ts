@@ -57,7 +57,8 @@ export function parseIdentity(section: Section, installDir: string): IdentityRes
   if (!lines.some((l) => l.startsWith('install-exists '))) {
     return { kind: 'error', message: `identity probe said: ${section.body.trim() || `nothing (exit ${section.status})`}` };
   }
-  const machineId = value(lines, 'machine')?.toLowerCase();
+  // A machine-id is 32 hex digits; anything else ("uninitialized" on a fresh image) is none.
+  const machineId = value(lines, 'machine')?.toLowerCase().match(/^[0-9a-f]{32}$/)?.[0];
   const bootId = value(lines, 'boot')?.toLowerCase();
   const hostname = value(lines, 'host');
   const install = value(lines, 'install');

@@ -31,6 +31,8 @@ export interface StoppedEvaluation {
   /** The next thing to do, when there is one. */
   readonly hint?: string;
   readonly facts: NodeFacts;
+  /** Other entries that reached this same machine and install. */
+  readonly duplicates?: readonly string[];
 }
 
 function short(p: ProcessInfo, max = 160): string {
@@ -216,7 +218,7 @@ export function evaluateStopped(probe: NodeProbe, opts: EvaluateOptions = {}): S
   }
   const verdict: Verdict = stopped ? 'passed' : 'failed';
   const hint = verdict === 'passed' ? undefined : hints[0] ?? 'See the UCD Upgrade log, then Check again.';
-  return { node: p.node, verdict, evidence, ...(hint ? { hint } : {}), facts: factsFromProbe(p) };
+  return { node: p.node, verdict, evidence, ...(hint ? { hint } : {}), facts: factsFromProbe(p), ...(dups.length ? { duplicates: dups.map((d) => d.node) } : {}) };
 }
 
 export interface StoppedOptions {
@@ -610,15 +612,19 @@ interface Refusal {
  * version is upgraded: its server may rightly run, and stopping it is never step 5's business.
  * Entries that reach one machine would offer to kill the same processes twice.
  */
-export function refuseCleanup(cluster: Pick<Cluster, 'targetVersion'>, p: Probed, e: Pick<StoppedEvaluation, 'evidence' | 'hint'>): Refusal | undefined {
+export function refuseCleanup(cluster: Pick<Cluster, 'targetVersion'>, p: Probed, e: Pick<StoppedEvaluation, 'evidence' | 'hint' | 'duplicates'>): Refusal | undefined {
   if (p.version.kind === 'ok' && p.version.install.kind === 'found' && p.version.install.version === cluster.targetVersion) {
     return {
       reason: `${p.node} already shows the target version ${cluster.targetVersion} in conf/installed.version: it is upgraded, and Run on step 5 never stops an upgraded server`,
       hint: `Nothing to do on ${p.node} for step 5. If it must stop for another reason, use its service script (${p.installDir}/bin/server stop).`,
     };
   }
-  const dup = e.evidence.find((l) => / reach the same machine /.test(l));
-  if (dup) return { reason: dup, hint: e.hint ?? 'Fix the cluster file, then Check again.' };
+  if (e.duplicates?.length) {
+    return {
+      reason: `${p.node} and ${e.duplicates.join(', ')} reach the same machine and install: Run would offer to stop the same processes twice`,
+      hint: `Fix the cluster file: ${p.node} and ${e.duplicates.join(', ')} must each name their own node; then Check again.`,
+    };
+  }
   return undefined;
 }
 
