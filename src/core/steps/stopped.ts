@@ -199,9 +199,9 @@ export function evaluateStopped(probe: NodeProbe, opts: EvaluateOptions = {}): S
     hints.push(`Fix the cluster file: ${p.node} and ${dups.map((d) => d.node).join(', ')} must each name their own node (host, sshAlias, port); then Check again.`);
   }
 
-  if (stopped) evidence.push(`nothing on ${portList(p)}, no pid file, no server process`);
   // With hidepid the process list shows only the SSH user's own processes: no proof for a server run by another user.
   const visibility = p.processes.kind === 'ok' ? p.processes.visibility : undefined;
+  if (stopped) evidence.push(visibility?.kind === 'limited' ? `nothing seen on ${portList(p)}, no pid file, no server process visible` : `nothing on ${portList(p)}, no pid file, no server process`);
   if (visibility?.kind === 'limited') {
     stopped = false;
     evidence.push(`process list limited: ${visibility.why}, so a server run by another user would be invisible: this is no proof`);
