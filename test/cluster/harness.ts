@@ -105,6 +105,14 @@ export interface TestCluster {
   startServer(node: string): Promise<void>;
   stopServer(node: string): Promise<void>;
   setFault(node: string, fault: FaultName, on: boolean): Promise<void>;
+  /**
+   * A second sshd on the node at `port` (same host key, user and address), its key added to
+   * knownHostsFile as `[host]:port`: a second cluster entry that reaches the same machine, as two
+   * port forwards of one NAT address can. Idempotent; it ends with the cluster.
+   */
+  openSecondSshPort(node: string, port?: number): Promise<number>;
+  /** The node's /etc/machine-id (each node has its own). */
+  machineId(node: string): string;
   /** A ucd-cluster.json text (valid for src/core/cluster/load.ts) describing this cluster. */
   clusterFile(overrides?: Record<string, unknown>): string;
   /** Where a node's install tree lives on this machine (what the node sees at installDir). */
@@ -560,6 +568,8 @@ mount --bind "$node_dir" /run/ucdt
 mount --bind "$node_dir/server" ${INSTALL_DIR}
 mount --bind "$appdata" ${APPDATA_DIR}
 mount --bind "$node_dir/home" "$home"
+# Its own /etc/machine-id, as a separate machine has (the host's file is shared otherwise).
+if [ -e /etc/machine-id ] && [ -s "$node_dir/machine-id" ]; then mount --bind "$node_dir/machine-id" /etc/machine-id; fi
 mount -t tmpfs -o mode=1777 tmpfs /tmp
 /usr/sbin/sshd -D -f /run/ucdt/sshd_config -E /run/ucdt/sshd.log </dev/null &
 cd /
@@ -721,6 +731,7 @@ export async function startCluster(opts: StartOptions = {}): Promise<TestCluster
       fs.chmodSync(dir, 0o755);
       await run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', `${node.netns}`, '-f', path.join(dir, 'ssh_host_ed25519_key')]);
       fs.writeFileSync(path.join(dir, 'sshd_config'), sshdConfig(node.host, TEST_USER));
+      fs.writeFileSync(path.join(dir, 'machine-id'), `${crypto.randomBytes(16).toString('hex')}\n`, { mode: 0o444 });
       const home = path.join(dir, 'home');
       fs.mkdirSync(path.join(home, '.ssh'), { recursive: true });
       fs.writeFileSync(path.join(home, '.ssh', 'authorized_keys'), clientPub);
@@ -1076,6 +1087,23 @@ class Cluster implements TestCluster {
         throw new Error(`unknown fault ${String(never)}`);
       }
     }
+  }
+
+  async openSecondSshPort(node: string, port = 2222): Promise<number> {
+    const host = this.record(node).host;
+    if (!(await probeTcp(host, port, 'SSH-2.0-'))) {
+      await this.mustInNode(node, `starting a second sshd on port ${port}`,
+        `setsid /usr/sbin/sshd -D -f /run/ucdt/sshd_config -o Port=${port} -o PidFile=/run/sshd-${port}.pid -E /run/ucdt/sshd-${port}.log </dev/null >/dev/null 2>&1 &`, { timeoutMs: 10000 });
+      await waitFor(`the second sshd on ${node} (${host}:${port})`, () => probeTcp(host, port, 'SSH-2.0-'), 10000, () => tail(path.join(this.nodeDir(node), `sshd-${port}.log`)));
+    }
+    const pub = fs.readFileSync(path.join(this.nodeDir(node), 'ssh_host_ed25519_key.pub'), 'utf8').trim().split(/\s+/);
+    const line = `[${host}]:${port} ${pub[0]} ${pub[1]}`;
+    if (!fs.readFileSync(this.knownHostsFile, 'utf8').split('\n').includes(line)) fs.appendFileSync(this.knownHostsFile, `${line}\n`);
+    return port;
+  }
+
+  machineId(node: string): string {
+    return fs.readFileSync(path.join(this.nodeDir(node), 'machine-id'), 'utf8').trim();
   }
 
   clusterFile(overrides: Record<string, unknown> = {}): string {

@@ -71,6 +71,31 @@ async function check(r: Rig, node?: string): Promise<void> {
   await r.handlers.verifyStopped?.check?.(ctx(r, 'verifyStopped', node));
 }
 
+/**
+ * A process with the command line of a UCD server of `install` (a JVM still starting: no pid file,
+ * no port yet), as `user`, on a node. Returns its pid once its command line is in place.
+ */
+async function startStandIn(tc: TestCluster, node: string, install: string, user?: string): Promise<number> {
+  const r = await tc.inNode(node, `
+    setsid bash -c 'exec -a "$0" /usr/bin/node -e "setInterval(() => {}, 1 << 30)" -- -Xmx1g -jar "$1/bin/launcher.jar" "$1/bin/classpath.conf" com.urbancode.ds.UDeployServer' "$1/java/bin/java" "$1" </dev/null >/dev/null 2>&1 &
+    p=$!; i=0
+    while [ $i -lt 200 ] && ! tr '\\000' ' ' < "/proc/$p/cmdline" 2>/dev/null | grep -q 'UDeployServer'; do sleep 0.05; i=$((i + 1)); done
+    tr '\\000' ' ' < "/proc/$p/cmdline" | grep -q 'UDeployServer' && echo "$p"`.replace(/\$1/g, install), user ? { user, timeoutMs: 20_000 } : { timeoutMs: 20_000 });
+  const pid = Number(r.stdout.trim());
+  assert.ok(r.code === 0 && pid > 1, `the stand-in server of ${install} did not start on ${node}: ${r.stdout}${r.stderr}`);
+  return pid;
+}
+
+async function endStandIn(tc: TestCluster, node: string, pid: number): Promise<void> {
+  await tc.inNode(node, `kill -9 ${pid} 2>/dev/null; while [ -e /proc/${pid} ]; do sleep 0.05; done; true`, { timeoutMs: 10_000 });
+}
+
+function withInstallDir(tc: TestCluster, node: number, installDir: string): string {
+  const file = JSON.parse(tc.clusterFile());
+  file.nodes[node].installDir = installDir;
+  return JSON.stringify(file);
+}
+
 describe('step 5 against a real cluster', { skip, concurrency: 1 }, () => {
   let tc: TestCluster;
   before(async () => {
@@ -240,6 +265,124 @@ describe('step 5 against a real cluster', { skip, concurrency: 1 }, () => {
       await r.pool.closeAll();
     } finally {
       await tc.inNode('ucd3', 'umount /usr/bin/ss; umount /usr/bin/netstat');
+    }
+  });
+
+  test('each node has its own /etc/machine-id', async () => {
+    const ids = await Promise.all(tc.nodes.map(async (n) => (await tc.inNode(n.name, 'cat /etc/machine-id')).stdout.trim()));
+    assert.deepEqual(ids, tc.nodes.map((n) => tc.machineId(n.name)));
+    assert.equal(new Set(ids).size, tc.nodes.length, ids.join(' '));
+  });
+
+  test('a symlinked install dir: this install\'s own server is named as this install\'s, blocks the proof, and Run offers to kill it as such', async () => {
+    await tc.inNode('ucd1', `ln -sfn ${tc.installDir} /tmp/ucd-link`);
+    const pid = await startStandIn(tc, 'ucd1', tc.installDir, tc.user);
+    try {
+      const r = rig(tc, { file: withInstallDir(tc, 0, '/tmp/ucd-link'), confirm: true });
+      await check(r, 'ucd1');
+      const o = outcome(r, 'ucd1');
+      assert.equal(o.status, 'failed', o.evidence.join('; '));
+      assert.ok(o.evidence.includes(`server process ${pid} running (com.urbancode.ds.UDeployServer)`), o.evidence.join('; '));
+      assert.ok(!o.evidence.some((e) => /another install/.test(e)), `not "another install": ${o.evidence.join('; ')}`);
+      await r.handlers.verifyStopped?.run?.(ctx(r, 'verifyStopped', 'ucd1'));
+      assert.equal(r.confirmations.length, 1, r.confirmations.join('\n---\n'));
+      assert.match(r.confirmations[0]!, new RegExp(`^Kill 1 UCD server process of /tmp/ucd-link on ucd1\\?\nkill pid ${pid}: `));
+      assert.match(r.confirmations[0]!, /"Kill Them" sends each TERM, then KILL .*"Leave Them Running" changes nothing on ucd1\.$/s);
+      assert.equal(outcome(r, 'ucd1').status, 'passed', outcome(r, 'ucd1').evidence.join('; '));
+      await r.pool.closeAll();
+    } finally {
+      await endStandIn(tc, 'ucd1', pid);
+      await tc.inNode('ucd1', 'rm -f /tmp/ucd-link');
+    }
+  });
+
+  test('an installDir written with // and /./ names the same install: its server blocks the proof', async () => {
+    const pid = await startStandIn(tc, 'ucd2', tc.installDir, tc.user);
+    try {
+      const r = rig(tc, { file: withInstallDir(tc, 1, `/${tc.installDir.replace('/server', '/./server')}/`) });
+      await check(r, 'ucd2');
+      const o = outcome(r, 'ucd2');
+      assert.equal(o.status, 'failed', o.evidence.join('; '));
+      assert.ok(o.evidence.includes(`server process ${pid} running (com.urbancode.ds.UDeployServer)`), o.evidence.join('; '));
+      await r.pool.closeAll();
+    } finally {
+      await endStandIn(tc, 'ucd2', pid);
+    }
+  });
+
+  test('a UCD server of ANOTHER install on the node blocks the proof, named with its pid and install; Run asks about it on its own', async () => {
+    const other = '/opt/ucd/other-install/server';
+    const pid = await startStandIn(tc, 'ucd3', other, tc.user);
+    try {
+      const r = rig(tc, { confirm: false });
+      await check(r, 'ucd3');
+      const o = outcome(r, 'ucd3');
+      assert.equal(o.status, 'failed', o.evidence.join('; '));
+      assert.ok(o.evidence.some((e) => e.startsWith(`pid ${pid} is a UCD server of another install (install ${other}`) && e.endsWith(`not ${tc.installDir}: any UCD server on a cluster node blocks the proof`)), o.evidence.join('; '));
+      assert.match(o.hint ?? '', new RegExp(`^Stop pid ${pid} on ucd3 \\(${other}/bin/server stop as its user, or Run step 5, which asks first\\)`));
+      await r.handlers.verifyStopped?.run?.(ctx(r, 'verifyStopped', 'ucd3'));
+      assert.equal(r.confirmations.length, 1);
+      assert.match(r.confirmations[0]!, new RegExp(`^ucd3: pid ${pid} is a UCD server of another install \\(install ${other}.*\\), NOT of ${tc.installDir}\\. Kill it\\?`));
+      assert.equal((await tc.inNode('ucd3', `kill -0 ${pid} && echo alive`)).stdout.trim(), 'alive', 'declined: nothing was killed');
+      assert.equal(outcome(r, 'ucd3').status, 'failed');
+      await r.pool.closeAll();
+    } finally {
+      await endStandIn(tc, 'ucd3', pid);
+    }
+  });
+
+  test('hidepid=ptraceable: a root-owned server invisible to the SSH user fails the proof with what to do', async () => {
+    const pid = await startStandIn(tc, 'ucd2', tc.installDir);
+    await tc.inNode('ucd2', 'mount -o remount,hidepid=ptraceable /proc');
+    try {
+      const seen = await tc.inNode('ucd2', `test -e /proc/${pid} && echo visible || echo hidden`, { user: tc.user });
+      assert.equal(seen.stdout.trim(), 'hidden', 'the SSH user really cannot see the root-owned server');
+      const r = rig(tc);
+      await check(r, 'ucd2');
+      const o = outcome(r, 'ucd2');
+      assert.equal(o.status, 'failed', o.evidence.join('; '));
+      assert.ok(o.evidence.some((e) => e.startsWith('process list limited: /proc is mounted with hidepid=ptraceable and the SSH user (uid ')), o.evidence.join('; '));
+      assert.match(o.hint ?? '', /root \(or can sudo to it\), or remount \/proc without hidepid/);
+      await r.pool.closeAll();
+    } finally {
+      await tc.inNode('ucd2', 'mount -o remount,hidepid=0 /proc');
+      await endStandIn(tc, 'ucd2', pid);
+    }
+    const r = rig(tc);
+    await check(r, 'ucd2');
+    assert.equal(outcome(r, 'ucd2').status, 'passed', `full visibility again: ${outcome(r, 'ucd2').evidence.join('; ')}`);
+    await r.pool.closeAll();
+  });
+
+  test('two entries that reach one machine (one NAT address, two ports) fail the proof for both, naming both; Run offers nothing there', async () => {
+    const port = await tc.openSecondSshPort('ucd1');
+    const file = JSON.parse(tc.clusterFile());
+    // ucd3's entry now leads to ucd1 too: the real ucd3 would be missing from the proof.
+    file.nodes[2].host = tc.nodes[0].host;
+    file.nodes[2].sshPort = port;
+    await tc.startServer('ucd1');
+    try {
+      const r = rig(tc, { file: JSON.stringify(file), confirm: true });
+      await check(r);
+      const id = tc.machineId('ucd1');
+      for (const n of ['ucd1', 'ucd3']) {
+        const o = outcome(r, n);
+        assert.equal(o.status, 'failed', `${n}: ${o.evidence.join('; ')}`);
+        const dup = o.evidence.find((e) => / reach the same machine /.test(e));
+        assert.ok(dup, `${n} names the duplicate: ${o.evidence.join('; ')}`);
+        assert.match(dup, new RegExp(`^(ucd1 and ucd3|ucd3 and ucd1) reach the same machine \\(machine-id ${id}\\) and the same install \\(${tc.installDir}\\)`));
+      }
+      assert.equal(outcome(r, 'ucd2').status, 'passed', `the entry of its own machine passes: ${outcome(r, 'ucd2').evidence.join('; ')}`);
+      // A later check of one entry alone still knows the other from the journal.
+      await check(r, 'ucd1');
+      assert.ok(outcome(r, 'ucd1').evidence.some((e) => e.startsWith('ucd1 and ucd3 reach the same machine')), outcome(r, 'ucd1').evidence.join('; '));
+      await r.handlers.verifyStopped?.run?.(ctx(r, 'verifyStopped'));
+      assert.deepEqual(r.confirmations, [], 'no kill dialog for entries that reach one machine');
+      assert.match(r.session.state().get('verifyStopped@ucd3')?.status ?? '', /failed/);
+      assert.equal((await tc.inNode('ucd1', `test -s ${tc.installDir}/var/server.pid && echo running`)).stdout.trim(), 'running', 'ucd1 was left alone');
+      await r.pool.closeAll();
+    } finally {
+      await tc.stopServer('ucd1');
     }
   });
 

@@ -95,7 +95,8 @@ test('installed.version: key=value and key: value, comments ignored, absent → 
 });
 
 test('the composed probe captured on this machine parses into every fact, each from its own section', () => {
-  const text = read('composed-probe.txt');
+  // Captured before the probe reported who it runs as: root, /proc without hidepid.
+  const text = read('composed-probe.txt').replace('source proc\n', 'source proc\nuid 0\nprocopts rw,relatime\npid1 visible\n');
   const built: BuiltProbe = { ...composeScript([], 'c0ffee000001'), names: ['pidfile', 'ports', 'processes', 'version'], command: '/bin/sh -s', appdata: true };
   const node = { name: 'ucd1', installDir: '/tmp/ucd-probe-fixture/server', httpsPort: 8443, jmsPort: 7918 };
   const r = parseNodeProbe(node, built, { code: 0, stdout: text, stderr: '', durationMs: 80 });
@@ -143,29 +144,50 @@ test('sections: output cut short is an error naming what is missing, never a pas
 test('hidepid (captured as user nobody): the pid file\'s process exists but is hidden — live, not stale; the process list is limited', async () => {
   const { evaluateStopped, planCleanup } = await import('../../src/core/steps/stopped');
   const text = read('composed-probe-hidepid.txt');
-  const built: BuiltProbe = { ...composeScript([], 'c0ffee000002'), names: ['pidfile', 'ports', 'processes', 'version'], command: '/bin/sh -s', appdata: false };
+  const built: BuiltProbe = { ...composeScript([], 'c0ffee000002'), names: ['identity', 'pidfile', 'ports', 'processes', 'version'], command: '/bin/sh -s', appdata: false };
   const r = parseNodeProbe({ name: 'ucd1', installDir: '/tmp/ucd-probe-hidepid/server', httpsPort: 8443, jmsPort: 7918 }, built, { code: 0, stdout: text, stderr: '', durationMs: 1 });
   assert.equal(r.kind, 'probed');
   if (r.kind !== 'probed') return;
   const pid = Number(/pidfile present (\d+)/.exec(text)?.[1]);
   assert.deepEqual(r.pidFile, { kind: 'live', pid, process: undefined });
-  assert.equal(r.processes.kind === 'ok' && r.processes.limited, true);
+  assert.deepEqual(r.processes.kind === 'ok' && r.processes.visibility, { kind: 'limited', why: '/proc is mounted with hidepid=invisible and the SSH user (uid 65534) is not root', hidepid: 'invisible', uid: 65534 });
   const e = evaluateStopped(r);
   assert.equal(e.verdict, 'failed');
   assert.ok(e.evidence.includes(`var/server.pid names pid ${pid}, which is running (its command line is hidden from the SSH user)`));
-  assert.ok(e.evidence.some((l) => l.startsWith('process list limited: /proc is mounted with hidepid')));
+  assert.ok(e.evidence.some((l) => l.startsWith('process list limited: /proc is mounted with hidepid=invisible')));
   // Run must neither kill it (unknown command line) nor remove its pid file (a process owns the pid).
   const plan = planCleanup(r);
   assert.deepEqual([plan.own.length, plan.foreign.length, plan.pidFilePid], [0, 0, undefined]);
   assert.ok(plan.blockers.some((b) => b.includes('hidden from the SSH user')));
 });
 
-test('hidepid with nothing else running: a warning (no proof), not a pass', async () => {
+test('hidepid=ptraceable (systemd ProtectProc=, captured as user nobody): a root-owned server is invisible, and the proof fails with what to do', async () => {
   const { evaluateStopped } = await import('../../src/core/steps/stopped');
-  const text = read('composed-probe-hidepid.txt').replace(/pidfile present \d+\nowner \d+ hidden/, 'pidfile absent');
-  const built: BuiltProbe = { ...composeScript([], 'c0ffee000002'), names: ['pidfile', 'ports', 'processes', 'version'], command: '/bin/sh -s', appdata: false };
+  // The capture machine's own listeners on 8443/7918 (other software) are not part of this case.
+  const text = read('composed-probe-ptraceable.txt').replace(/^\| .*:(8443|7918) .*\n/gm, '');
+  assert.match(text, /^procopts .*hidepid=ptraceable/m, 'the capture really ran under hidepid=ptraceable');
+  const built: BuiltProbe = { ...composeScript([], 'c0ffee000002'), names: ['identity', 'pidfile', 'ports', 'processes', 'version'], command: '/bin/sh -s', appdata: false };
   const r = parseNodeProbe({ name: 'ucd1', installDir: '/tmp/ucd-probe-hidepid/server', httpsPort: 8443, jmsPort: 7918 }, built, { code: 0, stdout: text, stderr: '', durationMs: 1 });
+  assert.equal(r.kind, 'probed');
+  if (r.kind !== 'probed' || r.processes.kind !== 'ok') return;
+  // Nothing of the running server shows: no pid file, no port, an empty process list.
+  assert.deepEqual([r.pidFile.kind, r.processes.servers.length, r.processes.otherInstalls.length], ['absent', 0, 0]);
+  assert.equal(r.processes.visibility.kind, 'limited');
   const e = evaluateStopped(r);
-  assert.equal(e.verdict, 'warning');
-  assert.match(e.hint ?? '', /as root or as the server's user/);
+  assert.equal(e.verdict, 'failed');
+  assert.ok(e.evidence.includes('process list limited: /proc is mounted with hidepid=ptraceable and the SSH user (uid 65534) is not root, so a server run by another user would be invisible: this is no proof'), e.evidence.join('\n'));
+  assert.match(e.hint ?? '', /^Check ucd1 with an SSH user that is root \(or can sudo to it\), or remount \/proc without hidepid/);
+});
+
+test('visibility: every hidepid but 0/off limits a non-root user; root sees all; an unreadable PID 1 limits whatever the options say', async () => {
+  const { visibilityOf } = await import('../../src/core/probes/processes');
+  const v = (uid: number, opts: string, pid1 = 'visible') => visibilityOf(['source proc', `uid ${uid}`, `procopts ${opts}`, `pid1 ${pid1}`]).kind;
+  for (const hp of ['1', '2', '4', 'noaccess', 'invisible', 'ptraceable']) {
+    assert.equal(v(1000, `rw,nosuid,nodev,noexec,relatime,hidepid=${hp}`), 'limited', `hidepid=${hp}`);
+    assert.equal(v(0, `rw,relatime,hidepid=${hp}`), 'full', `root with hidepid=${hp}`);
+  }
+  for (const hp of ['0', 'off']) assert.equal(v(1000, `rw,relatime,hidepid=${hp}`), 'full');
+  assert.equal(v(1000, 'rw,relatime'), 'full');
+  assert.equal(v(1000, 'rw,relatime', 'hidden'), 'limited');
+  assert.equal(visibilityOf(['source proc', 'procopts rw']).kind, 'limited', 'not knowing the user is no proof either');
 });

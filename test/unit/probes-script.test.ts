@@ -10,6 +10,7 @@ import type { ClusterNode } from '../../src/core/cluster/types';
 import { isServerOf } from '../../src/core/probes/cmdline';
 import { buildNodeProbe, parseNodeProbe, probeNode, WINDOWS_UNSUPPORTED, type NodeProbe } from '../../src/core/probes/node';
 import { evaluateStopped } from '../../src/core/steps/stopped';
+import { IsolatedShell, isolationUnavailable } from '../support/isolatedShell';
 import { freePort, LocalShell, startFakeServer, type FakeServer } from '../support/localShell';
 
 const servers: FakeServer[] = [];
@@ -50,14 +51,17 @@ function deadPid(): number {
   return Number(String(r.stdout).trim());
 }
 
-test('stopped node: no pid file, nothing on the ports, no server — and one exec for all probes', async () => {
+test('stopped node: no pid file, nothing on the ports, no server — and one exec for all probes', { skip: isolationUnavailable() }, async () => {
   const root = tmp();
   const dir = install(root);
   const appdata = install(root, 'appdata', '7.0.5.0');
-  const { p, shell } = await probe(nodeOf(dir, await freePort(), await freePort()), appdata);
+  // A machine of its own: UCD-shaped processes of other tests on this host are not on it.
+  const isolated = new IsolatedShell('ucd1');
+  const shell = isolated.shell;
+  const { probe: p } = await probeNode(async () => isolated, nodeOf(dir, await freePort(), await freePort()), { appdataDir: appdata });
   const r = probed(p);
   assert.equal(shell.commands.length, 1, 'all probes of the node in one round trip');
-  assert.equal(shell.commands[0]?.command, '/bin/sh -s');
+  assert.match(shell.commands[0]?.command ?? '', / \/bin\/sh -s$/);
   assert.deepEqual(r.pidFile, { kind: 'absent' });
   assert.equal(r.ports.kind, 'ok');
   assert.deepEqual(r.ports.kind === 'ok' ? r.ports.listeners : null, []);
@@ -116,15 +120,48 @@ test('a server of ANOTHER install (path with the same prefix) does not match; ho
   assert.deepEqual(free.processes.kind === 'ok' ? free.processes.servers : null, []);
   // (Other UCD-shaped processes may run on this machine, e.g. a cluster test's simulator: only ours is asserted.)
   assert.ok(free.processes.kind === 'ok' && free.processes.otherInstalls.some((x) => x.pid === s.pid));
+  // Any UCD server on the node blocks the proof: it is named with its pid and install.
   const e1 = evaluateStopped(free);
-  assert.equal(e1.verdict, 'passed', e1.evidence.join('\n'));
-  assert.ok(e1.evidence.some((l) => l.startsWith(`note: pid ${s.pid} is the UCD server of another install (${other})`)));
+  assert.equal(e1.verdict, 'failed', e1.evidence.join('\n'));
+  assert.ok(e1.evidence.includes(`pid ${s.pid} is a UCD server of another install (install ${other} (as written; not resolved)), not ${dir}: any UCD server on a cluster node blocks the proof`), e1.evidence.join('\n'));
 
   const held = probed((await probe(nodeOf(dir, s.ports[0]!, await freePort()))).p);
   const e2 = evaluateStopped(held);
   assert.equal(e2.verdict, 'failed');
   assert.ok(e2.evidence.some((l) => l.startsWith(`pid ${s.pid} listening on :${s.ports[0]}, not this install's server: /usr/lib/jvm/java-17/bin/java`)), e2.evidence.join('\n'));
   await s.stop();
+});
+
+test('paths are compared as the node resolves them: a symlinked installDir, // and /./, or a server started through a link is THIS install\'s server', async () => {
+  const root = fs.realpathSync(tmp());
+  const real = install(root, 'server');
+  fs.mkdirSync(path.join(real, 'bin'));
+  fs.writeFileSync(path.join(real, 'bin/launcher.jar'), 'launcher\n');
+  fs.symlinkSync(real, path.join(root, 'link'));
+  for (const [started, written] of [[real, path.join(root, 'link')], [real, `/${root}//server/./`], [path.join(root, 'link'), real]] as const) {
+    const s = await startFakeServer({ installDir: started, ports: [0] });
+    servers.push(s);
+    const r = probed((await probe(nodeOf(written, await freePort(), await freePort()))).p);
+    assert.equal(r.identity.kind === 'ok' && r.identity.install, real, `${written} resolves to ${real}`);
+    assert.ok(r.processes.kind === 'ok' && r.processes.servers.some((x) => x.pid === s.pid && x.install === real && x.installResolved), `server started as ${started} is ${written}'s: ${JSON.stringify(r.processes)}`);
+    const e = evaluateStopped(r);
+    assert.equal(e.verdict, 'failed');
+    assert.ok(e.evidence.includes(`server process ${s.pid} running (com.urbancode.ds.UDeployServer)`), e.evidence.join('\n'));
+    assert.ok(!e.evidence.some((l) => l.includes(`pid ${s.pid} is a UCD server of another install`)), e.evidence.join('\n'));
+    await s.stop();
+  }
+});
+
+test('identity: the node reports its machine-id, boot id and host name, and whether the install dir exists', async () => {
+  const dir = install(tmp());
+  const r = probed((await probe(nodeOf(dir, await freePort(), await freePort()))).p);
+  assert.equal(r.identity.kind, 'ok');
+  if (r.identity.kind !== 'ok') return;
+  if (fs.existsSync('/etc/machine-id')) assert.equal(r.identity.machineId, fs.readFileSync('/etc/machine-id', 'utf8').trim());
+  assert.equal(r.identity.bootId, fs.readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim());
+  assert.deepEqual([r.identity.install, r.identity.installResolved, r.identity.installExists], [fs.realpathSync(dir), true, true]);
+  const missing = probed((await probe(nodeOf('/nonexistent//ucd/./server', await freePort(), await freePort()))).p);
+  assert.deepEqual(missing.identity.kind === 'ok' && [missing.identity.install, missing.identity.installResolved, missing.identity.installExists], ['/nonexistent/ucd/server', false, false]);
 });
 
 test('a hostile install path is a path with a strange name, never a command', async () => {

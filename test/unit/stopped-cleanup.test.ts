@@ -45,20 +45,25 @@ async function runCleanup(plan: CleanupPlanScript) {
 }
 
 test('plan from the captured probe: own server with its port, the foreign holder apart, pid file to remove after', () => {
-  const text = fs.readFileSync(path.join(FIX, 'composed-probe.txt'), 'utf8');
+  // Captured before the probe reported who it runs as: root, /proc without hidepid.
+  const text = fs.readFileSync(path.join(FIX, 'composed-probe.txt'), 'utf8').replace('source proc\n', 'source proc\nuid 0\nprocopts rw,relatime\npid1 visible\n');
   const built: BuiltProbe = { ...composeScript([], 'c0ffee000001'), names: ['pidfile', 'ports', 'processes', 'version'], command: '/bin/sh -s', appdata: true };
   const p = parseNodeProbe({ name: 'ucd1', installDir: '/tmp/ucd-probe-fixture/server', httpsPort: 8443, jmsPort: 7918 }, built, { code: 0, stdout: text, stderr: '', durationMs: 1 }) as Extract<NodeProbe, { kind: 'probed' }>;
   const serverPid = Number(/pidfile present (\d+)/.exec(text)?.[1]);
   const plan = planCleanup(p);
   assert.deepEqual(plan.own.map((k) => [k.process.pid, k.ports]), [[serverPid, [8443]]]);
-  assert.equal(plan.foreign.length, 1);
+  // The holder of 7918 (not a UCD server), then the other install's server, which holds no port
+  // but blocks the proof all the same: each is asked about on its own.
+  assert.equal(plan.foreign.length, 2);
   assert.deepEqual(plan.foreign[0]?.ports, [7918]);
+  assert.equal(plan.foreign[0]?.otherInstall, undefined);
+  assert.deepEqual(plan.foreign[1]?.ports, []);
+  assert.match(plan.foreign[1]?.otherInstall ?? '', /^install \/tmp\/ucd-probe-fixture\/server2/);
   assert.equal(plan.pidFilePid, serverPid);
   assert.equal(plan.pidFileStale, false);
   assert.deepEqual(plan.blockers, []);
   assert.match(describeKill(plan.own[0]!), new RegExp(`^kill pid ${serverPid} \\(holds :8443\\): /usr/lib/jvm/java-17/bin/java -e .* -jar /tmp/ucd-probe-fixture/server/bin/launcher.jar /tmp/ucd-probe-fixture/server/bin/classpath.conf com.urbancode.ds.UDeployServer$`));
-  // The other install's server holds no port of this node: it is not in the plan at all.
-  assert.ok(![...plan.own, ...plan.foreign].some((k) => k.process.args.some((a) => a.includes('server2'))));
+  assert.ok(!plan.own.some((k) => k.process.args.some((a) => a.includes('server2'))), 'never among this install\'s own');
 });
 
 test('TERM stops a server that obeys it', async () => {

@@ -16,11 +16,16 @@ import { RunSession } from '../../src/core/runbook/session';
 import { targetKey, type Outcome } from '../../src/core/runbook/state';
 import { stoppedHandlers } from '../../src/core/steps/shutdown';
 import { checkStopped, stopLeftovers } from '../../src/core/steps/stopped';
+import { IsolatedShell, isolationUnavailable, PidSandbox } from '../support/isolatedShell';
 import { freePort, LocalShell, startFakeServer, type FakeServer } from '../support/localShell';
 
+const noIsolation = isolationUnavailable();
+
 const servers: FakeServer[] = [];
+const sandboxes: PidSandbox[] = [];
 after(async () => {
   for (const s of servers) await s.stop();
+  for (const b of sandboxes) await b.stop();
 });
 
 interface NodeSetup {
@@ -78,7 +83,7 @@ function outcome(session: RunSession, step: 'stop' | 'verifyStopped', node: stri
 
 const unreachable = new RemoteError('unreachable', 'ucd2', 'ucd2: cannot reach 127.0.0.1:22 (connection timed out after 10 s)', 'Check that ucd2 is up and its SSH port is open from here, then Check again.');
 
-test('Check on step 5: nodes probed in parallel, each recorded with its evidence; an unreachable node fails alone', async () => {
+test('Check on step 5: nodes probed in parallel, each recorded with its evidence; an unreachable node fails alone', { skip: noIsolation }, async () => {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'ucd-check-'));
   const d1 = install(root, 'n1');
   const d3 = install(root, 'n3');
@@ -99,7 +104,8 @@ test('Check on step 5: nodes probed in parallel, each recorded with its evidence
     await new Promise((r) => setTimeout(r, 300));
     inFlight--;
     if (n.name === 'ucd2') throw unreachable;
-    return new LocalShell(n.name);
+    // ucd3 is a machine of its own (a private pid namespace): ucd1's server is not on it.
+    return n.name === 'ucd3' ? new IsolatedShell(n.name) : new LocalShell(n.name);
   };
   await stoppedHandlers({ transportFor, confirm: async () => false }).verifyStopped!.check!(ctx);
   assert.equal(maxInFlight, 3, 'the three nodes were probed in parallel');
@@ -132,7 +138,7 @@ test('Check on step 5: nodes probed in parallel, each recorded with its evidence
   await s.stop();
 });
 
-test('Check from one node item probes only that node', async () => {
+test('Check from one node item probes only that node', { skip: noIsolation }, async () => {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'ucd-check-'));
   const cluster = clusterOf(root, [
     { name: 'ucd1', installDir: install(root, 'n1'), httpsPort: await freePort(), jmsPort: await freePort() },
@@ -140,19 +146,23 @@ test('Check from one node item probes only that node', async () => {
   ]);
   const { ctx, session } = context(cluster, { step: 'verifyStopped', node: 'ucd2' });
   const asked: string[] = [];
-  const r = await checkStopped(ctx, async (n) => (asked.push(n.name), new LocalShell(n.name)));
+  const r = await checkStopped(ctx, async (n) => (asked.push(n.name), new IsolatedShell(n.name)));
   assert.deepEqual(asked, ['ucd2']);
   assert.deepEqual(r.map((e) => [e.node, e.verdict]), [['ucd2', 'passed']]);
   assert.equal(session.state().get(targetKey('verifyStopped', 'ucd1')), undefined);
 });
 
-test('Run on step 5: names each process and asks; stops what was approved, removes the stale pid file, leaves what was declined; then checks again', async () => {
+test('Run on step 5: names each process and asks; stops what was approved, removes the stale pid file, leaves what was declined; then checks again', { skip: noIsolation }, async () => {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'ucd-run-'));
   const d1 = install(root, 'n1');
   const d2 = install(root, 'n2');
   const d3 = install(root, 'n3');
-  const own = await startFakeServer({ installDir: d1, ports: [0], ignoreTerm: true });
-  const foreign = await startFakeServer({ installDir: path.join(root, 'elsewhere'), ports: [0], mainClass: 'org.example.Web' });
+  // Each node a machine of its own (a pid namespace), so nothing else on this host is on them.
+  const m1 = await PidSandbox.start();
+  const m3 = await PidSandbox.start();
+  sandboxes.push(m1, m3);
+  const own = await m1.startFakeServer({ installDir: d1, ports: [0], ignoreTerm: true });
+  const foreign = await m3.startFakeServer({ installDir: path.join(root, 'elsewhere'), ports: [0], mainClass: 'org.example.Web' });
   const stale = await startFakeServer({ installDir: d2 });
   await stale.stop();
   servers.push(own, foreign);
@@ -167,12 +177,14 @@ test('Run on step 5: names each process and asks; stops what was approved, remov
   const questions: { q: string; detail: string }[] = [];
   const confirm = async (q: string, detail: string) => {
     questions.push({ q, detail });
-    return !q.includes('NOT the UCD server'); // yes to this install's leftovers, no to the foreign process
+    return !q.includes('NOT'); // yes to this install's leftovers, no to anything else
   };
-  const results = await stopLeftovers(ctx, { transportFor: async (n) => new LocalShell(n.name), confirm }, { killGraceSeconds: 1 });
+  const transportFor = async (n: ClusterNode): Promise<Transport> => (n.name === 'ucd1' ? m1.transport(n.name) : n.name === 'ucd3' ? m3.transport(n.name) : new IsolatedShell(n.name));
+  const results = await stopLeftovers(ctx, { transportFor, confirm }, { killGraceSeconds: 1 });
 
   const q1 = questions.find((x) => x.q.includes('ucd1'));
-  assert.equal(q1?.q, `Stop 1 UCD server process of ${d1} on ucd1?`);
+  assert.equal(q1?.q, `Kill 1 UCD server process of ${d1} on ucd1?`);
+  assert.match(q1?.detail ?? '', /\n"Kill Them" sends each TERM, then KILL if it still runs after 1 s, then removes the pid file\. "Leave Them Running" changes nothing on ucd1\.$/);
   assert.match(q1?.detail ?? '', new RegExp(`^kill pid ${own.pid} \\(holds :${own.ports[0]}\\): /usr/lib/jvm/java-17/bin/java .* -jar ${d1}/bin/launcher.jar ${d1}/bin/classpath.conf com.urbancode.ds.UDeployServer$`, 'm'));
   assert.match(q1?.detail ?? '', new RegExp(`^remove ${d1}/var/server.pid \\(pid ${own.pid}\\) if no process has that pid$`, 'm'));
   const q2 = questions.find((x) => x.q.includes('ucd2'));
@@ -180,11 +192,13 @@ test('Run on step 5: names each process and asks; stops what was approved, remov
   const q3 = questions.find((x) => x.q.includes('ucd3'));
   assert.equal(q3?.q, `ucd3: pid ${foreign.pid} holds :${foreign.ports[0]} but is NOT the UCD server of ${d3}. Kill it?`);
   assert.match(q3?.detail ?? '', /org\.example\.Web/, 'the user saw its command line');
+  assert.match(q3?.detail ?? '', /"Kill Them" sends it TERM, then KILL if it still runs after 1 s\. "Leave Them Running" leaves it alone\.$/);
 
   await own.exited; // really gone (it ignored TERM: KILL after the grace period)
   assert.equal(fs.existsSync(path.join(d1, 'var/server.pid')), false, 'pid file of the killed server removed');
   assert.equal(fs.existsSync(path.join(d2, 'var/server.pid')), false, 'stale pid file removed');
-  assert.equal(fs.readFileSync(`/proc/${foreign.pid}/cmdline`, 'utf8').includes('org.example.Web'), true, 'declined foreign process still runs');
+  assert.equal(m3.alive(foreign.pid), true, 'declined foreign process still runs');
+  assert.equal(m1.alive(own.pid), false);
 
   const r1 = results.find((r) => r.node === 'ucd1')!;
   assert.equal(r1.verdict, 'passed');
@@ -200,6 +214,7 @@ test('Run on step 5: names each process and asks; stops what was approved, remov
     ['ucd1', 'ucd2', 'ucd3'].map((n) => [n, outcome(session, 'verifyStopped', n).status, outcome(session, 'verifyStopped', n).kind]),
     [['ucd1', 'passed', 'check'], ['ucd2', 'passed', 'check'], ['ucd3', 'failed', 'check']],
   );
+  assert.equal(questions.length, 3, questions.map((x) => x.q).join('\n'));
   await foreign.stop();
 });
 
@@ -238,11 +253,15 @@ test('Run on step 4: each node\'s stop command, waits for the probes, then recor
   const handlers = stoppedHandlers({ transportFor: async (n) => new LocalShell(n.name), confirm: async () => false, options: { settleMs: 1500, pollMs: 250 } });
   await handlers.stop!.run!(ctx);
 
+  // Both entries are this one machine: ucd1's own server is gone, but ucd2's (another install on
+  // the same machine) still runs, and any UCD server on a node blocks its proof.
   const stop1 = outcome(session, 'stop', 'ucd1');
-  assert.equal(stop1.status, 'passed', stop1.evidence.join('\n'));
+  assert.equal(stop1.status, 'failed', stop1.evidence.join('\n'));
   assert.match(stop1.evidence[0] ?? '', /^stop command exited 0 after \d+\.\d s$/);
+  assert.ok(!stop1.evidence.some((l) => l.startsWith(`server process ${s1.pid}`)), 'ucd1\'s own server stopped');
+  assert.ok(stop1.evidence.some((l) => l.startsWith(`pid ${s2.pid} is a UCD server of another install (install ${d2}`)), stop1.evidence.join('\n'));
   assert.ok(lines.includes('INFO [ucd1] | Stopping server pid ' + s1.pid), 'stop command output streamed to the log');
-  assert.equal(outcome(session, 'verifyStopped', 'ucd1').status, 'passed');
+  assert.equal(outcome(session, 'verifyStopped', 'ucd1').status, 'failed');
   assert.equal(outcome(session, 'verifyStopped', 'ucd1').kind, 'check');
 
   const stop2 = outcome(session, 'stop', 'ucd2');
@@ -255,7 +274,7 @@ test('Run on step 4: each node\'s stop command, waits for the probes, then recor
   await s2.stop();
 });
 
-test('Run on step 4 for an unreachable node: that node fails with the remote error, the other still stops', async () => {
+test('Run on step 4 for an unreachable node: that node fails with the remote error, the other still stops', { skip: noIsolation }, async () => {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'ucd-stop-'));
   const d1 = install(root, 'n1');
   const cluster = clusterOf(root, [
@@ -266,7 +285,7 @@ test('Run on step 4 for an unreachable node: that node fails with the remote err
   await stoppedHandlers({
     transportFor: async (n) => {
       if (n.name === 'ucd2') throw unreachable;
-      return new LocalShell(n.name);
+      return new IsolatedShell(n.name);
     },
     confirm: async () => false,
     options: { settleMs: 0 },
@@ -275,4 +294,72 @@ test('Run on step 4 for an unreachable node: that node fails with the remote err
   assert.deepEqual(outcome(session, 'stop', 'ucd2').evidence, [unreachable.message]);
   assert.equal(outcome(session, 'stop', 'ucd2').hint, unreachable.hint);
   assert.equal(outcome(session, 'verifyStopped', 'ucd2').status, 'failed');
+});
+
+test('Run on step 5 on a node that already shows the target version: refused with the reason, no kill dialog, nothing stopped', async () => {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'ucd-upgraded-'));
+  const d1 = install(root, 'n1');
+  fs.writeFileSync(path.join(d1, 'conf/installed.version'), 'installed.version=7.1.2.0\n');
+  const s = await startFakeServer({ installDir: d1, ports: [0] });
+  servers.push(s);
+  fs.writeFileSync(path.join(d1, 'var/server.pid'), `${s.pid}\n`);
+  const cluster = clusterOf(root, [{ name: 'ucd1', installDir: d1, httpsPort: s.ports[0]!, jmsPort: await freePort() }]);
+  const { ctx, session } = context(cluster, { step: 'verifyStopped' });
+  const asked: string[] = [];
+  const shell = new LocalShell('ucd1');
+  const [r] = await stopLeftovers(ctx, { transportFor: async () => shell, confirm: async (q) => (asked.push(q), true) }, { killGraceSeconds: 1 });
+  assert.deepEqual(asked, [], 'no kill dialog for an upgraded server');
+  assert.equal(r?.verdict, 'failed');
+  assert.equal(r?.evidence[0], 'nothing was stopped: ucd1 already shows the target version 7.1.2.0 in conf/installed.version: it is upgraded, and Run on step 5 never stops an upgraded server');
+  assert.match(r?.hint ?? '', /^Nothing to do on ucd1 for step 5\./);
+  assert.equal(fs.readFileSync(`/proc/${s.pid}/cmdline`, 'utf8').includes('UDeployServer'), true, 'still running');
+  assert.equal(shell.commands.length, 1, 'one probe; no stop script, no second probe');
+  assert.equal(outcome(session, 'verifyStopped', 'ucd1').kind, 'run');
+  await s.stop();
+});
+
+test('two entries that reach one machine and install: both fail the check, naming both; a later check of one still knows; Run offers nothing', { skip: noIsolation }, async () => {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'ucd-dup-'));
+  const d1 = install(root, 'n1');
+  const d2 = install(root, 'n2');
+  const cluster = clusterOf(root, [
+    { name: 'ucd1', installDir: d1, httpsPort: await freePort(), jmsPort: await freePort() },
+    // The same install written another way: the node resolves both to one path.
+    { name: 'ucd2', installDir: `${d1}/./`, httpsPort: await freePort(), jmsPort: await freePort() },
+    { name: 'ucd3', installDir: d2, httpsPort: await freePort(), jmsPort: await freePort() },
+  ]);
+  const { ctx, session } = context(cluster, { step: 'verifyStopped' });
+  // One isolated machine for all three entries: same machine-id and boot id, as one real node.
+  const transportFor = async (n: ClusterNode): Promise<Transport> => new IsolatedShell(n.name);
+  await checkStopped(ctx, transportFor);
+  const real = fs.realpathSync(d1);
+  for (const n of ['ucd1', 'ucd2']) {
+    const o = outcome(session, 'verifyStopped', n);
+    assert.equal(o.status, 'failed', o.evidence.join('\n'));
+    assert.ok(o.evidence.some((l) => new RegExp(`^(ucd1 and ucd2|ucd2 and ucd1) reach the same machine \\(machine-id [0-9a-f]+\\) and the same install \\(${real}\\): one node is listed more than once`).test(l)), o.evidence.join('\n'));
+    assert.match(o.hint ?? '', /^Fix the cluster file: /);
+  }
+  assert.equal(outcome(session, 'verifyStopped', 'ucd3').status, 'passed', 'another install on that machine is its own entry');
+  await checkStopped({ ...ctx, target: { step: 'verifyStopped', node: 'ucd2' } }, transportFor);
+  assert.ok(outcome(session, 'verifyStopped', 'ucd2').evidence.some((l) => l.startsWith('ucd2 and ucd1 reach the same machine')), 'from ucd1\'s recorded report');
+  const asked: string[] = [];
+  const results = await stopLeftovers(ctx, { transportFor, confirm: async (q) => (asked.push(q), true) });
+  assert.deepEqual(asked, []);
+  assert.deepEqual(results.map((x) => [x.node, x.verdict]), [['ucd1', 'failed'], ['ucd2', 'failed'], ['ucd3', 'passed']]);
+});
+
+test('findDuplicates: the same machine-id on another kernel (a cloned VM) is not the same machine; without machine-id, boot id and host name decide', async () => {
+  const { findDuplicates } = await import('../../src/core/steps/stopped');
+  const m = (machineId: string | undefined, bootId: string, hostname: string, install = '/opt/ucd/server') => ({ ...(machineId ? { machineId } : {}), bootId, hostname, install });
+  const d = findDuplicates([
+    { node: 'a', machine: m('aa', 'b1', 'h1') },
+    { node: 'b', machine: m('aa', 'b1', 'h1-alias') },
+    { node: 'clone', machine: m('aa', 'b2', 'h2') },
+    { node: 'other-install', machine: m('aa', 'b1', 'h1', '/opt/ucd/server2') },
+    { node: 'c1', machine: m(undefined, 'b3', 'box') },
+    { node: 'c2', machine: m(undefined, 'b3', 'box') },
+    { node: 'c3', machine: m(undefined, 'b3', 'box2') },
+  ]);
+  assert.deepEqual([...d.keys()].sort(), ['a', 'b', 'c1', 'c2']);
+  assert.deepEqual(d.get('a')?.map((x) => x.node), ['b']);
 });

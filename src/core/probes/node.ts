@@ -3,6 +3,7 @@
 // shows up in a process list), and hand each parser its own section.
 import type { ClusterNode } from '../cluster/types';
 import { RemoteError, type ExecResult, type RemoteErrorKind, type Transport } from '../remote/transport';
+import { effectiveInstallDir, identityFragment, parseIdentity, type IdentityResult } from './identity';
 import { parsePidFile, pidFileFragment, type PidFileResult } from './pidFile';
 import { parsePorts, portsFragment, type PortsResult } from './ports';
 import { parseProcesses, processesFragment, type ProcessesResult } from './processes';
@@ -33,6 +34,8 @@ export interface ExecRecord {
 }
 
 export interface NodeFindings {
+  /** Which machine answered, and the install dir as it resolved there. */
+  readonly identity: IdentityResult;
   readonly pidFile: PidFileResult;
   readonly ports: PortsResult;
   readonly processes: ProcessesResult;
@@ -52,7 +55,7 @@ export interface BuiltProbe extends ComposedScript {
 export function buildNodeProbe(node: Pick<ClusterNode, 'installDir' | 'httpsPort' | 'jmsPort'>, opts: Pick<ProbeOptions, 'appdataDir' | 'nonce'> = {}): BuiltProbe {
   const ports = [...new Set([node.httpsPort, node.jmsPort])];
   const composed = composeScript(
-    [pidFileFragment(node.installDir), portsFragment(ports), processesFragment(), versionFragment(node.installDir, opts.appdataDir)],
+    [identityFragment(node.installDir), pidFileFragment(node.installDir), portsFragment(ports), processesFragment(), versionFragment(node.installDir, opts.appdataDir)],
     opts.nonce,
   );
   return { ...composed, command: SH_STDIN_COMMAND, appdata: opts.appdataDir !== undefined };
@@ -76,15 +79,18 @@ export function parseNodeProbe(node: Pick<ClusterNode, 'name' | 'installDir' | '
   }
   const s = (name: string) => split.sections.get(name) ?? { body: '', status: -1 };
   const ports = [...new Set([node.httpsPort, node.jmsPort])];
+  // Captured outputs from before the identity probe existed have no such section.
+  const identity = built.names.includes('identity') ? parseIdentity(s('identity'), node.installDir) : { kind: 'error' as const, message: 'the probe did not ask which machine this is' };
   return {
     kind: 'probed',
     node: node.name,
     installDir: node.installDir,
     httpsPort: node.httpsPort,
     jmsPort: node.jmsPort,
+    identity,
     pidFile: parsePidFile(s('pidfile')),
     ports: parsePorts(s('ports'), ports),
-    processes: parseProcesses(s('processes'), node.installDir),
+    processes: parseProcesses(s('processes'), node.installDir, identity.kind === 'ok' && identity.installResolved ? effectiveInstallDir(node.installDir, identity) : undefined),
     version: parseVersion(s('version'), built.appdata),
   };
 }

@@ -8,6 +8,17 @@ export type PidFileFact =
   /** var/server.pid names a pid that no process has: left behind by a killed server. */
   | { readonly state: 'stale'; readonly pid: number };
 
+/** Which machine and install a node's entry reached (see probes/identity.ts). */
+export interface MachineFact {
+  readonly machineId?: string;
+  readonly bootId?: string;
+  readonly hostname?: string;
+  /** The install dir as the node resolved it (or its normalized text when it could not). */
+  readonly install: string;
+  /** The entry's connection and installDir as written when this was probed; a changed entry makes it stale. */
+  readonly via?: string;
+}
+
 export interface NodeFacts {
   /** false when the last attempt could not reach or log in to the node. */
   readonly reachable?: boolean;
@@ -26,6 +37,8 @@ export interface NodeFacts {
   readonly loadBalancer?: 'in-rotation' | 'out-of-rotation' | 'unknown';
   /** Where the installer got to on this node. */
   readonly installer?: 'running' | 'upgraded' | 'refused' | 'handed-over' | 'failed';
+  /** The machine and install this node's entry reached at its last probe. */
+  readonly machine?: MachineFact;
   /** Storage paths that must still move into the shared appdata folder. */
   readonly storageToMove?: readonly string[];
 }

@@ -1,6 +1,6 @@
 // A node probe as status facts: the structured part of what a check records in the journal.
 import type { NodeProbe } from '../probes/node';
-import type { NodeFacts } from './facts';
+import type { MachineFact, NodeFacts } from './facts';
 
 export function factsFromProbe(p: NodeProbe): NodeFacts {
   if (p.kind === 'unsupported') return {};
@@ -18,5 +18,16 @@ export function factsFromProbe(p: NodeProbe): NodeFacts {
   if (p.ports.kind === 'ok') facts.listening = [...new Set(p.ports.listeners.map((l) => l.port))].sort((a, b) => a - b);
   if (p.processes.kind === 'ok') facts.serverPid = p.processes.servers[0]?.pid ?? null;
   if (p.version.kind === 'ok' && p.version.install.kind === 'found') facts.version = p.version.install.version;
+
   return facts;
+}
+
+/**
+ * The machine a probe reached, tagged with the entry it was reached through (`via`), so a record
+ * made before the cluster file changed is not held against the new entry.
+ */
+export function machineFact(p: NodeProbe, via: string): MachineFact | undefined {
+  if (p.kind !== 'probed' || p.identity.kind !== 'ok') return undefined;
+  const { machineId, bootId, hostname, install } = p.identity;
+  return { ...(machineId ? { machineId } : {}), ...(bootId ? { bootId } : {}), ...(hostname ? { hostname } : {}), install, via };
 }

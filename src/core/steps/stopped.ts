@@ -6,10 +6,13 @@ import type { Target, Verdict } from '../journal/events';
 import type { Transport } from '../remote/transport';
 import type { ActionContext, ActionLog } from '../runbook/actions';
 import type { StepId } from '../runbook/steps';
-import type { NodeFacts } from '../status/facts';
-import { factsFromProbe } from '../status/fromProbe';
+import type { MachineFact, NodeFacts } from '../status/facts';
+import { factsByNode } from '../status/clusterStatus';
+import { factsFromProbe, machineFact } from '../status/fromProbe';
 import { cleanupScript, parseCleanup, type CleanupPlanScript, type CleanupResult } from '../probes/cleanup';
-import { commandText, isServerOf, SERVER_CLASS, installOf, type ProcessInfo } from '../probes/cmdline';
+import { commandText, isServerOf, SERVER_CLASS, type ProcessInfo } from '../probes/cmdline';
+import { sameInstall } from '../probes/identity';
+import type { UcdServerProcess } from '../probes/processes';
 import { logExec } from '../probes/logRecord';
 import { failureOf, probeNode, SH_STDIN_COMMAND, type NodeProbe } from '../probes/node';
 import { NO_PORT_TOOL, type Owner } from '../probes/ports';
@@ -28,6 +31,8 @@ export interface StoppedEvaluation {
   /** The next thing to do, when there is one. */
   readonly hint?: string;
   readonly facts: NodeFacts;
+  /** Other entries that reached this same machine and install. */
+  readonly duplicates?: readonly string[];
 }
 
 function short(p: ProcessInfo, max = 160): string {
@@ -39,8 +44,34 @@ function portList(p: Probed): string {
   return p.httpsPort === p.jmsPort ? `:${p.httpsPort}` : `:${p.httpsPort} or :${p.jmsPort}`;
 }
 
+/** Whether a process the probe saw (pid file owner, port holder) is this install's UCD server. */
+export function isOwnServer(p: Probed, proc: ProcessInfo): boolean {
+  if (p.processes.kind === 'ok') {
+    if (p.processes.servers.some((s) => s.pid === proc.pid)) return true;
+    if (p.processes.otherInstalls.some((s) => s.pid === proc.pid)) return false;
+  }
+  // Not in the process list (it started between the two reads): its text is all there is.
+  return isServerOf(proc, p.installDir);
+}
+
+function installText(o: UcdServerProcess): string {
+  if (o.install === undefined) return 'install unknown: its launcher.jar path could not be read or resolved';
+  return `install ${o.install}${o.installResolved ? '' : ' (as written; not resolved)'}`;
+}
+
+/** Another entry of the cluster file that reached the same machine and install. */
+export interface DuplicateEntry {
+  readonly node: string;
+  readonly machine: MachineFact;
+}
+
+export interface EvaluateOptions {
+  /** Other entries whose probe reached this same machine and install (see findDuplicates). */
+  readonly duplicates?: readonly DuplicateEntry[];
+}
+
 /** Pure: a node's probe results → verdict, evidence and the next thing to do. */
-export function evaluateStopped(probe: NodeProbe): StoppedEvaluation {
+export function evaluateStopped(probe: NodeProbe, opts: EvaluateOptions = {}): StoppedEvaluation {
   if (probe.kind === 'failed') {
     return { node: probe.node, verdict: 'failed', evidence: [probe.message], hint: probe.hint, facts: factsFromProbe(probe) };
   }
@@ -85,7 +116,7 @@ export function evaluateStopped(probe: NodeProbe): StoppedEvaluation {
     }
     for (const [pid, { ports, owner }] of byPid) {
       const on = ports.map((x) => `:${x}`).join(' and ');
-      if (serverPids.has(pid) || (owner.process && isServerOf(owner.process, p.installDir))) {
+      if (serverPids.has(pid) || (owner.process && isOwnServer(p, owner.process))) {
         evidence.push(`pid ${pid} listening on ${on}`);
         hints.push('Run step 5 to stop what is left.');
       } else {
@@ -122,7 +153,7 @@ export function evaluateStopped(probe: NodeProbe): StoppedEvaluation {
       if (!p.pidFile.process) {
         evidence.push(`${PID_FILE} names pid ${p.pidFile.pid}, which is running (its command line is hidden from the SSH user)`);
         hints.push(`Check pid ${p.pidFile.pid} on ${p.node} as root or as the server's user, and stop it.`);
-      } else if (isServerOf(p.pidFile.process, p.installDir)) {
+      } else if (isOwnServer(p, p.pidFile.process)) {
         evidence.push(`${PID_FILE} names pid ${p.pidFile.pid}, the running server`);
         hints.push('Run step 5 to stop what is left.');
       } else {
@@ -146,25 +177,48 @@ export function evaluateStopped(probe: NodeProbe): StoppedEvaluation {
       break;
   }
 
-  if (stopped) evidence.push(`nothing on ${portList(p)}, no pid file, no server process`);
-  // With hidepid the process list shows only the SSH user's own processes: no proof for a server run by another user.
-  const limited = p.processes.kind === 'ok' && p.processes.limited;
-  if (limited) {
-    evidence.push('process list limited: /proc is mounted with hidepid, other users\' processes are not visible to the SSH user');
-    hints.push(`Check ${p.node} as root or as the server's user (or give the SSH user access to /proc), then Check again.`);
-  }
+  // Any UCD server on a cluster node blocks: one "of another install" may be this one under
+  // another path, or a server the cluster file does not list, on the same database.
   if (p.processes.kind === 'ok') {
     for (const o of p.processes.otherInstalls) {
-      evidence.push(`note: pid ${o.pid} is the UCD server of another install (${installOf(o) ?? 'unknown path'}), not ${p.installDir}; left alone`);
+      stopped = false;
+      const where = o.container ? ' in a container on the node' : '';
+      evidence.push(`pid ${o.pid} is a UCD server of another install${where} (${installText(o)}), not ${p.installDir}: any UCD server on a cluster node blocks the proof`);
+      hints.push(o.install !== undefined
+        ? `Stop pid ${o.pid} on ${p.node} (${o.install}/bin/server stop as its user, or Run step 5, which asks first); if it is this node's server, correct installDir in the cluster file.`
+        : `Find out what pid ${o.pid} on ${p.node} is (ls -l /proc/${o.pid}/cwd as root) and stop it; Run step 5 asks before killing it.`);
     }
+  }
+
+  const dups = opts.duplicates ?? [];
+  if (dups.length > 0) {
+    stopped = false;
+    const mine = p.identity.kind === 'ok' ? p.identity : undefined;
+    const id = mine?.machineId ? `machine-id ${mine.machineId}` : `host name ${mine?.hostname ?? '?'}`;
+    evidence.push(`${[p.node, ...dups.map((d) => d.node)].join(' and ')} reach the same machine (${id}) and the same install (${mine?.install ?? p.installDir}): one node is listed more than once, so a real node may be missing from the proof`);
+    hints.push(`Fix the cluster file: ${p.node} and ${dups.map((d) => d.node).join(', ')} must each name their own node (host, sshAlias, port); then Check again.`);
+  }
+
+  // With hidepid the process list shows only the SSH user's own processes: no proof for a server run by another user.
+  const visibility = p.processes.kind === 'ok' ? p.processes.visibility : undefined;
+  if (stopped) evidence.push(visibility?.kind === 'limited' ? `nothing seen on ${portList(p)}, no pid file, no server process visible` : `nothing on ${portList(p)}, no pid file, no server process`);
+  if (visibility?.kind === 'limited') {
+    stopped = false;
+    evidence.push(`process list limited: ${visibility.why}, so a server run by another user would be invisible: this is no proof`);
+    hints.push(`Check ${p.node} with an SSH user that is root (or can sudo to it), or remount /proc without hidepid (mount -o remount,hidepid=0 /proc; under systemd, ProtectProc=default), then Check again.`);
+  }
+  if (p.identity.kind === 'error') {
+    evidence.push(`note: cannot tell which machine this is (${p.identity.message})`);
+  } else if (!p.identity.machineId) {
+    evidence.push('note: the node has no /etc/machine-id: a second cluster entry reaching this machine is recognized by boot id and host name only');
   }
   if (p.version.kind === 'ok' && p.version.install.kind === 'found') {
     const shared = p.version.appdata?.kind === 'found' ? `, shared appdata ${p.version.appdata.version}` : '';
     evidence.push(`installed version ${p.version.install.version}${shared}`);
   }
-  const verdict: Verdict = !stopped ? 'failed' : limited ? 'warning' : 'passed';
+  const verdict: Verdict = stopped ? 'passed' : 'failed';
   const hint = verdict === 'passed' ? undefined : hints[0] ?? 'See the UCD Upgrade log, then Check again.';
-  return { node: p.node, verdict, evidence, ...(hint ? { hint } : {}), facts: factsFromProbe(p) };
+  return { node: p.node, verdict, evidence, ...(hint ? { hint } : {}), facts: factsFromProbe(p), ...(dups.length ? { duplicates: dups.map((d) => d.node) } : {}) };
 }
 
 export interface StoppedOptions {
@@ -193,46 +247,113 @@ function logVerdict(log: ActionLog, what: string, e: Pick<StoppedEvaluation, 'no
   else log.error(line);
 }
 
-/** Probe one node and evaluate it (no recording). `withScript: false` keeps repeated polls short in the log. */
-export async function probeStopped(
+/** How an entry reaches its node, as written in the cluster file (with its installDir). */
+export function viaOf(n: ClusterNode): string {
+  return JSON.stringify([n.user ?? '', n.sshAlias ?? '', n.host, n.sshPort, n.installDir]);
+}
+
+/** Pure: for each entry, the other entries whose report shows the same machine and install. */
+export function findDuplicates(reports: readonly DuplicateEntry[]): Map<string, DuplicateEntry[]> {
+  const out = new Map<string, DuplicateEntry[]>();
+  for (const a of reports) {
+    const same = reports.filter((b) => b.node !== a.node && sameInstall(toIdentity(a.machine), toIdentity(b.machine)));
+    if (same.length) out.set(a.node, same);
+  }
+  return out;
+}
+
+function toIdentity(m: MachineFact) {
+  return { ...m, installResolved: true, installExists: true };
+}
+
+/** What the other entries' last stopped-checks recorded, while their entries are unchanged. */
+function recordedMachines(ctx: Pick<ActionContext, 'cluster' | 'session'>, exclude: ReadonlySet<string>): DuplicateEntry[] {
+  const facts = factsByNode(ctx.session.journal.events);
+  const out: DuplicateEntry[] = [];
+  for (const n of ctx.cluster.nodes) {
+    if (exclude.has(n.name)) continue;
+    const m = facts.get(n.name)?.facts.machine;
+    if (m && m.via === viaOf(n)) out.push({ node: n.name, machine: m });
+  }
+  return out;
+}
+
+/**
+ * Evaluates probes taken together: besides each node's own findings, entries that reached the same
+ * machine and install (in this batch, or as another entry's last check recorded) fail, all of them.
+ */
+export function evaluateProbes(ctx: Pick<ActionContext, 'cluster' | 'session'>, probes: readonly { node: ClusterNode; probe: NodeProbe }[]): StoppedEvaluation[] {
+  const fresh = probes.flatMap(({ node, probe }) => {
+    const machine = machineFact(probe, viaOf(node));
+    return machine ? [{ node: node.name, machine }] : [];
+  });
+  const dups = findDuplicates([...fresh, ...recordedMachines(ctx, new Set(probes.map((x) => x.node.name)))]);
+  return probes.map(({ node, probe }) => {
+    const e = evaluateStopped(probe, { duplicates: dups.get(node.name) ?? [] });
+    const machine = fresh.find((f) => f.node === node.name)?.machine;
+    return machine ? { ...e, facts: { ...e.facts, machine } } : e;
+  });
+}
+
+async function probeOnly(
   ctx: Pick<ActionContext, 'cluster' | 'log' | 'signal'>,
   node: ClusterNode,
   transportFor: TransportFor,
-  opts: StoppedOptions = {},
-  withScript = true,
-): Promise<{ probe: NodeProbe; evaluation: StoppedEvaluation }> {
+  opts: StoppedOptions,
+  withScript: boolean,
+): Promise<NodeProbe> {
   const { probe, record } = await probeNode(() => transportFor(node), node, {
     appdataDir: ctx.cluster.sharedAppdata,
     signal: ctx.signal,
     ...(opts.probeTimeoutMs ? { timeoutMs: opts.probeTimeoutMs } : {}),
   });
   logProbe(ctx.log, node.name, record, withScript);
-  return { probe, evaluation: evaluateStopped(probe) };
+  return probe;
+}
+
+/** Probe one node and evaluate it (no recording). `withScript: false` keeps repeated polls short in the log. */
+export async function probeStopped(
+  ctx: Pick<ActionContext, 'cluster' | 'log' | 'signal' | 'session'>,
+  node: ClusterNode,
+  transportFor: TransportFor,
+  opts: StoppedOptions = {},
+  withScript = true,
+): Promise<{ probe: NodeProbe; evaluation: StoppedEvaluation }> {
+  const probe = await probeOnly(ctx, node, transportFor, opts, withScript);
+  return { probe, evaluation: evaluateProbes(ctx, [{ node, probe }])[0]! };
 }
 
 /**
  * Check: probes the target's nodes in parallel and records each node's verdict (as a check of
  * `step`, normally step 5). A node that cannot be reached is that node's failed result; the
- * others still arrive.
+ * others still arrive. The nodes' reports are compared with each other before anything is recorded.
  */
 export async function checkStopped(ctx: ActionContext, transportFor: TransportFor, opts: StoppedOptions = {}, step: StepId = 'verifyStopped'): Promise<StoppedEvaluation[]> {
-  const nodes = nodesOf(ctx.cluster, ctx.target);
-  return Promise.all(nodes.map((node) => checkOneNode(ctx, node, transportFor, opts, step)));
+  return checkNodesStopped(ctx, nodesOf(ctx.cluster, ctx.target), transportFor, opts, step);
+}
+
+/** checkStopped for the given nodes: the installer's re-proof should use this for all its nodes at once. */
+export async function checkNodesStopped(ctx: ActionContext, nodes: readonly ClusterNode[], transportFor: TransportFor, opts: StoppedOptions, step: StepId): Promise<StoppedEvaluation[]> {
+  const ids = nodes.map((node) => ctx.session.begin({ step, node: node.name }, 'check'));
+  const probes = await Promise.all(nodes.map(async (node) => {
+    try {
+      return { node, probe: await probeOnly(ctx, node, transportFor, opts, true) };
+    } catch (err) {
+      // probeNode does not throw for remote failures; this is a bug path, still recorded.
+      return { node, probe: failureOf(node.name, err) as NodeProbe };
+    }
+  }));
+  const evaluations = evaluateProbes(ctx, probes);
+  evaluations.forEach((evaluation, i) => {
+    const node = nodes[i]!;
+    logVerdict(ctx.log, 'stopped-check', evaluation);
+    ctx.session.finish(ids[i]!, { step, node: node.name }, 'check', evaluation.verdict, evaluation.evidence, evaluation.hint, evaluation.facts);
+  });
+  return evaluations;
 }
 
 export async function checkOneNode(ctx: ActionContext, node: ClusterNode, transportFor: TransportFor, opts: StoppedOptions, step: StepId): Promise<StoppedEvaluation> {
-  const target = { step, node: node.name };
-  const id = ctx.session.begin(target, 'check');
-  let evaluation: StoppedEvaluation;
-  try {
-    evaluation = (await probeStopped(ctx, node, transportFor, opts)).evaluation;
-  } catch (err) {
-    // probeStopped does not throw for remote failures; this is a bug path, still recorded.
-    evaluation = evaluateStopped(failureOf(node.name, err));
-  }
-  logVerdict(ctx.log, 'stopped-check', evaluation);
-  ctx.session.finish(id, target, 'check', evaluation.verdict, evaluation.evidence, evaluation.hint, evaluation.facts);
-  return evaluation;
+  return (await checkNodesStopped(ctx, [node], transportFor, opts, step))[0]!;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -242,6 +363,8 @@ export interface KillItem {
   readonly process: ProcessInfo;
   /** The node's ports this process holds. */
   readonly ports: readonly number[];
+  /** For a UCD server of another install: where that install is, as the probe saw it. */
+  readonly otherInstall?: string;
 }
 
 export interface CleanupPlan {
@@ -265,7 +388,7 @@ export function planCleanup(p: Probed): CleanupPlan {
   const blockers: string[] = [];
   if (p.processes.kind === 'ok') for (const s of p.processes.servers) own.set(s.pid, { process: s, ports: new Set() });
   else blockers.push(`cannot list processes: ${p.processes.message}`);
-  if (p.pidFile.kind === 'live' && p.pidFile.process && isServerOf(p.pidFile.process, p.installDir) && !own.has(p.pidFile.pid)) {
+  if (p.pidFile.kind === 'live' && p.pidFile.process && isOwnServer(p, p.pidFile.process) && !own.has(p.pidFile.pid)) {
     own.set(p.pidFile.pid, { process: p.pidFile.process, ports: new Set() });
   }
   if (p.ports.kind === 'ok') {
@@ -277,7 +400,7 @@ export function planCleanup(p: Probed): CleanupPlan {
           mine.ports.add(l.port);
         } else if (!o.process) {
           blockers.push(`pid ${o.pid} (${o.name ?? '?'}) holds :${l.port} but its command line could not be read: stop it by hand`);
-        } else if (isServerOf(o.process, p.installDir)) {
+        } else if (isOwnServer(p, o.process)) {
           own.set(o.pid, { process: o.process, ports: new Set([l.port]) });
         } else {
           const f = foreign.get(o.pid) ?? { process: o.process, ports: new Set<number>() };
@@ -288,6 +411,15 @@ export function planCleanup(p: Probed): CleanupPlan {
     }
   } else {
     blockers.push(p.ports.kind === 'no-tool' ? NO_PORT_TOOL : `cannot tell what listens on the ports: ${p.ports.message}`);
+  }
+  // A UCD server of another install blocks the proof even when it holds none of our ports.
+  const otherInstall = new Map<number, string>();
+  if (p.processes.kind === 'ok') {
+    for (const o of p.processes.otherInstalls) {
+      otherInstall.set(o.pid, installText(o));
+      if (!foreign.has(o.pid) && !own.has(o.pid)) foreign.set(o.pid, { process: o, ports: new Set() });
+    }
+    if (p.processes.visibility.kind === 'limited') blockers.push(`process list limited (${p.processes.visibility.why}): a server of another user cannot be seen, so nothing here is proven; check as root`);
   }
   let pidFilePid: number | undefined;
   let pidFileStale = false;
@@ -315,7 +447,10 @@ export function planCleanup(p: Probed): CleanupPlan {
       break;
   }
   const items = (m: Map<number, { process: ProcessInfo; ports: Set<number> }>): KillItem[] =>
-    [...m.values()].map((v) => ({ process: v.process, ports: [...v.ports].sort((a, b) => a - b) }));
+    [...m.values()].map((v) => {
+      const other = otherInstall.get(v.process.pid);
+      return { process: v.process, ports: [...v.ports].sort((a, b) => a - b), ...(other !== undefined ? { otherInstall: other } : {}) };
+    });
   return {
     node: p.node,
     installDir: p.installDir,
@@ -376,6 +511,14 @@ function describePidFile(outcome: string | undefined, pid: number, now?: string)
   }
 }
 
+/** The two answers of step 5's dialog (labels agreed for issue 8); the safe one is the default. */
+export const KILL_ANSWER = 'Kill Them';
+export const LEAVE_ANSWER = 'Leave Them Running';
+
+function answers(yes: string, no: string): string {
+  return `"${KILL_ANSWER}" ${yes}. "${LEAVE_ANSWER}" ${no}.`;
+}
+
 /** Asks the user about a node's plan; returns what they approved. Sequential: one question at a time. */
 async function approve(plan: CleanupPlan, confirm: Confirm, grace: number): Promise<{ kills: KillItem[]; removePidFile: boolean; declined: string[] }> {
   const declined: string[] = [];
@@ -386,9 +529,13 @@ async function approve(plan: CleanupPlan, confirm: Confirm, grace: number): Prom
   const pidFileWithOwn = plan.pidFilePid !== undefined && (plan.pidFileStale || plan.own.some((k) => k.process.pid === plan.pidFilePid));
   if (pidFileWithOwn) ownLines.push(`remove ${plan.installDir}/${PID_FILE} (pid ${plan.pidFilePid}) if no process has that pid`);
   if (ownLines.length > 0) {
-    const what = plan.own.length > 0 ? `Stop ${plan.own.length} UCD server process${plan.own.length === 1 ? '' : 'es'} of ${plan.installDir} on ${plan.node}?` : `Remove the stale pid file on ${plan.node}?`;
-    const detail = [...ownLines, ...(plan.own.length ? [`Each gets TERM, then KILL if still running after ${grace} s.`] : [])].join('\n');
-    if (await confirm(what, detail)) {
+    const what = plan.own.length > 0
+      ? `Kill ${plan.own.length} UCD server process${plan.own.length === 1 ? '' : 'es'} of ${plan.installDir} on ${plan.node}?`
+      : `Remove the stale pid file on ${plan.node}?`;
+    const tail = plan.own.length > 0
+      ? answers(`sends each TERM, then KILL if it still runs after ${grace} s${pidFileWithOwn ? ', then removes the pid file' : ''}`, `changes nothing on ${plan.node}`)
+      : answers('removes the file, only if no process has that pid by then', 'leaves it in place (the installer refuses to run while it exists)');
+    if (await confirm(what, [...ownLines, tail].join('\n'))) {
       kills.push(...plan.own);
       removePidFile = pidFileWithOwn;
     } else {
@@ -396,8 +543,11 @@ async function approve(plan: CleanupPlan, confirm: Confirm, grace: number): Prom
     }
   }
   for (const f of plan.foreign) {
-    const q = `${plan.node}: pid ${f.process.pid} holds ${f.ports.map((x) => `:${x}`).join(', ')} but is NOT the UCD server of ${plan.installDir}. Kill it?`;
-    if (await confirm(q, `${describeKill(f)}\nTERM, then KILL if still running after ${grace} s.`)) {
+    const holds = f.ports.length ? `holds ${f.ports.map((x) => `:${x}`).join(', ')}` : '';
+    const q = f.otherInstall !== undefined
+      ? `${plan.node}: pid ${f.process.pid} is a UCD server of another install (${f.otherInstall})${holds ? ` and ${holds}` : ''}, NOT of ${plan.installDir}. Kill it?`
+      : `${plan.node}: pid ${f.process.pid} ${holds} but is NOT the UCD server of ${plan.installDir}. Kill it?`;
+    if (await confirm(q, `${describeKill(f)}\n${answers(`sends it TERM, then KILL if it still runs after ${grace} s`, 'leaves it alone')}`)) {
       kills.push(f);
       if (plan.pidFilePid === f.process.pid) removePidFile = true;
     } else declined.push(`declined: ${describeKill(f)}`);
@@ -452,6 +602,32 @@ async function executePlan(
   }
 }
 
+interface Refusal {
+  readonly reason: string;
+  readonly hint: string;
+}
+
+/**
+ * Pure: why Run must not offer to stop anything on a node. A node that already shows the target
+ * version is upgraded: its server may rightly run, and stopping it is never step 5's business.
+ * Entries that reach one machine would offer to kill the same processes twice.
+ */
+export function refuseCleanup(cluster: Pick<Cluster, 'targetVersion'>, p: Probed, e: Pick<StoppedEvaluation, 'evidence' | 'hint' | 'duplicates'>): Refusal | undefined {
+  if (p.version.kind === 'ok' && p.version.install.kind === 'found' && p.version.install.version === cluster.targetVersion) {
+    return {
+      reason: `${p.node} already shows the target version ${cluster.targetVersion} in conf/installed.version: it is upgraded, and Run on step 5 never stops an upgraded server`,
+      hint: `Nothing to do on ${p.node} for step 5. If it must stop for another reason, use its service script (${p.installDir}/bin/server stop).`,
+    };
+  }
+  if (e.duplicates?.length) {
+    return {
+      reason: `${p.node} and ${e.duplicates.join(', ')} reach the same machine and install: Run would offer to stop the same processes twice`,
+      hint: `Fix the cluster file: ${p.node} and ${e.duplicates.join(', ')} must each name their own node; then Check again.`,
+    };
+  }
+  return undefined;
+}
+
 /**
  * Run of step 5: probe, plan, ask, stop, then Check again. Probing and stopping run in parallel
  * across nodes; the questions come one at a time.
@@ -460,13 +636,18 @@ export async function stopLeftovers(ctx: ActionContext, deps: StopLeftoversDeps,
   const nodes = nodesOf(ctx.cluster, ctx.target);
   const grace = opts.killGraceSeconds ?? DEFAULT_GRACE_SECONDS;
   const ids = new Map(nodes.map((n) => [n.name, ctx.session.begin({ step: 'verifyStopped', node: n.name }, 'run')]));
-  const probes = await Promise.all(nodes.map((n) => probeStopped(ctx, n, deps.transportFor, opts)));
+  const raw = await Promise.all(nodes.map(async (node) => ({ node, probe: await probeOnly(ctx, node, deps.transportFor, opts, true) })));
+  const evaluations = evaluateProbes(ctx, raw);
+  const probes = raw.map((r, i) => ({ probe: r.probe, evaluation: evaluations[i]! }));
 
-  const results: NodeRunResult[] = [];
   const approvals: ({ kills: KillItem[]; removePidFile: boolean; declined: string[] } | undefined)[] = [];
   const plans: (CleanupPlan | undefined)[] = [];
+  const refusals: (Refusal | undefined)[] = [];
   for (const { probe, evaluation } of probes) {
-    if (probe.kind !== 'probed') {
+    const refusal = probe.kind === 'probed' ? refuseCleanup(ctx.cluster, probe, evaluation) : undefined;
+    refusals.push(refusal);
+    if (probe.kind !== 'probed' || refusal) {
+      if (refusal) ctx.log.warn(`[${probe.node}] nothing offered: ${refusal.reason}`);
       plans.push(undefined);
       approvals.push(undefined);
       continue;
@@ -487,14 +668,18 @@ export async function stopLeftovers(ctx: ActionContext, deps: StopLeftoversDeps,
     }),
   );
 
+  const results: NodeRunResult[] = [];
   nodes.forEach((node, i) => {
     const { probe, evaluation } = probes[i]!;
     const target = { step: 'verifyStopped' as const, node: node.name };
     const plan = plans[i];
     const approved = approvals[i];
     const done = executed[i];
+    const refusal = refusals[i];
     let r: NodeRunResult;
-    if (probe.kind !== 'probed') {
+    if (refusal) {
+      r = { node: node.name, verdict: 'failed', evidence: [`nothing was stopped: ${refusal.reason}`, ...evaluation.evidence], hint: refusal.hint };
+    } else if (probe.kind !== 'probed') {
       r = { node: node.name, verdict: 'failed', evidence: evaluation.evidence, ...(evaluation.hint ? { hint: evaluation.hint } : {}) };
     } else if (plan && !approved) {
       r = { node: node.name, verdict: 'failed', evidence: ['cancelled before anything was stopped'], hint: 'Run again to stop what is left.', plan };
@@ -516,7 +701,9 @@ export async function stopLeftovers(ctx: ActionContext, deps: StopLeftoversDeps,
     results.push(r);
   });
 
-  // The Run's own report is not proof: the node is probed again and that is what the gate reads.
-  await checkStopped(ctx, deps.transportFor, opts);
+  // The Run's own report is not proof: the node is probed again and that is what the gate reads
+  // (not for a refused node: nothing changed there).
+  const again = nodes.filter((_, i) => !refusals[i]);
+  if (again.length) await checkNodesStopped(ctx, again, deps.transportFor, opts, 'verifyStopped');
   return results;
 }
