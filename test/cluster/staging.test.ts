@@ -140,11 +140,13 @@ describe('the staging folder, on a real cluster', { skip, concurrency: 1 }, () =
   test('an installer tree swapped after the extraction: the installer step refuses before anything starts; node and schema unchanged', async () => {
     const r = rig(tc, pkg);
     const marker = '/tmp/ucd-swapped-installer-ran';
+    const stages = [...new Set([packageLayout(r.cluster, tc.homeDir).stage, oldStage])];
     try {
+      // Only the stage this run makes is there to swap.
+      await tc.inNode('ucd1', `rm -rf ${stages.join(' ')}`);
       await act(r, 'package', 'run', 'ucd1');
       assert.equal(outcome(r, 'package@ucd1').status, 'passed', outcome(r, 'package@ucd1').text);
       // The swap, wherever step 3 staged: a copy of the tree with another install-server.sh.
-      const stages = [packageLayout(r.cluster, tc.homeDir).stage, oldStage];
       const swapped = await tc.inNode('ucd1', `n=0
         for s in ${stages.join(' ')}; do
           [ -d "$s/ibm-ucd-install" ] || continue

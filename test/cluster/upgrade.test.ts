@@ -220,6 +220,8 @@ describe('a whole HA upgrade through the core, on a real cluster', { skip, concu
     await tc.inNode('ucd3', `sed -i 's/^installed.version=.*/installed.version=${older}/' ${tc.installDir}/conf/installed.version`);
     const file = JSON.parse(tc.clusterFile({ package: { localFile: pkg.file } }));
     const r = rig(tc, JSON.stringify(file));
+    // A new run: the installer runs only a package this run staged and measured.
+    await act(r, 'package', 'run', 'ucd3');
     // The first node stays online (step 8 done); the gate for the others needs it recorded.
     await act(r, 'startFirst', 'check');
     await act(r, 'installOthers', 'run', 'ucd3');
