@@ -189,6 +189,9 @@ test('the installer check refuses without a record, and after a stage made unsaf
   const { cluster, go, verify } = run(makePackage(dir, 'ibm-ucd-7.1.2.0.tar.gz', '7.1.2.0'));
   let e = await refusal(verify());
   assert.match(e.message, /step 3 has no record of the installer tree staged there/);
+  const { session, check } = run(makePackage(fs.mkdtempSync(path.join(os.tmpdir(), 'ucd-pkg-')), 'ibm-ucd-7.1.2.0.tar.gz', '7.1.2.0'));
+  await check();
+  assert.match(evidence(session), /"no install-server\.sh in [^"]+\/\.ucd-upgrade-stage\/demo-7\.1\.2\.0\/ibm-ucd-install"/, 'a Check before any Run says nothing is staged');
   await go();
   fs.chmodSync(packageLayout(cluster, home).stage, 0o750);
   e = await refusal(verify());

@@ -182,8 +182,11 @@ esac`;
  */
 function inspectScript(layout: PackageLayout, mode: 'record' | 'verify'): ShellScript {
   const parent = path.posix.dirname(layout.installerDir);
-  return sh`${GUARD}${mode === 'record' ? ensureBase(layout) : sh`own_dir ${layout.base}
-`}${ownStage(layout)}d=${layout.installerDir}
+  // Nothing staged yet is "no install-server.sh", not a refusal; anything else in the way is one.
+  const absent = (p: string): ShellScript => sh`if [ ! -e ${p} ] && [ ! -L ${p} ]; then echo script=no; exit 0; fi
+`;
+  return sh`${GUARD}${mode === 'record' ? ensureBase(layout) : sh`${absent(layout.base)}own_dir ${layout.base}
+`}${layout.owned ? absent(layout.stage) : sh``}${ownStage(layout)}d=${layout.installerDir}
 if [ -L "$d" ]; then refuse "$d is a symbolic link, not the extracted folder"; fi
 if [ ! -d "$d" ]; then echo script=no; exit 0; fi
 ${layout.owned ? sh`[ "$(owner_of "$d")" = "$uid" ] || refuse "$d does not belong to the SSH user"
