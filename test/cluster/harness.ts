@@ -101,6 +101,11 @@ export interface TestCluster {
   readonly instance: number;
   /** Run a command inside a node's namespaces as root, bypassing SSH (for test setup/assertions). */
   inNode(node: string, command: string, opts?: InNodeOptions): Promise<ExecResult>;
+  /**
+   * Host pids of the processes named `comm` (/proc/<pid>/comm) inside a node, found synchronously,
+   * so a test can signal one at an exact moment (e.g. stop sftp-server mid-upload).
+   */
+  hostPids(node: string, comm: string): number[];
   /** Start/stop the simulated UCD server on a node (as the test user, via its bin/server). */
   startServer(node: string): Promise<void>;
   stopServer(node: string): Promise<void>;
@@ -138,7 +143,7 @@ export interface TestCluster {
   /** The running requests, from the shared appdata. */
   processes(): SimProcessRecord[];
   /** Builds ibm-ucd-<version>.zip into <stateDir>/packages; version defaults to the next one. */
-  buildPackage(opts?: { version?: string; product?: string; format?: 'zip' | 'tar.gz' }): InstallerPackage;
+  buildPackage(opts?: { version?: string; product?: string; format?: 'zip' | 'tar.gz'; extraPrompt?: string }): InstallerPackage;
   stop(): Promise<void>;
 }
 
@@ -913,11 +918,11 @@ class Cluster implements TestCluster {
     return out;
   }
 
-  buildPackage(opts: { version?: string; product?: string; format?: 'zip' | 'tar.gz' } = {}): InstallerPackage {
+  buildPackage(opts: { version?: string; product?: string; format?: 'zip' | 'tar.gz'; extraPrompt?: string } = {}): InstallerPackage {
     const outDir = path.join(this.stateDir, 'packages');
     fs.mkdirSync(outDir, { recursive: true });
     const builder = require(simFile('package.js')) as {
-      buildPackage(o: { version: string; outDir: string; texts: unknown; product?: string; format?: string }): InstallerPackage;
+      buildPackage(o: { version: string; outDir: string; texts: unknown; product?: string; format?: string; extraPrompt?: string }): InstallerPackage;
     };
     return builder.buildPackage({
       version: opts.version ?? nextVersion(this.version),
@@ -925,6 +930,7 @@ class Cluster implements TestCluster {
       texts: { PROMPT_TEXTS, REFUSAL_TEXTS, INFO_TEXTS, ANT_TEXTS },
       ...(opts.product ? { product: opts.product } : {}),
       ...(opts.format ? { format: opts.format } : {}),
+      ...(opts.extraPrompt ? { extraPrompt: opts.extraPrompt } : {}),
     });
   }
 
@@ -952,6 +958,20 @@ class Cluster implements TestCluster {
       /* fall through */
     }
     throw new Error(`Node ${node} is not running (its init process ${pid} is gone); start the cluster again.`);
+  }
+
+  hostPids(node: string, comm: string): number[] {
+    const ns = fs.readlinkSync(`/proc/${this.initPid(node)}/ns/pid`);
+    const out: number[] = [];
+    for (const e of fs.readdirSync('/proc')) {
+      if (!/^\d+$/.test(e)) continue;
+      try {
+        if (fs.readFileSync(`/proc/${e}/comm`, 'utf8').trim() === comm && fs.readlinkSync(`/proc/${e}/ns/pid`) === ns) out.push(Number(e));
+      } catch {
+        /* gone meanwhile */
+      }
+    }
+    return out;
   }
 
   inNode(node: string, command: string, opts: InNodeOptions = {}): Promise<ExecResult> {

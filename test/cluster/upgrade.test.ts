@@ -19,7 +19,7 @@ import { SshPool, targetFromNode } from '../../src/core/remote/ssh';
 import { backupHandlers } from '../../src/core/steps/backup';
 import { installerHandlers } from '../../src/core/steps/installer';
 import { startHandlers, verifyVersionsHandlers } from '../../src/core/steps/online';
-import { packageHandlers } from '../../src/core/steps/package';
+import { packageHandlers, packageLayout } from '../../src/core/steps/package';
 import { processesHandlers } from '../../src/core/steps/processes';
 import { stoppedHandlers } from '../../src/core/steps/shutdown';
 import { storageHandlers } from '../../src/core/steps/storage';
@@ -125,7 +125,7 @@ describe('a whole HA upgrade through the core, on a real cluster', { skip, concu
     assert.deepEqual(await installedVersion(tc, 'ucd1'), { install: tc.version, appdata: tc.version }, 'nothing was installed');
     try {
       // The simulated product, run by hand on ucd2 while it runs, refuses as the facts say.
-      const out = await tc.inNode('ucd2', `cd /tmp/ucd-upgrade-${pkg.version}/ibm-ucd-install && ./install-server.sh`, { user: tc.user, input: `${tc.installDir}\n${tc.installDir}\nY\n\n`, timeoutMs: 60_000 });
+      const out = await tc.inNode('ucd2', `cd ${packageLayout(r.cluster, tc.homeDir).installerDir} && ./install-server.sh`, { user: tc.user, input: `${tc.installDir}\n${tc.installDir}\nY\n\n`, timeoutMs: 60_000 });
       assert.match(out.stdout + out.stderr, /Found pid file|is running|connection can be made/);
       assert.deepEqual(await installedVersion(tc, 'ucd2'), { install: tc.version, appdata: tc.version });
     } finally {
@@ -220,6 +220,8 @@ describe('a whole HA upgrade through the core, on a real cluster', { skip, concu
     await tc.inNode('ucd3', `sed -i 's/^installed.version=.*/installed.version=${older}/' ${tc.installDir}/conf/installed.version`);
     const file = JSON.parse(tc.clusterFile({ package: { localFile: pkg.file } }));
     const r = rig(tc, JSON.stringify(file));
+    // A new run: the installer runs only a package this run staged and measured.
+    await act(r, 'package', 'run', 'ucd3');
     // The first node stays online (step 8 done); the gate for the others needs it recorded.
     await act(r, 'startFirst', 'check');
     await act(r, 'installOthers', 'run', 'ucd3');
@@ -256,12 +258,11 @@ describe('guided hand-over and silent mode, on a real cluster', { skip, concurre
   });
 
   test('guided: a prompt the runbook does not know hands the live installer to a person, who finishes it', async () => {
-    const pkg = tc.buildPackage();
+    // A newer package asks a question the runbook has never seen.
+    const pkg = tc.buildPackage({ extraPrompt: 'Enter the port of the new agent relay. [Default: 7916]' });
     const r = rig(tc, tc.clusterFile({ package: { localFile: pkg.file } }));
     await act(r, 'package', 'run');
     expectState(r, 'package', 'passed');
-    const question = 'Enter the port of the new agent relay. [Default: 7916]';
-    await tc.inNode('ucd1', `mkdir -p /tmp/ucd-upgrade-${pkg.version}/ibm-ucd-install/conf/sim && echo '${question}' > /tmp/ucd-upgrade-${pkg.version}/ibm-ucd-install/conf/sim/extra-prompt`);
     const handedOver: { node: string; backlog: string; why: string }[] = [];
     const installer = installerHandlers('installFirst', {
       transportFor: async (n) => r.pool.transport(targetFromNode(n)),
@@ -296,7 +297,7 @@ describe('guided hand-over and silent mode, on a real cluster', { skip, concurre
     const o = r.session.state().get('installFirst@ucd2');
     assert.ok(o && 'hint' in o && /ds_db_version/.test(o.hint ?? ''), JSON.stringify(o));
     assert.deepEqual(await installedVersion(tc, 'ucd2'), { install: pkg.version, appdata: pkg.version });
-    const props = await tc.inNode('ucd2', `cat /tmp/ucd-upgrade-${pkg.version}/ibm-ucd-install/install.properties`);
+    const props = await tc.inNode('ucd2', `cat ${packageLayout(r.cluster, tc.homeDir).installerDir}/install.properties`);
     assert.match(props.stdout, /^nonInteractive=true$/m);
     assert.match(props.stdout, new RegExp(`^install\\.server\\.dir=${tc.installDir.replace(/\//g, '\\/')}$`, 'm'));
     assert.ok(!r.lines.some((l) => / answered /.test(l)), 'nothing was typed at a prompt');

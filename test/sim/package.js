@@ -134,6 +134,11 @@ function buildPackage(opts) {
   fs.writeFileSync(path.join(root, 'install.properties'), installProperties(version));
   fs.writeFileSync(path.join(root, 'install.with.groovy.xml'), `<project name="install" default="install"><!-- simulated; the logic is lib/sim/installer.js --></project>\n`);
   fs.writeFileSync(path.join(root, 'conf/installed.version'), `installed.version=${version}\n`);
+  // A question the runbook does not know (see installer.js): shipped in the package itself.
+  if (opts.extraPrompt) {
+    fs.mkdirSync(path.join(root, 'conf/sim'), { recursive: true });
+    fs.writeFileSync(path.join(root, 'conf/sim/extra-prompt'), `${opts.extraPrompt}\n`);
+  }
   for (const f of PACKAGE_FILES) fs.copyFileSync(path.join(__dirname, f), path.join(root, 'lib/sim', f));
   fs.writeFileSync(path.join(root, 'lib/sim/texts.json'), `${JSON.stringify(texts, null, 2)}\n`);
 

@@ -101,11 +101,16 @@ export interface PtySession {
 }
 
 export interface UploadOptions {
+  /** Called each time the node acknowledges more bytes, and once at the end. */
   readonly onProgress?: (sentBytes: number, totalBytes: number) => void;
   readonly signal?: AbortSignal;
   /** File mode on the node; default 0o644. */
   readonly mode?: number;
+  /** Give up when the node acknowledges no bytes for this long (a hung sftp-server, a dead link); default 60 s. */
+  readonly stallTimeoutMs?: number;
 }
+
+export const DEFAULT_UPLOAD_STALL_MS = 60_000;
 
 interface Hop {
   readonly label: string;
@@ -666,44 +671,82 @@ export class SshTransport implements Transport {
     };
   }
 
-  /** Copies a local file to the node over SFTP, reporting progress. */
+  /**
+   * Copies a local file to the node over SFTP, reporting progress. A watchdog ends the transfer
+   * when the node acknowledges nothing for `stallTimeoutMs`: SFTP itself would wait forever.
+   */
   async upload(localPath: string, remotePath: string, options: UploadOptions = {}): Promise<{ readonly bytes: number; readonly durationMs: number }> {
     const started = Date.now();
     const total = (await fs.promises.stat(localPath)).size;
+    const stallMs = Math.min(Math.max(options.stallTimeoutMs ?? DEFAULT_UPLOAD_STALL_MS, 1), MAX_TIMER_MS);
     const conn = await this.connection(options.signal);
     const release = await conn.slots.acquire(options.signal);
+    const name = path.basename(localPath);
     try {
-      const sftp = await new Promise<import('ssh2').SFTPWrapper>((res, rej) => conn.client.sftp((err, s) => (err ? rej(connectError(err, this.ctx())) : res(s))));
-      try {
-        await new Promise<void>((res, rej) => {
-          const onAbort = (): void => {
-            sftp.end();
-            rej(new RemoteError('cancelled', this.label, `Uploading ${path.basename(localPath)} to ${this.label} was cancelled; ${remotePath} may be incomplete.`, 'Run the step again; the upload starts over.'));
-          };
-          if (options.signal?.aborted) return onAbort();
-          options.signal?.addEventListener('abort', onAbort, { once: true });
-          sftp.fastPut(
+      await new Promise<void>((res, rej) => {
+        let sftp: import('ssh2').SFTPWrapper | undefined;
+        let sent = 0;
+        let settled = false;
+        let timer: NodeJS.Timeout | undefined;
+        const finish = (err?: Error): void => {
+          if (settled) return;
+          settled = true;
+          if (timer) clearTimeout(timer);
+          options.signal?.removeEventListener('abort', onAbort);
+          // Ends the channel even when the far side no longer answers; fastPut's own callback is then ignored.
+          sftp?.end();
+          if (err) rej(err);
+          else res();
+        };
+        const arm = (): void => {
+          if (timer) clearTimeout(timer);
+          timer = setTimeout(() => {
+            const seconds = Math.round(stallMs / 1000);
+            finish(
+              new RemoteError(
+                'timeout',
+                this.label,
+                `Uploading ${name} to node ${this.label} stalled: no bytes acknowledged for ${seconds} s (${sent} of ${total} bytes sent); ${remotePath} is incomplete.`,
+                `Check node ${this.label}: its network, free space (df -h) and whether its sftp-server hangs; then run the step again (the upload starts over).`,
+              ),
+            );
+          }, stallMs);
+        };
+        const onAbort = (): void =>
+          finish(new RemoteError('cancelled', this.label, `Uploading ${name} to ${this.label} was cancelled; ${remotePath} may be incomplete.`, 'Run the step again; the upload starts over.'));
+        if (options.signal?.aborted) return onAbort();
+        options.signal?.addEventListener('abort', onAbort, { once: true });
+        // Armed before the subsystem opens: a hung sftp-server may never even answer its version.
+        arm();
+        conn.client.sftp((err, s) => {
+          if (settled) return void s?.end();
+          if (err) return finish(connectError(err, this.ctx()));
+          sftp = s;
+          s.fastPut(
             localPath,
             remotePath,
-            { mode: options.mode ?? 0o644, step: (sent: number, _chunk: number, size: number) => options.onProgress?.(sent, size) },
-            (err) => {
-              options.signal?.removeEventListener('abort', onAbort);
-              if (err) {
-                rej(
-                  new RemoteError(
-                    'protocol',
-                    this.label,
-                    `Uploading ${localPath} to ${remotePath} on node ${this.label} failed: ${err.message}.`,
-                    'Check that the target directory exists, is writable by the SSH user, and has free space (df -h).',
-                  ),
-                );
-              } else res();
+            {
+              mode: options.mode ?? 0o644,
+              step: (done: number, _chunk: number, size: number) => {
+                sent = done;
+                arm();
+                options.onProgress?.(done, size);
+              },
+            },
+            (e) => {
+              if (!e) return finish();
+              finish(
+                new RemoteError(
+                  'protocol',
+                  this.label,
+                  `Uploading ${localPath} to ${remotePath} on node ${this.label} failed: ${e.message}.`,
+                  'Check that the target directory exists, is writable by the SSH user, and has free space (df -h).',
+                ),
+              );
             },
           );
         });
-      } finally {
-        sftp.end();
-      }
+      });
       options.onProgress?.(total, total);
       return { bytes: total, durationMs: Date.now() - started };
     } finally {

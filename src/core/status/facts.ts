@@ -41,6 +41,23 @@ export interface NodeFacts {
   readonly machine?: MachineFact;
   /** Storage paths that must still move into the shared appdata folder. */
   readonly storageToMove?: readonly string[];
+  /** What step 3 staged on the node; the installer runs only this tree. */
+  readonly staged?: StagedPackage;
+}
+
+/** The installer tree step 3 left on a node, as the node itself measured it. */
+export interface StagedPackage {
+  /** The staging folder: the step's own (the SSH user's, 0700) or the engineer's extracted folder. */
+  readonly stage: string;
+  /** The folder holding install-server.sh. */
+  readonly installerDir: string;
+  /** true when the step created the folder and every use checks it is the SSH user's alone. */
+  readonly owned: boolean;
+  /** sha256 of the archive as the node read it after the upload (equal to the local file's). */
+  readonly archiveSha256?: string;
+  /** sha256 of the tree's manifest: every entry's type, mode and owner, and each file's sha256. */
+  readonly treeSha256: string;
+  readonly entries: number;
 }
 
 /** Later facts win field by field: a version read at 10:02 is not erased by a port check at 10:03. */

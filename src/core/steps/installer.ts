@@ -16,7 +16,7 @@ import { InstallerDriver, type InstallerEvent } from '../ucd/installer/driver';
 import { installerCommand, installPropertiesPath, InstallerInputError } from '../ucd/installer/command';
 import { silentInstallProperties } from '../ucd/installer/properties';
 import { summarizeEvents, type InstallerOutcome } from '../ucd/installer/summary';
-import { packageLayout } from './package';
+import { recordedStaging, StagedInstallerRefusal, verifyStagedInstaller, type PackageLayout } from './package';
 import { checkOneNode, type StoppedOptions } from './stopped';
 
 type InstallStep = 'installFirst' | 'installOthers';
@@ -147,7 +147,16 @@ async function runSilent(ctx: ActionContext, deps: InstallerDeps, node: ClusterN
 async function installNode(ctx: ActionContext, deps: InstallerDeps, step: InstallStep, node: ClusterNode, id: string): Promise<void> {
   const target = { step, node: node.name };
   const t = await deps.transportFor(node);
-  const layout = packageLayout(ctx.cluster);
+  // The staged tree is the one step 3 measured, in a folder only the SSH user can change.
+  let layout: PackageLayout;
+  try {
+    layout = await verifyStagedInstaller(t, ctx.cluster, node, recordedStaging(ctx.session.journal.events, node.name), ctx);
+  } catch (e) {
+    if (!(e instanceof StagedInstallerRefusal)) throw e;
+    ctx.log.error(`[${node.name}] ${e.message}`);
+    ctx.session.finish(id, target, 'run', 'failed', ['the installer was NOT started', e.message], e.hint);
+    return;
+  }
   const cmd = installerCommand({ node, packageDir: layout.installerDir, fips: ctx.cluster.fips, mode: ctx.cluster.installerMode });
   const outcome = ctx.cluster.installerMode === 'silent'
     ? await runSilent(ctx, deps, node, t, cmd.script.text, layout.installerDir)
