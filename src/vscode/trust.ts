@@ -9,7 +9,9 @@ import type { AuthPrompt } from '../core/remote/interaction';
 import { SshPool } from '../core/remote/ssh';
 import type { CredentialSource, UcdCredentials } from '../core/ucd/rest/client';
 import type { CertDecision, TlsPinStore, TlsTrust, UnknownCertificate } from '../core/ucd/rest/tls';
+import { maskingAuthPrompt, maskingCredentials, maskingSecretSource } from '../core/journal/secrets';
 import { askUnknownHostKey, EditorSecrets } from './prompts';
+import { secretsInUse } from './secretsInUse';
 
 const PIN_KEY = 'ucdUpgrade.tlsPins';
 
@@ -44,8 +46,8 @@ export function createSshPool(context: vscode.ExtensionContext, log: vscode.LogO
       prompt: askUnknownHostKey,
       log: (l) => log.info(`[ssh] ${l}`),
     }),
-    secrets: new EditorSecrets(context.secrets),
-    authPrompt,
+    secrets: maskingSecretSource(new EditorSecrets(context.secrets), secretsInUse),
+    authPrompt: maskingAuthPrompt(authPrompt, secretsInUse),
     sshConfigFile: sshSetting('configFile', '~/.ssh/config'),
     log: (l) => log.info(`[ssh] ${l}`),
   });
@@ -84,7 +86,7 @@ export function createTlsTrust(context: vscode.ExtensionContext): TlsTrust {
 /** UCD credentials by name from SecretStorage, asked once and stored there (never in a file). */
 export function credentialSource(context: vscode.ExtensionContext, name: string): CredentialSource {
   const key = `ucdUpgrade.credential.${name}`;
-  return async () => {
+  return maskingCredentials(async () => {
     const saved = await context.secrets.get(key);
     if (saved) return JSON.parse(saved) as UcdCredentials;
     const user = await vscode.window.showInputBox({
@@ -98,7 +100,7 @@ export function credentialSource(context: vscode.ExtensionContext, name: string)
     const creds: UcdCredentials = user ? { kind: 'basic', user, password: secret } : { kind: 'token', token: secret };
     await context.secrets.store(key, JSON.stringify(creds));
     return creds;
-  };
+  }, secretsInUse);
 }
 
 export async function forgetCredential(context: vscode.ExtensionContext, name: string): Promise<void> {

@@ -48,19 +48,6 @@ function parseLine(raw: string, line: number, torn: boolean): { event?: JournalE
 export type SecretMask = () => readonly string[];
 
 /**
- * The secrets in use in this process, added the moment they are read (from a keychain or a prompt).
- * Its `mask` is asked at every append, so a secret added after the journal opened is still masked.
- */
-export class SecretValues {
-  private readonly values = new Set<string>();
-  readonly mask: SecretMask = () => [...this.values];
-
-  add(value: string | undefined): void {
-    if (value) this.values.add(value);
-  }
-}
-
-/**
  * The journal as this process has read it: every complete line up to `offset`. A follower calls
  * `refresh()` to fold what the owner appended since; a partial last line is left for later (the
  * owner may be writing it). Only the owner seals a torn line, once its writer is known to be gone.
