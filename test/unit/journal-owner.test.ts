@@ -231,6 +231,8 @@ test('a second process on a live run follows it read-only, sees it live, refuses
     assert.equal(followed.ownerPid, first.pid);
     assert.deepEqual(followed.interrupted, []);
     assert.equal(followed.states['verifyStopped@ucd2'], 'running', 'the live check is shown running, not interrupted');
+    assert.equal(followed.actionable, 0, 'a follower is offered no action on any step or node');
+    assert.ok(owned.actionable > 0, 'the owner is offered actions');
     assert.ok(!fs.readFileSync(journal, 'utf8').includes('"interrupted"'), 'the follower wrote no interruption');
 
     const refused = await second.waitFor('refusal', (m) => m.ev === 'error', second.send({ cmd: 'begin', target: { step: 'verifyStopped', node: 'ucd3' }, kind: 'check' }));
@@ -255,6 +257,7 @@ test('a second process on a live run follows it read-only, sees it live, refuses
     assert.deepEqual(took.interrupted, [dangling]);
     assert.equal(took.states['verifyStopped@ucd3'], 'interrupted');
     assert.equal(took.states['verifyStopped@ucd2'], 'passed');
+    assert.ok(took.actionable > 0, 'the new owner is offered actions');
     const interrupted = fs.readFileSync(journal, 'utf8').split('\n').filter((l) => l.includes('"interrupted"')).map((l) => JSON.parse(l) as { id: string });
     assert.deepEqual(interrupted.map((e) => e.id), [began2.id], 'exactly the dangling check is marked, once');
     const after = await second.waitFor('begin as the new owner', (m) => m.ev === 'began' || m.ev === 'error', second.send({ cmd: 'begin', target: dangling, kind: 'check' }));

@@ -11,9 +11,11 @@ import type { NodeFacts } from '../status/facts';
 import { DEFAULT_GATE_OPTIONS, type GateOptions } from './gates';
 import { danglingRuns, nodesOf, reduceJournal, splitKey, type RunState } from './state';
 import { stepDef } from './steps';
-import { deriveRunbook, type StepView } from './view';
+import { deriveRunbook, type Actions, type StepView } from './view';
 
 export const JOURNAL_DIR = '.ucd-upgrade';
+
+const NO_ACTIONS: Actions = { run: false, check: false, skip: false, confirm: false, reset: false };
 
 /**
  * This window's part in the run. Only the owner writes; a follower reads the journal live and
@@ -147,8 +149,11 @@ export class RunSession {
     return this.cached;
   }
 
+  /** The runbook as this window may act on it: a follower is offered no action at all. */
   view(opts: GateOptions = DEFAULT_GATE_OPTIONS): StepView[] {
-    return deriveRunbook(this.cluster, this.state(), this.now(), opts);
+    const steps = deriveRunbook(this.cluster, this.state(), this.now(), opts);
+    if (this.current.kind === 'owner' && !this.closing) return steps;
+    return steps.map((s) => ({ ...s, actions: NO_ACTIONS, nodes: s.nodes.map((n) => ({ ...n, actions: NO_ACTIONS })) }));
   }
 
   onDidChange(listener: () => void): { dispose(): void } {
