@@ -102,6 +102,16 @@ test('the lock: an owner on another host is gone only after its heartbeat stood 
   assert.equal(c.kind === 'owner' && c.previous?.host, 'other-host');
 });
 
+test('the lock: same host name but another pid namespace (another container) is judged by its heartbeat, not its pid', { skip: fs.existsSync('/proc/self/ns/pid') ? false : 'no pid namespaces here' }, () => {
+  const journal = path.join(tmp(), 'j.jsonl');
+  let clock = 0;
+  const liveness = new OwnerLiveness(1_000, () => clock);
+  writeLock(journal, 1, record({ pid: deadPid(), pidNamespace: 'pid:[1]' }));
+  assert.equal(OwnerLock.claim(journal, liveness).kind, 'follower', 'a pid dead here may be alive in its own namespace');
+  clock = 1_000;
+  assert.equal(OwnerLock.claim(journal, liveness).kind, 'owner', 'its heartbeat stood still for the limit');
+});
+
 test('the lock: an owner taken over (it slept past the limit) knows it lost the lock and writes nothing', () => {
   const journal = path.join(tmp(), 'j.jsonl');
   const a = OwnerLock.claim(journal, new OwnerLiveness(30_000));

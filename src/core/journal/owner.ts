@@ -20,6 +20,8 @@ export interface OwnerRecord {
   /** The process's start time on this host (Linux /proc), so a reused pid is not taken for the owner. */
   readonly pidStart?: string;
   readonly host: string;
+  /** The pid namespace (Linux), so two containers with one host name do not judge each other's pids. */
+  readonly pidNamespace?: string;
   readonly user: string;
   /** ISO time the lock was taken. */
   readonly since: string;
@@ -53,6 +55,21 @@ function procStart(pid: number): string | undefined {
   }
 }
 
+function pidNamespace(): string | undefined {
+  try {
+    return fs.readlinkSync('/proc/self/ns/pid');
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether the record's pid means something here: the same host name and, where known, the same pid namespace. */
+function sameProcessSpace(r: OwnerRecord): boolean {
+  if (r.host !== os.hostname()) return false;
+  const here = pidNamespace();
+  return r.pidNamespace === undefined || here === undefined || r.pidNamespace === here;
+}
+
 function pidAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
@@ -84,7 +101,7 @@ export class OwnerLiveness {
 
   /** Whether the record's owner is gone; `handOverFromThisProcess` treats this process's own earlier locks as released. */
   isGone(r: OwnerRecord | undefined, fileKey: string, content: string, handOverFromThisProcess = false): boolean {
-    if (r && r.host === os.hostname()) {
+    if (r && sameProcessSpace(r)) {
       if (r.pid === process.pid) return handOverFromThisProcess || !heldHere.has(r.id);
       if (!pidAlive(r.pid)) return true;
       const start = procStart(r.pid);
@@ -159,7 +176,12 @@ export class OwnerLock {
       }
       const gen = (top ?? 0) + 1;
       const now = new Date().toISOString();
-      const rec: OwnerRecord = { id: randomUUID(), pid: process.pid, ...(procStart(process.pid) ? { pidStart: procStart(process.pid) } : {}), host: os.hostname(), user: userName(), since: now, heartbeat: now, beat: 0 };
+      const start = procStart(process.pid);
+      const ns = pidNamespace();
+      const rec: OwnerRecord = {
+        id: randomUUID(), pid: process.pid, ...(start ? { pidStart: start } : {}), host: os.hostname(), ...(ns ? { pidNamespace: ns } : {}),
+        user: userName(), since: now, heartbeat: now, beat: 0,
+      };
       if (!createDurably(`${prefix}${gen}`, JSON.stringify(rec) + '\n')) continue; // another opener won this number
       const lock = new OwnerLock(prefix, gen, rec);
       heldHere.add(rec.id);

@@ -228,6 +228,7 @@ export class RunSession {
   /** Another opener judged this owner gone (a long sleep, a hung disk): from now on, follow it. */
   private loseOwnership(): void {
     this.stopHeartbeat();
+    this.lock?.release(); // removes our file only if it is still ours (a lower number left behind)
     this.lock = undefined;
     const owner = OwnerLock.current(this.journal.file);
     this.current = { kind: 'follower', owner: owner ?? (this.current.owner) };
