@@ -72,7 +72,7 @@ export class RunSession {
     claim: Claim,
   ) {
     this.readIssues = journal.issues;
-    this.current = claim.kind === 'follower' ? claim : { kind: 'follower', owner: claim.lock.record };
+    this.current = claim.kind === 'follower' ? claim : { kind: 'owner', owner: claim.lock.record };
   }
 
   /**
@@ -220,7 +220,12 @@ export class RunSession {
     }
     this.cached = undefined;
     this.heartbeat = setInterval(() => {
-      if (!this.lock?.renew()) this.loseOwnership();
+      try {
+        if (!this.lock?.renew()) this.loseOwnership();
+      } catch {
+        // A failed renewal (a full or flaky disk) is not a lost lock; if it lasts, another host
+        // takes over after the limit, and the check before every write then finds it.
+      }
     }, this.timing.heartbeatMs);
     this.heartbeat.unref();
   }
@@ -231,7 +236,7 @@ export class RunSession {
     this.lock?.release(); // removes our file only if it is still ours (a lower number left behind)
     this.lock = undefined;
     const owner = OwnerLock.current(this.journal.file);
-    this.current = { kind: 'follower', owner: owner ?? (this.current.owner) };
+    this.current = { kind: 'follower', owner: owner ?? this.current.owner };
     if (!this.closing) this.follow();
     this.changed();
   }
