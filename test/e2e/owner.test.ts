@@ -87,6 +87,9 @@ describe('one owner per run, in a real VS Code (code-server + Chromium)', () => 
 
       await waitUntil('the read-only message gone after the takeover', () => wb!.viewMessage(), (m) => m === '', wb);
       await waitUntil('ucd3 marked interrupted', () => wb!.childDescription(step, 'ucd3'), (d) => d.startsWith('interrupted'), wb);
+      const owned3 = await wb.childRow(step, 'ucd3');
+      await owned3.hover();
+      assert.ok((await owned3.locator('.actions .action-label').count()) > 0, 'the new owner is offered actions (so the count above could fail)');
       const interrupted = fs.readFileSync(journal, 'utf8').split('\n').filter((l) => l.includes('"interrupted"'));
       assert.equal(interrupted.length, 1, interrupted.join('\n'));
       assert.match(interrupted[0], /"node":"ucd3"/);
