@@ -8,13 +8,15 @@ import { CLUSTER_TEMPLATE } from '../core/cluster/template';
 import type { Target } from '../core/journal/events';
 import { renderReport } from '../core/journal/report';
 import type { HandlerTable } from '../core/runbook/actions';
-import { RunSession } from '../core/runbook/session';
+import { describeOwner } from '../core/journal/owner';
+import { journalPath, RunSession, type SessionRole } from '../core/runbook/session';
 import { targetKey } from '../core/runbook/state';
 import { stepDef } from '../core/runbook/steps';
 import { clusterStatus } from '../core/status/clusterStatus';
 import { ClusterFile, type ClusterFileState } from './clusterFile';
 import { NODE_LOG_SCHEME, NodeLog } from './log';
 import { RunbookTree, type RunbookItem } from './runbookTree';
+import { secretsInUse } from './secretsInUse';
 import { StatusPanel } from './statusPanel';
 
 type Log = vscode.LogOutputChannel;
@@ -26,6 +28,8 @@ export class Controller implements vscode.Disposable {
   private session: RunSession | undefined;
   private sessionKey = '';
   private sessionSub: { dispose(): void } | undefined;
+  /** The role last announced in the log, to tell a takeover from a repaint. */
+  private sessionRole: SessionRole['kind'] | undefined;
   private readonly running = new Map<string, AbortController>();
   private readonly statusPanel: StatusPanel;
   private readonly nodeLog: NodeLog;
@@ -86,6 +90,7 @@ export class Controller implements vscode.Disposable {
   dispose(): void {
     for (const c of this.running.values()) c.abort();
     this.sessionSub?.dispose();
+    this.session?.dispose();
     for (const d of this.disposables) d.dispose();
   }
 
@@ -94,12 +99,24 @@ export class Controller implements vscode.Disposable {
     this.render();
   }
 
+  /**
+   * One session per run. The same run again (Refresh, an edit that keeps name and versions) keeps
+   * the session and its lock; a follower re-reads and takes over if the owner is gone.
+   */
   private ensureSession(cluster: Cluster): void {
     const key = JSON.stringify(cluster);
-    if (key === this.sessionKey && this.session) return;
+    const dir = this.clusterFile.folder.uri.fsPath;
+    if (this.session && this.session.journalFile === journalPath(cluster, dir)) {
+      if (key !== this.sessionKey) this.session.reload(cluster);
+      this.sessionKey = key;
+      this.session.refresh();
+      return;
+    }
     this.sessionSub?.dispose();
+    // Another run: the old session keeps its lock only until its running actions end.
+    this.session?.dispose();
     try {
-      this.session = RunSession.open(cluster, this.clusterFile.folder.uri.fsPath);
+      this.session = RunSession.open(cluster, dir, secretsInUse.mask);
     } catch (e) {
       this.session = undefined;
       this.sessionKey = '';
@@ -107,21 +124,50 @@ export class Controller implements vscode.Disposable {
       return;
     }
     this.sessionKey = key;
-    this.sessionSub = this.session.onDidChange(() => this.render());
+    this.sessionRole = undefined;
+    this.sessionSub = this.session.onDidChange(() => {
+      this.announceRole();
+      this.render();
+    });
     this.log.info(`cluster ${cluster.name}: ${cluster.nodes.length} nodes, ${cluster.currentVersion} → ${cluster.targetVersion}; journal ${this.session.journalFile}`);
     for (const issue of this.session.readIssues) {
       const what = issue.problem === 'truncated' ? 'a truncated last line (a write cut off by a crash)' : 'an unreadable line';
       this.log.warn(`journal line ${issue.line}: ${what}; kept in the file and ignored: ${issue.text}`);
       void vscode.window.showWarningMessage(`UCD Upgrade: the run journal has ${what} at line ${issue.line}. It was kept and ignored; the rest of the run is intact.`);
     }
-    for (const t of this.session.interruptedOnOpen) {
-      this.log.warn(`${describe(t)} was running when the window closed: marked interrupted, check it again`);
+    this.announceRole();
+  }
+
+  /** Logs who owns the run whenever that changes here: opened as owner or follower, taken over, lost. */
+  private announceRole(): void {
+    const session = this.session;
+    if (!session || session.role.kind === this.sessionRole) return;
+    const role = session.role;
+    const first = this.sessionRole === undefined;
+    this.sessionRole = role.kind;
+    if (role.kind === 'follower') {
+      this.log.warn(`this run is owned by ${describeOwner(role.owner)}: this window shows it read-only and follows it live`);
+      if (!first) void vscode.window.showWarningMessage(`UCD Upgrade: ${describeOwner(role.owner)} took this run over; this window is now read-only.`);
+      return;
     }
+    if (role.previous) this.log.info(`took the run over from ${describeOwner(role.previous)}, which is gone`);
+    else if (!first) this.log.info('the window that owned this run closed: this window owns it now');
+    for (const t of session.interruptedOnOpen) {
+      this.log.warn(`${describe(t)} was running when its window closed: marked interrupted, check it again`);
+    }
+  }
+
+  /** The tree's message: why nothing can be changed here, if so. */
+  private readOnlyMessage(): string | undefined {
+    if (!vscode.workspace.isTrusted) return 'Read-only: this workspace is not trusted, so nothing runs and no step changes.';
+    const role = this.session?.role;
+    if (role?.kind === 'follower') return `Read-only: this run is owned by ${describeOwner(role.owner)}. This view follows it live and takes the run over when that window closes.`;
+    return undefined;
   }
 
   private render(): void {
     const state = this.clusterFile.state;
-    this.view.message = vscode.workspace.isTrusted ? undefined : 'Read-only: this workspace is not trusted, so nothing runs and no step changes.';
+    this.view.message = this.readOnlyMessage();
     if (state.kind === 'none') {
       this.tree.update({ kind: 'empty' });
       this.view.description = undefined;
@@ -197,6 +243,11 @@ export class Controller implements vscode.Disposable {
       return undefined;
     }
     if (!item || item.kind === 'problems' || !this.session) return undefined;
+    const readOnly = this.readOnlyMessage();
+    if (readOnly) {
+      void vscode.window.showWarningMessage(`UCD Upgrade: ${readOnly}`);
+      return undefined;
+    }
     return { session: this.session, target: item.kind === 'node' ? { step: item.step.def.id, node: item.node.node } : { step: item.step.def.id } };
   }
 

@@ -9,7 +9,9 @@ import type { AuthPrompt } from '../core/remote/interaction';
 import { SshPool } from '../core/remote/ssh';
 import type { BoundCredentials, CredentialOriginAnswer, CredentialOriginQuestion, CredentialSource, UcdCredentials } from '../core/ucd/rest/client';
 import type { CertDecision, TlsPinStore, TlsTrust, UnknownCertificate } from '../core/ucd/rest/tls';
+import { maskingAuthPrompt, maskingCredentials, maskingSecretSource } from '../core/journal/secrets';
 import { askUnknownHostKey, EditorSecrets } from './prompts';
+import { secretsInUse } from './secretsInUse';
 
 const PIN_KEY = 'ucdUpgrade.tlsPins';
 
@@ -44,8 +46,8 @@ export function createSshPool(context: vscode.ExtensionContext, log: vscode.LogO
       prompt: askUnknownHostKey,
       log: (l) => log.info(`[ssh] ${l}`),
     }),
-    secrets: new EditorSecrets(context.secrets),
-    authPrompt,
+    secrets: maskingSecretSource(new EditorSecrets(context.secrets), secretsInUse),
+    authPrompt: maskingAuthPrompt(authPrompt, secretsInUse),
     sshConfigFile: sshSetting('configFile', '~/.ssh/config'),
     log: (l) => log.info(`[ssh] ${l}`),
   });
@@ -120,7 +122,7 @@ async function askCredentialOrigin(name: string, q: CredentialOriginQuestion): P
 export function credentialSource(context: vscode.ExtensionContext, name: string): CredentialSource {
   const key = `ucdUpgrade.credential.${name}`;
   const store = (c: BoundCredentials): Thenable<void> => context.secrets.store(key, JSON.stringify({ v: 2, credentials: c.credentials, origins: c.origins } satisfies StoredCredential));
-  return {
+  return maskingCredentials({
     get: async (origin) => {
       const saved = await context.secrets.get(key);
       if (saved) return readStored(saved);
@@ -143,7 +145,7 @@ export function credentialSource(context: vscode.ExtensionContext, name: string)
       if (!now.origins.includes(origin)) await store({ credentials: now.credentials, origins: [...now.origins, origin] });
     },
     confirmOrigin: (q) => askCredentialOrigin(name, q),
-  };
+  }, secretsInUse);
 }
 
 export async function forgetCredential(context: vscode.ExtensionContext, name: string): Promise<void> {

@@ -10,6 +10,7 @@ const SEL = {
   activityItem: (title: string) => `.part.activitybar .action-item a.action-label[aria-label^="${title}"]`,
   viewlet: (containerId: string) => `[id="workbench.view.extension.${containerId}"]`,
   treeRow: '.customview-tree .monaco-list-row[role="treeitem"]',
+  viewMessage: '.tree-explorer-viewlet-tree-view > .message',
   rowLabel: '.label-name',
   rowDescription: '.label-description',
   rowTwistie: '.monaco-tl-twistie',
@@ -139,6 +140,13 @@ export class Workbench {
       out.push({ label: (await r.locator(SEL.rowLabel).innerText()).trim(), level: Number(await r.getAttribute('aria-level')) });
     }
     return out;
+  }
+
+  /** The runbook view's message above the tree (TreeView.message), '' when none is shown. */
+  async viewMessage(): Promise<string> {
+    const m = this.page.locator(`${SEL.viewlet('ucdUpgrade')} ${SEL.viewMessage}`).first();
+    if (!(await m.count()) || (await m.getAttribute('class'))?.split(/\s+/).includes('hide')) return '';
+    return (await m.innerText()).trim();
   }
 
   async rowDescription(label: string | RegExp): Promise<string> {

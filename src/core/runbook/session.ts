@@ -1,44 +1,143 @@
 // A run of the runbook for one cluster and one upgrade: the journal plus the state folded from it.
 // Every change goes through the journal first, so what the views show is always what is on disk.
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import type { Cluster } from '../cluster/types';
 import { Journal, journalFileName, type SecretMask } from '../journal/journal';
-import type { ActionKind, Target, Verdict } from '../journal/events';
+import type { ActionKind, JournalEvent, Target, Verdict } from '../journal/events';
+import { DEFAULT_LOCK_TIMING, describeOwner, OwnerLiveness, OwnerLock, type Claim, type LockTiming, type OwnerRecord } from '../journal/owner';
 import type { NodeFacts } from '../status/facts';
 import { DEFAULT_GATE_OPTIONS, type GateOptions } from './gates';
 import { danglingRuns, nodesOf, reduceJournal, splitKey, type RunState } from './state';
 import { stepDef } from './steps';
-import { deriveRunbook, type StepView } from './view';
+import { deriveRunbook, type Actions, type StepView } from './view';
 
 export const JOURNAL_DIR = '.ucd-upgrade';
+
+const NO_ACTIONS: Actions = { run: false, check: false, skip: false, confirm: false, reset: false };
+
+/**
+ * This window's part in the run. Only the owner writes; a follower reads the journal live and
+ * takes over when the owner is gone. `previous` names the owner whose lock was taken over.
+ */
+export type SessionRole =
+  | { readonly kind: 'owner'; readonly owner: OwnerRecord; readonly previous?: OwnerRecord }
+  | { readonly kind: 'follower'; readonly owner: OwnerRecord };
+
+/** A change refused because another process owns the run. */
+export class ReadOnlyRunError extends Error {
+  constructor(readonly owner: OwnerRecord) {
+    super(
+      `This run is read-only here: it is owned by ${describeOwner(owner)}, which may be running a step right now. ` +
+        'Make changes in that window; this one follows the journal live and takes the run over when that window closes.',
+    );
+    this.name = 'ReadOnlyRunError';
+  }
+}
+
+export interface SessionOptions {
+  readonly lock?: Partial<LockTiming>;
+  /** How often a follower looks at the journal and the lock besides file-change events. */
+  readonly pollMs?: number;
+}
+
+export function journalPath(cluster: Cluster, workspaceDir: string): string {
+  return path.join(workspaceDir, JOURNAL_DIR, journalFileName(cluster.name, cluster.currentVersion, cluster.targetVersion));
+}
 
 export class RunSession {
   private cached: RunState | undefined;
   private readonly listeners = new Set<() => void>();
-  /** Lines of the journal that could not be read when it was opened (reported, never fatal). */
+  private current: SessionRole;
+  private lock: OwnerLock | undefined;
+  private heartbeat: ReturnType<typeof setInterval> | undefined;
+  private watcher: fs.FSWatcher | undefined;
+  private poll: ReturnType<typeof setInterval> | undefined;
+  /** Actions begun here and not yet finished: a closing session keeps its lock until they end. */
+  private readonly live = new Set<string>();
+  private closing = false;
+  /** Lines of the journal that could not be read (reported, never fatal). */
   readonly readIssues;
-  /** Actions that were running when the last window closed; now marked interrupted. */
+  /** Actions that were running when their owner went away; marked interrupted when this session took the run over. */
   readonly interruptedOnOpen: Target[] = [];
 
-  private constructor(readonly cluster: Cluster, readonly journal: Journal, private readonly now: () => number) {
+  private constructor(
+    private clusterDef: Cluster,
+    readonly journal: Journal,
+    private readonly now: () => number,
+    private readonly liveness: OwnerLiveness,
+    private readonly timing: LockTiming,
+    private readonly pollMs: number,
+    claim: Claim,
+  ) {
     this.readIssues = journal.issues;
+    this.current = claim.kind === 'follower' ? claim : { kind: 'owner', owner: claim.lock.record };
   }
 
-  static open(cluster: Cluster, workspaceDir: string, secrets?: SecretMask, now: () => number = Date.now): RunSession {
-    const file = path.join(workspaceDir, JOURNAL_DIR, journalFileName(cluster.name, cluster.currentVersion, cluster.targetVersion));
-    const journal = Journal.open(file, secrets);
-    const session = new RunSession(cluster, journal, now);
-    if (!journal.events.some((e) => e.type === 'run-opened')) {
-      journal.append({ type: 'run-opened', ts: session.ts(), cluster: cluster.name, from: cluster.currentVersion, to: cluster.targetVersion, nodes: cluster.nodes.map((n) => n.name) });
-    }
-    for (const { key, id } of danglingRuns(session.state())) {
-      const target = splitKey(key);
-      journal.append({ type: 'interrupted', ts: session.ts(), id, ...target });
-      session.interruptedOnOpen.push(target);
-    }
-    session.cached = undefined;
+  /**
+   * Opens the run of this cluster and upgrade. The first opener owns it (and marks what its dead
+   * predecessor left running as interrupted); any later opener, while the owner lives, follows it.
+   */
+  static open(cluster: Cluster, workspaceDir: string, secrets?: SecretMask, now: () => number = Date.now, options: SessionOptions = {}): RunSession {
+    const file = journalPath(cluster, workspaceDir);
+    const timing = { ...DEFAULT_LOCK_TIMING, ...options.lock };
+    const liveness = new OwnerLiveness(timing.staleMs);
+    // This process's own earlier session on the file is replaced (a reload), not followed.
+    const claim = OwnerLock.claim(file, liveness, true);
+    const journal = Journal.read(file, secrets);
+    const session = new RunSession(cluster, journal, now, liveness, timing, options.pollMs ?? 1_000, claim);
+    if (claim.kind === 'owner') session.becomeOwner(claim.lock, claim.previous);
+    else session.follow();
     return session;
+  }
+
+  get cluster(): Cluster {
+    return this.clusterDef;
+  }
+
+  get role(): SessionRole {
+    return this.current;
+  }
+
+  /** The same journal with an edited cluster definition (the file name, so the run, is unchanged). */
+  reload(cluster: Cluster): void {
+    if (journalFileName(cluster.name, cluster.currentVersion, cluster.targetVersion) !== path.basename(this.journal.file)) {
+      throw new Error('This cluster definition belongs to another run (its name or versions changed): open a new session for it.');
+    }
+    this.clusterDef = cluster;
+    this.changed();
+  }
+
+  /** Folds what the owner appended; a follower whose owner is gone takes the run over now. */
+  refresh(): void {
+    if (this.closing) return;
+    const added = this.journal.refresh();
+    if (this.current.kind === 'follower') {
+      const claim = OwnerLock.claim(this.journal.file, this.liveness);
+      if (claim.kind === 'owner') {
+        this.stopFollowing();
+        this.becomeOwner(claim.lock, claim.previous);
+        this.changed();
+        return;
+      }
+      if (claim.owner.id !== this.current.owner.id) {
+        this.current = claim;
+        this.changed();
+        return;
+      }
+    }
+    if (added) this.changed();
+  }
+
+  /**
+   * Stops following and releases the lock. An owner with actions still running keeps the lock (and
+   * may only finish them) until the last one ends, so a reload never orphans a live installer.
+   */
+  dispose(): void {
+    this.closing = true;
+    this.stopFollowing();
+    if (this.live.size === 0) this.release();
   }
 
   get journalFile(): string {
@@ -46,12 +145,15 @@ export class RunSession {
   }
 
   state(): RunState {
-    this.cached ??= reduceJournal(this.journal.events, this.cluster);
+    this.cached ??= reduceJournal(this.journal.events, this.clusterDef);
     return this.cached;
   }
 
+  /** The runbook as this window may act on it: a follower is offered no action at all. */
   view(opts: GateOptions = DEFAULT_GATE_OPTIONS): StepView[] {
-    return deriveRunbook(this.cluster, this.state(), this.now(), opts);
+    const steps = deriveRunbook(this.cluster, this.state(), this.now(), opts);
+    if (this.current.kind === 'owner' && !this.closing) return steps;
+    return steps.map((s) => ({ ...s, actions: NO_ACTIONS, nodes: s.nodes.map((n) => ({ ...n, actions: NO_ACTIONS })) }));
   }
 
   onDidChange(listener: () => void): { dispose(): void } {
@@ -77,15 +179,106 @@ export class RunSession {
   begin(target: Target, kind: ActionKind): string {
     const id = randomUUID();
     this.record({ type: 'started', ts: this.ts(), id, kind, ...this.checked(target) });
+    this.live.add(id);
     return id;
   }
 
   finish(id: string, target: Target, kind: ActionKind, verdict: Verdict, evidence: readonly string[], hint?: string, facts?: NodeFacts): void {
     this.record({ type: 'finished', ts: this.ts(), id, kind, verdict, evidence, ...(hint ? { hint } : {}), ...(facts ? { facts } : {}), ...this.checked(target) });
+    this.live.delete(id);
+    if (this.closing && this.live.size === 0) this.release();
   }
 
-  private record(event: Parameters<Journal['append']>[0]): void {
+  /** The one door to the journal: only the owner writes, and only while its lock is still the journal's. */
+  private record(event: JournalEvent): void {
+    if (this.closing && !(event.type === 'finished' && this.live.has(event.id))) {
+      throw new Error('This run session was closed (the window reloaded the cluster file or is closing); nothing was recorded.');
+    }
+    if (this.current.kind !== 'owner' || !this.lock) throw new ReadOnlyRunError(this.current.owner);
+    if (!this.lock.held()) {
+      this.loseOwnership();
+      throw new ReadOnlyRunError(this.current.owner);
+    }
     this.journal.append(event);
+    this.changed();
+  }
+
+  private becomeOwner(lock: OwnerLock, previous: OwnerRecord | undefined): void {
+    this.lock = lock;
+    this.current = previous ? { kind: 'owner', owner: lock.record, previous } : { kind: 'owner', owner: lock.record };
+    // The previous writer is gone, so a torn last line is a crash, not a write in progress.
+    this.journal.seal();
+    const c = this.clusterDef;
+    if (!this.journal.events.some((e) => e.type === 'run-opened')) {
+      this.journal.append({ type: 'run-opened', ts: this.ts(), cluster: c.name, from: c.currentVersion, to: c.targetVersion, nodes: c.nodes.map((n) => n.name) });
+    }
+    this.cached = undefined;
+    for (const { key, id } of danglingRuns(this.state())) {
+      const target = splitKey(key);
+      this.journal.append({ type: 'interrupted', ts: this.ts(), id, ...target });
+      this.interruptedOnOpen.push(target);
+    }
+    this.cached = undefined;
+    this.heartbeat = setInterval(() => {
+      try {
+        if (!this.lock?.renew()) this.loseOwnership();
+      } catch {
+        // A failed renewal (a full or flaky disk) is not a lost lock; if it lasts, another host
+        // takes over after the limit, and the check before every write then finds it.
+      }
+    }, this.timing.heartbeatMs);
+    this.heartbeat.unref();
+  }
+
+  /** Another opener judged this owner gone (a long sleep, a hung disk): from now on, follow it. */
+  private loseOwnership(): void {
+    this.stopHeartbeat();
+    this.lock?.release(); // removes our file only if it is still ours (a lower number left behind)
+    this.lock = undefined;
+    const owner = OwnerLock.current(this.journal.file);
+    this.current = { kind: 'follower', owner: owner ?? this.current.owner };
+    if (!this.closing) this.follow();
+    this.changed();
+  }
+
+  private follow(): void {
+    const tick = () => {
+      try {
+        this.refresh();
+      } catch {
+        /* a vanished file or a half-made lock: the next tick sees the settled state */
+      }
+    };
+    try {
+      // The directory, not the file: it also tells when the owner's lock file goes away.
+      this.watcher = fs.watch(path.dirname(this.journal.file), { persistent: false }, tick);
+      this.watcher.on('error', () => this.watcher?.close());
+    } catch {
+      /* not every file system can be watched: the poll below is enough */
+    }
+    this.poll = setInterval(tick, this.pollMs);
+    this.poll.unref();
+  }
+
+  private stopFollowing(): void {
+    this.watcher?.close();
+    this.watcher = undefined;
+    if (this.poll) clearInterval(this.poll);
+    this.poll = undefined;
+  }
+
+  private stopHeartbeat(): void {
+    if (this.heartbeat) clearInterval(this.heartbeat);
+    this.heartbeat = undefined;
+  }
+
+  private release(): void {
+    this.stopHeartbeat();
+    this.lock?.release();
+    this.lock = undefined;
+  }
+
+  private changed(): void {
     this.cached = undefined;
     for (const l of this.listeners) l();
   }
@@ -100,7 +293,7 @@ export class RunSession {
 
   private checked(target: Target): Target {
     const def = stepDef(target.step);
-    if (target.node !== undefined && !nodesOf(def, this.cluster).includes(target.node)) {
+    if (target.node !== undefined && !nodesOf(def, this.clusterDef).includes(target.node)) {
       throw new Error(`Step "${def.title}" does not concern node ${target.node}.`);
     }
     return target.node === undefined ? { step: target.step } : { step: target.step, node: target.node };
