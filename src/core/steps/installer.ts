@@ -71,7 +71,7 @@ function seconds(ms: number): string {
 /** What the start gate decided once the wrapper was ready on the node. */
 type GoDecision =
   | { readonly go: true; readonly evidence: string }
-  | { readonly go: false; readonly failures: readonly string[]; readonly hint: string; readonly ageMs: number };
+  | { readonly go: false; readonly failures: readonly string[]; readonly hint: string };
 
 /**
  * The last look before the installer's first byte: the proof must be younger than the limit;
@@ -92,7 +92,7 @@ function startGate(ctx: ActionContext, deps: InstallerDeps, step: InstallStep, n
       if (age <= limit) return { go: true, evidence: `proof ${seconds(age)} old when the installer started (limit ${seconds(limit)})` };
       ctx.log.warn(`[installer] the proof is ${seconds(age)} old now that ${node} is ready to start the installer (limit ${seconds(limit)}): proving again`);
       const again = await provePreconditions(ctx, deps, step, node);
-      if (!again.ok) return { go: false, failures: [`the proof was ${seconds(age)} old when ${node} was ready to start the installer (limit ${seconds(limit)}); proven again, it fails:`, ...again.failures], hint: again.hint, ageMs: age };
+      if (!again.ok) return { go: false, failures: [`the proof was ${seconds(age)} old when ${node} was ready to start the installer (limit ${seconds(limit)}); proven again, it fails:`, ...again.failures], hint: again.hint };
       gate.proof = again;
       const fresh = Date.now() - again.at;
       return { go: true, evidence: `proof ${seconds(age)} old at the start (limit ${seconds(limit)}), proven again ${seconds(fresh)} before the installer started` };
@@ -182,8 +182,10 @@ async function runGuided(ctx: ActionContext, deps: InstallerDeps, node: ClusterN
     const decision = await gate.decide();
     if (!decision.go) {
       pty.write(`${STOP_LINE}\r`);
-      const exit = await Promise.race([pty.exit, new Promise<undefined>((r) => setTimeout(() => r(undefined), 10_000))]);
-      if (!exit) pty.close();
+      // The wrapper ends at once on that line; hang up anyway if it does not.
+      let hangUp: NodeJS.Timeout | undefined;
+      await Promise.race([pty.exit, new Promise<void>((r) => (hangUp = setTimeout(() => (pty.close(), r()), 10_000)))]);
+      clearTimeout(hangUp);
       ctx.log.error(`[${node.name}] the installer was NOT started: ${decision.failures.join('; ')}`);
       return { kind: 'not-started', failures: decision.failures, hint: decision.hint };
     }
@@ -239,13 +241,18 @@ async function runSilent(ctx: ActionContext, deps: InstallerDeps, node: ClusterN
   const ready = new Promise<void>((res) => (onReady = res));
   let stdin: ExecStdin | undefined;
   let started = false;
+  // Ours to stop the wrapper when it never gets ready (the transport then kills its process group).
+  const stop = new AbortController();
+  const onCancel = () => stop.abort();
+  if (ctx.signal.aborted) stop.abort();
+  ctx.signal.addEventListener('abort', onCancel, { once: true });
   try {
     // The driver logs the output line by line (cleaned); here only the command and its end.
     ctx.log.info(`[${node.name}] $ ${script}`);
     const execution = t.exec(script, {
       input: (s) => (stdin = s),
       timeoutMs: deps.timeoutMs ?? 2 * 3_600_000,
-      signal: ctx.signal,
+      signal: stop.signal,
       onStdout: (c) => {
         const out = watcher.ready ? c : watcher.feed(c);
         if (watcher.ready) onReady();
@@ -257,6 +264,7 @@ async function runSilent(ctx: ActionContext, deps: InstallerDeps, node: ClusterN
       await waitReady(node.name, ready, execution, deps.readyTimeoutMs ?? 120_000, ctx.signal, () => watcher.before);
     } catch (e) {
       stdin?.end(`${STOP_LINE}\n`);
+      stop.abort();
       await execution.catch(() => undefined);
       throw e;
     }
@@ -279,6 +287,7 @@ async function runSilent(ctx: ActionContext, deps: InstallerDeps, node: ClusterN
     driver.end(r.code);
     return { kind: 'ran', outcome: summarizeEvents(driver.events, ctx.cluster.targetVersion), started: decision.evidence };
   } finally {
+    ctx.signal.removeEventListener('abort', onCancel);
     driver.dispose();
   }
 }
