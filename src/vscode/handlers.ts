@@ -55,7 +55,7 @@ export function transportFor(pool: SshPool): (node: ClusterNode) => Promise<Tran
 export function buildHandlers(deps: HandlerDeps): HandlerTable {
   const local = new LocalTransport();
   const online = { transportFor: transportFor(deps.pool), trust: deps.tls };
-  const installer = { transportFor: transportFor(deps.pool), handOver: handOverToTerminal };
+  const installer = { transportFor: transportFor(deps.pool), handOver: handOverToTerminal, trust: deps.tls, confirm: (q: string, d: string) => confirmModal(q, d, 'Upgrade Anyway') };
   // One client per URL and credential, so a certificate trusted "once" stays trusted for the window.
   let client: { key: string; client: UcdRestClient } | undefined;
   const rest = () => {

@@ -315,7 +315,7 @@ if (!skip) {
     const child = spawn('/usr/bin/ssh', sshArgs(c, 'ucd4', `cd '${pkgDir(good)}' && ./install-server.sh`, { tty: true }));
     const events: InstallerEvent[] = [];
     const driver = new InstallerDriver({
-      cluster: { currentVersion: FROM, targetVersion: TO }, node: { name: 'ucd4', installDir: INSTALL, os: 'linux' }, mode: 'guided', quietMs: 300,
+      cluster: { currentVersion: FROM, targetVersion: TO }, node: { name: 'ucd4', installDir: INSTALL, os: 'linux' }, mode: 'guided', quietMs: 300, notice: { kind: 'answer', note: 'NOTICE: this test proved backup and processes' },
       onEvent: (e) => {
         events.push(e);
         if (e.type === 'answer') child.stdin.write(e.text);

@@ -28,6 +28,9 @@ import { MemoryPinStore, type UnknownCertificate } from '../../src/core/ucd/rest
 import { BACKUP_ARTIFACT, clusterPrerequisites, startCluster, type InstallerPackage, type TestCluster } from './harness';
 
 const skip = clusterPrerequisites();
+/** Every NOTICE question the installer step asked (it asks only when backup or processes are not proven). */
+const noticeAsked: string[] = [];
+const confirmNotice = async (q: string): Promise<boolean> => (noticeAsked.push(q), true);
 
 interface Rig {
   cluster: Cluster;
@@ -62,9 +65,9 @@ function rig(tc: TestCluster, text: string, ws = fs.mkdtempSync(path.join(os.tmp
     package: packageHandlers({ transportFor }),
     ...stoppedHandlers({ transportFor, confirm: yes, options: { settleMs: 10_000, pollMs: 500, killGraceSeconds: 2 } }),
     storage: storageHandlers({ transportFor, confirm: yes }),
-    installFirst: installerHandlers('installFirst', { transportFor, handOver: async () => assert.fail('no prompt of the upgrade is unknown'), quietMs: 3_000 }),
+    installFirst: installerHandlers('installFirst', { transportFor, trust, confirm: confirmNotice, handOver: async () => assert.fail('no prompt of the upgrade is unknown'), quietMs: 3_000 }),
     startFirst: startHandlers('startFirst', online),
-    installOthers: installerHandlers('installOthers', { transportFor, handOver: async () => assert.fail('no prompt of the upgrade is unknown'), quietMs: 3_000 }),
+    installOthers: installerHandlers('installOthers', { transportFor, trust, confirm: confirmNotice, handOver: async () => assert.fail('no prompt of the upgrade is unknown'), quietMs: 3_000 }),
     startOthers: startHandlers('startOthers', online),
     verifyVersions: verifyVersionsHandlers(online),
   };
@@ -181,6 +184,7 @@ describe('a whole HA upgrade through the core, on a real cluster', { skip, concu
 
     // 9 and 10. The other nodes: no database prompt, then back online.
     await act(r, 'installOthers', 'run');
+    assert.deepEqual(noticeAsked, [], 'backup and processes proven in this run: the NOTICE is answered without asking');
     expectState(r, 'installOthers', 'passed');
     assert.match(stateOf(r, 'installOthers').detail, /no database upgrade on this node/);
     await act(r, 'startOthers', 'run');
@@ -266,6 +270,8 @@ describe('guided hand-over and silent mode, on a real cluster', { skip, concurre
     const handedOver: { node: string; backlog: string; why: string }[] = [];
     const installer = installerHandlers('installFirst', {
       transportFor: async (n) => r.pool.transport(targetFromNode(n)),
+      trust: { pins: new MemoryPinStore(), sessionPins: new Map<string, string>(), prompt: async () => 'once' as const },
+      confirm: confirmNotice,
       quietMs: 1_500,
       // The engineer in the terminal: reads the question, presses Enter for the default.
       handOver: async (node, session, backlog, why) => {

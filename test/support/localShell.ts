@@ -46,7 +46,8 @@ export class LocalShell implements Transport {
         options.onStderr?.(c);
       });
       child.stdin.on('error', () => undefined);
-      child.stdin.end(options.stdin ?? '');
+      if (options.input) options.input({ write: (d) => void child.stdin.write(d), end: (d) => void (d === undefined ? child.stdin.end() : child.stdin.end(d)) });
+      else child.stdin.end(options.stdin ?? '');
       child.on('error', (err) => {
         clearTimeout(timer);
         reject(new RemoteError('protocol', this.label, `${this.label}: ${err.message}`, 'Check the local shell.'));

@@ -21,7 +21,9 @@ import {
 
 const CLUSTER = { currentVersion: '7.0.5.0', targetVersion: '7.1.2.0' };
 const NODE = { name: 'ucd1', installDir: '/opt/ucd/server', os: 'linux' as const };
-const GUIDED = { cluster: CLUSTER, node: NODE, mode: 'guided' as const, quietMs: 3000 };
+// This run proved the backup and processes: the NOTICE is acknowledged (installer-notice.test.ts covers the other case).
+const PROVEN = { kind: 'answer' as const, note: 'NOTICE acknowledged: proven in this run' };
+const GUIDED = { cluster: CLUSTER, node: NODE, mode: 'guided' as const, quietMs: 3000, notice: PROVEN };
 
 const of = <T extends InstallerEvent['type']>(events: readonly InstallerEvent[], type: T) =>
   events.filter((e): e is Extract<InstallerEvent, { type: T }> => e.type === type);

@@ -7,7 +7,7 @@ import { ANT_START, DIR_PROMPT, ECHO, INSTALL_DIR_PROMPT, NOTICE, UPGRADE_PROMPT
 
 const CLUSTER = { currentVersion: '7.0.5.0', targetVersion: '7.1.2.0' };
 const NODE = { name: 'ucd2', installDir: '/opt/ucd/server', os: 'linux' as const };
-const CTX = { cluster: CLUSTER, node: NODE, mode: 'guided' as const };
+const CTX = { cluster: CLUSTER, node: NODE, mode: 'guided' as const, notice: { kind: 'answer' as const, note: 'NOTICE acknowledged: proven in this run' } };
 
 const BUILD_FAILED = (msg: string) => `\nBUILD FAILED\n/tmp/ibm-ucd-install/install.with.groovy.xml:54: ${msg}\n\nTotal time: 6 seconds\n`;
 

@@ -5,7 +5,7 @@ import { ANT_START, COPYING, DIR_PROMPT, ECHO, FIRST_NODE, INSTALL_DIR_PROMPT, N
 
 const CLUSTER = { currentVersion: '7.0.5.0', targetVersion: '7.1.2.0' };
 const NODE = { name: 'ucd1', installDir: '/opt/ucd/server', os: 'linux' as const };
-const CTX = { cluster: CLUSTER, node: NODE, mode: 'guided' as const };
+const CTX = { cluster: CLUSTER, node: NODE, mode: 'guided' as const, notice: { kind: 'answer' as const, note: 'NOTICE acknowledged: proven in this run' } };
 
 test('summary: the first node upgraded the schema, from the version it found to the target', () => {
   const { transcript } = converse(FIRST_NODE, { ...CTX, quietMs: 3000 });

@@ -16,7 +16,7 @@ export class LocalTransport implements Transport {
     if (options.signal?.aborted) throw cancelled(command);
     const child = execa('/bin/sh', ['-c', command], {
       detached: true,
-      input: options.stdin ?? '',
+      ...(options.input ? {} : { input: options.stdin ?? '' }),
       reject: false,
       stripFinalNewline: false,
       encoding: 'utf8',
@@ -33,6 +33,11 @@ export class LocalTransport implements Transport {
       stderr += s;
       options.onStderr?.(s);
     });
+    if (options.input && child.stdin) {
+      const stdin = child.stdin;
+      stdin.on('error', () => undefined);
+      options.input({ write: (d) => void stdin.write(d), end: (d) => void (d === undefined ? stdin.end() : stdin.end(d)) });
+    }
     let why: 'timeout' | 'cancelled' | undefined;
     const killGroup = (reason: 'timeout' | 'cancelled') => {
       why ??= reason;

@@ -568,7 +568,8 @@ export class SshTransport implements Transport {
             const result: ExecResult = { code, ...(exitSignal !== undefined ? { signal: exitSignal } : {}), stdout, stderr, durationMs: Date.now() - started };
             done(() => resolve(result));
           });
-          if (o.stdin !== undefined) s.end(o.stdin);
+          if (o.input) o.input({ write: (d) => void s.write(d), end: (d) => void (d === undefined ? s.end() : s.end(d)) });
+          else if (o.stdin !== undefined) s.end(o.stdin);
           else s.end();
         },
         (e: unknown) => done(() => reject(e)),

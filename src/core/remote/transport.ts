@@ -8,8 +8,19 @@ export interface ExecOptions {
   readonly signal?: AbortSignal;
   /** Written to the command's standard input, which is then closed. */
   readonly stdin?: string;
+  /**
+   * Instead of `stdin`: called once the command runs; the caller writes its standard input and
+   * ends it when it is ready (the installer's start handshake waits for the command's output).
+   */
+  readonly input?: (stdin: ExecStdin) => void;
   readonly onStdout?: (chunk: string) => void;
   readonly onStderr?: (chunk: string) => void;
+}
+
+export interface ExecStdin {
+  write(data: string): void;
+  /** Writes `data`, if any, then closes standard input. */
+  end(data?: string): void;
 }
 
 export interface ExecResult {

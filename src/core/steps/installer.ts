@@ -1,40 +1,57 @@
 // Steps 7 and 9: run install-server.sh against the existing install. The installer touches the
-// shared database, so it starts only after every server that must be down was proven stopped at
-// that very moment (a fresh probe, recorded), never on an older check or a person's word.
-// Guided mode drives the prompts over a pty and hands the live session to a terminal the moment
-// something unknown appears; silent mode writes install.properties and closes standard input.
+// shared database, so it starts only after its preconditions were proven by fresh probes at that
+// very moment (installerPreconditions.ts), never on the journal or a person's word; and the
+// installer process itself waits behind a small wrapper until the client, with the channel open,
+// has checked the proof is still young (startGate.ts). Guided mode drives the prompts over a pty
+// and hands the live session to a terminal the moment something unknown appears; silent mode
+// writes install.properties and closes standard input.
 import type { ClusterNode } from '../cluster/types';
 import { probeNode } from '../probes/node';
 import type { ActionContext, StepHandlers } from '../runbook/actions';
 import { warnings as gateWarnings } from '../runbook/gates';
 import { sh } from '../remote/quote';
 import type { PtySession } from '../remote/ssh';
-import { RemoteError, type Transport } from '../remote/transport';
+import { RemoteError, type ExecStdin, type Transport } from '../remote/transport';
 import type { NodeFacts } from '../status/facts';
 import { factsFromProbe } from '../status/fromProbe';
 import { InstallerDriver, type InstallerEvent } from '../ucd/installer/driver';
 import { installerCommand, installPropertiesPath, InstallerInputError } from '../ucd/installer/command';
+import type { NoticeDecision } from '../ucd/installer/prompts';
 import { silentInstallProperties } from '../ucd/installer/properties';
+import { GO_LINE, gatedInstallerScript, NOT_STARTED_EXIT, ReadyWatcher, STOP_LINE } from '../ucd/installer/startGate';
 import { summarizeEvents, type InstallerOutcome } from '../ucd/installer/summary';
+import type { TlsTrust } from '../ucd/rest/tls';
+import { noticeDecision } from './installerNotice';
+import { provePreconditions, type InstallStep, type Proof } from './installerPreconditions';
 import { recordedStaging, StagedInstallerRefusal, verifyStagedInstaller, type PackageLayout } from './package';
-import { checkOneNode, type StoppedOptions } from './stopped';
-
-type InstallStep = 'installFirst' | 'installOthers';
+import type { StoppedOptions } from './stopped';
 
 export interface InstallerDeps {
   transportFor(node: ClusterNode): Promise<Transport>;
   /** Gives the live installer session to the engineer (a terminal); resolves when they have it. */
   handOver(node: string, session: PtySession, backlog: string, why: string): Promise<void>;
+  /** Pins for the first node's login page, part of step 9's proof. */
+  readonly trust: TlsTrust;
+  /**
+   * Asks the engineer whether to go on at the NOTICE when this run did not prove the backup and
+   * processes (buttons "Upgrade Anyway" / "Stop Here", the safe one the default). true: go on.
+   */
+  confirm(question: string, detail: string): Promise<boolean>;
   readonly stoppedOptions?: StoppedOptions;
   /** How long the installer may be silent at a question before it counts as unknown. */
   readonly quietMs?: number;
   /** The whole run, schema upgrade included; default two hours. */
   readonly timeoutMs?: number;
+  /** The proof may be this old when the installer is about to start; older, it is proven again (once). Default 30 s. */
+  readonly proofMaxAgeMs?: number;
+  /** How long the wrapper may take to report ready once the command was sent; default 2 min. */
+  readonly readyTimeoutMs?: number;
 }
 
 type PtyTransport = Transport & { execPty(command: string, o?: { signal?: AbortSignal }): Promise<PtySession> };
 
 const BACKLOG_CHARS = 64 * 1024;
+export const DEFAULT_PROOF_MAX_AGE_MS = 30_000;
 
 class StepFailure extends Error {
   constructor(message: string, readonly hint: string, readonly facts: NodeFacts = {}) {
@@ -47,27 +64,53 @@ function nodesFor(ctx: ActionContext, step: InstallStep): ClusterNode[] {
   return ctx.cluster.nodes.filter((n) => (step === 'installFirst' ? n.name === first : n.name !== first) && (ctx.target.node === undefined || n.name === ctx.target.node));
 }
 
-/**
- * The doc's warning made executable: re-probe, now, every node that must be down — all of them
- * before the first node's upgrade, the other nodes before theirs (the first is back online then).
- */
-async function proveStopped(ctx: ActionContext, step: InstallStep, deps: InstallerDeps, installing: string): Promise<string[]> {
-  const mustBeDown = ctx.cluster.nodes.filter((n) => step === 'installFirst' || n.name !== ctx.cluster.firstNode);
-  ctx.log.info(`[installer] re-proving ${mustBeDown.map((n) => n.name).join(', ')} stopped before the installer starts`);
-  const evals = await Promise.all(mustBeDown.map((n) => checkOneNode(ctx, n, deps.transportFor, deps.stoppedOptions ?? {}, 'verifyStopped')));
-  return evals
-    .filter((e) => e.verdict !== 'passed')
-    // While the other nodes upgrade, one that the node itself shows on the target version may be
-    // back online, like the first node; the node being installed and old-version nodes may not.
-    .filter((e) => step === 'installFirst' || e.node === installing || e.facts.version !== ctx.cluster.targetVersion)
-    .map((e) => `${e.node} is not proven stopped: ${e.evidence.join('; ')}`);
+function seconds(ms: number): string {
+  return `${(ms / 1000).toFixed(1)} s`;
 }
+
+/** What the start gate decided once the wrapper was ready on the node. */
+type GoDecision =
+  | { readonly go: true; readonly evidence: string }
+  | { readonly go: false; readonly failures: readonly string[]; readonly hint: string };
+
+/**
+ * The last look before the installer's first byte: the proof must be younger than the limit;
+ * an older one is proven again (once), and only a passing re-proof lets the installer start.
+ */
+interface StartGate {
+  decide(): Promise<GoDecision>;
+  /** The latest passing proof (the re-proof, once there was one). */
+  readonly proof: Extract<Proof, { ok: true }>;
+}
+
+function startGate(ctx: ActionContext, deps: InstallerDeps, step: InstallStep, node: string, first: Extract<Proof, { ok: true }>): StartGate {
+  const limit = deps.proofMaxAgeMs ?? DEFAULT_PROOF_MAX_AGE_MS;
+  const gate = {
+    proof: first,
+    async decide(): Promise<GoDecision> {
+      const age = Date.now() - gate.proof.at;
+      if (age <= limit) return { go: true, evidence: `proof ${seconds(age)} old when the installer started (limit ${seconds(limit)})` };
+      ctx.log.warn(`[installer] the proof is ${seconds(age)} old now that ${node} is ready to start the installer (limit ${seconds(limit)}): proving again`);
+      const again = await provePreconditions(ctx, deps, step, node);
+      if (!again.ok) return { go: false, failures: [`the proof was ${seconds(age)} old when ${node} was ready to start the installer (limit ${seconds(limit)}); proven again, it fails:`, ...again.failures], hint: again.hint };
+      gate.proof = again;
+      const fresh = Date.now() - again.at;
+      return { go: true, evidence: `proof ${seconds(age)} old at the start (limit ${seconds(limit)}), proven again ${seconds(fresh)} before the installer started` };
+    },
+  };
+  return gate;
+}
+
+type Ran =
+  | { readonly kind: 'ran'; readonly outcome: InstallerOutcome; readonly started: string }
+  | { readonly kind: 'not-started'; readonly failures: readonly string[]; readonly hint: string };
 
 function logEvent(ctx: ActionContext, node: string, e: InstallerEvent): void {
   const tag = `[${node}]`;
   switch (e.type) {
     case 'progress': ctx.log.info(`${tag} ${e.line}`); break;
     case 'answer': ctx.log.info(`${tag} answered ${e.prompt}: ${e.value === '' ? '(Enter)' : e.value} — ${e.note}`); break;
+    case 'confirm': ctx.log.warn(`${tag} asking the engineer at ${e.prompt}: ${e.question}`); break;
     case 'info': ctx.log.info(`${tag} ${e.line}`); break;
     case 'unknownPrompt': ctx.log.warn(`${tag} ${e.message}`); break;
     case 'refusal': ctx.log.error(`${tag} ${e.message} — ${e.hint}`); break;
@@ -75,18 +118,40 @@ function logEvent(ctx: ActionContext, node: string, e: InstallerEvent): void {
   }
 }
 
-async function runGuided(ctx: ActionContext, deps: InstallerDeps, node: ClusterNode, t: Transport, script: string): Promise<InstallerOutcome> {
+/** Resolves when `ready` fires; rejects on the deadline or when the command ends first. */
+function waitReady(node: string, ready: Promise<void>, ended: Promise<unknown>, timeoutMs: number, signal: AbortSignal, before: () => string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new StepFailure(`the installer wrapper on ${node} did not report ready within ${seconds(timeoutMs)}; the installer was NOT started${before() ? ` (output: ${before().trim().slice(-300)})` : ''}`, 'Check that the SSH user\'s shell on the node is a POSIX shell (sh, bash), then run again.')), timeoutMs);
+    const onAbort = () => reject(new StepFailure(`cancelled before the installer started on ${node}`, 'Nothing was started; run again when ready.'));
+    signal.addEventListener('abort', onAbort, { once: true });
+    const done = () => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', onAbort);
+    };
+    ready.then(() => (done(), resolve()));
+    ended.then(
+      () => (done(), reject(new StepFailure(`the installer wrapper on ${node} ended before it was ready; the installer was NOT started${before() ? `: ${before().trim().slice(-300)}` : ''}`, 'Read the log for the node\'s output, then run again.'))),
+      (e: unknown) => (done(), reject(e)),
+    );
+  });
+}
+
+async function runGuided(ctx: ActionContext, deps: InstallerDeps, node: ClusterNode, t: Transport, script: string, gate: StartGate, notice: NoticeDecision): Promise<Ran> {
   if (typeof (t as Partial<PtyTransport>).execPty !== 'function') {
     throw new StepFailure(`guided mode needs a terminal on ${node.name}, and its transport has none`, 'Set "installerMode": "silent" in the cluster file, or run the installer by hand and Confirm Manually.');
   }
   ctx.log.info(`[${node.name}] $ ${script}`);
   const pty = await (t as PtyTransport).execPty(script, { signal: ctx.signal });
+  const watcher = new ReadyWatcher();
+  let onReady: () => void = () => undefined;
+  const ready = new Promise<void>((res) => (onReady = res));
   let backlog = '';
   let handedOver = false;
   const driver = new InstallerDriver({
     cluster: ctx.cluster,
     node,
     mode: 'guided',
+    notice,
     ...(deps.quietMs !== undefined ? { quietMs: deps.quietMs } : {}),
     onEvent: (e) => {
       logEvent(ctx, node.name, e);
@@ -95,30 +160,75 @@ async function runGuided(ctx: ActionContext, deps: InstallerDeps, node: ClusterN
         handedOver = true;
         void deps.handOver(node.name, pty, backlog, e.message);
       }
+      if (e.type === 'confirm') void confirmAtPrompt(ctx, deps, node.name, gate, e.question, e.detail).then((r) => driver.resolveConfirm(r.yes, r.why));
       // A refusal while the installer still waits: end it. Enter would mean "go on" to it.
       if (e.type === 'refusal' && e.installerWaiting && !handedOver) pty.close();
     },
   });
   pty.onData((chunk) => {
-    backlog = (backlog + chunk).slice(-BACKLOG_CHARS);
-    driver.feed(chunk);
+    const out = watcher.ready ? chunk : watcher.feed(chunk);
+    if (watcher.ready) onReady();
+    if (!out) return;
+    backlog = (backlog + out).slice(-BACKLOG_CHARS);
+    driver.feed(out);
   });
-  const timer = setTimeout(() => {
-    ctx.log.error(`[${node.name}] the installer ran longer than ${Math.round((deps.timeoutMs ?? 7_200_000) / 60_000)} min; hanging up`);
-    pty.close();
-  }, deps.timeoutMs ?? 2 * 3_600_000);
   try {
-    const exit = await pty.exit;
-    ctx.log.info(`[${node.name}] installer exit ${exit.code ?? exit.signal ?? '?'}`);
-    driver.end(exit.code);
+    try {
+      await waitReady(node.name, ready, pty.exit, deps.readyTimeoutMs ?? 120_000, ctx.signal, () => watcher.before);
+    } catch (e) {
+      pty.close();
+      throw e;
+    }
+    const decision = await gate.decide();
+    if (!decision.go) {
+      pty.write(`${STOP_LINE}\r`);
+      // The wrapper ends at once on that line; hang up anyway if it does not.
+      let hangUp: NodeJS.Timeout | undefined;
+      await Promise.race([pty.exit, new Promise<void>((r) => (hangUp = setTimeout(() => (pty.close(), r()), 10_000)))]);
+      clearTimeout(hangUp);
+      ctx.log.error(`[${node.name}] the installer was NOT started: ${decision.failures.join('; ')}`);
+      return { kind: 'not-started', failures: decision.failures, hint: decision.hint };
+    }
+    ctx.log.info(`[${node.name}] starting the installer: ${decision.evidence}`);
+    pty.write(`${GO_LINE}\r`);
+    const timer = setTimeout(() => {
+      ctx.log.error(`[${node.name}] the installer ran longer than ${Math.round((deps.timeoutMs ?? 7_200_000) / 60_000)} min; hanging up`);
+      pty.close();
+    }, deps.timeoutMs ?? 2 * 3_600_000);
+    try {
+      const exit = await pty.exit;
+      ctx.log.info(`[${node.name}] installer exit ${exit.code ?? exit.signal ?? '?'}`);
+      driver.end(exit.code);
+    } finally {
+      clearTimeout(timer);
+    }
+    return { kind: 'ran', outcome: summarizeEvents(driver.events, ctx.cluster.targetVersion), started: decision.evidence };
   } finally {
-    clearTimeout(timer);
     driver.dispose();
   }
-  return summarizeEvents(driver.events, ctx.cluster.targetVersion);
 }
 
-async function runSilent(ctx: ActionContext, deps: InstallerDeps, node: ClusterNode, t: Transport, script: string, packageDir: string): Promise<InstallerOutcome> {
+/**
+ * The NOTICE when the backup or processes were not proven: the engineer decides. Their answer can
+ * take minutes, so "Upgrade Anyway" is followed by the proof's age check before Enter is pressed.
+ */
+async function confirmAtPrompt(ctx: ActionContext, deps: InstallerDeps, node: string, gate: StartGate, question: string, detail: string): Promise<{ yes: boolean; why?: { message: string; hint: string } }> {
+  let yes = false;
+  try {
+    yes = await deps.confirm(question, detail);
+  } catch (e) {
+    ctx.log.error(`[${node}] the NOTICE question failed: ${(e as Error).message}; stopping here`);
+  }
+  if (!yes) {
+    ctx.log.warn(`[${node}] "Stop Here" at the NOTICE: ending the installer before the upgrade begins`);
+    return { yes: false };
+  }
+  const d = await gate.decide();
+  if (d.go) return { yes: true };
+  return { yes: false, why: { message: `Installer on ${node}: ended at the NOTICE, before the upgrade began: ${d.failures.join(' ')}`, hint: d.hint } };
+}
+
+async function runSilent(ctx: ActionContext, deps: InstallerDeps, node: ClusterNode, t: Transport, script: string, packageDir: string, gate: StartGate): Promise<Ran> {
   const props = installPropertiesPath(packageDir, 'linux');
   const current = await t.exec(sh`cat ${props} 2>/dev/null || true`.text, { timeoutMs: 60_000, signal: ctx.signal });
   const updated = silentInstallProperties(current.stdout, node.installDir);
@@ -126,25 +236,63 @@ async function runSilent(ctx: ActionContext, deps: InstallerDeps, node: ClusterN
   if (written.code !== 0) throw new StepFailure(`could not write ${props}: ${written.stderr.trim()}`, 'Check that the SSH user may write to the extracted package folder.');
   ctx.log.info(`[${node.name}] ${props}: nonInteractive=true, install.server.dir=${node.installDir}`);
   const driver = new InstallerDriver({ cluster: ctx.cluster, node, mode: 'silent', lineEnding: '\n', onEvent: (e) => logEvent(ctx, node.name, e) });
+  const watcher = new ReadyWatcher();
+  let onReady: () => void = () => undefined;
+  const ready = new Promise<void>((res) => (onReady = res));
+  let stdin: ExecStdin | undefined;
+  let started = false;
+  // Ours to stop the wrapper when it never gets ready (the transport then kills its process group).
+  const stop = new AbortController();
+  const onCancel = () => stop.abort();
+  if (ctx.signal.aborted) stop.abort();
+  ctx.signal.addEventListener('abort', onCancel, { once: true });
   try {
     // The driver logs the output line by line (cleaned); here only the command and its end.
     ctx.log.info(`[${node.name}] $ ${script}`);
-    const r = await t.exec(script, {
-      stdin: '',
+    const execution = t.exec(script, {
+      input: (s) => (stdin = s),
       timeoutMs: deps.timeoutMs ?? 2 * 3_600_000,
-      signal: ctx.signal,
-      onStdout: (c) => driver.feed(c),
-      onStderr: (c) => driver.feed(c),
+      signal: stop.signal,
+      onStdout: (c) => {
+        const out = watcher.ready ? c : watcher.feed(c);
+        if (watcher.ready) onReady();
+        if (out) driver.feed(out);
+      },
+      onStderr: (c) => (started ? driver.feed(c) : ctx.log.info(`[${node.name}] ${c.trimEnd()}`)),
     });
+    try {
+      await waitReady(node.name, ready, execution, deps.readyTimeoutMs ?? 120_000, ctx.signal, () => watcher.before);
+    } catch (e) {
+      stdin?.end(`${STOP_LINE}\n`);
+      stop.abort();
+      await execution.catch(() => undefined);
+      throw e;
+    }
+    const decision = await gate.decide();
+    if (!decision.go) {
+      stdin?.end(`${STOP_LINE}\n`);
+      const r = await execution;
+      ctx.log.error(`[${node.name}] the installer was NOT started (wrapper exit ${r.code ?? r.signal}): ${decision.failures.join('; ')}`);
+      return { kind: 'not-started', failures: decision.failures, hint: decision.hint };
+    }
+    ctx.log.info(`[${node.name}] starting the installer: ${decision.evidence}`);
+    started = true;
+    // The go line, then end of input: the installer's own input is fed by the command itself.
+    stdin?.end(`${GO_LINE}\n`);
+    const r = await execution;
     ctx.log.info(`[${node.name}] installer exit ${r.code ?? r.signal} after ${(r.durationMs / 1000).toFixed(1)} s`);
+    if (r.code === NOT_STARTED_EXIT && !driver.events.some((e) => e.type === 'progress')) {
+      throw new StepFailure(`the installer wrapper on ${node.name} did not take the go line; the installer was NOT started`, 'Read the log for the node\'s output, then run again.');
+    }
     driver.end(r.code);
+    return { kind: 'ran', outcome: summarizeEvents(driver.events, ctx.cluster.targetVersion), started: decision.evidence };
   } finally {
+    ctx.signal.removeEventListener('abort', onCancel);
     driver.dispose();
   }
-  return summarizeEvents(driver.events, ctx.cluster.targetVersion);
 }
 
-async function installNode(ctx: ActionContext, deps: InstallerDeps, step: InstallStep, node: ClusterNode, id: string): Promise<void> {
+async function installNode(ctx: ActionContext, deps: InstallerDeps, step: InstallStep, node: ClusterNode, id: string, proof: Extract<Proof, { ok: true }>, notice: NoticeDecision): Promise<void> {
   const target = { step, node: node.name };
   const t = await deps.transportFor(node);
   // The staged tree is the one step 3 measured, in a folder only the SSH user can change.
@@ -158,9 +306,16 @@ async function installNode(ctx: ActionContext, deps: InstallerDeps, step: Instal
     return;
   }
   const cmd = installerCommand({ node, packageDir: layout.installerDir, fips: ctx.cluster.fips, mode: ctx.cluster.installerMode });
-  const outcome = ctx.cluster.installerMode === 'silent'
-    ? await runSilent(ctx, deps, node, t, cmd.script.text, layout.installerDir)
-    : await runGuided(ctx, deps, node, t, cmd.script.text);
+  const script = gatedInstallerScript(cmd).text;
+  const gate = startGate(ctx, deps, step, node.name, proof);
+  const ran = ctx.cluster.installerMode === 'silent'
+    ? await runSilent(ctx, deps, node, t, script, layout.installerDir, gate)
+    : await runGuided(ctx, deps, node, t, script, gate, notice);
+  if (ran.kind === 'not-started') {
+    ctx.session.finish(id, target, 'run', 'failed', ['the installer was NOT started', ...ran.failures], ran.hint);
+    return;
+  }
+  const outcome = ran.outcome;
 
   if (outcome.kind === 'refused' || outcome.kind === 'aborted') {
     ctx.session.finish(id, target, 'run', 'failed', [outcome.message], outcome.hint, { installer: 'refused' });
@@ -183,6 +338,8 @@ async function installNode(ctx: ActionContext, deps: InstallerDeps, step: Instal
     ...(appdata ? [`shared appdata installed.version ${appdata}`] : []),
     outcome.schemaUpgraded ? 'database schema upgraded by this node' : 'no database upgrade on this node',
     ...(outcome.handedOver ? ['finished by hand in the terminal'] : []),
+    ...gate.proof.evidence,
+    ran.started,
   ];
   // The first node upgrades the schema; the others must find it done (the doc's step 11).
   const schemaAsExpected = step === 'installFirst' ? outcome.schemaUpgraded : !outcome.schemaUpgraded;
@@ -192,20 +349,34 @@ async function installNode(ctx: ActionContext, deps: InstallerDeps, step: Instal
   ctx.session.finish(id, target, 'run', schemaAsExpected ? 'passed' : 'warning', evidence, hint, { ...facts, installer: 'upgraded' });
 }
 
+async function askNotice(ctx: ActionContext, deps: InstallerDeps, node: string, notice: Extract<NoticeDecision, { kind: 'ask' }>): Promise<boolean> {
+  ctx.log.warn(`[${node}] asking the engineer before the silent installer: ${notice.question}`);
+  const yes = await deps.confirm(notice.question, notice.detail);
+  ctx.log[yes ? 'warn' : 'info'](`[${node}] ${yes ? '"Upgrade Anyway": the engineer goes on without the proof' : '"Stop Here": the installer is not started'}`);
+  return yes;
+}
+
 async function run(ctx: ActionContext, deps: InstallerDeps, step: InstallStep): Promise<void> {
   for (const node of nodesFor(ctx, step)) {
     if (ctx.signal.aborted) return;
     const target = { step, node: node.name };
     const id = ctx.session.begin(target, 'run');
     try {
-      const notStopped = await proveStopped(ctx, step, deps, node.name);
-      if (notStopped.length) {
-        for (const n of notStopped) ctx.log.error(`[installer] ${n}`);
-        ctx.session.finish(id, target, 'run', 'failed', ['the installer was NOT started', ...notStopped], 'Stop every server (steps 4 and 5) and run again: a server touching the database during the upgrade breaks it.');
+      const notice = noticeDecision(ctx.session.state(), node.name);
+      // Silent mode never shows the NOTICE (nonInteractive), so its question comes first.
+      if (ctx.cluster.installerMode === 'silent' && notice.kind === 'ask' && !(await askNotice(ctx, deps, node.name, notice))) {
+        ctx.session.finish(id, target, 'run', 'failed', ['the installer was NOT started', `"Stop Here" at the NOTICE: ${notice.question}`], 'Take the backup (step 1) and make sure no process runs (step 2), then run the installer again.');
         return;
       }
+      const proof = await provePreconditions(ctx, deps, step, node.name);
+      if (!proof.ok) {
+        for (const n of proof.failures) ctx.log.error(`[installer] ${n}`);
+        ctx.session.finish(id, target, 'run', 'failed', ['the installer was NOT started', ...proof.failures], proof.hint);
+        return;
+      }
+      ctx.log.info(`[installer] proven: ${proof.evidence.join('; ')}`);
       if (step === 'installFirst') for (const w of gateWarnings('installFirst', ctx.session.state())) ctx.log.warn(`[installer] ${w.reason}`);
-      await installNode(ctx, deps, step, node, id);
+      await installNode(ctx, deps, step, node, id, proof, notice);
     } catch (e) {
       const hint = e instanceof StepFailure || e instanceof RemoteError || e instanceof InstallerInputError ? e.hint : 'Read the log; check the node (installed.version, var/log) before running again.';
       ctx.log.error(`[${node.name}] installer: ${(e as Error).message}`);

@@ -22,7 +22,7 @@ export interface OnlineDeps {
   readonly pollMs?: number;
 }
 
-type Online =
+export type Online =
   | { readonly ok: true; readonly evidence: string[]; readonly facts: NodeFacts }
   | { readonly ok: false; readonly why: string; readonly hint: string; readonly facts: NodeFacts };
 
@@ -31,8 +31,8 @@ export function nodeUrl(node: ClusterNode): string {
   return `https://${host}:${node.httpsPort}/`;
 }
 
-/** One look at a node: is its server online at `version`? */
-async function online(ctx: ActionContext, deps: OnlineDeps, node: ClusterNode, version: string): Promise<Online> {
+/** One look at a node: is its server online at `version`? (Also step 9's proof for the first node.) */
+export async function onlineAt(ctx: Pick<ActionContext, 'cluster' | 'signal'>, deps: Pick<OnlineDeps, 'transportFor' | 'trust'>, node: ClusterNode, version: string): Promise<Online> {
   const { probe } = await probeNode(() => deps.transportFor(node), node, { appdataDir: ctx.cluster.sharedAppdata, signal: ctx.signal });
   const facts = factsFromProbe(probe);
   if (probe.kind === 'failed') return { ok: false, why: probe.message, hint: probe.hint, facts };
@@ -66,11 +66,34 @@ function targets(ctx: ActionContext, step: StepId): ClusterNode[] {
   return ctx.cluster.nodes.filter((n) => names.includes(n.name));
 }
 
+/** A fresh probe of the node's conf/installed.version: is this install on the target version? */
+async function upgradedNow(ctx: ActionContext, deps: OnlineDeps, step: StepId, node: ClusterNode): Promise<{ ok: true; evidence: string } | { ok: false; why: string; hint: string; facts: NodeFacts }> {
+  const { probe } = await probeNode(() => deps.transportFor(node), node, { appdataDir: ctx.cluster.sharedAppdata, signal: ctx.signal });
+  const facts = factsFromProbe(probe);
+  if (probe.kind === 'failed') return { ok: false, why: `${node.name}: cannot tell whether it is upgraded: ${probe.message}`, hint: probe.hint, facts };
+  if (probe.kind === 'unsupported') return { ok: false, why: `${node.name}: cannot tell whether it is upgraded: ${probe.reason}`, hint: 'Check conf/installed.version on the node by hand.', facts };
+  const target = ctx.cluster.targetVersion;
+  if (facts.version !== target) {
+    const install = step === 'startFirst' ? 'step 7' : 'step 9';
+    return { ok: false, why: `${node.name}: conf/installed.version is ${facts.version ?? 'unreadable'}, not the target ${target}: not upgraded`, hint: `Run the installer on ${node.name} (${install}) first, then start it.`, facts };
+  }
+  return { ok: true, evidence: `conf/installed.version ${facts.version} (the target): upgraded, starting it` };
+}
+
 async function startNode(ctx: ActionContext, deps: OnlineDeps, step: StepId, node: ClusterNode): Promise<void> {
   const target = { step, node: node.name };
   const id = ctx.session.begin(target, 'run');
   const tag = `[${node.name}]`;
   try {
+    // Its own fresh proof, whatever the journal says: only an upgraded install may start (an old
+    // server joining the upgraded database, or one mid-install, breaks it).
+    const upgraded = await upgradedNow(ctx, deps, step, node);
+    if (!upgraded.ok) {
+      ctx.log.error(`${tag} not started: ${upgraded.why}`);
+      ctx.session.finish(id, target, 'run', 'failed', ['the server was NOT started', upgraded.why], upgraded.hint, upgraded.facts);
+      return;
+    }
+    ctx.log.info(`${tag} ${upgraded.evidence}`);
     const t = await deps.transportFor(node);
     // The cluster file's service command runs as the user wrote it: that is its purpose.
     const r = await loggedExec(t, trustedShell(node.startCommand).text, ctx.log, { timeoutMs: 5 * 60_000, signal: ctx.signal });
@@ -81,7 +104,7 @@ async function startNode(ctx: ActionContext, deps: OnlineDeps, step: StepId, nod
     const deadline = Date.now() + (deps.startTimeoutMs ?? 10 * 60_000);
     let last = '';
     for (;;) {
-      const o = await online(ctx, deps, node, ctx.cluster.targetVersion);
+      const o = await onlineAt(ctx, deps, node, ctx.cluster.targetVersion);
       if (o.ok) {
         ctx.log.info(`${tag} online: ${o.evidence.join(', ')}`);
         ctx.session.finish(id, target, 'run', 'passed', o.evidence, undefined, o.facts);
@@ -104,7 +127,7 @@ async function startNode(ctx: ActionContext, deps: OnlineDeps, step: StepId, nod
 async function checkNode(ctx: ActionContext, deps: OnlineDeps, step: StepId, node: ClusterNode, kind: 'run' | 'check', extra?: { lbOk: boolean; lbLine: string }): Promise<void> {
   const target = { step, node: node.name };
   const id = ctx.session.begin(target, kind);
-  const o = await online(ctx, deps, node, ctx.cluster.targetVersion);
+  const o = await onlineAt(ctx, deps, node, ctx.cluster.targetVersion);
   const installed = o.facts.version;
   if (!o.ok) {
     ctx.session.finish(id, target, kind, 'failed', [o.why, ...(installed ? [`installed.version ${installed}`] : [])], o.hint, o.facts);

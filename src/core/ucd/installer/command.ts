@@ -38,7 +38,8 @@ export class InstallerInputError extends Error {
  */
 export function silentInputLines(node: InstallerCommandInput['node']): string[] {
   const decision = PROMPTS[0].decide({}, { node, cluster: { currentVersion: '', targetVersion: '' } });
-  if (decision.kind !== 'answer') throw new InstallerInputError(decision.message, decision.hint);
+  if (decision.kind === 'decline') throw new InstallerInputError(decision.message, decision.hint);
+  if (decision.kind !== 'answer') throw new Error('the directory prompt is never one for a person to confirm');
   return [decision.value, '', ''];
 }
 

@@ -47,6 +47,11 @@ export type InstallerEvent =
       readonly hint: string;
       readonly installerWaiting: boolean;
     }
+  /**
+   * A known prompt only a person may answer (the NOTICE when this run did not prove the backup
+   * and processes). The installer waits; call `resolveConfirm` with the person's answer.
+   */
+  | { readonly type: 'confirm'; readonly prompt: KnownPromptId; readonly question: string; readonly detail: string }
   /** databaseUpgrades: THIS node upgraded the schema; noDatabaseUpgrades: it was already current. */
   | { readonly type: 'info'; readonly kind: InfoTextId; readonly line: string }
   /** The process ended. `success` needs Ant's BUILD SUCCESSFUL: the script's exit code is always 0. */
@@ -75,7 +80,7 @@ export interface InstallerDriverOptions extends PromptContext {
   readonly onEvent?: (event: InstallerEvent) => void;
 }
 
-export type DriverState = 'driving' | 'handedOver' | 'refused' | 'ended';
+export type DriverState = 'driving' | 'confirming' | 'handedOver' | 'refused' | 'ended';
 
 export const DEFAULT_QUIET_MS = 5000;
 // Prompts and refusals are the last few lines (the NOTICE, wrapped at 40 columns, takes 9);
@@ -96,6 +101,7 @@ export class InstallerDriver {
   private failedSeen = false;
   private failDetail = '';
   private installerRefused = false;
+  private pendingConfirm: { prompt: KnownPromptId; value: string; note: string; shown: Readonly<Record<string, string>>; line: string } | undefined;
   private readonly quietMs: number;
   private readonly clock: InstallerClock;
 
@@ -151,6 +157,31 @@ export class InstallerDriver {
         : `Installer on ${node} ended (exit code ${exitCode ?? 'none, killed'}) without ${ANT_TEXTS.buildSuccessful.text}: the upgrade did not complete.`;
     this.stateValue = 'ended';
     this.emit({ type: 'done', success, exitCode, message });
+  }
+
+  /**
+   * The person's answer to a `confirm` event: yes types the answer (an `answer` event); no is a
+   * refusal while the installer waits, so the caller ends it. `why` replaces the default message.
+   */
+  resolveConfirm(yes: boolean, why?: { message: string; hint: string }): void {
+    const p = this.pendingConfirm;
+    if (!p || this.stateValue !== 'confirming') return;
+    this.pendingConfirm = undefined;
+    if (yes) {
+      this.stateValue = 'driving';
+      this.answers.set(p.prompt, (this.answers.get(p.prompt) ?? 0) + 1);
+      this.emit({ type: 'answer', prompt: p.prompt, value: p.value, text: p.value + (this.options.lineEnding ?? '\r'), note: p.note, shown: p.shown });
+      return;
+    }
+    const node = this.options.node.name;
+    this.refuse(
+      'noticeDeclined',
+      'runbook',
+      p.line,
+      why?.message ?? `Installer on ${node}: stopped at the NOTICE ("Stop Here"); the upgrade did not begin and nothing was changed.`,
+      why?.hint ?? 'Take the backup (step 1) and make sure no process runs (step 2), then run the installer again.',
+      true,
+    );
   }
 
   /** Stops the quiet timer without reporting an end (the caller gave up on the session). */
@@ -224,6 +255,12 @@ export class InstallerDriver {
       this.refuse(decision.refusal, 'runbook', match.text, decision.message, decision.hint, true);
       return;
     }
+    if (decision.kind === 'confirm') {
+      this.stateValue = 'confirming';
+      this.pendingConfirm = { prompt: prompt.id, value: decision.value, note: decision.note, shown: match.values, line: match.text };
+      this.emit({ type: 'confirm', prompt: prompt.id, question: decision.question, detail: decision.detail });
+      return;
+    }
     this.answers.set(prompt.id, count + 1);
     const text = decision.value + (this.options.lineEnding ?? '\r');
     this.emit({ type: 'answer', prompt: prompt.id, value: decision.value, text, note: decision.note, shown: match.values });
@@ -249,7 +286,7 @@ export class InstallerDriver {
   }
 
   private refuse(kind: RefusalKind, source: 'installer' | 'runbook', line: string, message: string, hint: string, installerWaiting: boolean): void {
-    if (this.stateValue === 'driving' || this.stateValue === 'handedOver') this.stateValue = 'refused';
+    if (this.stateValue === 'driving' || this.stateValue === 'confirming' || this.stateValue === 'handedOver') this.stateValue = 'refused';
     this.emit({ type: 'refusal', kind, source, line, message, hint, installerWaiting });
   }
 

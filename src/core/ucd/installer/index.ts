@@ -2,7 +2,8 @@
 export { InstallerDriver, DEFAULT_QUIET_MS, systemClock } from './driver';
 export type { DriverState, InstallerClock, InstallerDriverOptions, InstallerEvent, RefusalKind } from './driver';
 export { PROMPTS, matchPrompt } from './prompts';
-export type { DeclineKind, KnownPrompt, KnownPromptId, PromptContext, PromptDecision } from './prompts';
+export { gatedInstallerScript, ReadyWatcher, READY_MARKER, NOT_STARTED_MARKER, NOT_STARTED_EXIT, GO_LINE, STOP_LINE } from './startGate';
+export type { DeclineKind, KnownPrompt, KnownPromptId, NoticeDecision, PromptContext, PromptDecision } from './prompts';
 export { REFUSALS, INFOS } from './refusals';
 export type { ProductRefusalKind } from './refusals';
 export { silentInstallProperties, setProperties, readProperties, escapePropertyValue } from './properties';

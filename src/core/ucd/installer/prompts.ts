@@ -8,14 +8,24 @@ import { PROMPT_TEXTS, type PromptTextId } from './texts';
 
 export type KnownPromptId = PromptTextId;
 
+/**
+ * How to meet the NOTICE (back up, no processes running): acknowledge it when this run proved
+ * both, otherwise ask a person, naming what is missing.
+ */
+export type NoticeDecision =
+  | { readonly kind: 'answer'; readonly note: string }
+  | { readonly kind: 'ask'; readonly question: string; readonly detail: string };
+
 /** What the driver needs to know to answer; the whole Cluster/ClusterNode fit. */
 export interface PromptContext {
   readonly cluster: Pick<Cluster, 'currentVersion' | 'targetVersion'>;
   readonly node: Pick<ClusterNode, 'name' | 'installDir' | 'os'>;
+  /** Absent: nobody said the backup and processes were proven, so a person is asked. */
+  readonly notice?: NoticeDecision;
 }
 
 /** Known prompts the runbook declines to answer; the installer is left waiting for a person. */
-export type DeclineKind = 'unexpectedPreviousVersion' | 'noDefaultJavaHome' | 'unsafeAnswer';
+export type DeclineKind = 'unexpectedPreviousVersion' | 'noDefaultJavaHome' | 'unsafeAnswer' | 'noticeDeclined';
 
 export type PromptDecision =
   | {
@@ -25,7 +35,9 @@ export type PromptDecision =
       /** Why this answer, for the log and the journal. */
       readonly note: string;
     }
-  | { readonly kind: 'decline'; readonly refusal: DeclineKind; readonly message: string; readonly hint: string };
+  | { readonly kind: 'decline'; readonly refusal: DeclineKind; readonly message: string; readonly hint: string }
+  /** Only a person may give this answer: ask, then type `value` or end the installer. */
+  | { readonly kind: 'confirm'; readonly value: string; readonly note: string; readonly question: string; readonly detail: string };
 
 export interface KnownPrompt {
   readonly id: KnownPromptId;
@@ -108,8 +120,17 @@ export const PROMPTS: readonly KnownPrompt[] = [
     id: 'notice',
     reader: 'java',
     matcher: compileLoose(PROMPT_TEXTS.notice.text, { atEnd: true }),
-    // The runbook's gates already proved the backup and that no process runs.
-    decide: () => ({ kind: 'answer', value: '', note: 'NOTICE acknowledged (backup and no running processes were checked by earlier steps)' }),
+    // Acknowledged only when this run proved the backup and that no process runs; else a person decides.
+    decide: (_v, ctx) => {
+      const n = ctx.notice ?? {
+        kind: 'ask',
+        question: `Installer on ${ctx.node.name}: the NOTICE asks for a backup and no running processes, and the runbook was not told they were proven.`,
+        detail: 'Upgrade Anyway answers the NOTICE and the upgrade starts (the database schema changes; it cannot be rolled back). Stop Here ends the installer before the upgrade begins.',
+      };
+      return n.kind === 'answer'
+        ? { kind: 'answer', value: '', note: n.note }
+        : { kind: 'confirm', value: '', note: 'NOTICE acknowledged by the engineer ("Upgrade Anyway")', question: n.question, detail: n.detail };
+    },
   },
 ];
 

@@ -61,6 +61,8 @@ export function summarizeTranscript(
 ): InstallerOutcome {
   let pending: (() => void) | undefined;
   const driver = new InstallerDriver({
+    // A transcript is what happened: a NOTICE followed by more output was answered then.
+    notice: { kind: 'answer', note: 'NOTICE (from the transcript)' },
     ...ctx,
     quietMs: 1,
     clock: { setTimeout: (fn) => (pending = fn), clearTimeout: () => (pending = undefined) },
