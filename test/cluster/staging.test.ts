@@ -18,6 +18,7 @@ import { HostKeyPolicy } from '../../src/core/remote/hostKeys';
 import { SshPool, targetFromNode } from '../../src/core/remote/ssh';
 import { RemoteError } from '../../src/core/remote/transport';
 import { installerHandlers } from '../../src/core/steps/installer';
+import { MemoryPinStore } from '../../src/core/ucd/rest/tls';
 import { packageHandlers, packageLayout, recordedStaging } from '../../src/core/steps/package';
 import { clusterPrerequisites, startCluster, type InstallerPackage, type TestCluster } from './harness';
 
@@ -43,7 +44,7 @@ function rig(tc: TestCluster, pkg: InstallerPackage): Rig {
   const transportFor = async (n: Cluster['nodes'][number]) => pool.transport(targetFromNode(n));
   const handlers: HandlerTable = {
     package: packageHandlers({ transportFor }),
-    installFirst: installerHandlers('installFirst', { transportFor, handOver: async () => assert.fail('the installer must not even start'), quietMs: 3_000 }),
+    installFirst: installerHandlers('installFirst', { transportFor, trust: { pins: new MemoryPinStore(), sessionPins: new Map<string, string>(), prompt: async () => 'once' as const }, confirm: async () => false, handOver: async () => assert.fail('the installer must not even start'), quietMs: 3_000 }),
   };
   return { cluster: r.cluster, session: RunSession.open(r.cluster, ws), handlers, lines: [], pool };
 }
