@@ -5,6 +5,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import type { ExecOptions, ExecResult, Transport } from '../../src/core/remote/transport';
+import { shQuote } from '../../src/core/remote/quote';
 import { LocalShell, type FakeServer } from './localShell';
 
 const UNSHARE = 'unshare --user --map-root-user --pid --fork --mount-proc';
@@ -21,7 +22,8 @@ export class IsolatedShell implements Transport {
     this.shell = new LocalShell(label);
   }
   exec(command: string, options: ExecOptions = {}): Promise<ExecResult> {
-    return this.shell.exec(`exec ${UNSHARE} ${command}`, options);
+    // Through sh -c, so a compound command (cd … && …) runs whole inside the namespace.
+    return this.shell.exec(`exec ${UNSHARE} /bin/sh -c ${shQuote(command)}`, options);
   }
   async close(): Promise<void> {}
 }

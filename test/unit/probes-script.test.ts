@@ -61,7 +61,7 @@ test('stopped node: no pid file, nothing on the ports, no server — and one exe
   const { probe: p } = await probeNode(async () => isolated, nodeOf(dir, await freePort(), await freePort()), { appdataDir: appdata });
   const r = probed(p);
   assert.equal(shell.commands.length, 1, 'all probes of the node in one round trip');
-  assert.match(shell.commands[0]?.command ?? '', / \/bin\/sh -s$/);
+  assert.match(shell.commands[0]?.command ?? '', / '\/bin\/sh -s'$/);
   assert.deepEqual(r.pidFile, { kind: 'absent' });
   assert.equal(r.ports.kind, 'ok');
   assert.deepEqual(r.ports.kind === 'ok' ? r.ports.listeners : null, []);

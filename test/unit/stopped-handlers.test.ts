@@ -322,10 +322,12 @@ test('two entries that reach one machine and install: both fail the check, namin
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'ucd-dup-'));
   const d1 = install(root, 'n1');
   const d2 = install(root, 'n2');
+  const alias = path.join(root, 'n1-alias');
+  fs.symlinkSync(d1, alias);
   const cluster = clusterOf(root, [
     { name: 'ucd1', installDir: d1, httpsPort: await freePort(), jmsPort: await freePort() },
-    // The same install written another way: the node resolves both to one path.
-    { name: 'ucd2', installDir: `${d1}/./`, httpsPort: await freePort(), jmsPort: await freePort() },
+    // The same install reached through a link: the node resolves both to one path.
+    { name: 'ucd2', installDir: alias, httpsPort: await freePort(), jmsPort: await freePort() },
     { name: 'ucd3', installDir: d2, httpsPort: await freePort(), jmsPort: await freePort() },
   ]);
   const { ctx, session } = context(cluster, { step: 'verifyStopped' });
