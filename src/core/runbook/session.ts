@@ -4,11 +4,12 @@ import * as path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import type { Cluster } from '../cluster/types';
 import { Journal, journalFileName, type SecretMask } from '../journal/journal';
-import type { ActionKind, Target, Verdict } from '../journal/events';
+import type { ActionKind, RequestKind, Target, Verdict } from '../journal/events';
 import type { NodeFacts } from '../status/facts';
 import { DEFAULT_GATE_OPTIONS, type GateOptions } from './gates';
 import { danglingRuns, nodesOf, reduceJournal, splitKey, type RunState } from './state';
 import { stepDef } from './steps';
+import { runPhase, type Phase } from './phase';
 import { deriveRunbook, type StepView } from './view';
 
 export const JOURNAL_DIR = '.ucd-upgrade';
@@ -51,7 +52,16 @@ export class RunSession {
   }
 
   view(opts: GateOptions = DEFAULT_GATE_OPTIONS): StepView[] {
-    return deriveRunbook(this.cluster, this.state(), this.now(), opts);
+    return deriveRunbook(this.cluster, this.state(), this.now(), opts, this.phase());
+  }
+
+  phase(): Phase {
+    return runPhase(this.journal.events, this.cluster);
+  }
+
+  /** The session's clock: gates are evaluated against it at the moment an action starts. */
+  time(): number {
+    return this.now();
   }
 
   onDidChange(listener: () => void): { dispose(): void } {
@@ -71,6 +81,17 @@ export class RunSession {
 
   reset(target: Target, reason: string): void {
     this.record({ type: 'reset', ts: this.ts(), reason: reason.trim(), ...this.checked(target) });
+  }
+
+  /** The engine refused a request; the reasons are the gates' own words. Changes no step's state. */
+  refused(target: Target, request: RequestKind, reasons: readonly string[]): void {
+    this.record({ type: 'refused', ts: this.ts(), request, reasons, ...this.checked(target) });
+  }
+
+  /** A person's note beside a probe result: in the record, never counted as proof. */
+  note(target: Target, note: string): void {
+    this.requireText(note, 'A note');
+    this.record({ type: 'noted', ts: this.ts(), note: note.trim(), ...this.checked(target) });
   }
 
   /** Records that an action started; the returned id closes it. */
