@@ -160,3 +160,28 @@ test('aggregate picks the most urgent node state', () => {
   assert.equal(aggregate(['passed', 'ready'], true, false), 'blocked');
   assert.equal(aggregate(['ready'], false, true), 'pending');
 });
+
+test('only a probe opens the installer and restart gates: confirmed or skipped records do not', () => {
+  const c = cluster();
+  const stopped = ['ucd2', 'ucd3'].map((n) => checked(n, 'passed', 0));
+  const confirmedOnline: JournalEvent = { type: 'confirmed', ts: at(1), step: 'startFirst', node: 'ucd1', note: 'it is up' };
+  assert.deepEqual(hardGates('installOthers', c, reduceJournal([...stopped, confirmedOnline], c), T0 + 2000, OPTS, 'ucd2').map((f) => f.reason), [
+    'ucd1: first node not proven back online at 7.1.2.0: its restart was confirmed by hand, not proven — run Check on step 8',
+  ]);
+  const skippedInstall: JournalEvent = { type: 'skipped', ts: at(1), step: 'installFirst', node: 'ucd1', reason: 'done earlier' };
+  assert.deepEqual(hardGates('startFirst', c, reduceJournal([skippedInstall], c), T0, OPTS).map((f) => f.reason), [
+    'ucd1: its upgrade was skipped ("done earlier"), not proven — run Check on step 7',
+  ]);
+  const confirmedInstall: JournalEvent = { type: 'confirmed', ts: at(1), step: 'installOthers', node: 'ucd2', note: 'by hand' };
+  assert.equal(hardGates('startOthers', c, reduceJournal([confirmedInstall], c), T0, OPTS, 'ucd2').length, 1);
+  const checkedInstall: JournalEvent = { type: 'finished', ts: at(2), id: 'i2', kind: 'check', step: 'installOthers', node: 'ucd2', verdict: 'passed', evidence: ['conf/installed.version 7.1.2.0'] };
+  assert.deepEqual(hardGates('startOthers', c, reduceJournal([confirmedInstall, checkedInstall], c), T0, OPTS, 'ucd2'), []);
+});
+
+test('a node row is blocked by every gate of the action, including one that names another node', () => {
+  const c = cluster();
+  const state = reduceJournal(['ucd2', 'ucd3'].map((n) => checked(n, 'passed', 0)), c);
+  const v9 = deriveRunbook(c, state, T0 + 1000, OPTS, PREPARING).find((v) => v.def.id === 'installOthers');
+  assert.deepEqual(v9?.nodes.map((n) => [n.node, n.state, n.actions.run]), [['ucd2', 'blocked', false], ['ucd3', 'blocked', false]]);
+  assert.equal(v9?.nodes[0].detail, 'ucd1: first node not back online at 7.1.2.0 yet — step 8');
+});

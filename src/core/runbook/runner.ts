@@ -148,12 +148,6 @@ export class Runner {
   }
 
   private async runOrCheck(kind: 'run' | 'check', target: Target, signal: AbortSignal, onStart?: () => void): Promise<Result> {
-    const handler = this.opts.handlers[target.step]?.[kind];
-    if (!handler) {
-      const reason = `"${stepDef(target.step).title}": ${VERB[kind]} is not available in this version of the extension. Do it by hand, then use Confirm Manually (or Skip) to record it.`;
-      this.opts.log.info(`${describeTarget(target)}: ${VERB[kind]} requested, not available`);
-      return { kind: 'unavailable', reason };
-    }
     if (kind === 'run') {
       // The journal as it is now, the clock as it is now: not what a view rendered a while ago.
       const reasons = runRefusals(this.cluster, this.session.state(), this.session.time(), this.gateOptions(), target);
@@ -161,6 +155,12 @@ export class Runner {
         this.refuse(target, 'run', reasons);
         return { kind: 'refused', reasons };
       }
+    }
+    const handler = this.opts.handlers[target.step]?.[kind];
+    if (!handler) {
+      const reason = `"${stepDef(target.step).title}": ${VERB[kind]} is not available in this version of the extension. Do it by hand, then use Confirm Manually (or Skip) to record it.`;
+      this.opts.log.info(`${describeTarget(target)}: ${VERB[kind]} requested, not available`);
+      return { kind: 'unavailable', reason };
     }
     onStart?.();
     return this.execute(handler, kind, target, signal);
