@@ -9,11 +9,13 @@ import type { Target } from '../core/journal/events';
 import { renderReport } from '../core/journal/report';
 import type { HandlerTable } from '../core/runbook/actions';
 import { describeOwner } from '../core/journal/owner';
+import type { GateOptions } from '../core/runbook/gates';
+import { describeTarget, Runner, type Result } from '../core/runbook/runner';
 import { journalPath, RunSession, type SessionRole } from '../core/runbook/session';
 import { targetKey } from '../core/runbook/state';
-import { stepDef } from '../core/runbook/steps';
 import { clusterStatus } from '../core/status/clusterStatus';
 import { ClusterFile, type ClusterFileState } from './clusterFile';
+import { confirmDestructive } from './dialogs';
 import { NODE_LOG_SCHEME, NodeLog } from './log';
 import { RunbookTree, type RunbookItem } from './runbookTree';
 import { secretsInUse } from './secretsInUse';
@@ -30,7 +32,8 @@ export class Controller implements vscode.Disposable {
   private sessionSub: { dispose(): void } | undefined;
   /** The role last announced in the log, to tell a takeover from a repaint. */
   private sessionRole: SessionRole['kind'] | undefined;
-  private readonly running = new Map<string, AbortController>();
+  private runner: Runner | undefined;
+  private readonly running = new Set<AbortController>();
   private readonly statusPanel: StatusPanel;
   private readonly nodeLog: NodeLog;
 
@@ -88,7 +91,7 @@ export class Controller implements vscode.Disposable {
   }
 
   dispose(): void {
-    for (const c of this.running.values()) c.abort();
+    for (const c of this.running) c.abort();
     this.sessionSub?.dispose();
     this.session?.dispose();
     for (const d of this.disposables) d.dispose();
@@ -119,12 +122,14 @@ export class Controller implements vscode.Disposable {
       this.session = RunSession.open(cluster, dir, secretsInUse.mask);
     } catch (e) {
       this.session = undefined;
+      this.runner = undefined;
       this.sessionKey = '';
       void vscode.window.showErrorMessage(`UCD Upgrade: cannot open the run journal: ${(e as Error).message}. Nothing was changed; fix the cause and Refresh.`);
       return;
     }
     this.sessionKey = key;
     this.sessionRole = undefined;
+    this.runner = new Runner(this.session, { handlers: this.handlers, log: this.nodeLog, gates: () => this.gateOptions() });
     this.sessionSub = this.session.onDidChange(() => {
       this.announceRole();
       this.render();
@@ -180,24 +185,29 @@ export class Controller implements vscode.Disposable {
     }
     if (!this.session) return;
     const c = this.session.cluster;
-    const maxAge = vscode.workspace.getConfiguration('ucdUpgrade').get<number>('stoppedCheckMaxAgeSeconds', 300);
     const hasLog = new Set<string>();
     for (const e of this.session.journal.events) if (e.type === 'started') hasLog.add(targetKey(e.step, e.node)).add(e.step);
-    const steps = this.session.view({ stoppedMaxAgeMs: maxAge * 1000 });
+    const steps = this.session.view(this.gateOptions());
     this.tree.update({ kind: 'runbook', steps, hasLog });
     this.view.description = `${c.name}: ${c.currentVersion} → ${c.targetVersion}`;
     const busyNodes = steps.flatMap((s) => s.nodes.filter((n) => n.state === 'running').map((n) => n.node));
     this.statusPanel.update(clusterStatus(c, this.session.journal.events, this.session.state()), [...new Set(busyNodes)]);
   }
 
+  private gateOptions(): GateOptions {
+    const maxAge = vscode.workspace.getConfiguration('ucdUpgrade').get<number>('stoppedCheckMaxAgeSeconds', 300);
+    return { stoppedMaxAgeMs: maxAge * 1000 };
+  }
+
   /**
    * "Check again" from the status view: the check of the node's current phase — its first step not
-   * yet done (a stopped-check while the servers go down, the version check at the end).
+   * yet done (a stopped-check while the servers go down, the version check at the end). Once the
+   * installer has started, the steps before it are history and not offered again.
    */
   private nodeItem(node: string): Omit<Extract<RunbookItem, { kind: 'node' }>, 'kind'> | undefined {
-    const steps = this.session?.view() ?? [];
+    const steps = this.session?.view(this.gateOptions()) ?? [];
     const done = new Set(['passed', 'warning', 'skipped', 'confirmed', 'notNeeded']);
-    const withNode = steps.flatMap((step) => step.nodes.filter((n) => n.node === node).map((n) => ({ step, node: n })));
+    const withNode = steps.filter((s) => !s.history).flatMap((step) => step.nodes.filter((n) => n.node === node).map((n) => ({ step, node: n })));
     return withNode.find((x) => !done.has(x.node.state) && this.handlers[x.step.def.id]?.check) ?? withNode.find((x) => x.step.def.id === 'verifyVersions');
   }
 
@@ -237,68 +247,97 @@ export class Controller implements vscode.Disposable {
   }
 
   /** Resolves a tree item to the session and target it stands for, refusing when nothing may change. */
-  private resolve(item: RunbookItem | undefined): { session: RunSession; target: Target } | undefined {
+  private resolve(item: RunbookItem | undefined): { runner: Runner; target: Target } | undefined {
     if (!vscode.workspace.isTrusted) {
       void vscode.window.showWarningMessage('UCD Upgrade: this workspace is not trusted, so the runbook is read-only. Trust the workspace to run steps.');
       return undefined;
     }
-    if (!item || item.kind === 'problems' || !this.session) return undefined;
+    if (!item || item.kind === 'problems' || !this.runner) return undefined;
     const readOnly = this.readOnlyMessage();
     if (readOnly) {
       void vscode.window.showWarningMessage(`UCD Upgrade: ${readOnly}`);
       return undefined;
     }
-    return { session: this.session, target: item.kind === 'node' ? { step: item.step.def.id, node: item.node.node } : { step: item.step.def.id } };
+    return { runner: this.runner, target: item.kind === 'node' ? { step: item.step.def.id, node: item.node.node } : { step: item.step.def.id } };
   }
 
   private async act(item: RunbookItem, kind: 'run' | 'check'): Promise<void> {
     const r = this.resolve(item);
     if (!r) return;
-    const handler = this.handlers[r.target.step]?.[kind];
     const verb = kind === 'run' ? 'Run' : 'Check';
-    if (!handler) {
-      const msg = `"${stepDef(r.target.step).title}": ${verb} is not available yet in this version of the extension. Do it by hand, then use Confirm Manually (or Skip) to record it.`;
-      this.log.info(`${describe(r.target)}: ${verb} requested, not available yet`);
-      void vscode.window.showInformationMessage(msg);
-      return;
-    }
-    if (kind === 'run') {
-      // The tree hides Run on a blocked step; a command palette or a stale button must not get past either.
-      const blocked = this.blockedReasons(r.session, r.target);
-      if (blocked.length) {
-        this.log.warn(`${describe(r.target)}: Run refused, blocked: ${blocked.join('; ')}`);
-        void vscode.window.showWarningMessage(`${describe(r.target)} is blocked: ${blocked.join('; ')}`);
-        return;
-      }
-    }
-    const key = `${kind}:${targetKey(r.target.step, r.target.node)}`;
-    if (this.running.has(key)) return;
     const abort = new AbortController();
-    this.running.set(key, abort);
+    this.running.add(abort);
     try {
-      await vscode.window.withProgress(
-        { location: { viewId: 'ucdUpgrade.runbook' }, title: `${verb}: ${describe(r.target)}`, cancellable: true },
-        async (_p, token) => {
-          token.onCancellationRequested(() => abort.abort());
-          await handler({ cluster: r.session.cluster, session: r.session, target: r.target, log: this.nodeLog, signal: abort.signal });
-        },
+      // onStart may come before withProgress returns: the offer waits a tick for `work` to exist.
+      let work: Thenable<Result> | undefined;
+      const onStart = kind === 'run' && INSTALLER_STEPS.has(r.target.step)
+        ? () => void Promise.resolve().then(() => this.offerInstallerCancel(r.target, work!, abort))
+        : undefined;
+      work = vscode.window.withProgress(
+        { location: { viewId: 'ucdUpgrade.runbook' }, title: `${verb}: ${describe(r.target)}` },
+        () => r.runner.perform({ kind, target: r.target }, abort.signal, onStart),
       );
-    } catch (e) {
-      this.log.error(`${describe(r.target)}: ${verb} failed: ${(e as Error).message}`);
-      void vscode.window.showErrorMessage(`${describe(r.target)}: ${(e as Error).message}`);
+      this.show(r.target, verb, await work);
     } finally {
-      this.running.delete(key);
+      this.running.delete(abort);
     }
   }
 
-  private blockedReasons(session: RunSession, target: Target): readonly string[] {
-    const maxAge = vscode.workspace.getConfiguration('ucdUpgrade').get<number>('stoppedCheckMaxAgeSeconds', 300);
-    const step = session.view({ stoppedMaxAgeMs: maxAge * 1000 }).find((s) => s.def.id === target.step);
-    if (!step) return [];
-    const node = target.node === undefined ? undefined : step.nodes.find((n) => n.node === target.node);
-    const state = node ? node.state : step.state;
-    if (state !== 'blocked') return [];
-    return target.node === undefined ? step.reasons : step.reasons.filter((r) => r.startsWith(`${target.node}:`) || !/^[^\s:]+:/.test(r));
+  /**
+   * The installer's own progress notification. Its Cancel asks first: stopping a schema upgrade
+   * halfway can leave the database half-upgraded. Only "Stop the Installer" aborts; after "Let It
+   * Run" the notification comes back, so it can still be stopped.
+   */
+  private async offerInstallerCancel(target: Target, work: Thenable<unknown>, abort: AbortController): Promise<void> {
+    let finished = false;
+    const done = Promise.resolve(work).then(() => (finished = true), () => (finished = true));
+    while (!finished && !abort.signal.aborted) {
+      const cancelled = await vscode.window.withProgress(
+        { location: vscode.ProgressLocation.Notification, title: `Installer: ${describe(target)}`, cancellable: true },
+        (_p, token) => new Promise<boolean>((resolve) => {
+          token.onCancellationRequested(() => resolve(true));
+          void done.then(() => resolve(false));
+        }),
+      );
+      if (!cancelled || finished) return;
+      const stop = await confirmDestructive(
+        `Stop the installer now (${describe(target)})?`,
+        'The installer may be upgrading the database schema right now. Stopped halfway, the database may be left half-upgraded, and a server upgrade cannot be rolled back: only a restore of the backup (step 1) undoes it.',
+        'Stop the Installer',
+        'Let It Run',
+        {
+          destructive: 'the installer is ended at once, wherever it is; the step fails and you must look at the node and the database before anything else.',
+          safe: 'the installer goes on; nothing is interrupted.',
+        },
+      );
+      if (stop && !finished) {
+        this.log.warn(`${describe(target)}: the engineer stopped the installer`);
+        abort.abort();
+      }
+    }
+  }
+
+  /** Says what the runner answered, in the words it gave. */
+  private show(target: Target, verb: string, result: Result): void {
+    switch (result.kind) {
+      case 'done':
+        return;
+      case 'proven':
+        void vscode.window.showInformationMessage(`${describe(target)}: a fresh probe proved it (${result.evidence.join('; ')}). Your note is recorded beside the probe's result.`);
+        return;
+      case 'refused':
+        void vscode.window.showWarningMessage(`${describe(target)}: ${verb} refused: ${result.reasons.join('; ')}`);
+        return;
+      case 'busy':
+        void vscode.window.showInformationMessage(`${describe(target)}: not started: ${result.running}.`);
+        return;
+      case 'unavailable':
+        void vscode.window.showInformationMessage(result.reason);
+        return;
+      case 'error':
+        void vscode.window.showErrorMessage(`${describe(target)}: ${result.message}`);
+        return;
+    }
   }
 
   /** Writes the run as Markdown next to the journal and opens it: the change record. */
@@ -334,8 +373,7 @@ export class Controller implements vscode.Disposable {
       validateInput: (v) => (v.trim() ? undefined : 'A reason is required.'),
     });
     if (reason === undefined) return;
-    r.session.skip(r.target, reason);
-    this.log.info(`${describe(r.target)}: skipped — ${reason.trim()}`);
+    this.show(r.target, 'Skip', await r.runner.skip(r.target, reason));
   }
 
   private async confirm(item: RunbookItem): Promise<void> {
@@ -343,31 +381,43 @@ export class Controller implements vscode.Disposable {
     if (!r) return;
     const note = await vscode.window.showInputBox({
       title: `Confirm manually: ${describe(r.target)}`,
-      prompt: 'Note what you did or checked by hand (recorded in the run journal and the report).',
+      prompt: 'Note what you did or checked by hand (recorded in the run journal and the report). Where a probe can check the step, it runs first and its result is what counts.',
       placeHolder: 'e.g. checked the Dashboard: no processes running',
       ignoreFocusOut: true,
       validateInput: (v) => (v.trim() ? undefined : 'A note is required.'),
     });
     if (note === undefined) return;
-    r.session.confirm(r.target, note);
-    this.log.info(`${describe(r.target)}: confirmed manually — ${note.trim()}`);
+    const abort = new AbortController();
+    this.running.add(abort);
+    try {
+      const result = await vscode.window.withProgress(
+        { location: { viewId: 'ucdUpgrade.runbook' }, title: `Confirm: ${describe(r.target)}` },
+        () => r.runner.confirm(r.target, note, abort.signal),
+      );
+      this.show(r.target, 'Confirm Manually', result);
+    } finally {
+      this.running.delete(abort);
+    }
   }
 
   private async reset(item: RunbookItem): Promise<void> {
     const r = this.resolve(item);
     if (!r) return;
-    const choice = await vscode.window.showWarningMessage(
-      `Reset "${describe(r.target)}"? Its recorded result is set aside (the journal keeps the history) and the step must be done again.`,
-      { modal: true },
+    const yes = await confirmDestructive(
+      `Reset "${describe(r.target)}"?`,
+      '',
       'Reset',
+      'Keep the Result',
+      {
+        destructive: 'its recorded result is set aside (the journal keeps the history) and the step must be done again.',
+        safe: 'the result stays as recorded; nothing changes.',
+      },
     );
-    if (choice !== 'Reset') return;
-    r.session.reset(r.target, 'reset from the tree');
-    this.log.info(`${describe(r.target)}: reset`);
+    if (!yes) return;
+    this.show(r.target, 'Reset', await r.runner.reset(r.target, 'reset from the tree'));
   }
 }
 
-function describe(t: Target): string {
-  const title = stepDef(t.step).title;
-  return t.node ? `${title} on ${t.node}` : title;
-}
+const describe = describeTarget;
+
+const INSTALLER_STEPS: ReadonlySet<string> = new Set(['installFirst', 'installOthers']);

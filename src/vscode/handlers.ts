@@ -17,6 +17,7 @@ import { describeProcess, type RunningProcess } from '../core/ucd/rest/activity'
 import { UcdRestClient } from '../core/ucd/rest/client';
 import type { TlsTrust } from '../core/ucd/rest/tls';
 import { handOverToTerminal } from './installerTerminal';
+import { confirmDestructive } from './dialogs';
 import { credentialSource, forgetCredential } from './trust';
 
 export interface HandlerDeps {
@@ -25,10 +26,6 @@ export interface HandlerDeps {
   readonly tls: TlsTrust;
   /** The cluster as loaded now; handlers read it when they run, so edits apply at once. */
   readonly cluster: () => { ucd: { url: string; credential: string } } | undefined;
-}
-
-export async function confirmModal(question: string, detail: string, yes = 'Yes'): Promise<boolean> {
-  return (await vscode.window.showWarningMessage(question, { modal: true, detail }, yes)) === yes;
 }
 
 async function chooseProcesses(running: readonly RunningProcess[]): Promise<ProcessesChoice | undefined> {
@@ -55,7 +52,10 @@ export function transportFor(pool: SshPool): (node: ClusterNode) => Promise<Tran
 export function buildHandlers(deps: HandlerDeps): HandlerTable {
   const local = new LocalTransport();
   const online = { transportFor: transportFor(deps.pool), trust: deps.tls };
-  const installer = { transportFor: transportFor(deps.pool), handOver: handOverToTerminal, trust: deps.tls, confirm: (q: string, d: string) => confirmModal(q, d, 'Upgrade Anyway') };
+  const installer = { transportFor: transportFor(deps.pool), handOver: handOverToTerminal, trust: deps.tls, confirm: (q: string, d: string) => confirmDestructive(q, d, 'Upgrade Anyway', 'Stop Here', {
+    destructive: 'the installer goes past the NOTICE and upgrades: the database schema changes and cannot be rolled back.',
+    safe: 'the installer ends before the upgrade begins; nothing is changed.',
+  }) };
   // One client per URL and credential, so a certificate trusted "once" stays trusted for the window.
   let client: { key: string; client: UcdRestClient } | undefined;
   const rest = () => {
@@ -70,8 +70,20 @@ export function buildHandlers(deps: HandlerDeps): HandlerTable {
   return {
     backup: backupHandlers({ local: () => local, transportFor: transportFor(deps.pool) }),
     package: packageHandlers({ transportFor: transportFor(deps.pool) }),
-    ...stoppedHandlers({ transportFor: transportFor(deps.pool), confirm: (q, d) => confirmModal(q, d, 'Stop Them') }),
-    storage: storageHandlers({ transportFor: transportFor(deps.pool), confirm: (q, d) => confirmModal(q, d, 'Move') }),
+    ...stoppedHandlers({
+      transportFor: transportFor(deps.pool),
+      confirm: (q, d) => confirmDestructive(q, d, 'Kill Them', 'Leave Them Running', {
+        destructive: 'each process listed gets TERM, then KILL if it is still running after the grace time; a pid file is removed only as listed.',
+        safe: 'nothing is signalled and no file is removed; step 5 stays failed and names what still runs.',
+      }),
+    }),
+    storage: storageHandlers({
+      transportFor: transportFor(deps.pool),
+      confirm: (q, d) => confirmDestructive(q, d, 'Move Storage', 'Do Not Move', {
+        destructive: 'each item listed is moved into the shared appdata folder; nothing there is overwritten, and what is left for you is not touched.',
+        safe: 'nothing is moved; step 6 stays open.',
+      }),
+    }),
     installFirst: installerHandlers('installFirst', installer),
     startFirst: startHandlers('startFirst', online),
     installOthers: installerHandlers('installOthers', installer),
@@ -80,7 +92,10 @@ export function buildHandlers(deps: HandlerDeps): HandlerTable {
     processes: processesHandlers({
       client: rest,
       choose: chooseProcesses,
-      confirm: (q, d) => confirmModal(q, d, 'Cancel Processes'),
+      confirm: (q, d) => confirmDestructive(q, d, 'Cancel Them in UCD', 'Keep Them Running', {
+        destructive: 'UCD cancels each process listed, as the Dashboard\'s Cancel button does; their deployments stop where they are.',
+        safe: 'nothing is cancelled; the processes run on and step 2 stays failed until none runs.',
+      }),
       onAuthRejected: async () => {
         const c = deps.cluster();
         if (c) await forgetCredential(deps.context, c.ucd.credential);

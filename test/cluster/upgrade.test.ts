@@ -11,6 +11,7 @@ import { loadCluster } from '../../src/core/cluster/load';
 import type { Cluster } from '../../src/core/cluster/types';
 import { parseJournal } from '../../src/core/journal/journal';
 import type { ActionContext, ActionLog, HandlerTable } from '../../src/core/runbook/actions';
+import { Runner } from '../../src/core/runbook/runner';
 import { RunSession } from '../../src/core/runbook/session';
 import { STEPS, type StepId } from '../../src/core/runbook/steps';
 import { HostKeyPolicy } from '../../src/core/remote/hostKeys';
@@ -310,3 +311,58 @@ describe('guided hand-over and silent mode, on a real cluster', { skip, concurre
     await r.pool.closeAll();
   });
 });
+
+// Issue 8, through the runner (the engine's one entry point) with the real core handlers: the
+// gates are evaluated when the action starts, whatever the rows show.
+describe('the runner enforces the gates on a real cluster', { skip, concurrency: 1 }, () => {
+  let tc: TestCluster;
+  let pkg: InstallerPackage;
+  before(async () => {
+    tc = await startCluster({ nodes: 2, database: true });
+    pkg = tc.buildPackage();
+  });
+  after(async () => {
+    await tc?.stop();
+  });
+
+  test('ucd1 never upgraded and running the old version: Check, then Run on step 9 for ucd2 is refused; nothing is installed', async () => {
+    const r = rig(tc, tc.clusterFile({ package: { localFile: pkg.file } }));
+    const runner = new Runner(r.session, { handlers: r.handlers, log: { info: (m) => r.lines.push(m), warn: (m) => r.lines.push(m), error: (m) => r.lines.push(m) } });
+    try {
+      await tc.startServer('ucd1');
+      await tc.stopServer('ucd2');
+      const schemaBefore = await tc.database!.schemaVersions();
+      // ucd2 has the package and is proven stopped: without the gate, the installer would run there.
+      assert.deepEqual(await runner.run({ step: 'package', node: 'ucd2' }), { kind: 'done' });
+      expectNode(r, 'package', 'ucd2', 'passed');
+      assert.deepEqual(await runner.check({ step: 'verifyStopped', node: 'ucd2' }), { kind: 'done' });
+      expectNode(r, 'verifyStopped', 'ucd2', 'passed');
+      // Check on step 9: its row is now "failed", no longer "blocked".
+      assert.deepEqual(await runner.check({ step: 'installOthers', node: 'ucd2' }), { kind: 'done' });
+      expectNode(r, 'installOthers', 'ucd2', 'failed');
+
+      const result = await runner.run({ step: 'installOthers', node: 'ucd2' });
+      assert.deepEqual(result, { kind: 'refused', reasons: [`ucd1: first node not back online at ${r.cluster.targetVersion} yet — step 8`] });
+      const events = parseJournal(fs.readFileSync(r.session.journalFile, 'utf8')).events;
+      assert.ok(!events.some((e) => e.type === 'started' && e.step === 'installOthers' && e.kind === 'run'), 'the installer handler never started');
+      const refused = events.filter((e) => e.type === 'refused');
+      assert.deepEqual(refused.map((e) => e.type === 'refused' && [e.step, e.node, e.request, e.reasons]), [['installOthers', 'ucd2', 'run', result.kind === 'refused' ? result.reasons : []]]);
+      assert.deepEqual(await installedVersion(tc, 'ucd2'), { install: tc.version, appdata: tc.version }, 'ucd2 is still on the old version');
+      assert.deepEqual(await tc.database!.schemaVersions(), schemaBefore, 'the schema is unchanged in MariaDB');
+
+      // And the demo's other finding: Confirm Manually on step 7 while ucd1 runs the old version.
+      const confirmed = await runner.confirm({ step: 'installFirst', node: 'ucd1' }, 'upgraded it by hand');
+      assert.equal(confirmed.kind, 'refused', JSON.stringify(confirmed));
+      assert.match(confirmed.kind === 'refused' ? confirmed.reasons[0] : '', new RegExp(`^ucd1: Confirm Manually refused — a fresh probe does not show ucd1 on ${r.cluster.targetVersion.replace(/\./g, '\\.')} \\(conf/installed\\.version ${tc.version.replace(/\./g, '\\.')}\\)`));
+      expectState(r, 'startFirst', 'blocked');
+    } finally {
+      await tc.stopServer('ucd1');
+      await r.pool.closeAll();
+    }
+  });
+});
+
+function expectNode(r: Rig, step: StepId, node: string, state: string): void {
+  const v = r.session.view().find((s) => s.def.id === step)?.nodes.find((n) => n.node === node);
+  assert.equal(v?.state, state, `${step}@${node}: ${v?.detail}\n--- log tail ---\n${r.lines.slice(-30).join('\n')}`);
+}

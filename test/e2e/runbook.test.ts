@@ -125,12 +125,13 @@ describe('the runbook in a real VS Code (code-server + Chromium)', () => {
     const journal = fs.readdirSync(journalDir).map((f) => fs.readFileSync(path.join(journalDir, f), 'utf8')).join('\n');
     assert.ok(journal.includes(reason), `the journal in ${journalDir} does not hold the reason`);
 
-    // Confirm Manually on one node of a node-scoped step: only that node changes.
-    const stopped = stepLabel('verifyStopped');
-    const note = 'checked by hand: no server.pid, ports 8443 and 7918 free';
+    // Confirm Manually on one node of a node-scoped step: only that node changes. (Step 5 is a
+    // probe's alone and offers no Confirm; step 4 records a person's word.)
+    const stopped = stepLabel('stop');
+    const note = 'stopped by hand with the service script';
     await wb.expand(stopped);
     await wb.contextMenu(await wb.childRow(stopped, 'ucd2'), 'Confirm Manually…');
-    assert.match(await wb.answerInputBox(note), /Confirm manually: Ensure each server is stopped on ucd2/);
+    assert.match(await wb.answerInputBox(note), /Confirm manually: Shut down the servers on ucd2/);
     await waitFor(async () => /confirmed/.test(await wb.childDescription(stopped, 'ucd2')), 'ucd2 confirmed');
     assert.doesNotMatch(await wb.childDescription(stopped, 'ucd1'), /confirmed/);
 

@@ -112,8 +112,15 @@ test('a finished run reads as complete; a truncated journal line is listed as a 
     if (v.def.scope === 'cluster') s2.confirm({ step: v.def.id }, `done by hand for step ${v.number}`);
     else for (const n of v.nodes) s2.confirm({ step: v.def.id, node: n.node }, `done on ${n.node}`);
   }
+  // Words are not a finished upgrade: only a probe of every node on the target version is.
+  const unverified = renderReport({ cluster: c, events: s2.journal.events, views: s2.view(), generatedAt: new Date('2026-11-24T11:00:00Z') });
+  assert.match(unverified, /^\| Outcome \| not verified: every step is settled, but no probe has shown every node on 7\.1\.2\.0 \(step 11 is confirmed manually\) \|/m);
+  for (const n of c.nodes) {
+    const id = s2.begin({ step: 'verifyVersions', node: n.name }, 'check');
+    s2.finish(id, { step: 'verifyVersions', node: n.name }, 'check', 'passed', ['login page v. 7.1.2.0', 'installed.version 7.1.2.0']);
+  }
   const md = renderReport({ cluster: c, events: s2.journal.events, views: s2.view(), readIssues: s2.readIssues, generatedAt: new Date('2026-11-24T11:00:00Z') });
-  assert.match(md, /^\| Outcome \| complete: /m);
+  assert.match(md, /^\| Outcome \| complete: a probe showed every node on 7\.1\.2\.0 at 2026-11-24T10:\d\d:\d\d\.000Z \|/m);
   assert.ok(!/\| Operator \|/.test(md), 'no operator line when unknown');
   assert.match(md, /\| 6 \| Update network storage \(upgrades from before 6\.1\.1\.5\) \| 6 \| confirmed manually \|/);
   assert.match(section(md, 'Warnings'), /\| journal \| line 2 was cut short/);

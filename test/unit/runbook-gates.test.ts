@@ -12,6 +12,7 @@ import { VALID_CLUSTER, variant } from '../fixtures/clusters';
 const T0 = Date.parse('2026-11-23T10:00:00Z');
 const at = (s: number) => new Date(T0 + s * 1000).toISOString();
 const OPTS = { stoppedMaxAgeMs: 300_000 };
+const PREPARING = { kind: 'preparing' } as const;
 
 function cluster(text = VALID_CLUSTER): Cluster {
   const r = loadCluster(text);
@@ -51,7 +52,7 @@ test('a stopped-check older than the limit blocks the installer as stale', () =>
   const late = hardGates('installFirst', c, state, T0 + 301_000, OPTS);
   assert.equal(late.length, 3);
   assert.match(late[0].reason, /^ucd1: stopped-check is 5 min old \(limit 5 min\) — check again$/);
-  const view = deriveRunbook(c, state, T0 + 301_000, OPTS).find((v) => v.def.id === 'verifyStopped');
+  const view = deriveRunbook(c, state, T0 + 301_000, OPTS, PREPARING).find((v) => v.def.id === 'verifyStopped');
   assert.equal(view?.state, 'stale');
   assert.match(view?.nodes[0].detail ?? '', /stale: check again/);
 });
@@ -74,7 +75,7 @@ test('before 6.1.1.5 the storage step must be settled before the installer; afte
   const old = cluster(variant('"currentVersion": "7.0.5.0"', '"currentVersion": "6.1.0.3"'));
   const state = reduceJournal(['ucd1', 'ucd2', 'ucd3'].map((n) => checked(n, 'passed', 0)), old);
   assert.match(hardGates('installFirst', old, state, T0, OPTS)[0].reason, /network storage must be updated first \(upgrade starts at 6\.1\.0\.3/);
-  const storageNew = deriveRunbook(cluster(), state, T0, OPTS).find((v) => v.def.id === 'storage');
+  const storageNew = deriveRunbook(cluster(), state, T0, OPTS, PREPARING).find((v) => v.def.id === 'storage');
   assert.equal(storageNew?.state, 'notNeeded');
   assert.match(storageNew?.summary ?? '', /not needed: upgrade starts at 7\.0\.5\.0/);
 });
@@ -96,8 +97,10 @@ test('an other node already upgraded may be back online; one still on the old ve
   const online: JournalEvent = { type: 'finished', ts: at(1), id: 's1', kind: 'check', step: 'startFirst', node: 'ucd1', verdict: 'passed', evidence: [] };
   const ucd2Upgraded: JournalEvent = { type: 'finished', ts: at(2), id: 'i2', kind: 'run', step: 'installOthers', node: 'ucd2', verdict: 'passed', evidence: [] };
   const events = [online, ucd2Upgraded, checked('ucd2', 'failed', 3, ['pid 9 listening on :8443']), checked('ucd3', 'failed', 3, ['pid 7 listening on :8443'])];
-  const fails = hardGates('installOthers', c, reduceJournal(events, c), T0 + 4000, OPTS);
-  assert.deepEqual(fails.map((f) => f.node), ['ucd3']);
+  const state = reduceJournal(events, c);
+  assert.deepEqual(hardGates('installOthers', c, state, T0 + 4000, OPTS, 'ucd3').map((f) => f.node), ['ucd3']);
+  // The whole step would run the installer on ucd2 again, while it runs: every node it covers must be down.
+  assert.deepEqual(hardGates('installOthers', c, state, T0 + 4000, OPTS).map((f) => f.node), ['ucd2', 'ucd3']);
 });
 
 test('a missing backup, or one older than the shutdown, warns at the installer', () => {
@@ -113,16 +116,16 @@ test('a missing backup, or one older than the shutdown, warns at the installer',
 test('a step that is done no longer repeats the warnings about starting it', () => {
   const c = cluster();
   const installed: JournalEvent = { type: 'finished', ts: at(9), id: 'i', kind: 'run', step: 'installFirst', node: 'ucd1', verdict: 'passed', evidence: [] };
-  const before = deriveRunbook(c, reduceJournal([], c), T0, OPTS).find((s) => s.def.id === 'installFirst');
+  const before = deriveRunbook(c, reduceJournal([], c), T0, OPTS, PREPARING).find((s) => s.def.id === 'installFirst');
   assert.match(before?.warnings[0] ?? '', /no database backup recorded/);
-  const after = deriveRunbook(c, reduceJournal([installed], c), T0, OPTS).find((s) => s.def.id === 'installFirst');
+  const after = deriveRunbook(c, reduceJournal([installed], c), T0, OPTS, PREPARING).find((s) => s.def.id === 'installFirst');
   assert.deepEqual(after?.warnings, []);
 });
 
 test('the tree summary counts nodes and the first open step makes later ones pending', () => {
   const c = cluster();
   const state = reduceJournal([checked('ucd1', 'passed', 0), checked('ucd2', 'passed', 0)], c);
-  const views = deriveRunbook(c, state, T0 + 1000, OPTS);
+  const views = deriveRunbook(c, state, T0 + 1000, OPTS, PREPARING);
   const v5 = views.find((v) => v.def.id === 'verifyStopped');
   assert.equal(v5?.summary, '2/3 nodes proven stopped');
   assert.deepEqual(v5?.nodes.map((n) => n.state), ['passed', 'passed', 'pending']);
@@ -140,11 +143,11 @@ test('the tree summary counts nodes and the first open step makes later ones pen
 test('a step-level skip of a node-scoped step applies to each node; reset brings it back', () => {
   const c = cluster();
   const ev: JournalEvent[] = [{ type: 'skipped', ts: at(0), step: 'package', reason: 'already extracted by hand' }];
-  let v = deriveRunbook(c, reduceJournal(ev, c), T0, OPTS).find((x) => x.def.id === 'package');
+  let v = deriveRunbook(c, reduceJournal(ev, c), T0, OPTS, PREPARING).find((x) => x.def.id === 'package');
   assert.equal(v?.state, 'skipped');
   assert.deepEqual(v?.nodes.map((n) => n.detail), Array(3).fill('skipped: already extracted by hand'));
   ev.push({ type: 'reset', ts: at(1), step: 'package', node: 'ucd2', reason: 'x' });
-  v = deriveRunbook(c, reduceJournal(ev, c), T0, OPTS).find((x) => x.def.id === 'package');
+  v = deriveRunbook(c, reduceJournal(ev, c), T0, OPTS, PREPARING).find((x) => x.def.id === 'package');
   assert.deepEqual(v?.nodes.map((n) => n.state), ['skipped', 'pending', 'skipped']);
 });
 
@@ -156,4 +159,29 @@ test('aggregate picks the most urgent node state', () => {
   assert.equal(aggregate(['confirmed', 'confirmed'], false, false), 'confirmed');
   assert.equal(aggregate(['passed', 'ready'], true, false), 'blocked');
   assert.equal(aggregate(['ready'], false, true), 'pending');
+});
+
+test('only a probe opens the installer and restart gates: confirmed or skipped records do not', () => {
+  const c = cluster();
+  const stopped = ['ucd2', 'ucd3'].map((n) => checked(n, 'passed', 0));
+  const confirmedOnline: JournalEvent = { type: 'confirmed', ts: at(1), step: 'startFirst', node: 'ucd1', note: 'it is up' };
+  assert.deepEqual(hardGates('installOthers', c, reduceJournal([...stopped, confirmedOnline], c), T0 + 2000, OPTS, 'ucd2').map((f) => f.reason), [
+    'ucd1: first node not proven back online at 7.1.2.0: its restart was confirmed by hand, not proven — run Check on step 8',
+  ]);
+  const skippedInstall: JournalEvent = { type: 'skipped', ts: at(1), step: 'installFirst', node: 'ucd1', reason: 'done earlier' };
+  assert.deepEqual(hardGates('startFirst', c, reduceJournal([skippedInstall], c), T0, OPTS).map((f) => f.reason), [
+    'ucd1: its upgrade was skipped ("done earlier"), not proven — run Check on step 7',
+  ]);
+  const confirmedInstall: JournalEvent = { type: 'confirmed', ts: at(1), step: 'installOthers', node: 'ucd2', note: 'by hand' };
+  assert.equal(hardGates('startOthers', c, reduceJournal([confirmedInstall], c), T0, OPTS, 'ucd2').length, 1);
+  const checkedInstall: JournalEvent = { type: 'finished', ts: at(2), id: 'i2', kind: 'check', step: 'installOthers', node: 'ucd2', verdict: 'passed', evidence: ['conf/installed.version 7.1.2.0'] };
+  assert.deepEqual(hardGates('startOthers', c, reduceJournal([confirmedInstall, checkedInstall], c), T0, OPTS, 'ucd2'), []);
+});
+
+test('a node row is blocked by every gate of the action, including one that names another node', () => {
+  const c = cluster();
+  const state = reduceJournal(['ucd2', 'ucd3'].map((n) => checked(n, 'passed', 0)), c);
+  const v9 = deriveRunbook(c, state, T0 + 1000, OPTS, PREPARING).find((v) => v.def.id === 'installOthers');
+  assert.deepEqual(v9?.nodes.map((n) => [n.node, n.state, n.actions.run]), [['ucd2', 'blocked', false], ['ucd3', 'blocked', false]]);
+  assert.equal(v9?.nodes[0].detail, 'ucd1: first node not back online at 7.1.2.0 yet — step 8');
 });

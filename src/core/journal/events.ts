@@ -10,6 +10,8 @@ export interface Target {
 }
 
 export type ActionKind = 'run' | 'check';
+/** Everything a person (or a runner) can ask of a step; what a refusal names. */
+export type RequestKind = ActionKind | 'skip' | 'confirm' | 'reset';
 export type Verdict = 'passed' | 'failed' | 'warning';
 
 export type JournalEvent =
@@ -19,11 +21,15 @@ export type JournalEvent =
   | ({ readonly type: 'interrupted'; readonly ts: string; readonly id: string } & Target)
   | ({ readonly type: 'skipped'; readonly ts: string; readonly reason: string } & Target)
   | ({ readonly type: 'confirmed'; readonly ts: string; readonly note: string } & Target)
-  | ({ readonly type: 'reset'; readonly ts: string; readonly reason: string } & Target);
+  | ({ readonly type: 'reset'; readonly ts: string; readonly reason: string } & Target)
+  // The engine said no, in the gate's own words; nothing was done.
+  | ({ readonly type: 'refused'; readonly ts: string; readonly request: RequestKind; readonly reasons: readonly string[] } & Target)
+  // A person's note beside a probe result: recorded, never counted as proof.
+  | ({ readonly type: 'noted'; readonly ts: string; readonly note: string } & Target);
 
 export type JournalEventType = JournalEvent['type'];
 
-const TYPES: ReadonlySet<string> = new Set(['run-opened', 'started', 'finished', 'interrupted', 'skipped', 'confirmed', 'reset']);
+const TYPES: ReadonlySet<string> = new Set(['run-opened', 'started', 'finished', 'interrupted', 'skipped', 'confirmed', 'reset', 'refused', 'noted']);
 
 /** Accepts a parsed line only if it has the shape of a known event; old or foreign lines are reported, not trusted. */
 export function asEvent(value: unknown): JournalEvent | undefined {

@@ -3,6 +3,7 @@
 // Only the (already masked) journal and the cluster's names, hosts and versions go in: no command
 // lines, URLs or credential names from the cluster file, since those are where a secret could hide.
 import type { Cluster } from '../cluster/types';
+import { runPhase } from '../runbook/phase';
 import type { StepView, DisplayState } from '../runbook/view';
 import { stepDef } from '../runbook/steps';
 import type { JournalEvent, Target } from './events';
@@ -58,6 +59,10 @@ function table(head: readonly string[], rows: readonly (readonly string[])[]): s
   return [row(head), row(head.map(() => '---')), ...rows.map(row)];
 }
 
+const REQUEST: Record<Extract<JournalEvent, { type: 'refused' }>['request'], string> = {
+  run: 'Run', check: 'Check', skip: 'Skip', confirm: 'Confirm Manually', reset: 'Reset',
+};
+
 function eventDetails(e: JournalEvent, startedAt: ReadonlyMap<string, string>): string {
   switch (e.type) {
     case 'run-opened': return `run opened: ${mdText(e.cluster)}, ${mdText(e.from)} → ${mdText(e.to)}, nodes ${e.nodes.map(mdText).join(', ')}`;
@@ -72,6 +77,8 @@ function eventDetails(e: JournalEvent, startedAt: ReadonlyMap<string, string>): 
     case 'skipped': return `skipped: ${mdText(e.reason)}`;
     case 'confirmed': return `confirmed manually: ${mdText(e.note)}`;
     case 'reset': return `reset${e.reason ? `: ${mdText(e.reason)}` : ''}`;
+    case 'refused': return `${REQUEST[e.request]} refused: ${e.reasons.map(mdText).join('; ')}`;
+    case 'noted': return `note beside the probe result: ${mdText(e.note)}`;
   }
 }
 
@@ -101,11 +108,17 @@ export function renderReport(input: ReportInput): string {
   const opened = events.find((e) => e.type === 'run-opened');
   const first = events[0]?.ts;
   const last = events.at(-1)?.ts;
-  const open = views.filter((v) => !DONE.has(v.state));
-  const failed = views.filter((v) => v.state === 'failed');
-  const outcome = failed.length
-    ? `FAILED at ${failed.map((v) => `step ${v.number}`).join(', ')}`
-    : open.length === 0 ? 'complete: every step passed, was not needed, or was skipped/confirmed with a reason'
+  // Once the installer has started, the steps before it are the record of how it began: their
+  // age or a later look at them neither reopens nor fails the run. A complete run stays complete.
+  const phase = runPhase(events, cluster);
+  const current = views.filter((v) => !v.history);
+  const open = current.filter((v) => !DONE.has(v.state));
+  const failed = current.filter((v) => v.state === 'failed');
+  const final = views.find((v) => v.def.id === 'verifyVersions');
+  const outcome = phase.kind === 'complete'
+    ? `complete: a probe showed every node on ${mdText(cluster.targetVersion)} at ${phase.since}`
+    : failed.length ? `FAILED at ${failed.map((v) => `step ${v.number}`).join(', ')}`
+    : open.length === 0 ? `not verified: every step is settled, but no probe has shown every node on ${mdText(cluster.targetVersion)} (step ${final?.number ?? 11} is ${final ? STATE_LABEL[final.state] : 'missing'})`
     : `in progress: ${open.length} step${open.length === 1 ? '' : 's'} open (next: step ${open[0].number}, ${mdText(open[0].def.title)})`;
 
   out.push(`# UCD HA upgrade: ${mdText(cluster.name)}, ${mdText(cluster.currentVersion)} → ${mdText(cluster.targetVersion)}`, '');
@@ -146,11 +159,20 @@ export function renderReport(input: ReportInput): string {
     out.push(...table(['#', 'Step', 'State', 'Evidence / reason / note', 'At'], rows), '');
   }
 
-  const manual = events.filter((e): e is Extract<JournalEvent, { type: 'skipped' | 'confirmed' }> => e.type === 'skipped' || e.type === 'confirmed');
+  const manual = events.filter((e): e is Extract<JournalEvent, { type: 'skipped' | 'confirmed' | 'noted' }> => e.type === 'skipped' || e.type === 'confirmed' || e.type === 'noted');
+  const manualKind = { skipped: 'skipped', confirmed: 'confirmed manually', noted: 'note (a probe proved it)' } as const;
   out.push('## Skips and manual confirmations', '');
   if (manual.length) {
     out.push(...table(['At', 'Target', 'Kind', 'Reason / note'], manual.map((e) => [
-      e.ts, mdText(targetText(e)), e.type === 'skipped' ? 'skipped' : 'confirmed manually', mdText(e.type === 'skipped' ? e.reason : e.note),
+      e.ts, mdText(targetText(e)), manualKind[e.type], mdText(e.type === 'skipped' ? e.reason : e.note),
+    ])), '');
+  } else out.push('None.', '');
+
+  const refusals = events.filter((e): e is Extract<JournalEvent, { type: 'refused' }> => e.type === 'refused');
+  out.push('## Refused', '');
+  if (refusals.length) {
+    out.push(...table(['At', 'Target', 'Asked', 'Why nothing was done'], refusals.map((e) => [
+      e.ts, mdText(targetText(e)), REQUEST[e.request], e.reasons.map(mdText).join('<br>'),
     ])), '');
   } else out.push('None.', '');
 

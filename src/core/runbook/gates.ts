@@ -66,9 +66,36 @@ export function stoppedProof(state: RunState, node: string, now: number, opts: G
   }
 }
 
-export function hardGates(step: StepId, cluster: Cluster, state: RunState, now: number, opts: GateOptions): GateFailure[] {
+/**
+ * What a probe showed: a Run or Check that passed (or passed with a warning). A skip or a
+ * confirmation is a person's word and never opens a gate that a probe guards.
+ */
+export function isProven(o: Outcome | undefined): boolean {
+  return !!o && (o.status === 'passed' || o.status === 'warning');
+}
+
+/** `missing` when there is no probe result; otherwise why the record is not one, for a refusal. */
+function notProven(o: Outcome | undefined, missing: string, what: string, step: number): string {
+  switch (o?.status) {
+    case 'skipped': return `${what} was skipped ("${o.reason}"), not proven — run Check on step ${step}`;
+    case 'confirmed': return `${what} was confirmed by hand, not proven — run Check on step ${step}`;
+    case 'running': return `${what} is still running — step ${step}`;
+    case 'failed': return `${what} failed (${o.evidence.join('; ') || 'see the log'}) — step ${step}`;
+    case 'interrupted': return `${what} was interrupted — run Check on step ${step}`;
+    default: return `${missing} — step ${step}`;
+  }
+}
+
+/**
+ * The doc's hard rules for acting on `step` (or on one `node` of it). Gates are preconditions of
+ * the action, not of one node's row: installing ucd2 needs the first node back online whatever
+ * node the failure names.
+ */
+export function hardGates(step: StepId, cluster: Cluster, state: RunState, now: number, opts: GateOptions, node?: string): GateFailure[] {
   const failures: GateFailure[] = [];
-  const others = cluster.nodes.map((n) => n.name).filter((n) => n !== cluster.firstNode);
+  const first = cluster.firstNode;
+  const others = cluster.nodes.map((n) => n.name).filter((n) => n !== first);
+  const isTarget = (n: string) => node === undefined || node === n;
   switch (step) {
     case 'installFirst': {
       for (const n of cluster.nodes) {
@@ -81,28 +108,28 @@ export function hardGates(step: StepId, cluster: Cluster, state: RunState, now: 
       break;
     }
     case 'startFirst': {
-      if (!isSettled(state.get(targetKey('installFirst', cluster.firstNode)))) {
-        failures.push({ node: cluster.firstNode, reason: `${cluster.firstNode}: not upgraded yet — step 7` });
-      }
+      const o = state.get(targetKey('installFirst', first));
+      if (!isProven(o)) failures.push({ node: first, reason: `${first}: ${notProven(o, 'not upgraded yet', 'its upgrade', 7)}` });
       break;
     }
     case 'installOthers': {
-      const online = state.get(targetKey('startFirst', cluster.firstNode));
-      if (!online || online.status !== 'passed' && online.status !== 'confirmed') {
-        failures.push({ node: cluster.firstNode, reason: `${cluster.firstNode}: first node not back online at ${cluster.targetVersion} yet — step 8` });
+      const online = state.get(targetKey('startFirst', first));
+      if (!isProven(online)) {
+        failures.push({ node: first, reason: `${first}: ${notProven(online, `first node not back online at ${cluster.targetVersion} yet`, `first node not proven back online at ${cluster.targetVersion}: its restart`, 8)}` });
       }
-      // A node already upgraded may be back online (as the first node is); one still on the old
-      // version must be down while the others upgrade.
+      // A node proven upgraded may be back online (as the first node is); one still on the old
+      // version, and the node about to be installed, must be down.
       for (const n of others) {
-        if (isSettled(state.get(targetKey('installOthers', n)))) continue;
+        if (!isTarget(n) && isProven(state.get(targetKey('installOthers', n)))) continue;
         const f = stoppedProof(state, n, now, opts);
         if (f) failures.push(f);
       }
       break;
     }
     case 'startOthers': {
-      for (const n of others) {
-        if (!isSettled(state.get(targetKey('installOthers', n)))) failures.push({ node: n, reason: `${n}: not upgraded yet — step 9` });
+      for (const n of others.filter(isTarget)) {
+        const o = state.get(targetKey('installOthers', n));
+        if (!isProven(o)) failures.push({ node: n, reason: `${n}: ${notProven(o, 'not upgraded yet', 'its upgrade', 9)}` });
       }
       break;
     }

@@ -5,12 +5,13 @@ import * as path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import type { Cluster } from '../cluster/types';
 import { Journal, journalFileName, type SecretMask } from '../journal/journal';
-import type { ActionKind, JournalEvent, Target, Verdict } from '../journal/events';
+import type { ActionKind, JournalEvent, RequestKind, Target, Verdict } from '../journal/events';
 import { DEFAULT_LOCK_TIMING, describeOwner, OwnerLiveness, OwnerLock, type Claim, type LockTiming, type OwnerRecord } from '../journal/owner';
 import type { NodeFacts } from '../status/facts';
 import { DEFAULT_GATE_OPTIONS, type GateOptions } from './gates';
 import { danglingRuns, nodesOf, reduceJournal, splitKey, type RunState } from './state';
 import { stepDef } from './steps';
+import { runPhase, type Phase } from './phase';
 import { deriveRunbook, type Actions, type StepView } from './view';
 
 export const JOURNAL_DIR = '.ucd-upgrade';
@@ -151,9 +152,18 @@ export class RunSession {
 
   /** The runbook as this window may act on it: a follower is offered no action at all. */
   view(opts: GateOptions = DEFAULT_GATE_OPTIONS): StepView[] {
-    const steps = deriveRunbook(this.cluster, this.state(), this.now(), opts);
+    const steps = deriveRunbook(this.cluster, this.state(), this.now(), opts, this.phase());
     if (this.current.kind === 'owner' && !this.closing) return steps;
     return steps.map((s) => ({ ...s, actions: NO_ACTIONS, nodes: s.nodes.map((n) => ({ ...n, actions: NO_ACTIONS })) }));
+  }
+
+  phase(): Phase {
+    return runPhase(this.journal.events, this.cluster);
+  }
+
+  /** The session's clock: gates are evaluated against it at the moment an action starts. */
+  time(): number {
+    return this.now();
   }
 
   onDidChange(listener: () => void): { dispose(): void } {
@@ -173,6 +183,17 @@ export class RunSession {
 
   reset(target: Target, reason: string): void {
     this.record({ type: 'reset', ts: this.ts(), reason: reason.trim(), ...this.checked(target) });
+  }
+
+  /** The engine refused a request; the reasons are the gates' own words. Changes no step's state. */
+  refused(target: Target, request: RequestKind, reasons: readonly string[]): void {
+    this.record({ type: 'refused', ts: this.ts(), request, reasons, ...this.checked(target) });
+  }
+
+  /** A person's note beside a probe result: in the record, never counted as proof. */
+  note(target: Target, note: string): void {
+    this.requireText(note, 'A note');
+    this.record({ type: 'noted', ts: this.ts(), note: note.trim(), ...this.checked(target) });
   }
 
   /** Records that an action started; the returned id closes it. */

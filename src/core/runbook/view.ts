@@ -2,6 +2,7 @@
 // actions make sense now. Pure: the same journal and clock always give the same runbook.
 import type { Cluster } from '../cluster/types';
 import { hardGates, isSettled, stoppedProof, storageStepApplies, warnings, type GateOptions } from './gates';
+import { isHistory, STOPS_A_SERVER, upgradedNodes, type Phase } from './phase';
 import { nodesOf, targetKey, type Outcome, type RunState } from './state';
 import { STEPS, type StepDef, type StepId } from './steps';
 
@@ -37,6 +38,8 @@ export interface StepView {
   readonly outcome?: Outcome;
   readonly nodes: readonly NodeView[];
   readonly actions: Actions;
+  /** A step before the installer, once the installer has started: the record of how it began. */
+  readonly history: boolean;
 }
 
 const NOUN: Record<StepId, string> = {
@@ -47,15 +50,26 @@ const NOUN: Record<StepId, string> = {
 
 const DONE: ReadonlySet<DisplayState> = new Set(['passed', 'warning', 'skipped', 'confirmed', 'notNeeded']);
 
-export function deriveRunbook(cluster: Cluster, state: RunState, now: number, opts: GateOptions): StepView[] {
+export function deriveRunbook(cluster: Cluster, state: RunState, now: number, opts: GateOptions, phase: Phase): StepView[] {
   const views: StepView[] = [];
   let earlierOpen: StepView | undefined;
+  const ctx: Derivation = { cluster, state, now, opts, phase, upgraded: upgradedNodes(cluster, state) };
   STEPS.forEach((def, i) => {
-    const view = deriveStep(def, i + 1, cluster, state, now, opts, earlierOpen);
+    const view = deriveStep(def, i + 1, ctx, earlierOpen);
     views.push(view);
-    if (!earlierOpen && !DONE.has(view.state)) earlierOpen = view;
+    // History does not hold up what follows: the installer already ran past it.
+    if (!earlierOpen && !view.history && !DONE.has(view.state)) earlierOpen = view;
   });
   return views;
+}
+
+interface Derivation {
+  readonly cluster: Cluster;
+  readonly state: RunState;
+  readonly now: number;
+  readonly opts: GateOptions;
+  readonly phase: Phase;
+  readonly upgraded: ReadonlySet<string>;
 }
 
 function outcomeState(o: Outcome | undefined): DisplayState | undefined {
@@ -73,21 +87,23 @@ function detailOf(o: Outcome | undefined): string {
   }
 }
 
-// Workspace trust is applied by the editor glue (when-clauses), not here.
-function actionsFor(state: DisplayState): Actions {
+// Workspace trust is applied by the editor glue (when-clauses), not here. What is offered mirrors
+// what the runner accepts; the runner decides again when the action starts.
+function actionsFor(state: DisplayState, step: StepId, stopsUpgraded = false): Actions {
   const idle = state !== 'running';
   return {
-    run: idle && state !== 'blocked' && state !== 'notNeeded',
+    run: idle && state !== 'blocked' && state !== 'notNeeded' && !stopsUpgraded,
     check: idle && state !== 'notNeeded',
     skip: idle && !DONE.has(state),
-    confirm: idle && !DONE.has(state),
+    // A probe guards step 5: only Check proves a server stopped.
+    confirm: idle && !DONE.has(state) && step !== 'verifyStopped',
     reset: idle && ((DONE.has(state) && state !== 'notNeeded') || state === 'failed' || state === 'interrupted' || state === 'stale'),
   };
 }
 
-function deriveStep(
-  def: StepDef, number: number, cluster: Cluster, state: RunState, now: number, opts: GateOptions, earlierOpen: StepView | undefined,
-): StepView {
+function deriveStep(def: StepDef, number: number, d: Derivation, earlierOpen: StepView | undefined): StepView {
+  const { cluster, state, now, opts } = d;
+  const history = isHistory(def.id, d.phase);
   const gateFailures = hardGates(def.id, cluster, state, now, opts);
   // Warnings are about starting a step; once it is done they only repeat history.
   const stepWarnings = recordedDone(def, cluster, state) ? [] : warnings(def.id, state).map((w) => w.reason);
@@ -95,7 +111,7 @@ function deriveStep(
 
   if (def.id === 'storage' && !storageStepApplies(cluster)) {
     const summary = `not needed: upgrade starts at ${cluster.currentVersion} (6.1.1.5 or later)`;
-    return { def, number, state: 'notNeeded', summary, reasons: [summary], warnings: [], nodes: [], actions: actionsFor('notNeeded') };
+    return { def, number, state: 'notNeeded', summary, reasons: [summary], warnings: [], nodes: [], actions: actionsFor('notNeeded', def.id), history };
   }
 
   const openState = (own: DisplayState | undefined, blockedHere: boolean): DisplayState =>
@@ -105,26 +121,30 @@ function deriveStep(
     const o = state.get(targetKey(def.id));
     const st = openState(outcomeState(o), gateFailures.length > 0);
     const summary = o ? detailOf(o) : st === 'blocked' ? gateFailures[0].reason : st === 'pending' ? waiting : '';
-    return { def, number, state: st, summary, reasons: gateFailures.map((g) => g.reason), warnings: stepWarnings, outcome: o, nodes: [], actions: actionsFor(st) };
+    return { def, number, state: st, summary, reasons: gateFailures.map((g) => g.reason), warnings: stepWarnings, outcome: o, nodes: [], actions: actionsFor(st, def.id), history };
   }
 
+  const stopsUpgraded = (nodes: readonly string[]) => STOPS_A_SERVER.has(def.id) && nodes.some((n) => d.upgraded.has(n));
   const nodeViews: NodeView[] = nodesOf(def, cluster).map((node) => {
     const o = state.get(targetKey(def.id, node));
-    const nodeGate = gateFailures.filter((g) => g.node === node || g.node === undefined);
+    const nodeGate = hardGates(def.id, cluster, state, now, opts, node);
     let st = openState(outcomeState(o), nodeGate.length > 0);
-    if (def.id === 'verifyStopped' && o?.status === 'passed' && stoppedProof(state, node, now, opts)) st = 'stale';
+    // A stopped-check ages only while it still matters: not for a node already on the target version.
+    if (def.id === 'verifyStopped' && o?.status === 'passed' && !d.upgraded.has(node) && stoppedProof(state, node, now, opts)) st = 'stale';
     const detail = o ? (st === 'stale' ? `${detailOf(o)} (stale: check again)` : detailOf(o)) : nodeGate[0]?.reason.replace(`${node}: `, '') ?? (st === 'pending' ? waiting : '');
-    return { node, state: st, detail, outcome: o, actions: actionsFor(st) };
+    return { node, state: st, detail, outcome: o, actions: actionsFor(st, def.id, stopsUpgraded([node])) };
   });
 
-  const st = aggregate(nodeViews.map((n) => n.state), gateFailures.length > 0, !!earlierOpen);
+  // Blocked when a node still to do is: a step-wide gate may only concern nodes already done.
+  const st = aggregate(nodeViews.map((n) => n.state), nodeViews.some((n) => n.state === 'blocked'), !!earlierOpen);
   const settled = nodeViews.filter((n) => DONE.has(n.state)).length;
   const failed = nodeViews.filter((n) => n.state === 'failed').length;
   let summary = `${settled}/${nodeViews.length} node${nodeViews.length === 1 ? '' : 's'} ${NOUN[def.id]}`;
   if (failed) summary += `, ${failed} failed`;
   if (st === 'blocked' && settled === 0) summary = `blocked: ${gateFailures[0].reason}`;
   else if (st === 'pending' && settled === 0) summary = waiting;
-  return { def, number, state: st, summary, reasons: gateFailures.map((g) => g.reason), warnings: stepWarnings, nodes: nodeViews, actions: actionsFor(st) };
+  const actions = actionsFor(st, def.id, stopsUpgraded(nodeViews.map((n) => n.node)));
+  return { def, number, state: st, summary, reasons: gateFailures.map((g) => g.reason), warnings: stepWarnings, nodes: nodeViews, actions, history };
 }
 
 /** Whether the step's own records say it is done, whatever the gates and the order say now. */

@@ -31,9 +31,6 @@ export function noticeDecision(state: RunState, node: string): NoticeDecision {
     detail: [
       `The installer's NOTICE: back up the database and filesystem, and no processes may run. Not proven in this run:`,
       ...missing.map((m) => `• ${m}`),
-      '',
-      'Upgrade Anyway: the upgrade starts; the database schema is changed and cannot be rolled back.',
-      'Stop Here: the installer ends before the upgrade begins; nothing is changed.',
     ].join('\n'),
   };
 }
