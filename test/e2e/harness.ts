@@ -33,8 +33,12 @@ export function findPrerequisites(): { ok: true; paths: Prerequisites } | { ok: 
     vsix: VSIX,
   };
   const missing: string[] = [];
-  if (!fs.existsSync(paths.node) || !fs.existsSync(paths.entry) || !fs.existsSync(path.join(CACHE, `code-server-${CODE_SERVER_VERSION}`, '.installed'))) {
+  const csRoot = path.join(CACHE, `code-server-${CODE_SERVER_VERSION}`);
+  if (!fs.existsSync(paths.node) || !fs.existsSync(paths.entry) || !fs.existsSync(path.join(csRoot, '.installed'))) {
     missing.push(`code-server ${CODE_SERVER_VERSION} (run: bash test/e2e/install-code-server.sh)`);
+  } else if (!fs.existsSync(path.join(csRoot, 'node_modules', 'code-server', 'lib', 'vscode', 'node_modules', '@vscode', 'spdlog', 'build', 'Release', 'spdlog.node'))) {
+    // Without its log writer every log output channel stays empty, and the tests read one.
+    missing.push(`code-server's log writer @vscode/spdlog (run: bash test/e2e/install-code-server.sh)`);
   }
   if (!fs.existsSync(paths.chromium)) missing.push(`Chromium at ${paths.chromium} (apt-get install chromium)`);
   if (!fs.existsSync(paths.vsix)) missing.push(`${path.relative(REPO_ROOT, paths.vsix)} (run: npm run package)`);
