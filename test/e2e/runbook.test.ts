@@ -40,6 +40,8 @@ describe('the runbook in a real VS Code (code-server + Chromium)', () => {
     const wb = await Workbench.open(browser, server, folder);
     open.push(wb);
     await wb.openView(VIEW);
+    // A fresh window: nothing may be open in it but the view (a notification here would be an activation error).
+    assert.deepEqual(await wb.closeLeftovers(), [], 'a fresh window opened with something showing');
     return wb;
   }
 
