@@ -455,7 +455,7 @@ export class Workbench {
       const checkbox = row.getByRole('checkbox');
       if ((await checkbox.count()) && (await checkbox.first().isChecked())) continue;
       await row.click();
-      if (await checkbox.count()) await checkbox.first().waitFor({ state: 'visible' });
+      await this.waitUntil(() => checkbox.first().isChecked(), (c) => c, `the quick pick row "${label}" checked`, 10_000);
     }
     await this.page.locator(SEL.quickInputOk, { hasText: 'OK' }).first().click();
     await this.page.locator(SEL.quickInput).waitFor({ state: 'hidden' });
