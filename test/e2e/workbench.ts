@@ -336,7 +336,7 @@ export class Workbench {
   }
 
   /** Runs a command from the palette: the row labelled exactly `title` is clicked, not whichever row is first. */
-  async runCommand(title: string): Promise<void> {
+  async runCommand(title: string, opts: { readonly reloadsWindow?: boolean } = {}): Promise<void> {
     await this.page.locator(SEL.workbench).first().focus();
     await this.page.keyboard.press('F1');
     const box = this.page.locator(SEL.quickInputBox);
@@ -348,14 +348,16 @@ export class Workbench {
       throw new Error(`the command palette shows no command "${title}"`);
     });
     await pick.click();
+    // A reload takes the palette with the page; the caller waits for the new page instead.
+    if (opts.reloadsWindow) return;
     // Gone when the palette closed or a command opened its own quick input in its place.
-    await this.waitUntil(async () => (await box.isVisible()) && (await box.inputValue()) === `>${title}`, (open) => !open, `the command palette closing after "${title}"`, 10_000);
+    await this.waitUntil(async () => (await box.isVisible()) && (await box.inputValue({ timeout: 2_000 })) === `>${title}`, (open) => !open, `the command palette closing after "${title}"`, 10_000);
   }
 
   /** "Developer: Reload Window": the page reloads and a new extension host starts. */
   async reloadWindow(): Promise<void> {
     const reloaded = this.page.waitForEvent('load', { timeout: 60_000 });
-    await this.runCommand('Developer: Reload Window');
+    await this.runCommand('Developer: Reload Window', { reloadsWindow: true });
     await reloaded;
     await this.waitForWorkbench();
   }
