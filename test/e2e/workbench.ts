@@ -137,7 +137,8 @@ export class Workbench {
    * Shows the runbook's view container. Not by its activity-bar item: a click there closes the
    * sidebar when the container is already showing, and a window restores its sidebar on its own a
    * moment after it loads, so whether a click opens or closes it depends on timing. The view's
-   * Focus command only ever opens it.
+   * Focus command only ever opens it. For a new window: its activity-bar item appears once the
+   * extension's contributions (that command among them) are registered.
    */
   async openView(title: string): Promise<void> {
     await this.page.locator(SEL.activityItem(title)).waitFor({ state: 'visible', timeout: 30_000 });
@@ -354,7 +355,10 @@ export class Workbench {
     await this.waitUntil(async () => (await box.isVisible()) && (await box.inputValue({ timeout: 2_000 })) === `>${title}`, (open) => !open, `the command palette closing after "${title}"`, 10_000);
   }
 
-  /** "Developer: Reload Window": the page reloads and a new extension host starts. */
+  /**
+   * "Developer: Reload Window": the page reloads and a new extension host starts. The window
+   * shows again the view container it showed; wait for that view's content, not openView.
+   */
   async reloadWindow(): Promise<void> {
     const reloaded = this.page.waitForEvent('load', { timeout: 60_000 });
     await this.runCommand('Developer: Reload Window', { reloadsWindow: true });
