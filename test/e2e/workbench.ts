@@ -41,7 +41,8 @@ const SEL = {
   viewProgress: (containerId: string) => `[id="workbench.view.extension.${containerId}"] .monaco-progress-container.active`,
   outputPanel: '.part.panel .output-view',
   outputLines: '.part.panel .output-view .monaco-editor .view-lines',
-  outputFilter: '.part.panel .viewpane-filter input',
+  // The panel keeps a filter box per view (Problems has one too): the Output view's, as shown.
+  outputFilter: '.part.panel .viewpane-filter input[placeholder*="text1,text2"]:visible',
   viewTitleAction: (label: string) => `.part.sidebar .title-actions .action-label[aria-label="${label}"]`,
 } as const;
 
@@ -497,8 +498,9 @@ export class Workbench {
 
   /** Types `text` into the Output panel's filter, so only the lines holding it are shown. */
   async filterOutput(text: string): Promise<void> {
-    const filter = this.page.locator(SEL.outputFilter).first();
+    const filter = this.page.locator(SEL.outputFilter);
     await filter.fill(text);
+    await this.waitUntil(() => filter.inputValue(), (v) => v === text, `the Output filter holding "${text}"`, 10_000);
   }
 
   /** The Output panel's lines as rendered now (Monaco shows only what fits: filter first). */
