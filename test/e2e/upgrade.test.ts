@@ -250,6 +250,7 @@ describe('the whole HA upgrade through the UI, on the 3-node demo cluster', { sk
     assert.ok(offered.includes('JPetStore / Deploy (PROD)'), `the quick pick offered ${JSON.stringify(offered)}`);
     assert.ok(confirmed, 'a confirmation was asked before cancelling');
     assert.match(`${confirmed.message} ${confirmed.detail}`, /Deploy/);
+    assert.ok(confirmed.buttons.includes('Keep Them Running'), `the safe answer is offered by name: [${confirmed.buttons.join(' | ')}]`);
     assert.deepEqual(d.tc.processes(), [], 'the cancelled request is gone from the cluster');
   });
 

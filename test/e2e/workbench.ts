@@ -47,21 +47,12 @@ const SEL = {
 } as const;
 
 /**
- * The destructive button labels of the dialogs (notes/labels.md). Until the reworded dialogs are
- * merged, the label each replaces is clicked when the new one is not shown.
- * TODO remove in "e2e: new dialog labels only".
+ * The button of `d` labelled exactly `label`, if it shows one. Destructive dialogs have exactly
+ * two buttons with the labels of the dialog wording agreed in issue 8 ("Cancel Them in UCD" /
+ * "Keep Them Running", "Kill Them" / "Leave Them Running", "Move Storage" / "Do Not Move", …).
  */
-const FORMER_LABEL: Readonly<Record<string, string>> = {
-  'Cancel Them in UCD': 'Cancel Processes',
-  'Kill Them': 'Stop Them',
-  'Move Storage': 'Move',
-};
-
-/** The button of `d` that `label` names (exactly), if it shows one. */
 export function dialogButton(d: Dialog, label: string): string | undefined {
-  if (d.buttons.includes(label)) return label;
-  const former = FORMER_LABEL[label];
-  return former !== undefined && d.buttons.includes(former) ? former : undefined;
+  return d.buttons.includes(label) ? label : undefined;
 }
 
 /** A modal dialog of the workbench (showWarningMessage with modal: true), as the user reads it. */
