@@ -33,8 +33,12 @@ export function findPrerequisites(): { ok: true; paths: Prerequisites } | { ok: 
     vsix: VSIX,
   };
   const missing: string[] = [];
-  if (!fs.existsSync(paths.node) || !fs.existsSync(paths.entry) || !fs.existsSync(path.join(CACHE, `code-server-${CODE_SERVER_VERSION}`, '.installed'))) {
+  const csRoot = path.join(CACHE, `code-server-${CODE_SERVER_VERSION}`);
+  if (!fs.existsSync(paths.node) || !fs.existsSync(paths.entry) || !fs.existsSync(path.join(csRoot, '.installed'))) {
     missing.push(`code-server ${CODE_SERVER_VERSION} (run: bash test/e2e/install-code-server.sh)`);
+  } else if (!fs.existsSync(path.join(csRoot, 'node_modules', 'code-server', 'lib', 'vscode', 'node_modules', '@vscode', 'spdlog', 'build', 'Release', 'spdlog.node'))) {
+    // Without its log writer every log output channel stays empty, and the tests read one.
+    missing.push(`code-server's log writer @vscode/spdlog (run: bash test/e2e/install-code-server.sh)`);
   }
   if (!fs.existsSync(paths.chromium)) missing.push(`Chromium at ${paths.chromium} (apt-get install chromium)`);
   if (!fs.existsSync(paths.vsix)) missing.push(`${path.relative(REPO_ROOT, paths.vsix)} (run: npm run package)`);
@@ -69,7 +73,7 @@ export class CodeServer {
     readonly url: string,
     readonly dir: string,
     private readonly child: ChildProcess,
-    private readonly logFile: string,
+    private readonly logPath: string,
   ) {
     child.once('exit', () => (this.exited = true));
     liveServers.add(this);
@@ -118,9 +122,33 @@ export class CodeServer {
     return `${this.url}/?folder=${encodeURIComponent(folder)}`;
   }
 
+  /** Where VS Code writes its logs, the output channels' included (one folder per window start). */
+  get logsDir(): string {
+    return path.join(this.dir, 'user-data', 'logs');
+  }
+
+  /** The file behind a log output channel of `extensionId`, e.g. "UCD Upgrade.log"; the newest window's. */
+  channelLogFile(extensionId: string, channel: string): string | undefined {
+    const found: string[] = [];
+    const walk = (d: string): void => {
+      for (const e of fs.readdirSync(d, { withFileTypes: true })) {
+        const p = path.join(d, e.name);
+        if (e.isDirectory()) walk(p);
+        else if (e.name === `${channel}.log` && path.basename(d) === extensionId) found.push(p);
+      }
+    };
+    if (fs.existsSync(this.logsDir)) walk(this.logsDir);
+    return found.sort().at(-1);
+  }
+
+  /** code-server's own stdout and stderr. */
+  get logFile(): string {
+    return this.logPath;
+  }
+
   log(): string {
     try {
-      return fs.readFileSync(this.logFile, 'utf8');
+      return fs.readFileSync(this.logPath, 'utf8');
     } catch {
       return '';
     }
@@ -272,6 +300,17 @@ function freePort(): Promise<number> {
       srv.close(() => resolve(port));
     });
   });
+}
+
+/**
+ * `grep -rlF` for `needle` in `paths` (files or folders): the files that hold it. The needle goes
+ * to grep on stdin, not on its command line.
+ */
+export function grepFixed(needle: string, paths: readonly string[]): string[] {
+  const r = spawnSync('grep', ['-rlF', '-f', '-', '--', ...paths], { input: `${needle}\n`, encoding: 'utf8' });
+  if (r.status === 1) return [];
+  if (r.status !== 0) throw new Error(`grep failed (exit ${r.status}): ${r.stderr}`);
+  return r.stdout.split('\n').filter(Boolean);
 }
 
 export function sleep(ms: number): Promise<void> {

@@ -38,7 +38,23 @@ const SEL = {
   quickInputOk: '.quick-input-widget .quick-input-action .monaco-button',
   webview: 'iframe.webview.ready',
   webviewContent: '#active-frame',
+  contextMenu: '.context-view .monaco-menu-container',
+  viewProgress: (containerId: string) => `[id="workbench.view.extension.${containerId}"] .monaco-progress-container.active`,
+  outputPanel: '.part.panel .output-view',
+  outputLines: '.part.panel .output-view .monaco-editor .view-lines',
+  // The panel keeps a filter box per view (Problems has one too): the Output view's, as shown.
+  outputFilter: '.part.panel .viewpane-filter input[placeholder*="text1,text2"]:visible',
+  viewTitleAction: (label: string) => `.part.sidebar .title-actions .action-label[aria-label="${label}"]`,
 } as const;
+
+/**
+ * The button of `d` labelled exactly `label`, if it shows one. Destructive dialogs have exactly
+ * two buttons with the labels of the dialog wording agreed in issue 8 ("Cancel Them in UCD" /
+ * "Keep Them Running", "Kill Them" / "Leave Them Running", "Move Storage" / "Do Not Move", …).
+ */
+export function dialogButton(d: Dialog, label: string): string | undefined {
+  return d.buttons.includes(label) ? label : undefined;
+}
 
 /** A modal dialog of the workbench (showWarningMessage with modal: true), as the user reads it. */
 export interface Dialog {
@@ -110,18 +126,82 @@ export class Workbench {
 
   // ---- views
 
-  /** Shows the runbook's view container. Clicking the activity-bar item of the view that is
-   *  already showing closes the sidebar, and a reloading window restores the sidebar on its own
-   *  a moment later, so: wait for the view, click only when it is not there, and check again. */
+  /**
+   * Shows the runbook's view container. Not by its activity-bar item: a click there closes the
+   * sidebar when the container is already showing, and a window restores its sidebar on its own a
+   * moment after it loads, so whether a click opens or closes it depends on timing. The view's
+   * Focus command only ever opens it. For a new window: its activity-bar item appears once the
+   * extension's contributions (that command among them) are registered.
+   */
   async openView(title: string): Promise<void> {
-    const item = this.page.locator(SEL.activityItem(title));
-    await item.waitFor({ state: 'visible', timeout: 30_000 });
-    const viewlet = this.page.locator(SEL.viewlet('ucdUpgrade'));
-    for (let attempt = 0; attempt < 6; attempt++) {
-      if (await viewlet.waitFor({ state: 'visible', timeout: 1_500 }).then(() => true, () => false)) return;
-      await item.click();
+    await this.page.locator(SEL.activityItem(title)).waitFor({ state: 'visible', timeout: 30_000 });
+    await this.runCommand(`${title}: Focus on Runbook View`);
+    await this.page.locator(SEL.viewlet('ucdUpgrade')).waitFor({ state: 'visible', timeout: 30_000 }).catch(() => {
+      throw new Error(`the "${title}" view did not open within 30 s${this.diagnosis()}`);
+    });
+  }
+
+  // ---- waiting on what the user sees
+
+  /**
+   * Reads `read` until `ok` holds, with one deadline. The error names `what` did not appear and
+   * what was shown last, so a failure says where the run stood.
+   */
+  async waitUntil<T>(read: () => Promise<T>, ok: (v: T) => boolean, what: string, timeoutMs = 30_000): Promise<T> {
+    const deadline = Date.now() + timeoutMs;
+    let last: T | undefined;
+    let error = '';
+    for (;;) {
+      try {
+        last = await read();
+        error = '';
+        if (ok(last)) return last;
+      } catch (e) {
+        // The tree and the panels re-render while they are read: a read of a row that went away is no answer yet.
+        error = (e as Error).message.split('\n')[0];
+      }
+      if (Date.now() >= deadline) break;
+      await this.page.waitForTimeout(200);
     }
-    throw new Error(`the "${title}" view did not open${this.diagnosis()}`);
+    throw new Error(`${what} did not appear within ${timeoutMs} ms; shown last: ${error ? `(unreadable: ${error})` : JSON.stringify(last)}${this.diagnosis()}`);
+  }
+
+  /**
+   * Brings the window to a known state: closes what an earlier test (or a failure in it) left
+   * open — a context menu, a dialog (Escape picks its safe answer), a quick input, notifications —
+   * and checks that none is open. Returns what it closed, so the test can say so.
+   */
+  async closeLeftovers(): Promise<string[]> {
+    const closed: string[] = [];
+    if (await this.page.locator(SEL.contextMenu).isVisible().catch(() => false)) {
+      closed.push('a context menu');
+      await this.page.keyboard.press('Escape');
+      await this.page.locator(SEL.contextMenu).waitFor({ state: 'hidden' });
+    }
+    const d = await this.dialog();
+    if (d) {
+      closed.push(`the dialog "${d.message}" [${d.buttons.join(' | ')}]`);
+      await this.page.keyboard.press('Escape');
+      await this.page.locator(SEL.dialog).waitFor({ state: 'hidden' });
+    }
+    const q = await this.quickInput();
+    if (q) {
+      closed.push(`the ${q.kind === 'pick' ? 'quick pick' : 'input box'} "${q.title}"`);
+      await this.page.keyboard.press('Escape');
+      await this.waitUntil(async () => (await this.quickInput()) === undefined, (gone) => gone, `the ${q.kind} "${q.title}" closing after Escape`, 10_000);
+    }
+    const toasts = await this.notifications();
+    if (toasts.length) {
+      closed.push(...toasts.map((t) => `the notification "${t}"`));
+      await this.runCommand('Notifications: Clear All Notifications');
+    }
+    await this.waitUntil(
+      async () => ({ menu: await this.page.locator(SEL.contextMenu).isVisible(), dialog: await this.dialog(), input: await this.quickInput(), notifications: await this.notifications() }),
+      (s) => !s.menu && !s.dialog && !s.input && s.notifications.length === 0,
+      'a window with no menu, dialog, quick input or notification open',
+      10_000,
+    );
+    return closed;
   }
 
   /** The runbook view's rows that are rendered now, in order, as shown. */
@@ -186,10 +266,29 @@ export class Workbench {
     return out;
   }
 
+  /** Whether the row offers the inline action now (the tree renders a row's actions with it, shown on hover). */
+  async offers(rowLabel: string | RegExp, action: string): Promise<boolean> {
+    return (await this.row(rowLabel).first().locator(SEL.inlineAction(action)).count()) > 0;
+  }
+
+  /**
+   * Clicks an inline action of a row. The tree re-renders its rows whenever the run changes (and
+   * on a 30-s tick), and a mouse click whose press and release straddle a re-render reaches no
+   * button at all. So: wait until the row offers the action, hover the row so the button shows
+   * as it does for a user, and send the click to the button in one event.
+   */
   async inlineAction(rowLabel: string | RegExp, action: string): Promise<void> {
     const row = this.row(rowLabel).first();
+    await this.waitUntil(() => this.offers(rowLabel, action), (y) => y, `the ${action} button on "${rowLabel}"`);
     await row.hover();
-    await row.locator(SEL.inlineAction(action)).click();
+    const button = row.locator(SEL.inlineAction(action));
+    await button.waitFor({ state: 'visible' });
+    await button.dispatchEvent('click');
+  }
+
+  /** Whether the runbook view shows its progress bar (a Run or Check in flight). */
+  async viewBusy(): Promise<boolean> {
+    return this.page.locator(SEL.viewProgress('ucdUpgrade')).isVisible();
   }
 
   /** The row of `child` under the step `parent` (node names repeat under every node-scoped step). */
@@ -212,9 +311,10 @@ export class Workbench {
     await row.click({ button: 'right' });
     const entry = this.page.getByRole('menuitem', { name: item, exact: true });
     // A click that lands right after the menu opens is ignored by VS Code (it guards against the
-    // opening right-click's own mouseup), so select the entry by hover and Enter instead.
+    // opening right-click's own mouseup), so select the entry by hover and Enter instead — once
+    // the menu shows the entry focused.
     await entry.hover();
-    await this.page.waitForFunction((el) => el?.classList.contains('focused') || el?.parentElement?.classList.contains('focused'), await entry.elementHandle(), { timeout: 2_000 }).catch(() => undefined);
+    await this.waitUntil(() => entry.evaluate((el) => el.classList.contains('focused') || !!el.parentElement?.classList.contains('focused')), (f) => f, `the menu entry "${item}" focused under the mouse`, 10_000);
     await this.page.keyboard.press('Enter');
     await entry.waitFor({ state: 'hidden' });
   }
@@ -236,21 +336,32 @@ export class Workbench {
     return title;
   }
 
-  async runCommand(title: string): Promise<void> {
+  /** Runs a command from the palette: the row labelled exactly `title` is clicked, not whichever row is first. */
+  async runCommand(title: string, opts: { readonly reloadsWindow?: boolean } = {}): Promise<void> {
     await this.page.locator(SEL.workbench).first().focus();
     await this.page.keyboard.press('F1');
     const box = this.page.locator(SEL.quickInputBox);
     await box.waitFor({ state: 'visible' });
     await box.fill(`>${title}`);
-    const pick = this.page.locator(`${SEL.quickInput} .monaco-list-row`, { hasText: title }).first();
-    await pick.waitFor({ state: 'visible' });
-    await box.press('Enter');
+    const exact = new RegExp(`^${title.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`);
+    const pick = this.page.locator(SEL.quickPickRow).filter({ has: this.page.locator(SEL.quickPickRowLabel, { hasText: exact }) }).first();
+    await pick.waitFor({ state: 'visible' }).catch(() => {
+      throw new Error(`the command palette shows no command "${title}"`);
+    });
+    await pick.click();
+    // A reload takes the palette with the page; the caller waits for the new page instead.
+    if (opts.reloadsWindow) return;
+    // Gone when the palette closed or a command opened its own quick input in its place.
+    await this.waitUntil(async () => (await box.isVisible()) && (await box.inputValue({ timeout: 2_000 })) === `>${title}`, (open) => !open, `the command palette closing after "${title}"`, 10_000);
   }
 
-  /** "Developer: Reload Window": the page reloads and a new extension host starts. */
+  /**
+   * "Developer: Reload Window": the page reloads and a new extension host starts. The window
+   * shows again the view container it showed; wait for that view's content, not openView.
+   */
   async reloadWindow(): Promise<void> {
     const reloaded = this.page.waitForEvent('load', { timeout: 60_000 });
-    await this.runCommand('Developer: Reload Window');
+    await this.runCommand('Developer: Reload Window', { reloadsWindow: true });
     await reloaded;
     await this.waitForWorkbench();
   }
@@ -292,8 +403,12 @@ export class Workbench {
     return { message: await text(SEL.dialogMessage), detail: await text(SEL.dialogDetail), buttons };
   }
 
-  /** Clicks `button` in the modal dialog that is showing and waits until the dialog is gone. */
-  async answerDialog(button: string): Promise<void> {
+  /** Clicks the button labelled exactly `label` in the modal dialog showing, and waits until the dialog is gone. */
+  async answerDialog(label: string): Promise<void> {
+    const d = await this.dialog();
+    if (!d) throw new Error(`no dialog is showing to answer "${label}"`);
+    const button = dialogButton(d, label);
+    if (!button) throw new Error(`the dialog "${d.message}" has no button "${label}": [${d.buttons.join(' | ')}]`);
     await this.page.locator(SEL.dialog).getByRole('button', { name: button, exact: true }).click();
     await this.page.locator(SEL.dialog).waitFor({ state: 'hidden' });
   }
@@ -346,7 +461,7 @@ export class Workbench {
       const checkbox = row.getByRole('checkbox');
       if ((await checkbox.count()) && (await checkbox.first().isChecked())) continue;
       await row.click();
-      if (await checkbox.count()) await checkbox.first().waitFor({ state: 'visible' });
+      await this.waitUntil(() => checkbox.first().isChecked(), (c) => c, `the quick pick row "${label}" checked`, 10_000);
     }
     await this.page.locator(SEL.quickInputOk, { hasText: 'OK' }).first().click();
     await this.page.locator(SEL.quickInput).waitFor({ state: 'hidden' });
@@ -370,6 +485,27 @@ export class Workbench {
         // Columns after the row header: reachable, version, server, load balancer, installer, last check, actions.
         return { node: tr.getAttribute('data-node') ?? '', version: cells[1] ?? '', server: cells[2] ?? '', installer: cells[4] ?? '' };
       }));
+  }
+
+  // ---- the Output panel
+
+  /** Opens the extension's log channel with its own Show Log button in the view's title bar. */
+  async showExtensionLog(): Promise<void> {
+    await this.page.locator(SEL.viewTitleAction('Show Log')).click();
+    await this.page.locator(SEL.outputPanel).waitFor({ state: 'visible' });
+  }
+
+  /** Types `text` into the Output panel's filter, so only the lines holding it are shown. */
+  async filterOutput(text: string): Promise<void> {
+    const filter = this.page.locator(SEL.outputFilter);
+    await filter.fill(text);
+    await this.waitUntil(() => filter.inputValue(), (v) => v === text, `the Output filter holding "${text}"`, 10_000);
+  }
+
+  /** The Output panel's lines as rendered now (Monaco shows only what fits: filter first). */
+  async outputLines(): Promise<string[]> {
+    const text = await this.page.locator(SEL.outputLines).first().innerText();
+    return text.replace(/\u00a0/g, ' ').split('\n').map((l) => l.trimEnd()).filter(Boolean);
   }
 
   // ---- Problems panel, notifications

@@ -137,6 +137,9 @@ const PGID_LINE = /(?:^|\n)ucd-pgid:(\d+)\n/;
 const PGID_SEARCH_LIMIT = 4096;
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
+/** Each channel's exit status, recorded from the moment the exec is accepted (see openChannel). */
+const exitStatus = new WeakMap<ClientChannel, { readonly code: number | null; readonly signal?: string }>();
+
 export class SshPool {
   private readonly transports = new Map<string, SshTransport>();
   private readonly keys: KeyLoader;
@@ -450,7 +453,12 @@ export class SshTransport implements Transport {
     return new Promise((resolve, reject) => {
       const cb = (err: Error | undefined, stream: ClientChannel): void => {
         if (err) reject(conn.alive ? new RemoteError('protocol', this.label, `Node ${this.label} refused a new SSH channel: ${err.message}.`, 'The server may limit sessions (MaxSessions in sshd_config); try again.') : connectionLostError(this.label, err.message));
-        else resolve(stream);
+        else {
+          // Listen now, not after the promise resolves: ssh2 emits 'exit' while it parses the packet,
+          // and under load a fast command's exit status comes in the same read as the exec's reply.
+          stream.once('exit', (code: number | null, signal?: string) => exitStatus.set(stream, { code: typeof code === 'number' ? code : null, ...(signal ? { signal } : {}) }));
+          resolve(stream);
+        }
       };
       if (pty) conn.client.exec(command, { pty: { rows: pty.rows ?? 24, cols: pty.cols ?? 80, term: pty.term ?? 'xterm-256color' } }, cb);
       else conn.client.exec(command, cb);
@@ -555,6 +563,8 @@ export class SshTransport implements Transport {
             }
           });
           s.on('close', () => {
+            const early = exitStatus.get(s);
+            if (early && code === null && exitSignal === undefined) ({ code, signal: exitSignal } = early);
             pgidKnown();
             if (head !== undefined) emitOut(head);
             emitOut(outDec.end());
@@ -650,6 +660,8 @@ export class SshTransport implements Transport {
         if (s) sig = s;
       });
       stream.on('close', () => {
+        const early = exitStatus.get(stream);
+        if (early && code === null && sig === undefined) ({ code, signal: sig } = early);
         deliver(decoder.end());
         options.signal?.removeEventListener('abort', onAbort);
         release();
