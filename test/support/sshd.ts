@@ -6,14 +6,15 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { skipOutsideCi } from './tier';
 
 export const SSHD = '/usr/sbin/sshd';
 
-/** Why these tests cannot run here, or undefined when they can. */
+/** Why these tests cannot run here, or undefined when they can; in CI (CI=true) a reason throws. */
 export function sshdSkipReason(): string | undefined {
-  if (process.getuid?.() !== 0) return 'needs root to run sshd and switch to the test users';
-  if (!fs.existsSync(SSHD)) return `no ${SSHD} (apt-get install openssh-server)`;
-  if (!fs.existsSync('/usr/bin/ssh-keygen')) return 'no ssh-keygen (apt-get install openssh-client)';
+  if (process.getuid?.() !== 0) return skipOutsideCi('needs root to run sshd and switch to the test users');
+  if (!fs.existsSync(SSHD)) return skipOutsideCi(`no ${SSHD} (apt-get install openssh-server)`);
+  if (!fs.existsSync('/usr/bin/ssh-keygen')) return skipOutsideCi('no ssh-keygen (apt-get install openssh-client)');
   return undefined;
 }
 
