@@ -76,6 +76,8 @@ export interface SshdOptions {
   readonly passwordAuth?: boolean;
   readonly keyboardInteractive?: boolean;
   readonly port?: number;
+  /** sshd's MaxSessions (sessions per connection); default 10, OpenSSH's own default. */
+  readonly maxSessions?: number;
   readonly extraConfig?: readonly string[];
 }
 
@@ -112,7 +114,7 @@ export async function startSshd(opts: SshdOptions = {}): Promise<Sshd> {
     'PermitRootLogin yes',
     `PasswordAuthentication ${opts.passwordAuth ? 'yes' : 'no'}`,
     `KbdInteractiveAuthentication ${opts.keyboardInteractive ? 'yes' : 'no'}`,
-    'MaxSessions 10',
+    `MaxSessions ${opts.maxSessions ?? 10}`,
     'MaxStartups 100:30:200',
     'Subsystem sftp internal-sftp',
     'LogLevel VERBOSE',
