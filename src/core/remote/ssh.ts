@@ -137,6 +137,9 @@ const PGID_LINE = /(?:^|\n)ucd-pgid:(\d+)\n/;
 const PGID_SEARCH_LIMIT = 4096;
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
+/** Each channel's exit status, recorded from the moment the exec is accepted (see openChannel). */
+const exitStatus = new WeakMap<ClientChannel, { readonly code: number | null; readonly signal?: string }>();
+
 export class SshPool {
   private readonly transports = new Map<string, SshTransport>();
   private readonly keys: KeyLoader;
@@ -454,7 +457,12 @@ export class SshTransport implements Transport {
     const attempt = (): Promise<ClientChannel> =>
       new Promise((resolve, reject) => {
         const cb = (err: Error | undefined, stream: ClientChannel): void => {
-          if (!err) return resolve(stream);
+          if (!err) {
+            // Listen now, not after the promise resolves: ssh2 emits 'exit' while it parses the packet,
+            // and under load a fast command's exit status comes in the same read as the exec's reply.
+            stream.once('exit', (code: number | null, signal?: string) => exitStatus.set(stream, { code: typeof code === 'number' ? code : null, ...(signal ? { signal } : {}) }));
+            return resolve(stream);
+          }
           if (!conn.alive) return reject(connectionLostError(this.label, err.message));
           // CHANNEL_OPEN_FAILURE: for a session channel, sshd's "no session free" (MaxSessions).
           reject(/Channel open failure/i.test(err.message) ? new ChannelRefused(err.message) : new RemoteError('protocol', this.label, `Node ${this.label} could not start a command over SSH: ${err.message}.`, 'Check the node\'s sshd log (journalctl -u ssh) for why it refused, then run the step again.'));
@@ -566,6 +574,8 @@ export class SshTransport implements Transport {
             }
           });
           s.on('close', () => {
+            const early = exitStatus.get(s);
+            if (early && code === null && exitSignal === undefined) ({ code, signal: exitSignal } = early);
             pgidKnown();
             if (head !== undefined) emitOut(head);
             emitOut(outDec.end());
@@ -654,6 +664,8 @@ export class SshTransport implements Transport {
         if (s) sig = s;
       });
       stream.on('close', () => {
+        const early = exitStatus.get(stream);
+        if (early && code === null && sig === undefined) ({ code, signal: sig } = early);
         deliver(decoder.end());
         options.signal?.removeEventListener('abort', onAbort);
         resolve({ code, ...(sig !== undefined ? { signal: sig } : {}) });
