@@ -33,6 +33,6 @@ else
 fi
 
 # Real VS Code for the end-to-end tests and the demo (idempotent: it says when it is in place).
-bash test/e2e/install-code-server.sh 2>&1 | sed -u 's/^/setup: /'
+bash test/e2e/install-code-server.sh 2>&1 | sed -u '/^\s*$/d; s/^/setup: /'
 
 say "done in $(( ($(date +%s%N) - started) / 1000000 )) ms"
