@@ -208,19 +208,21 @@ describe('SSH transport against a real sshd', { skip }, () => {
     const r = rig(sshd, 'once');
     const t = r.pool.transport(target(sshd));
     const tag = `ucdcancel${process.pid}${Date.now()}`;
+    // The sleeps' own arguments are unique too: pgrep sees every process of the machine.
+    const stamp = `${process.pid}${Date.now() % 100000}`;
     try {
       const ac = new AbortController();
-      const running = t.exec(`sh -c 'sleep 300; echo ${tag}' & sleep 301; echo ${tag}`, { signal: ac.signal, timeoutMs: 60_000 });
+      const running = t.exec(`sh -c 'sleep 300.${stamp}; echo ${tag}' & sleep 301.${stamp}; echo ${tag}`, { signal: ac.signal, timeoutMs: 60_000 });
       // Wait until it runs on the node.
       for (let i = 0; i < 50; i++) {
         const ps = await t.exec(`pgrep -f ${tag} || true`);
         if (ps.stdout.trim() !== '') break;
         await new Promise((res) => setTimeout(res, 100));
       }
-      assert.notEqual((await t.exec(`pgrep -f 'sleep 30[01]' || true`)).stdout.trim(), '', 'the sleeps run before we cancel');
+      assert.notEqual((await t.exec(`pgrep -f 'sleep 30[01][.]${stamp}' || true`)).stdout.trim(), '', 'the sleeps run before we cancel');
       ac.abort();
       await rejectsWith(running, 'cancelled');
-      const left = await t.exec(`pgrep -af ${tag}; pgrep -x sleep -a | grep -E 'sleep 30[01]$' || true`);
+      const left = await t.exec(`pgrep -af ${tag}; pgrep -x sleep -a | grep -E 'sleep 30[01][.]${stamp}$' || true`);
       assert.equal(left.stdout.replace(/^.*pgrep.*$/gm, '').trim(), '', 'no sleep of the cancelled command is left');
     } finally {
       await r.pool.closeAll();
