@@ -12,6 +12,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { ANT_TEXTS, INFO_TEXTS, PROMPT_TEXTS, REFUSAL_TEXTS } from '../../src/core/ucd/installer/texts';
+import { skipOutsideCi } from '../support/tier';
 import { databasePrerequisites, startDatabase, type TestDatabase } from './mariadb';
 import { loadBalancerPrerequisites, pinnedGet, startLoadBalancer, type TestLoadBalancer } from './loadbalancer';
 
@@ -268,8 +269,12 @@ async function waitForOtherOwner(names: Names, timeoutMs: number): Promise<void>
   }
 }
 
-/** Why the cluster cannot run here, or undefined when it can. */
+/** Why the cluster cannot run here, or undefined when it can; in CI (CI=true) a reason throws. */
 export function clusterPrerequisites(): string | undefined {
+  return skipOutsideCi(clusterMissing());
+}
+
+function clusterMissing(): string | undefined {
   if (process.platform !== 'linux') return 'the test cluster needs Linux namespaces';
   if (typeof process.getuid === 'function' && process.getuid() !== 0) return 'the test cluster needs root (network and pid namespaces)';
   const tools: [string, string][] = [

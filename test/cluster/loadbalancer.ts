@@ -5,6 +5,7 @@ import * as fs from 'node:fs';
 import * as https from 'node:https';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
+import { skipOutsideCi } from '../support/tier';
 
 const run = promisify(execFile);
 
@@ -16,8 +17,8 @@ export interface TestLoadBalancer {
 }
 
 export function loadBalancerPrerequisites(): string | undefined {
-  if (!fs.existsSync('/usr/sbin/nginx')) return '/usr/sbin/nginx is missing (Debian package nginx-light)';
-  if (!fs.existsSync('/usr/bin/openssl')) return '/usr/bin/openssl is missing';
+  if (!fs.existsSync('/usr/sbin/nginx')) return skipOutsideCi('/usr/sbin/nginx is missing (Debian package nginx-light)');
+  if (!fs.existsSync('/usr/bin/openssl')) return skipOutsideCi('/usr/bin/openssl is missing (Debian package openssl)');
   return undefined;
 }
 

@@ -55,6 +55,12 @@ async function rejectsWith(p: Promise<unknown>, kind: string): Promise<RemoteErr
   assert.fail(`expected a ${kind} RemoteError, but it resolved`);
 }
 
+/** A command that prints how many copies of itself (same tag) run right now, then runs 0.3 s more. */
+function concurrencyProbe(sshd: Sshd, tag: string): string {
+  const marker = path.join(sshd.dir, `concurrency-${tag}-${process.pid}`);
+  return sh`echo x >> ${marker}.start; n=$(wc -l < ${marker}.start); m=$(wc -l < ${marker}.end 2>/dev/null || echo 0); echo $((n - m)); sleep 0.3; echo x >> ${marker}.end`.text;
+}
+
 describe('SSH transport against a real sshd', { skip }, () => {
   let sshd: Sshd;
   before(async () => {
@@ -169,14 +175,12 @@ describe('SSH transport against a real sshd', { skip }, () => {
     const r = rig(sshd, 'once');
     const t = r.pool.transport(target(sshd));
     try {
-      const marker = path.join(sshd.dir, `concurrency-${process.pid}`);
-      // Each command records itself while it runs; the peak must never exceed our cap of 8.
-      const cmd = sh`echo x >> ${marker}.start; n=$(wc -l < ${marker}.start); m=$(wc -l < ${marker}.end 2>/dev/null || echo 0); echo $((n - m)); sleep 0.3; echo x >> ${marker}.end`.text;
-      const results = await Promise.all(Array.from({ length: 25 }, () => t.exec(cmd)));
+      const results = await Promise.all(Array.from({ length: 25 }, () => t.exec(concurrencyProbe(sshd, 'ms10'))));
       assert.equal(results.length, 25);
       for (const res of results) assert.equal(res.code, 0, res.stderr);
       const peak = Math.max(...results.map((res) => Number(res.stdout.trim())));
-      assert.ok(peak <= 8, `peak concurrency ${peak} stayed within the cap`);
+      // 8 channels per connection, one of them kept for kills: at most 7 commands at once.
+      assert.ok(peak <= 7, `peak concurrency ${peak} stayed within the cap`);
       assert.ok(peak >= 2, `channels really ran in parallel (peak ${peak})`);
     } finally {
       await r.pool.closeAll();
@@ -204,19 +208,21 @@ describe('SSH transport against a real sshd', { skip }, () => {
     const r = rig(sshd, 'once');
     const t = r.pool.transport(target(sshd));
     const tag = `ucdcancel${process.pid}${Date.now()}`;
+    // The sleeps' own arguments are unique too: pgrep sees every process of the machine.
+    const stamp = `${process.pid}${Date.now() % 100000}`;
     try {
       const ac = new AbortController();
-      const running = t.exec(`sh -c 'sleep 300; echo ${tag}' & sleep 301; echo ${tag}`, { signal: ac.signal, timeoutMs: 60_000 });
+      const running = t.exec(`sh -c 'sleep 300.${stamp}; echo ${tag}' & sleep 301.${stamp}; echo ${tag}`, { signal: ac.signal, timeoutMs: 60_000 });
       // Wait until it runs on the node.
       for (let i = 0; i < 50; i++) {
         const ps = await t.exec(`pgrep -f ${tag} || true`);
         if (ps.stdout.trim() !== '') break;
         await new Promise((res) => setTimeout(res, 100));
       }
-      assert.notEqual((await t.exec(`pgrep -f 'sleep 30[01]' || true`)).stdout.trim(), '', 'the sleeps run before we cancel');
+      assert.notEqual((await t.exec(`pgrep -f 'sleep 30[01][.]${stamp}' || true`)).stdout.trim(), '', 'the sleeps run before we cancel');
       ac.abort();
       await rejectsWith(running, 'cancelled');
-      const left = await t.exec(`pgrep -af ${tag}; pgrep -x sleep -a | grep -E 'sleep 30[01]$' || true`);
+      const left = await t.exec(`pgrep -af ${tag}; pgrep -x sleep -a | grep -E 'sleep 30[01][.]${stamp}$' || true`);
       assert.equal(left.stdout.replace(/^.*pgrep.*$/gm, '').trim(), '', 'no sleep of the cancelled command is left');
     } finally {
       await r.pool.closeAll();
@@ -234,11 +240,12 @@ describe('SSH transport against a real sshd', { skip }, () => {
       const ac = new AbortController();
       const runs = Array.from({ length: 12 }, (_, i) => t.exec(`exec -a ${tag}-${i} sleep 300`, { signal: ac.signal, timeoutMs: 60_000 }));
       let running = '';
-      for (let i = 0; i < 50 && running !== '8'; i++) {
+      // 8 channels, one kept for kills: 7 run, 5 wait in the queue.
+      for (let i = 0; i < 50 && running !== '7'; i++) {
         running = (await w.exec(`pgrep -c -f '^${tag}-' || true`)).stdout.trim();
-        if (running !== '8') await new Promise((res) => setTimeout(res, 100));
+        if (running !== '7') await new Promise((res) => setTimeout(res, 100));
       }
-      assert.equal(running, '8', '8 run (the cap), 4 wait in the queue');
+      assert.equal(running, '7', '7 run (the cap), 5 wait in the queue');
       ac.abort();
       const outcomes = await Promise.allSettled(runs);
       for (const o of outcomes) {
@@ -677,3 +684,78 @@ describe('password and keyboard-interactive against a real sshd (PAM)', { skip }
     }
   });
 });
+
+// Hardened sshd configurations allow fewer sessions per connection than our default cap: the
+// server's refusal is back-pressure, never a failed command.
+describe('SSH transport against an sshd that allows fewer sessions (MaxSessions 2, 1, 0)', { skip }, () => {
+  for (const maxSessions of [2, 1]) {
+    test(`25 parallel execs on one node all succeed under MaxSessions ${maxSessions}, and the pool learns the limit`, async () => {
+      const sshd = await startSshd({ maxSessions });
+      const r = rig(sshd, 'once');
+      const t = r.pool.transport(target(sshd));
+      try {
+        const results = await Promise.all(Array.from({ length: 25 }, () => t.exec(concurrencyProbe(sshd, `ms${maxSessions}`))));
+        for (const res of results) assert.equal(res.code, 0, res.stderr);
+        const peak = Math.max(...results.map((res) => Number(res.stdout.trim())));
+        assert.ok(peak <= maxSessions, `peak concurrency ${peak} within MaxSessions ${maxSessions}`);
+        assert.ok(
+          r.log.some((l) => l.includes(`now at most ${maxSessions} at once`)),
+          `the pool logged the limit it learned; log:\n${r.log.join('\n')}`,
+        );
+        assert.match(sshd.log(), /too many sessions|no more sessions|session open failed/i, 'the server did refuse (the test exercised the back-pressure)');
+      } finally {
+        await r.pool.closeAll();
+        await sshd.stop();
+      }
+    });
+  }
+
+  test('under MaxSessions 2, a cancelled command is killed on the channel kept for kills while others queue', async () => {
+    const sshd = await startSshd({ maxSessions: 2 });
+    const r = rig(sshd, 'once');
+    const t = r.pool.transport(target(sshd));
+    const marker = path.join(sshd.dir, 'cancel-marker');
+    try {
+      // Teach the pool the limit first, so the long command and the queue meet a known cap.
+      await Promise.all(Array.from({ length: 4 }, () => t.exec('true')));
+      assert.ok(r.log.some((l) => l.includes('now at most 2 at once')), `learned the limit; log:\n${r.log.join('\n')}`);
+      const ac = new AbortController();
+      const long = t.exec(sh`while :; do date +%s%N > ${marker}; sleep 0.1; done`.text, { signal: ac.signal });
+      const queued = Array.from({ length: 5 }, () => t.exec('echo queued'));
+      await waitUntil(() => fs.existsSync(marker), 'the long command wrote its marker');
+      ac.abort();
+      await rejectsWith(long, 'cancelled');
+      const a = fs.readFileSync(marker, 'utf8');
+      await new Promise((res) => setTimeout(res, 600));
+      assert.equal(fs.readFileSync(marker, 'utf8'), a, 'the loop was killed: its marker no longer changes');
+      for (const q of await Promise.all(queued)) assert.equal(q.stdout, 'queued\n');
+    } finally {
+      await r.pool.closeAll();
+      await sshd.stop();
+    }
+  });
+
+  test('MaxSessions 0: the exec fails with a clear error naming the node and MaxSessions, after its deadline', async () => {
+    const sshd = await startSshd({ maxSessions: 0 });
+    const r = rig(sshd, 'once', { refusedChannelDeadlineMs: 1500 });
+    const t = r.pool.transport(target(sshd));
+    try {
+      const started = Date.now();
+      const err = await rejectsWith(t.exec('true'), 'protocol');
+      assert.ok(Date.now() - started >= 1500, 'it waited out the deadline first');
+      assert.match(err.message, /Node node1 refused every new SSH session for 2 s, even with no other session of ours open/);
+      assert.match(err.hint ?? '', /MaxSessions/);
+    } finally {
+      await r.pool.closeAll();
+      await sshd.stop();
+    }
+  });
+});
+
+async function waitUntil(check: () => boolean, what: string, ms = 10_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > end) assert.fail(`timed out after ${ms} ms waiting for: ${what}`);
+    await new Promise((res) => setTimeout(res, 20));
+  }
+}

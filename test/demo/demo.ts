@@ -23,16 +23,15 @@ export interface Demo {
 export function demoPrerequisites(): string | undefined {
   const why = clusterPrerequisites();
   if (why) return why;
-  const pre = findPrerequisites();
   // The demo needs code-server and the .vsix; Chromium only matters to the tests.
-  if (!pre.ok && !/^end-to-end prerequisites missing: Chromium/.test(pre.reason)) return pre.reason;
-  return undefined;
+  const pre = findPrerequisites({ chromium: false });
+  return pre.ok ? undefined : pre.reason;
 }
 
 export async function startDemo(opts: { nodes?: number } = {}): Promise<Demo> {
   const why = demoPrerequisites();
   if (why) throw new Error(why);
-  const pre = findPrerequisites();
+  const pre = findPrerequisites({ chromium: false });
   const paths = pre.ok ? pre.paths : (() => { throw new Error(pre.reason); })();
   const tc = await startCluster({ nodes: opts.nodes ?? 3, database: true, loadBalancer: true });
   let server: CodeServer | undefined;
@@ -72,7 +71,7 @@ export async function startDemo(opts: { nodes?: number } = {}): Promise<Demo> {
 async function main(): Promise<void> {
   const why = demoPrerequisites();
   if (why) {
-    process.stderr.write(`npm run demo cannot start: ${why}\nRun it as root on Debian after: bash test/install-debian-deps.sh && npm ci\n`);
+    process.stderr.write(`npm run demo cannot start: ${why}\nRun it as root on Debian: npm run demo installs what it needs.\n`);
     process.exit(2);
   }
   process.stderr.write('starting the demo cluster and VS Code…\n');

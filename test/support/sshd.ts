@@ -6,14 +6,15 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { skipOutsideCi } from './tier';
 
 export const SSHD = '/usr/sbin/sshd';
 
-/** Why these tests cannot run here, or undefined when they can. */
+/** Why these tests cannot run here, or undefined when they can; in CI (CI=true) a reason throws. */
 export function sshdSkipReason(): string | undefined {
-  if (process.getuid?.() !== 0) return 'needs root to run sshd and switch to the test users';
-  if (!fs.existsSync(SSHD)) return `no ${SSHD} (apt-get install openssh-server)`;
-  if (!fs.existsSync('/usr/bin/ssh-keygen')) return 'no ssh-keygen (apt-get install openssh-client)';
+  if (process.getuid?.() !== 0) return skipOutsideCi('needs root to run sshd and switch to the test users');
+  if (!fs.existsSync(SSHD)) return skipOutsideCi(`no ${SSHD} (apt-get install openssh-server)`);
+  if (!fs.existsSync('/usr/bin/ssh-keygen')) return skipOutsideCi('no ssh-keygen (apt-get install openssh-client)');
   return undefined;
 }
 
@@ -75,6 +76,8 @@ export interface SshdOptions {
   readonly passwordAuth?: boolean;
   readonly keyboardInteractive?: boolean;
   readonly port?: number;
+  /** sshd's MaxSessions (sessions per connection); default 10, OpenSSH's own default. */
+  readonly maxSessions?: number;
   readonly extraConfig?: readonly string[];
 }
 
@@ -111,7 +114,7 @@ export async function startSshd(opts: SshdOptions = {}): Promise<Sshd> {
     'PermitRootLogin yes',
     `PasswordAuthentication ${opts.passwordAuth ? 'yes' : 'no'}`,
     `KbdInteractiveAuthentication ${opts.keyboardInteractive ? 'yes' : 'no'}`,
-    'MaxSessions 10',
+    `MaxSessions ${opts.maxSessions ?? 10}`,
     'MaxStartups 100:30:200',
     'Subsystem sftp internal-sftp',
     'LogLevel VERBOSE',

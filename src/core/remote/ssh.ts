@@ -1,5 +1,5 @@
 // SSH to the nodes with ssh2: one connection per node, reused for every channel, channels capped
-// below OpenSSH's MaxSessions, keepalive on, a timeout on connect and on every exec, and
+// below OpenSSH's MaxSessions (a refused open waits, see slots.ts), keepalive on, a timeout on connect and on every exec, and
 // cancellation that kills the remote command (its whole process group), not just our wait.
 import { getMaxListeners, setMaxListeners } from 'node:events';
 import * as fs from 'node:fs';
@@ -12,7 +12,7 @@ import type { ClusterNode } from '../cluster/types';
 import { HostKeyPolicy } from './hostKeys';
 import type { AuthPrompt, RemoteLog, SecretSource } from './interaction';
 import { hostKeyAlgorithmsFor } from './knownHosts';
-import { ChannelSlots } from './slots';
+import { ChannelRefused, ChannelSlots } from './slots';
 import { KeyLoader, makeAuthHandler } from './sshAuth';
 import { parseSshConfig, resolveSshHost, type JumpSpec, type SshConfigFile } from './sshConfig';
 import { authFailedError, connectError, connectionLostError, connectTimeoutError, type ConnectContext } from './sshErrors';
@@ -68,10 +68,13 @@ export interface SshPoolOptions {
   readonly keepaliveIntervalMs?: number;
   readonly keepaliveCountMax?: number;
   /**
-   * Concurrent channels per connection. OpenSSH's MaxSessions defaults to 10 and two more are
-   * reserved for kills, so keep this at most MaxSessions - 2. Default 8.
+   * Concurrent channels per connection, kills included (one is kept for them). Default 8: below
+   * OpenSSH's default MaxSessions of 10, with a margin. A server that refuses earlier (a hardened
+   * MaxSessions 1 or 2) is waited for, and the limit drops to what it allows.
    */
   readonly maxChannels?: number;
+  /** A refused channel open with no other channel open is tried again for this long, then fails. Default 30 s. */
+  readonly refusedChannelDeadlineMs?: number;
   /** For an exec without its own timeoutMs. Default 120 s. */
   readonly execTimeoutMs?: number;
   readonly log?: RemoteLog;
@@ -125,11 +128,13 @@ interface Connection {
   readonly client: Client;
   /** Jump host clients, closed with the connection. */
   readonly jumps: readonly Client[];
+  /** Every session channel (exec, pty, sftp, kill) holds a slot until the server has closed it. */
   readonly slots: ChannelSlots;
-  /** Kills run on their own two channels, so a full queue never blocks one (MaxSessions 10 = 8 + 2). */
-  readonly killSlots: ChannelSlots;
   alive: boolean;
 }
+
+/** How long a kill waits for a free channel before it gives up and only closes the command's. */
+const KILL_SLOT_WAIT_MS = 10_000;
 
 // The first line a posix exec prints: its process group. A login script that prints junk before
 // it only delays the match; after 4 KiB without it we give up and pass everything through.
@@ -408,7 +413,11 @@ export class SshTransport implements Transport {
       }
       const via = names.length > 0 ? ` via ${names.join(', ')}` : '';
       const client = await this.pool.connectHop(hop, via, sock);
-      const conn: Connection = { client, jumps: jumpClients, slots: new ChannelSlots(this.pool.options.maxChannels ?? 8, t.name), killSlots: new ChannelSlots(2, t.name), alive: true };
+      const slots = new ChannelSlots(this.pool.options.maxChannels ?? 8, t.name, {
+        ...(this.pool.options.refusedChannelDeadlineMs !== undefined ? { refusedDeadlineMs: this.pool.options.refusedChannelDeadlineMs } : {}),
+        onLimit: (limit, why) => this.pool.options.log?.(`${t.name}: the server refused a new SSH channel (${why}); now at most ${limit} at once on this connection`),
+      });
+      const conn: Connection = { client, jumps: jumpClients, slots, alive: true };
       this.live = conn;
       const lost = (why: string): void => {
         if (!conn.alive) return;
@@ -431,38 +440,45 @@ export class SshTransport implements Transport {
     const started = Date.now();
     allowManyListeners(options.signal);
     const conn = await this.connection(options.signal);
-    const release = await conn.slots.acquire(options.signal);
-    try {
-      const result = await this.run(conn, command, options, started);
-      if (options.commandNotFoundIsError && result.code === 127) {
-        const last = result.stderr.trim().split('\n').pop() ?? '';
-        throw new RemoteError(
-          'command-not-found',
-          this.label,
-          `A command was not found on node ${this.label}${last ? `: ${last}` : ''}.`,
-          'Install the missing tool on the node, or check the PATH of the SSH user (non-interactive shells read fewer profile files).',
-        );
-      }
-      return result;
-    } finally {
-      release();
+    const result = await this.run(conn, command, options, started);
+    if (options.commandNotFoundIsError && result.code === 127) {
+      const last = result.stderr.trim().split('\n').pop() ?? '';
+      throw new RemoteError(
+        'command-not-found',
+        this.label,
+        `A command was not found on node ${this.label}${last ? `: ${last}` : ''}.`,
+        'Install the missing tool on the node, or check the PATH of the SSH user (non-interactive shells read fewer profile files).',
+      );
     }
+    return result;
   }
 
-  private openChannel(conn: Connection, command: string, pty?: PtyOptions): Promise<ClientChannel> {
-    return new Promise((resolve, reject) => {
-      const cb = (err: Error | undefined, stream: ClientChannel): void => {
-        if (err) reject(conn.alive ? new RemoteError('protocol', this.label, `Node ${this.label} refused a new SSH channel: ${err.message}.`, 'The server may limit sessions (MaxSessions in sshd_config); try again.') : connectionLostError(this.label, err.message));
-        else {
-          // Listen now, not after the promise resolves: ssh2 emits 'exit' while it parses the packet,
-          // and under load a fast command's exit status comes in the same read as the exec's reply.
-          stream.once('exit', (code: number | null, signal?: string) => exitStatus.set(stream, { code: typeof code === 'number' ? code : null, ...(signal ? { signal } : {}) }));
-          resolve(stream);
-        }
-      };
-      if (pty) conn.client.exec(command, { pty: { rows: pty.rows ?? 24, cols: pty.cols ?? 80, term: pty.term ?? 'xterm-256color' } }, cb);
-      else conn.client.exec(command, cb);
-    });
+  /**
+   * Opens a session channel for `command` once a slot is free; the slot is freed when the
+   * server has closed the channel ('close', not 'exit' or 'end': sshd frees its session then).
+   * A refused open waits for a slot and is tried again (slots.ts), never failing the command.
+   */
+  private async openChannel(conn: Connection, command: string, o: { readonly pty?: PtyOptions; readonly signal?: AbortSignal; readonly kill?: boolean } = {}): Promise<ClientChannel> {
+    const attempt = (): Promise<ClientChannel> =>
+      new Promise((resolve, reject) => {
+        const cb = (err: Error | undefined, stream: ClientChannel): void => {
+          if (!err) {
+            // Listen now, not after the promise resolves: ssh2 emits 'exit' while it parses the packet,
+            // and under load a fast command's exit status comes in the same read as the exec's reply.
+            stream.once('exit', (code: number | null, signal?: string) => exitStatus.set(stream, { code: typeof code === 'number' ? code : null, ...(signal ? { signal } : {}) }));
+            return resolve(stream);
+          }
+          if (!conn.alive) return reject(connectionLostError(this.label, err.message));
+          // CHANNEL_OPEN_FAILURE: for a session channel, sshd's "no session free" (MaxSessions).
+          reject(/Channel open failure/i.test(err.message) ? new ChannelRefused(err.message) : new RemoteError('protocol', this.label, `Node ${this.label} could not start a command over SSH: ${err.message}.`, 'Check the node\'s sshd log (journalctl -u ssh) for why it refused, then run the step again.'));
+        };
+        const pty = o.pty;
+        if (pty) conn.client.exec(command, { pty: { rows: pty.rows ?? 24, cols: pty.cols ?? 80, term: pty.term ?? 'xterm-256color' } }, cb);
+        else conn.client.exec(command, cb);
+      });
+    const { channel, release } = await conn.slots.open(attempt, { ...(o.signal ? { signal: o.signal } : {}), priority: o.kill ? 'kill' : 'command' });
+    channel.once('close', release);
+    return channel;
   }
 
   private run(conn: Connection, command: string, o: SshExecOptions, started: number): Promise<ExecResult> {
@@ -526,7 +542,7 @@ export class SshTransport implements Transport {
       if (o.signal?.aborted) return reject(new RemoteError('cancelled', this.label, `Cancelled on ${this.label} before the command started.`, 'Run the step again when you are ready.'));
       o.signal?.addEventListener('abort', onAbort, { once: true });
 
-      this.openChannel(conn, wrapped).then(
+      this.openChannel(conn, wrapped, o.signal ? { signal: o.signal } : {}).then(
         (s) => {
           stream = s;
           timer = setTimeout(() => stop('timeout'), timeoutMs);
@@ -597,9 +613,10 @@ export class SshTransport implements Transport {
     if (posix && pgid !== undefined && conn.alive) {
       const g = String(pgid);
       const script = `kill -TERM -- -${g} 2>/dev/null || exit 0; i=0; while [ $i -lt 20 ]; do kill -0 -- -${g} 2>/dev/null || exit 0; sleep 0.1; i=$((i+1)); done; kill -KILL -- -${g} 2>/dev/null; exit 0`;
-      const releaseKill = await conn.killSlots.acquire();
+      // The kill has a slot of its own, but a server allowing one session has none to spare.
+      const slotWait = AbortSignal.timeout(KILL_SLOT_WAIT_MS);
       try {
-        const s = await this.openChannel(conn, script);
+        const s = await this.openChannel(conn, script, { kill: true, signal: slotWait });
         await new Promise<void>((res) => {
           const t = setTimeout(res, 5000);
           s.on('close', () => {
@@ -611,9 +628,9 @@ export class SshTransport implements Transport {
           s.end();
         });
       } catch (e) {
-        note = `(Could not confirm the remote process group ${g} was killed: ${(e as Error).message}.)`;
-      } finally {
-        releaseKill();
+        note = slotWait.aborted
+          ? `(Could not kill the remote process group ${g}: no SSH channel came free within ${KILL_SLOT_WAIT_MS / 1000} s, the node allows only ${conn.slots.limit} at once; only the command's channel was closed.)`
+          : `(Could not confirm the remote process group ${g} was killed: ${(e as Error).message}.)`;
       }
     } else if (posix && pgid === undefined && conn.alive) {
       note = '(The command had not reported its process group yet; only its channel was closed.)';
@@ -632,14 +649,7 @@ export class SshTransport implements Transport {
   /** Runs a command on a pseudo-terminal (for interactive installers). Holds one channel slot until it exits. */
   async execPty(command: string, options: PtyOptions = {}): Promise<PtySession> {
     const conn = await this.connection(options.signal);
-    const release = await conn.slots.acquire(options.signal);
-    let stream: ClientChannel;
-    try {
-      stream = await this.openChannel(conn, command, options);
-    } catch (e) {
-      release();
-      throw e;
-    }
+    const stream = await this.openChannel(conn, command, { pty: options, ...(options.signal ? { signal: options.signal } : {}) });
     const decoder = new StringDecoder('utf8');
     const listeners: ((chunk: string) => void)[] = [];
     let early = '';
@@ -664,7 +674,6 @@ export class SshTransport implements Transport {
         if (early && code === null && sig === undefined) ({ code, signal: sig } = early);
         deliver(decoder.end());
         options.signal?.removeEventListener('abort', onAbort);
-        release();
         resolve({ code, ...(sig !== undefined ? { signal: sig } : {}) });
       });
     });
