@@ -172,6 +172,7 @@ async function act(cluster: Cluster, args: CliArgs): Promise<number> {
   const target: Target = args.node !== undefined ? { step: args.step!, node: args.node } : { step: args.step! };
   const secrets = new SecretValues();
   const credentials = ucdCredentials(args, secrets);
+  const ca = args.tlsCa !== undefined ? fs.readFileSync(args.tlsCa, 'utf8') : undefined;
   const session = RunSession.open(cluster, args.dir, secrets.mask);
   if (session.role.kind === 'follower') {
     err(`blocked: this run is owned by ${describeOwner(session.role.owner)}; nothing was done. Run it there, or close that window first (this command never takes a live run over).`);
@@ -198,7 +199,7 @@ async function act(cluster: Cluster, args: CliArgs): Promise<number> {
   const trust: TlsTrust = {
     pins,
     sessionPins: new Map(),
-    ...(args.tlsCa !== undefined ? { ca: fs.readFileSync(args.tlsCa, 'utf8') } : {}),
+    ...(ca !== undefined ? { ca } : {}),
     prompt: async (c) => {
       err(`[tls] ${c.host}:${c.port} presented a certificate that is not trusted (${c.reason}), SHA-256 ${c.fingerprint256}; not connecting. If it is the server's, pass --tls-fingerprint ${c.host}:${c.port}=${c.fingerprint256}`);
       return 'cancel';

@@ -4,8 +4,8 @@
 // given as a flag exits 3, --json prints the journal's own records; then a whole upgrade.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { X509Certificate } from 'node:crypto';
+import { execFile, spawn } from 'node:child_process';
+import { createHash, X509Certificate } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -31,8 +31,8 @@ describe('ucd-upgrade, the command line, on a real 3-node cluster', { skip, conc
   let cluster: Cluster;
   let common: string[];
 
-  const cli = (args: readonly string[], timeoutMs = 300_000): Promise<Ran> => new Promise((resolve, reject) => {
-    execFile(process.execPath, [CLI, ...args, ...common], {
+  const cli = (args: readonly string[], timeoutMs = 300_000, knownHosts = tc.knownHostsFile): Promise<Ran> => new Promise((resolve, reject) => {
+    execFile(process.execPath, [CLI, ...args, '--known-hosts', knownHosts, ...common], {
       cwd: ws,
       // The password reaches the child only through the environment variable the command line names.
       env: { ...process.env, [PASSWORD_ENV]: tc.ucdAdmin.password },
@@ -77,7 +77,7 @@ describe('ucd-upgrade, the command line, on a real 3-node cluster', { skip, conc
     const pins = cluster.nodes.map((n) => `--tls-fingerprint=${n.host}:${n.httpsPort}=${new X509Certificate(fs.readFileSync(path.join(tc.hostInstallDir(n.name), 'conf/sim/server.crt'))).fingerprint256}`);
     const lb = new URL(cluster.ucd.url);
     pins.push(`--tls-fingerprint=${lb.hostname}:${lb.port || 443}=${new X509Certificate(fs.readFileSync(tc.loadBalancer!.certFile)).fingerprint256}`);
-    common = ['--known-hosts', tc.knownHostsFile, '--ssh-config', os.devNull, '--ucd-user', tc.ucdAdmin.user, '--ucd-password-env', PASSWORD_ENV, ...pins];
+    common = ['--ssh-config', os.devNull, '--ucd-user', tc.ucdAdmin.user, '--ucd-password-env', PASSWORD_ENV, ...pins];
   });
   after(async () => {
     await tc?.stop();
@@ -128,6 +128,43 @@ describe('ucd-upgrade, the command line, on a real 3-node cluster', { skip, conc
     }
   });
 
+  test('an SSH host key not already known is never accepted: the node fails with its fingerprint, exit 1', async () => {
+    const empty = path.join(ws, 'empty_known_hosts');
+    fs.writeFileSync(empty, '');
+    const ucd1 = cluster.nodes[0];
+    const line = fs.readFileSync(tc.knownHostsFile, 'utf8').split('\n').find((l) => l.split(' ')[0] === `[${ucd1.host}]:${ucd1.sshPort}` || l.split(' ')[0] === ucd1.host);
+    assert.ok(line, `known_hosts has ${ucd1.name}`);
+    const fingerprint = `SHA256:${createHash('sha256').update(Buffer.from(line.split(' ')[2], 'base64')).digest('base64').replace(/=+$/, '')}`;
+    const r = await cli(['check', '5', '--node', 'ucd1', '--json'], 120_000, empty);
+    expectExit(r, 1, 'check 5 with an unknown host key');
+    assert.ok(r.stderr.includes(fingerprint), `stderr names ${fingerprint}\n${r.stderr}`);
+    const finished = expectEventsInJournal(r).filter((e) => e.type === 'finished');
+    assert.deepEqual(finished.map((e) => e.type === 'finished' && [e.node, e.verdict]), [['ucd1', 'failed']]);
+    assert.equal(fs.readFileSync(empty, 'utf8'), '', 'nothing was added to any known_hosts file');
+  });
+
+  test('the UCD password from a file descriptor: step 2 checks the Dashboard through the REST API', async () => {
+    await tc.startServer('ucd2');
+    const cancelId = await tc.startProcess('ucd2', { type: 'application', name: 'Deploy', application: 'JPetStore', environment: 'PROD', components: ['web'] });
+    const args = [CLI, 'check', '2', '--json', '--known-hosts', tc.knownHostsFile, ...common.filter((a) => a !== '--ucd-password-env' && a !== PASSWORD_ENV), '--ucd-password-fd', '3'];
+    const child = spawn(process.execPath, args, { cwd: ws, env: { ...process.env, [PASSWORD_ENV]: '' }, stdio: ['ignore', 'pipe', 'pipe', 'pipe'] });
+    (child.stdio[3] as NodeJS.WritableStream).end(`${tc.ucdAdmin.password}\n`);
+    let stdout = '';
+    let stderr = '';
+    child.stdout!.on('data', (d) => (stdout += d));
+    child.stderr!.on('data', (d) => (stderr += d));
+    const code = await new Promise<number | null>((res) => child.on('exit', res)).finally(() => tc.stopServer('ucd2'));
+    const lines = stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
+    const r: Ran = { code, stdout, stderr, lines };
+    // One process runs: the check fails and names it (it authenticated, or it could not list them).
+    expectExit(r, 1, 'check 2 with a process running');
+    const finished = expectEventsInJournal(r).filter((e) => e.type === 'finished' && e.step === 'processes');
+    assert.equal(finished.length, 1);
+    assert.match(JSON.stringify(finished[0]), /Deploy/);
+    assert.ok(!fs.readFileSync(journalPath(cluster, ws), 'utf8').includes(tc.ucdAdmin.password), 'no secret in the journal');
+    assert.ok(tc.processes().some((p) => JSON.stringify(p.items).includes(cancelId)), 'a Check cancels nothing');
+  });
+
   test('while another process owns the run, run and check are refused with the owner named (exit 2)', async () => {
     // This test process opens the run first, as an open editor window would: it owns the lock.
     const owner = RunSession.open(cluster, ws);
@@ -170,7 +207,15 @@ describe('ucd-upgrade, the command line, on a real 3-node cluster', { skip, conc
       return r;
     };
     await step(['run', '1']);
-    await step(['run', '2']);
+    await tc.startProcess('ucd3', { type: 'application', name: 'Deploy', application: 'JPetStore', environment: 'QA', components: ['web'] });
+    // A Deploy runs: cancelling it is a person's decision, given as a flag.
+    const running = tc.processes().length;
+    assert.ok(running >= 1, 'the Deploy runs');
+    const asked = await step(['run', '2'], 3);
+    assert.match(asked.stderr, /waiting for a person: .*--confirm cancel-processes or --wait-processes/);
+    assert.equal(tc.processes().length, running, 'nothing was cancelled without the flag');
+    await step(['run', '2', '--confirm', 'cancel-processes']);
+    assert.deepEqual(tc.processes(), [], 'every running process was cancelled in UCD');
     await step(['run', '3']);
     await step(['run', '4']);
     await step(['check', '5']);
