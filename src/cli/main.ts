@@ -179,6 +179,8 @@ async function act(cluster: Cluster, args: CliArgs): Promise<number> {
     session.dispose();
     return EXIT.blocked;
   }
+  if (session.role.previous) err(`took the run over from ${describeOwner(session.role.previous)}, which is gone`);
+  for (const t of session.interruptedOnOpen) err(`${describeTarget(t)} was running when its owner went away: marked interrupted; check it again`);
   const events = follow(session, args);
   const dialogs = new HeadlessDialogs(args.confirm, args.waitProcesses, err);
   const pool = new SshPool({
