@@ -1,18 +1,13 @@
-// Builds the step handlers from the core with the editor's dialogs plugged in. The handlers do the
-// work; this file only answers their questions (which process to cancel, are you sure).
+// The editor's answers to the steps' questions (which process to cancel, are you sure, a live
+// installer to take over), plugged into the core's step table. No step logic lives here.
 import * as vscode from 'vscode';
 import type { ClusterNode } from '../core/cluster/types';
 import type { HandlerTable } from '../core/runbook/actions';
 import { LocalTransport } from '../core/remote/local';
 import { targetFromNode, type SshPool } from '../core/remote/ssh';
 import type { Transport } from '../core/remote/transport';
-import { backupHandlers } from '../core/steps/backup';
-import { startHandlers, verifyVersionsHandlers } from '../core/steps/online';
-import { packageHandlers } from '../core/steps/package';
-import { installerHandlers } from '../core/steps/installer';
-import { stoppedHandlers } from '../core/steps/shutdown';
-import { storageHandlers } from '../core/steps/storage';
-import { processesHandlers, type ProcessesChoice } from '../core/steps/processes';
+import type { ProcessesChoice } from '../core/steps/processes';
+import { buildStepTable, type Confirmation, type RunbookDialogs } from '../core/steps/table';
 import { describeProcess, type RunningProcess } from '../core/ucd/rest/activity';
 import { UcdRestClient } from '../core/ucd/rest/client';
 import type { TlsTrust } from '../core/ucd/rest/tls';
@@ -27,6 +22,30 @@ export interface HandlerDeps {
   /** The cluster as loaded now; handlers read it when they run, so edits apply at once. */
   readonly cluster: () => { ucd: { url: string; credential: string } } | undefined;
 }
+
+/** Each confirmation's buttons and what each answer does, in the words of its dialog. */
+const CONFIRM_BUTTONS: Record<Confirmation, { yes: string; no: string; destructive: string; safe: string }> = {
+  kill: {
+    yes: 'Kill Them', no: 'Leave Them Running',
+    destructive: 'each process listed gets TERM, then KILL if it is still running after the grace time; a pid file is removed only as listed.',
+    safe: 'nothing is signalled and no file is removed; step 5 stays failed and names what still runs.',
+  },
+  'move-storage': {
+    yes: 'Move Storage', no: 'Do Not Move',
+    destructive: 'each item listed is moved into the shared appdata folder; nothing there is overwritten, and what is left for you is not touched.',
+    safe: 'nothing is moved; step 6 stays open.',
+  },
+  'cancel-processes': {
+    yes: 'Cancel Them in UCD', no: 'Keep Them Running',
+    destructive: 'UCD cancels each process listed, as the Dashboard\'s Cancel button does; their deployments stop where they are.',
+    safe: 'nothing is cancelled; the processes run on and step 2 stays failed until none runs.',
+  },
+  'upgrade-without-backup': {
+    yes: 'Upgrade Anyway', no: 'Stop Here',
+    destructive: 'the installer goes past the NOTICE and upgrades: the database schema changes and cannot be rolled back.',
+    safe: 'the installer ends before the upgrade begins; nothing is changed.',
+  },
+};
 
 async function chooseProcesses(running: readonly RunningProcess[]): Promise<ProcessesChoice | undefined> {
   type Item = vscode.QuickPickItem & { process?: RunningProcess; wait?: boolean };
@@ -45,17 +64,21 @@ async function chooseProcesses(running: readonly RunningProcess[]): Promise<Proc
   return { kind: 'cancel', processes: picked.flatMap((i) => (i.process ? [i.process] : [])) };
 }
 
+const editorDialogs: RunbookDialogs = {
+  confirm: (what, question, detail) => {
+    const b = CONFIRM_BUTTONS[what];
+    return confirmDestructive(question, detail, b.yes, b.no, { destructive: b.destructive, safe: b.safe });
+  },
+  chooseProcesses,
+  handOver: handOverToTerminal,
+};
+
 export function transportFor(pool: SshPool): (node: ClusterNode) => Promise<Transport> {
   return async (node) => pool.transport(targetFromNode(node));
 }
 
 export function buildHandlers(deps: HandlerDeps): HandlerTable {
   const local = new LocalTransport();
-  const online = { transportFor: transportFor(deps.pool), trust: deps.tls };
-  const installer = { transportFor: transportFor(deps.pool), handOver: handOverToTerminal, trust: deps.tls, confirm: (q: string, d: string) => confirmDestructive(q, d, 'Upgrade Anyway', 'Stop Here', {
-    destructive: 'the installer goes past the NOTICE and upgrades: the database schema changes and cannot be rolled back.',
-    safe: 'the installer ends before the upgrade begins; nothing is changed.',
-  }) };
   // One client per URL and credential, so a certificate trusted "once" stays trusted for the window.
   let client: { key: string; client: UcdRestClient } | undefined;
   const rest = () => {
@@ -67,39 +90,15 @@ export function buildHandlers(deps: HandlerDeps): HandlerTable {
     }
     return client.client;
   };
-  return {
-    backup: backupHandlers({ local: () => local, transportFor: transportFor(deps.pool) }),
-    package: packageHandlers({ transportFor: transportFor(deps.pool) }),
-    ...stoppedHandlers({
-      transportFor: transportFor(deps.pool),
-      confirm: (q, d) => confirmDestructive(q, d, 'Kill Them', 'Leave Them Running', {
-        destructive: 'each process listed gets TERM, then KILL if it is still running after the grace time; a pid file is removed only as listed.',
-        safe: 'nothing is signalled and no file is removed; step 5 stays failed and names what still runs.',
-      }),
-    }),
-    storage: storageHandlers({
-      transportFor: transportFor(deps.pool),
-      confirm: (q, d) => confirmDestructive(q, d, 'Move Storage', 'Do Not Move', {
-        destructive: 'each item listed is moved into the shared appdata folder; nothing there is overwritten, and what is left for you is not touched.',
-        safe: 'nothing is moved; step 6 stays open.',
-      }),
-    }),
-    installFirst: installerHandlers('installFirst', installer),
-    startFirst: startHandlers('startFirst', online),
-    installOthers: installerHandlers('installOthers', installer),
-    startOthers: startHandlers('startOthers', online),
-    verifyVersions: verifyVersionsHandlers(online),
-    processes: processesHandlers({
-      client: rest,
-      choose: chooseProcesses,
-      confirm: (q, d) => confirmDestructive(q, d, 'Cancel Them in UCD', 'Keep Them Running', {
-        destructive: 'UCD cancels each process listed, as the Dashboard\'s Cancel button does; their deployments stop where they are.',
-        safe: 'nothing is cancelled; the processes run on and step 2 stays failed until none runs.',
-      }),
-      onAuthRejected: async () => {
-        const c = deps.cluster();
-        if (c) await forgetCredential(deps.context, c.ucd.credential);
-      },
-    }),
-  };
+  return buildStepTable({
+    dialogs: editorDialogs,
+    transportFor: transportFor(deps.pool),
+    local: () => local,
+    rest,
+    trust: deps.tls,
+    onAuthRejected: async () => {
+      const c = deps.cluster();
+      if (c) await forgetCredential(deps.context, c.ucd.credential);
+    },
+  });
 }

@@ -1,0 +1,311 @@
+// ucd-upgrade: the runbook from a terminal or a pipeline. The same cluster file, the same journal
+// (under the same owner lock) and the same core Runner as the editor; only the dialogs differ:
+// every confirmation is a flag given beforehand, and nothing is ever asked.
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { CLUSTER_FILE_NAME, loadCluster } from '../core/cluster/load';
+import type { Cluster } from '../core/cluster/types';
+import { Journal, type JournalReadIssue } from '../core/journal/journal';
+import type { JournalEvent, Target } from '../core/journal/events';
+import { describeOwner } from '../core/journal/owner';
+import { renderReport } from '../core/journal/report';
+import { SecretValues } from '../core/journal/secrets';
+import { DEFAULT_GATE_OPTIONS, type GateOptions } from '../core/runbook/gates';
+import { runPhase } from '../core/runbook/phase';
+import { describeTarget, runRefusals, Runner, targetNodes, type Result } from '../core/runbook/runner';
+import { journalPath, RunSession } from '../core/runbook/session';
+import { nodesOf, reduceJournal, targetKey } from '../core/runbook/state';
+import { STEPS, stepDef } from '../core/runbook/steps';
+import { deriveRunbook, type StepView } from '../core/runbook/view';
+import { HostKeyPolicy } from '../core/remote/hostKeys';
+import { LocalTransport } from '../core/remote/local';
+import { SshPool, targetFromNode } from '../core/remote/ssh';
+import { buildStepTable } from '../core/steps/table';
+import { credentialsFor, UcdRestClient, type UcdCredentials } from '../core/ucd/rest/client';
+import { MemoryPinStore, normalizeFingerprint, type TlsTrust } from '../core/ucd/rest/tls';
+import { parseArgs, UsageError, USAGE, type CliArgs } from './args';
+import { HeadlessDialogs } from './dialogs';
+
+export const EXIT = { done: 0, failed: 1, blocked: 2, waiting: 3 } as const;
+
+const out = (line: string) => process.stdout.write(`${line}\n`);
+const err = (line: string) => process.stderr.write(`${line}\n`);
+
+function loadClusterFile(dir: string): Cluster {
+  const file = path.join(dir, CLUSTER_FILE_NAME);
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new UsageError(`Cannot read ${file}: ${(e as Error).message}. Run in the folder that holds ${CLUSTER_FILE_NAME}, or give it with --dir.`);
+  }
+  const r = loadCluster(text);
+  if (!r.ok) {
+    throw new UsageError(`${file} has problems; nothing was done:\n${r.problems.map((p) => `  ${JSON.stringify(p)}`).join('\n')}`);
+  }
+  return r.cluster;
+}
+
+function gateOptions(args: CliArgs): GateOptions {
+  return args.stoppedMaxAgeSeconds !== undefined ? { ...DEFAULT_GATE_OPTIONS, stoppedMaxAgeMs: args.stoppedMaxAgeSeconds * 1000 } : DEFAULT_GATE_OPTIONS;
+}
+
+/** The run as it is on disk, read without the lock and without writing: plan, status, report. */
+function readRun(cluster: Cluster, dir: string, opts: GateOptions): { events: readonly JournalEvent[]; views: StepView[]; issues: readonly JournalReadIssue[]; file: string } {
+  const file = journalPath(cluster, dir);
+  const journal = Journal.read(file);
+  const state = reduceJournal(journal.events, cluster);
+  return { events: journal.events, views: deriveRunbook(cluster, state, Date.now(), opts, runPhase(journal.events, cluster)), issues: journal.issues, file };
+}
+
+function plan(cluster: Cluster, args: CliArgs): number {
+  const opts = gateOptions(args);
+  const { events } = readRun(cluster, args.dir, opts);
+  const state = reduceJournal(events, cluster);
+  STEPS.forEach((def, i) => {
+    const nodes = nodesOf(def, cluster);
+    const gates = runRefusals(cluster, state, Date.now(), opts, { step: def.id });
+    if (args.json) {
+      out(JSON.stringify({ event: 'plan', number: i + 1, id: def.id, title: def.title, nodes, runs: def.action, checks: def.check, gates }));
+      return;
+    }
+    out(`${i + 1}. ${def.title} [${def.id}] — ${nodes.length ? nodes.join(', ') : 'the cluster'}`);
+    out(`   run:   ${def.action}`);
+    out(`   check: ${def.check}`);
+    out(`   gates: ${gates.length ? gates.join('; ') : 'none open now'}`);
+  });
+  return EXIT.done;
+}
+
+function status(cluster: Cluster, args: CliArgs): number {
+  const { views } = readRun(cluster, args.dir, gateOptions(args));
+  for (const v of views) {
+    if (args.json) {
+      out(JSON.stringify({ event: 'status', number: v.number, id: v.def.id, state: v.state, summary: v.summary, reasons: v.reasons, nodes: v.nodes.map((n) => ({ node: n.node, state: n.state, detail: n.detail })) }));
+      continue;
+    }
+    out(`${v.number}. ${v.def.title}: ${v.state}${v.summary ? ` — ${v.summary}` : ''}`);
+    for (const n of v.nodes) out(`   ${n.node}: ${n.state}${n.detail ? ` — ${n.detail}` : ''}`);
+  }
+  return EXIT.done;
+}
+
+function report(cluster: Cluster, args: CliArgs): number {
+  const run = readRun(cluster, args.dir, gateOptions(args));
+  out(renderReport({
+    cluster, events: run.events, views: run.views, readIssues: run.issues, generatedAt: new Date(),
+    operator: { user: os.userInfo().username, machine: os.hostname() }, journalFile: path.basename(run.file),
+  }));
+  return EXIT.done;
+}
+
+function readFd(fd: number): string {
+  const text = fs.readFileSync(fd, 'utf8');
+  return text.replace(/\r?\n$/, '');
+}
+
+/** The UCD credential from the environment or a descriptor, masked in the journal from the moment it is read. */
+function ucdCredentials(args: CliArgs, secrets: SecretValues): UcdCredentials | undefined {
+  const fromEnv = (name: string): string => {
+    const v = process.env[name];
+    if (!v) throw new UsageError(`The environment variable ${name} (named by the command line) is not set or empty.`);
+    return v;
+  };
+  let c: UcdCredentials | undefined;
+  if (args.ucdTokenEnv) c = { kind: 'token', token: fromEnv(args.ucdTokenEnv) };
+  else if (args.ucdUser !== undefined) {
+    if (args.ucdPasswordEnv === undefined && args.ucdPasswordFd === undefined) throw new UsageError('--ucd-user needs its password from --ucd-password-env NAME or --ucd-password-fd N.');
+    const password = args.ucdPasswordEnv !== undefined ? fromEnv(args.ucdPasswordEnv) : readFd(args.ucdPasswordFd!);
+    c = { kind: 'basic', user: args.ucdUser, password };
+  }
+  if (c?.kind === 'basic') {
+    secrets.add(c.password);
+    secrets.add(Buffer.from(`${c.user}:${c.password}`).toString('base64'));
+  }
+  if (c?.kind === 'token') secrets.add(c.token);
+  return c;
+}
+
+function homePath(p: string): string {
+  return p.startsWith('~/') ? path.join(os.homedir(), p.slice(2)) : p;
+}
+
+function seconds(ms: number): string {
+  return ms < 10_000 ? `${(ms / 1000).toFixed(1)} s` : `${Math.round(ms / 1000)} s`;
+}
+
+/**
+ * Journal events as they are appended: one JSON line each on stdout with --json (the very records
+ * of the journal), and a line per node on stderr for a person watching.
+ */
+function follow(session: RunSession, args: CliArgs): { dispose(): void; flush(): void } {
+  let seen = session.journal.events.length;
+  const startedAt = new Map<string, number>();
+  const flush = () => {
+    const events = session.journal.events;
+    for (; seen < events.length; seen++) {
+      const e = events[seen];
+      if (e.type !== 'started' && e.type !== 'finished' && e.type !== 'refused' && e.type !== 'interrupted' && e.type !== 'noted') continue;
+      if (args.json) out(JSON.stringify(e));
+      const who = `[${e.node ?? 'cluster'}]`;
+      const step = `${STEPS.findIndex((s) => s.id === e.step) + 1}. ${stepDef(e.step).title}`;
+      if (e.type === 'started') {
+        startedAt.set(e.id, Date.parse(e.ts));
+        err(`${who} ${step}: ${e.kind} started`);
+      } else if (e.type === 'finished') {
+        const t0 = startedAt.get(e.id);
+        const took = t0 !== undefined ? ` in ${seconds(Date.parse(e.ts) - t0)}` : '';
+        err(`${who} ${step}: ${e.kind} ${e.verdict}${took}${e.evidence.length ? ` — ${e.evidence.join('; ')}` : ''}${e.hint ? `\n${who}   next: ${e.hint}` : ''}`);
+      } else if (e.type === 'refused') {
+        err(`${who} ${step}: ${e.request} refused — ${e.reasons.join('; ')}`);
+      } else if (e.type === 'interrupted') {
+        err(`${who} ${step}: was running when its owner went away; marked interrupted`);
+      }
+    }
+  };
+  const sub = session.onDidChange(flush);
+  return { dispose: () => sub.dispose(), flush };
+}
+
+async function act(cluster: Cluster, args: CliArgs): Promise<number> {
+  const target: Target = args.node !== undefined ? { step: args.step!, node: args.node } : { step: args.step! };
+  const secrets = new SecretValues();
+  const credentials = ucdCredentials(args, secrets);
+  const ca = args.tlsCa !== undefined ? fs.readFileSync(args.tlsCa, 'utf8') : undefined;
+  const session = RunSession.open(cluster, args.dir, secrets.mask);
+  if (session.role.kind === 'follower') {
+    err(`blocked: this run is owned by ${describeOwner(session.role.owner)}; nothing was done. Run it there, or close that window first (this command never takes a live run over).`);
+    session.dispose();
+    return EXIT.blocked;
+  }
+  if (session.role.previous) err(`took the run over from ${describeOwner(session.role.previous)}, which is gone`);
+  for (const t of session.interruptedOnOpen) err(`${describeTarget(t)} was running when its owner went away: marked interrupted; check it again`);
+  const events = follow(session, args);
+  const dialogs = new HeadlessDialogs(args.confirm, args.waitProcesses, err);
+  const pool = new SshPool({
+    hostKeys: new HostKeyPolicy({
+      knownHostsFiles: (args.knownHosts.length ? args.knownHosts : ['~/.ssh/known_hosts']).map(homePath),
+      // Nothing is ever accepted here, so nothing is stored: an empty store.
+      storeFile: os.devNull,
+      prompt: async (q) => {
+        dialogs.unknownHostKey(q);
+        return 'cancel';
+      },
+    }),
+    secrets: { get: async () => undefined, store: async () => undefined, delete: async () => undefined, ask: async () => undefined },
+    sshConfigFile: args.sshConfig !== undefined ? homePath(args.sshConfig) : path.join(os.homedir(), '.ssh', 'config'),
+  });
+  const pins = new MemoryPinStore();
+  for (const [hostPort, fp] of args.tlsPins) await pins.set(hostPort, normalizeFingerprint(fp));
+  const trust: TlsTrust = {
+    pins,
+    sessionPins: new Map(),
+    ...(ca !== undefined ? { ca } : {}),
+    prompt: async (c) => {
+      err(`[tls] ${c.host}:${c.port} presented a certificate that is not trusted (${c.reason}), SHA-256 ${c.fingerprint256}; not connecting. If it is the server's, pass --tls-fingerprint ${c.host}:${c.port}=${c.fingerprint256}`);
+      return 'cancel';
+    },
+  };
+  let client: UcdRestClient | undefined;
+  const rest = () => {
+    if (!credentials) throw new Error(`no UCD credential was given: pass --ucd-user USER --ucd-password-env NAME (or --ucd-token-env NAME) for ${cluster.ucd.url}`);
+    client ??= new UcdRestClient({ baseUrl: cluster.ucd.url, credentials: credentialsFor(cluster.ucd.url, credentials), pins: trust.pins, prompt: trust.prompt, ...(trust.ca ? { ca: trust.ca } : {}), credentialName: cluster.ucd.credential });
+    return client;
+  };
+  const local = new LocalTransport();
+  const handlers = buildStepTable({ dialogs, transportFor: async (n) => pool.transport(targetFromNode(n)), local: () => local, rest, trust });
+  const log = {
+    info: (m: string) => args.verbose && err(`  ${m}`),
+    warn: (m: string) => err(`  ${m}`),
+    error: (m: string) => err(`  ${m}`),
+  };
+  const runner = new Runner(session, { handlers, log, gates: () => gateOptions(args) });
+  const abort = new AbortController();
+  const onSignal = () => {
+    err('interrupted: stopping what runs (the journal records it)');
+    abort.abort();
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  const t0 = Date.now();
+  let result: Result;
+  try {
+    result = await runner.perform({ kind: args.command === 'run' ? 'run' : 'check', target }, abort.signal);
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    events.flush();
+    events.dispose();
+    await pool.closeAll().catch(() => undefined);
+    session.dispose();
+  }
+  return verdict(session, target, result, dialogs, args, Date.now() - t0);
+}
+
+function verdict(session: RunSession, target: Target, result: Result, dialogs: HeadlessDialogs, args: CliArgs, ms: number): number {
+  const what = `${args.command} ${describeTarget(target)}`;
+  const done = (code: number, line: string) => {
+    if (args.json) out(JSON.stringify({ event: 'exit', code, result }));
+    err(line);
+    return code;
+  };
+  switch (result.kind) {
+    case 'refused':
+      return done(EXIT.blocked, `blocked: ${what} — ${result.reasons.join('; ')}`);
+    case 'busy':
+      return done(EXIT.blocked, `blocked: ${result.running}`);
+    case 'unavailable':
+      return done(EXIT.failed, `failed: ${result.reason}`);
+    case 'error':
+      return done(EXIT.failed, `failed: ${what} — ${result.message}`);
+    case 'done':
+    case 'proven':
+      break;
+  }
+  if (dialogs.waiting.length) {
+    return done(EXIT.waiting, `waiting for a person: ${what} needs ${dialogs.waiting.map((w) => w.need).join(' and ')}; nothing of that was done. ${dialogs.waiting.map((w) => w.why).join(' ')}`);
+  }
+  const state = session.state();
+  const keys = stepDef(target.step).scope === 'cluster' ? [targetKey(target.step)] : targetNodes(session.cluster, target).map((n) => targetKey(target.step, n));
+  const bad = keys.filter((k) => {
+    const s = state.get(k)?.status;
+    return s === undefined || s === 'failed' || s === 'interrupted' || s === 'running';
+  });
+  if (bad.length) return done(EXIT.failed, `failed: ${what} after ${seconds(ms)} — not passed: ${bad.map((k) => `${k} (${state.get(k)?.status ?? 'no result'})`).join(', ')}`);
+  return done(EXIT.done, `done: ${what} in ${seconds(ms)}`);
+}
+
+export async function main(argv: readonly string[]): Promise<number> {
+  let args: CliArgs;
+  try {
+    args = parseArgs(argv, process.cwd());
+  } catch (e) {
+    if (!(e instanceof UsageError)) throw e;
+    err(`${e.message}\n${USAGE}`);
+    return EXIT.failed;
+  }
+  try {
+    const cluster = loadClusterFile(args.dir);
+    switch (args.command) {
+      case 'plan': return plan(cluster, args);
+      case 'status': return status(cluster, args);
+      case 'report': return report(cluster, args);
+      case 'check':
+      case 'run': return await act(cluster, args);
+    }
+  } catch (e) {
+    err(e instanceof UsageError ? e.message : `failed: ${(e as Error).message}`);
+    return EXIT.failed;
+  }
+}
+
+if (require.main === module) {
+  main(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (e: unknown) => {
+      err(`failed: ${e instanceof Error ? e.stack ?? e.message : String(e)}`);
+      process.exit(EXIT.failed);
+    },
+  );
+}
