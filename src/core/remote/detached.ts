@@ -15,9 +15,14 @@ export interface DetachedRun {
 }
 
 export const DETACHED_PID_MARKER = 'ucd-runbook: detached pid';
-/** The detached wrapper's exit status when the gate line was not go (the command never ran). */
-export const DETACHED_NOT_STARTED_EXIT = 97;
-export const DETACHED_NOT_STARTED_MARKER = 'ucd-runbook: installer not started';
+/** The start gate's words (src/core/ucd/installer/startGate.ts for the installer). */
+export interface GateWords {
+  readonly ready: string;
+  readonly go: string;
+  /** Written to the log (and echoed by the launch) when the line was not go. */
+  readonly notStarted: string;
+  readonly notStartedExit: number;
+}
 const HEADER = 'ucd-detached';
 
 /** Run folders live under the runbook's own 0700 folder, outside any stage (re-staging keeps them). */
@@ -30,15 +35,16 @@ export function runFolder(base: string, runId: string): string {
  * `readyMarker`, waits for one line on stdin and hands it to the detached side through the FIFO.
  * `command` runs with stdin from /dev/null, stdout and stderr appended to the log.
  */
-export function detachedLaunchScript(dir: string, command: ShellScript, readyMarker: string, goLine: string): ShellScript {
+export function detachedLaunchScript(dir: string, command: ShellScript, gate: GateWords): ShellScript {
+  const goLine = gate.go;
   const detached = sh`d=$1
 echo $$ > "$d/pid.tmp" && mv -f "$d/pid.tmp" "$d/pid"
 line=''
 IFS= read -r line < "$d/gate"
 case "$line" in ${goLine}|${goLine}"$(printf '\\r')") ;; *)
-  printf '%s\\n' ${DETACHED_NOT_STARTED_MARKER} >> "$d/log"
-  echo ${DETACHED_NOT_STARTED_EXIT} > "$d/exit.tmp" && mv -f "$d/exit.tmp" "$d/exit"
-  exit ${DETACHED_NOT_STARTED_EXIT};;
+  printf '%s\\n' ${gate.notStarted} >> "$d/log"
+  echo ${gate.notStartedExit} > "$d/exit.tmp" && mv -f "$d/exit.tmp" "$d/exit"
+  exit ${gate.notStartedExit};;
 esac
 /bin/sh -c ${command.text} < /dev/null >> "$d/log" 2>&1
 echo $? > "$d/exit.tmp" && mv -f "$d/exit.tmp" "$d/exit"`;
@@ -51,11 +57,13 @@ mkfifo -m 600 "$d/gate" && : > "$d/log" || { echo "cannot create the gate and lo
 setsid nohup /bin/sh -c ${detached.text} ucd-runbook-installer "$d" < /dev/null > /dev/null 2>&1 &
 exec 4> "$d/gate"
 printf '%s %s\\n' ${DETACHED_PID_MARKER} "$(cat "$d/pid")"
-printf '%s\\n' ${readyMarker}
+printf '%s\\n' ${gate.ready}
 line=''
 IFS= read -r line
 printf '%s\\n' "$line" >&4
-exec 4>&-`;
+exec 4>&-
+# Not go: the detached side ends at once; show what it said.
+case "$line" in ${goLine}|${goLine}"$(printf '\\r')") ;; *) while [ ! -f "$d/exit" ]; do sleep 1; done; cat "$d/log";; esac`;
 }
 
 /** The pid the launch printed before its ready line. */

@@ -230,6 +230,11 @@ export class RunSession {
     if (this.closing && this.live.size === 0) this.release();
   }
 
+  /** Whether this session itself is carrying the action (then nobody else re-attaches to it). */
+  carries(id: string): boolean {
+    return this.live.has(id);
+  }
+
   /** Follows a detached action begun by an earlier owner: this session may finish it. */
   adopt(id: string): void {
     this.live.add(id);
