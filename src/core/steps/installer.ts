@@ -453,6 +453,14 @@ async function recordRan(ctx: ActionContext, deps: InstallerDeps, step: InstallS
   }
   // The installer said it succeeded; believe the node, not the message.
   const { probe } = await probeNode(() => Promise.resolve(t), node, { appdataDir: ctx.cluster.sharedAppdata, signal: ctx.signal });
+  const detached = ctx.session.detachedRun(id);
+  if (probe.kind !== 'probed' && detached) {
+    // The node could not be read (a drop right after the end): not the installer's failure. Its
+    // exit status and log stay on the node; Check reads them again.
+    ctx.log.warn(`[${node.name}] the installer ended (run ${detached.runId}), but ${node.name} could not be read afterwards: ${probe.kind === 'failed' ? probe.message : probe.reason}. Check step ${step} to record its outcome.`);
+    ctx.session.letGo(id);
+    return;
+  }
   const facts = factsFromProbe(probe);
   const appdata = probe.kind === 'probed' && probe.version.kind === 'ok' && probe.version.appdata?.kind === 'found' ? probe.version.appdata.version : undefined;
   if (facts.version !== ctx.cluster.targetVersion) {
