@@ -15,6 +15,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import type { JournalEvent } from '../../src/core/journal/events';
 import { loadCluster } from '../../src/core/cluster/load';
 import type { Cluster, ClusterNode } from '../../src/core/cluster/types';
 import type { ActionContext, ActionLog, StepHandlers } from '../../src/core/runbook/actions';
@@ -41,6 +42,9 @@ interface Rig {
   trust: InstallerDeps['trust'];
 }
 
+/** Step 3's records from the one staging in before(): each test's run starts from that staged package. */
+let staged: readonly JournalEvent[] = [];
+
 function rig(tc: TestCluster, overrides: Record<string, unknown>): Rig {
   const r = loadCluster(tc.clusterFile(overrides));
   if (!r.ok) throw new Error(JSON.stringify(r.problems));
@@ -52,7 +56,9 @@ function rig(tc: TestCluster, overrides: Record<string, unknown>): Rig {
   });
   // The simulator's self-signed certificates, trusted as a user would after looking at them.
   const trust = { pins: new MemoryPinStore(), sessionPins: new Map<string, string>(), prompt: async () => 'always' as const };
-  return { cluster: r.cluster, session: RunSession.open(r.cluster, ws), lines: [], pool, transportFor: async (n) => pool.transport(targetFromNode(n)), trust };
+  const session = RunSession.open(r.cluster, ws);
+  for (const e of staged) session.journal.append(e);
+  return { cluster: r.cluster, session, lines: [], pool, transportFor: async (n) => pool.transport(targetFromNode(n)), trust };
 }
 
 function ctx(r: Rig, step: StepId, node?: string): ActionContext {
@@ -135,6 +141,7 @@ describe('installer and restart steps prove their own preconditions, on a real c
     const r = rig(tc, { package: { localFile: pkg.file } });
     await act(r, packageHandlers({ transportFor: r.transportFor }), 'package');
     assert.equal(result(r, 'package@ucd1').status, 'passed', r.lines.slice(-20).join('\n'));
+    staged = r.session.journal.events.filter((e) => e.type !== 'run-opened' && e.step === 'package');
     await r.pool.closeAll();
   });
   after(async () => {
