@@ -34,7 +34,7 @@ interface Window {
 }
 
 /** One editor window: its own SSH pool and its own session on the workspace's journal. */
-function openWindow(tc: TestCluster, text: string, ws: string): Window {
+function openWindow(tc: TestCluster, text: string, ws: string, silenceLogMs?: number): Window {
   const r = loadCluster(text);
   if (!r.ok) throw new Error(JSON.stringify(r.problems));
   const pool = new SshPool({
@@ -49,6 +49,7 @@ function openWindow(tc: TestCluster, text: string, ws: string): Window {
     confirm: async () => true,
     handOver: async () => assert.fail('silent mode has no prompt to hand over'),
     pollMs: 300,
+    ...(silenceLogMs !== undefined ? { silenceLogMs } : {}),
   });
   return { cluster: r.cluster, session: RunSession.open(r.cluster, ws), pool, lines: [], ws, installFirst };
 }
@@ -170,7 +171,7 @@ describe('the silent installer runs detached on the node and is found again, on 
     assert.ok(run && run.type === 'detached');
     assert.ok(await alive(tc, 'ucd2', run.pid), 'the installer outlived the connections');
 
-    const second = openWindow(tc, text, first.ws);
+    const second = openWindow(tc, text, first.ws, 2_000);
     try {
       assert.deepEqual(second.session.interruptedOnOpen, []);
       assert.deepEqual(second.session.detachedOnOpen.map((d) => d.run.runId), [run.runId]);
@@ -190,6 +191,8 @@ describe('the silent installer runs detached on the node and is found again, on 
       const schemaAfter = await tc.database!.schemaVersions();
       assert.equal(schemaAfter.length, schemaBefore.length + 1, `schema upgraded exactly once: ${schemaAfter.join(', ')}`);
       assert.ok(second.lines.some((l) => l.includes('Upgraded the database schema')), 'the log was followed from the start');
+      // The schema upgrade is silent for seconds: said, and nothing hangs up.
+      assert.ok(second.lines.some((l) => /^\[ucd2\] still running on ucd2, last output \d+ s ago$/.test(l)), second.lines.join('\n'));
     } finally {
       second.session.dispose();
       await second.pool.closeAll();

@@ -4,7 +4,10 @@
 // installer process itself waits behind a small wrapper until the client, with the channel open,
 // has checked the proof is still young (startGate.ts). Guided mode drives the prompts over a pty
 // and hands the live session to a terminal the moment something unknown appears; silent mode
-// writes install.properties and closes standard input.
+// writes install.properties and runs the installer detached on the node (remote/detached.ts): its
+// run id, pid and folder are journaled before go, its log is followed by offset, and a window
+// that goes away (reload, drop) ends nothing there: Check, in this window or the next, follows it
+// again and records its real outcome.
 import { randomUUID } from 'node:crypto';
 import type { ClusterNode } from '../cluster/types';
 import { probeNode } from '../probes/node';
@@ -234,6 +237,10 @@ type FollowEnd =
   /** This window stopped following (cancel, reload, a connection that did not come back); the installer goes on. */
   | { readonly kind: 'let-go'; readonly why: string };
 
+function ago(ms: number): string {
+  return ms < 120_000 ? `${Math.round(ms / 1000)} s` : `${Math.round(ms / 60_000)} min`;
+}
+
 function abortableSleep(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
     if (signal.aborted) return resolve();
@@ -294,7 +301,7 @@ async function followDetached(ctx: ActionContext, deps: InstallerDeps, node: Clu
     if (poll.state.kind === 'gone') return { kind: 'gone' };
     // No timer ends the installer; a long silence is only said.
     if (Date.now() - lastSaid >= silenceMs) {
-      ctx.log.info(`[${node.name}] still running on ${node.name}, last output ${Math.round((Date.now() - lastOutput) / 60_000)} min ago`);
+      ctx.log.info(`[${node.name}] still running on ${node.name}, last output ${ago(Date.now() - lastOutput)} ago`);
       lastSaid = Date.now();
     }
     await abortableSleep(pollMs, ctx.signal);
