@@ -144,7 +144,7 @@ export interface TestCluster {
   /** The running requests, from the shared appdata. */
   processes(): SimProcessRecord[];
   /** Builds ibm-ucd-<version>.zip into <stateDir>/packages; version defaults to the next one. */
-  buildPackage(opts?: { version?: string; product?: string; format?: 'zip' | 'tar.gz'; extraPrompt?: string }): InstallerPackage;
+  buildPackage(opts?: { version?: string; product?: string; format?: 'zip' | 'tar.gz'; extraPrompt?: string; schemaUpgradeSeconds?: number }): InstallerPackage;
   stop(): Promise<void>;
 }
 
@@ -923,11 +923,11 @@ class Cluster implements TestCluster {
     return out;
   }
 
-  buildPackage(opts: { version?: string; product?: string; format?: 'zip' | 'tar.gz'; extraPrompt?: string } = {}): InstallerPackage {
+  buildPackage(opts: { version?: string; product?: string; format?: 'zip' | 'tar.gz'; extraPrompt?: string; schemaUpgradeSeconds?: number } = {}): InstallerPackage {
     const outDir = path.join(this.stateDir, 'packages');
     fs.mkdirSync(outDir, { recursive: true });
     const builder = require(simFile('package.js')) as {
-      buildPackage(o: { version: string; outDir: string; texts: unknown; product?: string; format?: string; extraPrompt?: string }): InstallerPackage;
+      buildPackage(o: { version: string; outDir: string; texts: unknown; product?: string; format?: string; extraPrompt?: string; schemaUpgradeSeconds?: number }): InstallerPackage;
     };
     return builder.buildPackage({
       version: opts.version ?? nextVersion(this.version),
@@ -936,6 +936,7 @@ class Cluster implements TestCluster {
       ...(opts.product ? { product: opts.product } : {}),
       ...(opts.format ? { format: opts.format } : {}),
       ...(opts.extraPrompt ? { extraPrompt: opts.extraPrompt } : {}),
+      ...(opts.schemaUpgradeSeconds !== undefined ? { schemaUpgradeSeconds: opts.schemaUpgradeSeconds } : {}),
     });
   }
 

@@ -11,6 +11,9 @@
 //    connection to the configured web host and HTTPS port, a version mismatch with the shared
 //    appdata, an upgrade question answered with anything but yes;
 //  - the first node upgrades the database schema (a row in ds_db_version), later nodes do not;
+//    it takes conf/sim/schema-upgrade-seconds (or UCD_SIM_SCHEMA_SECONDS) and is not atomic:
+//    var/sim/upgrade-in-progress in the install (and, during the schema part,
+//    var/sim/schema-upgrade-in-progress in the appdata) stays behind when the installer is killed;
 //  - the new version is laid into the install, installed.version written there and in appdata.
 // The exit status is Ant's, but install-server.sh ends with an export and returns 0 anyway.
 const fs = require('fs');
@@ -148,6 +151,18 @@ function sql(dir, settings, statement) {
   }
 }
 
+/**
+ * Seconds the simulated schema upgrade takes: UCD_SIM_SCHEMA_SECONDS, else the package's
+ * conf/sim/schema-upgrade-seconds, else none.
+ */
+function schemaUpgradeSeconds() {
+  const file = path.join(PKG, 'conf/sim/schema-upgrade-seconds');
+  const raw = process.env.UCD_SIM_SCHEMA_SECONDS ?? (fs.existsSync(file) ? fs.readFileSync(file, 'utf8').trim() : '0');
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n < 0) fail(70, `bad schema upgrade time ${raw}`);
+  return n;
+}
+
 async function main() {
   writeOut(`Buildfile: ${BUILD_FILE}\n\ninstall:\n`);
   const newVersion = versionOf(path.join(PKG, 'conf/installed.version'));
@@ -229,6 +244,11 @@ async function main() {
   }
 
   writeOut(`    [mkdir] Created dir: ${dir}/var/temp\n`);
+  // Not atomic, as in the product: from here a killed installer leaves a half-upgraded node. The
+  // markers say so (Check and the tests can see them); only a finished run removes them.
+  const inProgress = path.join(dir, 'var/sim/upgrade-in-progress');
+  fs.mkdirSync(path.dirname(inProgress), { recursive: true });
+  fs.writeFileSync(inProgress, `from=${previous}\nto=${newVersion}\npid=${process.pid}\n`);
   const top = sql(dir, settings, 'SELECT release_name, ver FROM ds_db_version ORDER BY ver DESC LIMIT 1').trim().split('\t');
   const schemaVersion = top[0] || '0';
   const schemaVer = Number(top[1] || 0);
@@ -236,7 +256,16 @@ async function main() {
     echo(TEXTS.infos.databaseUpgrades);
     await workflow.cancelAll(appdata);
     if (!/^[\d.]+$/.test(newVersion)) fail(70, `bad package version ${newVersion}`);
+    const schemaMarker = path.join(appdata, 'var/sim/schema-upgrade-in-progress');
+    fs.mkdirSync(path.dirname(schemaMarker), { recursive: true });
+    fs.writeFileSync(schemaMarker, `from=${schemaVersion}\nto=${newVersion}\nnode=${os.hostname()}\npid=${process.pid}\n`);
+    const seconds = schemaUpgradeSeconds();
+    if (seconds > 0) {
+      writeOut(`     [echo] Upgrading the database schema from ${schemaVersion} to ${newVersion} (this takes a while).\n`);
+      await new Promise((r) => setTimeout(r, seconds * 1000));
+    }
     sql(dir, settings, `INSERT INTO ds_db_version (release_name, ver) VALUES ('${newVersion}', ${schemaVer + 1})`);
+    fs.rmSync(schemaMarker, { force: true });
     writeOut(`     [echo] Upgraded the database schema from ${schemaVersion} to ${newVersion}.\n`);
   } else {
     echo(TEXTS.infos.noDatabaseUpgrades);
@@ -254,6 +283,7 @@ async function main() {
   });
   fs.mkdirSync(path.dirname(appdataVersionFile), { recursive: true });
   fs.writeFileSync(appdataVersionFile, `installed.version=${newVersion}\n`);
+  fs.rmSync(inProgress, { force: true });
   writeOut(`\n${TEXTS.ant.buildSuccessful}\n${totalTime()}\n`);
 }
 

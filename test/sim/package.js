@@ -139,6 +139,11 @@ function buildPackage(opts) {
     fs.mkdirSync(path.join(root, 'conf/sim'), { recursive: true });
     fs.writeFileSync(path.join(root, 'conf/sim/extra-prompt'), `${opts.extraPrompt}\n`);
   }
+  // How long the schema upgrade takes (seconds), as a real one takes minutes to an hour.
+  if (opts.schemaUpgradeSeconds !== undefined) {
+    fs.mkdirSync(path.join(root, 'conf/sim'), { recursive: true });
+    fs.writeFileSync(path.join(root, 'conf/sim/schema-upgrade-seconds'), `${Number(opts.schemaUpgradeSeconds)}\n`);
+  }
   for (const f of PACKAGE_FILES) fs.copyFileSync(path.join(__dirname, f), path.join(root, 'lib/sim', f));
   fs.writeFileSync(path.join(root, 'lib/sim/texts.json'), `${JSON.stringify(texts, null, 2)}\n`);
 

@@ -18,7 +18,10 @@ export type JournalEvent =
   | { readonly type: 'run-opened'; readonly ts: string; readonly cluster: string; readonly from: string; readonly to: string; readonly nodes: readonly string[] }
   | ({ readonly type: 'started'; readonly ts: string; readonly id: string; readonly kind: ActionKind } & Target)
   | ({ readonly type: 'finished'; readonly ts: string; readonly id: string; readonly kind: ActionKind; readonly verdict: Verdict; readonly evidence: readonly string[]; readonly hint?: string; readonly facts?: NodeFacts } & Target)
-  | ({ readonly type: 'interrupted'; readonly ts: string; readonly id: string } & Target)
+  // reason: set when the action's own process was found gone (not merely cut off from this window).
+  | ({ readonly type: 'interrupted'; readonly ts: string; readonly id: string; readonly reason?: string } & Target)
+  // The running action's process lives on the node, detached from this window: how to find it again.
+  | ({ readonly type: 'detached'; readonly ts: string; readonly id: string; readonly runId: string; readonly pid: number; readonly dir: string } & Target)
   | ({ readonly type: 'skipped'; readonly ts: string; readonly reason: string } & Target)
   | ({ readonly type: 'confirmed'; readonly ts: string; readonly note: string } & Target)
   | ({ readonly type: 'reset'; readonly ts: string; readonly reason: string } & Target)
@@ -29,7 +32,7 @@ export type JournalEvent =
 
 export type JournalEventType = JournalEvent['type'];
 
-const TYPES: ReadonlySet<string> = new Set(['run-opened', 'started', 'finished', 'interrupted', 'skipped', 'confirmed', 'reset', 'refused', 'noted']);
+const TYPES: ReadonlySet<string> = new Set(['run-opened', 'started', 'finished', 'interrupted', 'skipped', 'confirmed', 'reset', 'refused', 'noted', 'detached']);
 
 /** Accepts a parsed line only if it has the shape of a known event; old or foreign lines are reported, not trusted. */
 export function asEvent(value: unknown): JournalEvent | undefined {

@@ -73,7 +73,8 @@ function eventDetails(e: JournalEvent, startedAt: ReadonlyMap<string, string>): 
       const ev = e.evidence.length ? `: ${e.evidence.map(mdText).join('; ')}` : '';
       return `${e.kind} ${e.verdict}${took}${ev}${e.hint ? ` (next: ${mdText(e.hint)})` : ''}`;
     }
-    case 'interrupted': return 'interrupted (the window closed while it ran)';
+    case 'interrupted': return e.reason ? `interrupted: ${mdText(e.reason)}` : 'interrupted (the window closed while it ran)';
+    case 'detached': return `running detached on the node: run ${mdText(e.runId)}, pid ${e.pid}, folder ${mdText(e.dir)}`;
     case 'skipped': return `skipped: ${mdText(e.reason)}`;
     case 'confirmed': return `confirmed manually: ${mdText(e.note)}`;
     case 'reset': return `reset${e.reason ? `: ${mdText(e.reason)}` : ''}`;
@@ -97,7 +98,7 @@ function outcomeLine(v: { readonly outcome?: StepView['outcome'] }): { detail: s
       return { detail: [...o.evidence.map(mdText), ...(o.hint ? [`next: ${mdText(o.hint)}`] : [])].join('<br>'), at: o.at };
     case 'skipped': return { detail: `skipped: ${mdText(o.reason)}`, at: o.at };
     case 'confirmed': return { detail: `confirmed manually: ${mdText(o.note)}`, at: o.at };
-    case 'interrupted': return { detail: 'interrupted — must be checked again', at: o.at };
+    case 'interrupted': return { detail: o.reason ? `interrupted: ${mdText(o.reason)}` : 'interrupted — must be checked again', at: o.at };
     case 'running': return { detail: `${o.kind} running`, at: o.at };
   }
 }

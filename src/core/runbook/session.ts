@@ -7,6 +7,7 @@ import type { Cluster } from '../cluster/types';
 import { Journal, journalFileName, type SecretMask } from '../journal/journal';
 import type { ActionKind, JournalEvent, RequestKind, Target, Verdict } from '../journal/events';
 import { DEFAULT_LOCK_TIMING, describeOwner, OwnerLiveness, OwnerLock, type Claim, type LockTiming, type OwnerRecord } from '../journal/owner';
+import type { DetachedRun } from '../remote/detached';
 import type { NodeFacts } from '../status/facts';
 import { DEFAULT_GATE_OPTIONS, type GateOptions } from './gates';
 import { danglingRuns, nodesOf, reduceJournal, splitKey, type RunState } from './state';
@@ -62,6 +63,11 @@ export class RunSession {
   readonly readIssues;
   /** Actions that were running when their owner went away; marked interrupted when this session took the run over. */
   readonly interruptedOnOpen: Target[] = [];
+  /**
+   * Actions whose process runs detached on a node (an installer) and was running when the owner
+   * went away: not interrupted, but to be followed again (steps/installer.ts re-attaches on Check).
+   */
+  readonly detachedOnOpen: { readonly target: Target; readonly id: string; readonly run: DetachedRun }[] = [];
 
   private constructor(
     private clusterDef: Cluster,
@@ -204,6 +210,43 @@ export class RunSession {
     return id;
   }
 
+  /** The action's process now runs detached on the node; recorded before it gets any input. */
+  detached(id: string, target: Target, run: DetachedRun): void {
+    this.record({ type: 'detached', ts: this.ts(), id, runId: run.runId, pid: run.pid, dir: run.dir, ...this.checked(target) });
+  }
+
+  /** The detached process recorded for a started action, if any. */
+  detachedRun(id: string): DetachedRun | undefined {
+    const e = this.journal.events.find((x): x is Extract<JournalEvent, { type: 'detached' }> => x.type === 'detached' && x.id === id);
+    return e ? { runId: e.runId, pid: e.pid, dir: e.dir } : undefined;
+  }
+
+  /**
+   * This window stops following a detached action that goes on on the node (a reload, a drop):
+   * nothing is recorded, and the action no longer holds the lock of a closing session.
+   */
+  letGo(id: string): void {
+    this.live.delete(id);
+    if (this.closing && this.live.size === 0) this.release();
+  }
+
+  /** Whether this session itself is carrying the action (then nobody else re-attaches to it). */
+  carries(id: string): boolean {
+    return this.live.has(id);
+  }
+
+  /** Follows a detached action begun by an earlier owner: this session may finish it. */
+  adopt(id: string): void {
+    this.live.add(id);
+  }
+
+  /** The action's own process was found gone: interrupted, with what to look at. */
+  interrupt(id: string, target: Target, reason: string): void {
+    this.record({ type: 'interrupted', ts: this.ts(), id, reason, ...this.checked(target) });
+    this.live.delete(id);
+    if (this.closing && this.live.size === 0) this.release();
+  }
+
   finish(id: string, target: Target, kind: ActionKind, verdict: Verdict, evidence: readonly string[], hint?: string, facts?: NodeFacts): void {
     this.record({ type: 'finished', ts: this.ts(), id, kind, verdict, evidence, ...(hint ? { hint } : {}), ...(facts ? { facts } : {}), ...this.checked(target) });
     this.live.delete(id);
@@ -212,7 +255,7 @@ export class RunSession {
 
   /** The one door to the journal: only the owner writes, and only while its lock is still the journal's. */
   private record(event: JournalEvent): void {
-    if (this.closing && !(event.type === 'finished' && this.live.has(event.id))) {
+    if (this.closing && !((event.type === 'finished' || event.type === 'interrupted') && this.live.has(event.id))) {
       throw new Error('This run session was closed (the window reloaded the cluster file or is closing); nothing was recorded.');
     }
     if (this.current.kind !== 'owner' || !this.lock) throw new ReadOnlyRunError(this.current.owner);
@@ -236,6 +279,11 @@ export class RunSession {
     this.cached = undefined;
     for (const { key, id } of danglingRuns(this.state())) {
       const target = splitKey(key);
+      const run = this.detachedRun(id);
+      if (run) {
+        this.detachedOnOpen.push({ target, id, run });
+        continue;
+      }
       this.journal.append({ type: 'interrupted', ts: this.ts(), id, ...target });
       this.interruptedOnOpen.push(target);
     }

@@ -10,7 +10,7 @@ export type Outcome =
   | { readonly status: Verdict; readonly at: string; readonly kind: ActionKind; readonly evidence: readonly string[]; readonly hint?: string }
   | { readonly status: 'skipped'; readonly at: string; readonly reason: string }
   | { readonly status: 'confirmed'; readonly at: string; readonly note: string }
-  | { readonly status: 'interrupted'; readonly at: string };
+  | { readonly status: 'interrupted'; readonly at: string; readonly reason?: string };
 
 export type RunState = ReadonlyMap<string, Outcome>;
 
@@ -51,7 +51,7 @@ export function reduceJournal(events: readonly JournalEvent[], cluster: Cluster)
           break;
         case 'interrupted': {
           const cur = state.get(key);
-          if (cur?.status === 'running' && cur.id === ev.id) state.set(key, { status: 'interrupted', at: ev.ts });
+          if (cur?.status === 'running' && cur.id === ev.id) state.set(key, { status: 'interrupted', at: ev.ts, ...(ev.reason ? { reason: ev.reason } : {}) });
           break;
         }
         case 'skipped':

@@ -83,7 +83,7 @@ function detailOf(o: Outcome | undefined): string {
     case 'passed': case 'failed': case 'warning': return o.evidence.join('; ');
     case 'skipped': return `skipped: ${o.reason}`;
     case 'confirmed': return `confirmed: ${o.note}`;
-    case 'interrupted': return 'interrupted when the window closed — check again';
+    case 'interrupted': return o.reason ?? 'interrupted when the window closed — check again';
   }
 }
 

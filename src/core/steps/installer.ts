@@ -4,21 +4,26 @@
 // installer process itself waits behind a small wrapper until the client, with the channel open,
 // has checked the proof is still young (startGate.ts). Guided mode drives the prompts over a pty
 // and hands the live session to a terminal the moment something unknown appears; silent mode
-// writes install.properties and closes standard input.
+// writes install.properties and runs the installer detached on the node (remote/detached.ts): its
+// run id, pid and folder are journaled before go, its log is followed by offset, and a window
+// that goes away (reload, drop) ends nothing there: Check, in this window or the next, follows it
+// again and records its real outcome.
+import { randomUUID } from 'node:crypto';
 import type { ClusterNode } from '../cluster/types';
 import { probeNode } from '../probes/node';
 import type { ActionContext, StepHandlers } from '../runbook/actions';
 import { warnings as gateWarnings } from '../runbook/gates';
+import { detachedLaunchScript, parseDetachedPid, parsePoll, pollScript, runFolder, type DetachedPoll, type DetachedRun } from '../remote/detached';
 import { sh } from '../remote/quote';
 import type { PtySession } from '../remote/ssh';
 import { RemoteError, type ExecStdin, type Transport } from '../remote/transport';
 import type { NodeFacts } from '../status/facts';
 import { factsFromProbe } from '../status/fromProbe';
 import { InstallerDriver, type InstallerEvent } from '../ucd/installer/driver';
-import { installerCommand, installPropertiesPath, InstallerInputError } from '../ucd/installer/command';
+import { installerCommand, installPropertiesPath, InstallerInputError, type InstallerCommand } from '../ucd/installer/command';
 import type { NoticeDecision } from '../ucd/installer/prompts';
 import { silentInstallProperties } from '../ucd/installer/properties';
-import { GO_LINE, gatedInstallerScript, NOT_STARTED_EXIT, ReadyWatcher, STOP_LINE } from '../ucd/installer/startGate';
+import { GO_LINE, gatedInstallerScript, NOT_STARTED_EXIT, NOT_STARTED_MARKER, READY_MARKER, ReadyWatcher, STOP_LINE } from '../ucd/installer/startGate';
 import { summarizeEvents, type InstallerOutcome } from '../ucd/installer/summary';
 import type { TlsTrust } from '../ucd/rest/tls';
 import { noticeDecision } from './installerNotice';
@@ -40,8 +45,12 @@ export interface InstallerDeps {
   readonly stoppedOptions?: StoppedOptions;
   /** How long the installer may be silent at a question before it counts as unknown. */
   readonly quietMs?: number;
-  /** The whole run, schema upgrade included; default two hours. */
-  readonly timeoutMs?: number;
+  /** How often a detached installer's log and state are read; default 1 s. */
+  readonly pollMs?: number;
+  /** After this long without output, "still running" is logged (and again each time); default 5 min. */
+  readonly silenceLogMs?: number;
+  /** How long a lost connection is tried again before this window lets go of the installer; default 5 min. */
+  readonly reconnectMs?: number;
   /** The proof may be this old when the installer is about to start; older, it is proven again (once). Default 30 s. */
   readonly proofMaxAgeMs?: number;
   /** How long the wrapper may take to report ready once the command was sent; default 2 min. */
@@ -191,17 +200,10 @@ async function runGuided(ctx: ActionContext, deps: InstallerDeps, node: ClusterN
     }
     ctx.log.info(`[${node.name}] starting the installer: ${decision.evidence}`);
     pty.write(`${GO_LINE}\r`);
-    const timer = setTimeout(() => {
-      ctx.log.error(`[${node.name}] the installer ran longer than ${Math.round((deps.timeoutMs ?? 7_200_000) / 60_000)} min; hanging up`);
-      pty.close();
-    }, deps.timeoutMs ?? 2 * 3_600_000);
-    try {
-      const exit = await pty.exit;
-      ctx.log.info(`[${node.name}] installer exit ${exit.code ?? exit.signal ?? '?'}`);
-      driver.end(exit.code);
-    } finally {
-      clearTimeout(timer);
-    }
+    // No timer hangs up: a schema upgrade may take an hour, and stopping it halfway is the worst case.
+    const exit = await pty.exit;
+    ctx.log.info(`[${node.name}] installer exit ${exit.code ?? exit.signal ?? '?'}`);
+    driver.end(exit.code);
     return { kind: 'ran', outcome: summarizeEvents(driver.events, ctx.cluster.targetVersion), started: decision.evidence };
   } finally {
     driver.dispose();
@@ -228,64 +230,177 @@ async function confirmAtPrompt(ctx: ActionContext, deps: InstallerDeps, node: st
   return { yes: false, why: { message: `Installer on ${node}: ended at the NOTICE, before the upgrade began: ${d.failures.join(' ')}`, hint: d.hint } };
 }
 
-async function runSilent(ctx: ActionContext, deps: InstallerDeps, node: ClusterNode, t: Transport, script: string, packageDir: string, gate: StartGate): Promise<Ran> {
+/** How the follow of a detached installer ended. */
+type FollowEnd =
+  | { readonly kind: 'exited'; readonly code: number }
+  | { readonly kind: 'gone' }
+  /** This window stopped following (cancel, reload, a connection that did not come back); the installer goes on. */
+  | { readonly kind: 'let-go'; readonly why: string };
+
+function ago(ms: number): string {
+  return ms < 120_000 ? `${Math.round(ms / 1000)} s` : `${Math.round(ms / 60_000)} min`;
+}
+
+function abortableSleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const done = () => (clearTimeout(timer), signal.removeEventListener('abort', done), resolve());
+    const timer = setTimeout(done, ms);
+    signal.addEventListener('abort', done, { once: true });
+  });
+}
+
+/**
+ * Follows the detached installer's log from `offset` into `feed`, polling one round trip at a time,
+ * until its exit status is there or its process is gone. A failed poll is a connection problem,
+ * never the installer's: the poll is tried again with backoff (the pool reconnects, host key
+ * verified again) until `deps.reconnectMs` has passed, then this window lets go.
+ */
+async function followDetached(ctx: ActionContext, deps: InstallerDeps, node: ClusterNode, run: DetachedRun, feed: (text: string) => void, offset = 0): Promise<FollowEnd> {
+  const pollMs = deps.pollMs ?? 1_000;
+  const silenceMs = deps.silenceLogMs ?? 5 * 60_000;
+  const reconnectMs = deps.reconnectMs ?? 5 * 60_000;
+  let lastOutput = Date.now();
+  let lastSaid = Date.now();
+  let failingSince: number | undefined;
+  let backoff = pollMs;
+  for (;;) {
+    if (ctx.signal.aborted) return { kind: 'let-go', why: 'this window stopped following it (cancelled or closing)' };
+    let poll: DetachedPoll | undefined;
+    let problem = '';
+    try {
+      const t = await deps.transportFor(node);
+      const r = await t.exec(pollScript(run, offset).text, { timeoutMs: 60_000, signal: ctx.signal });
+      poll = parsePoll(r.stdout);
+      if (!poll) problem = `unreadable answer from ${node.name} (exit ${r.code ?? r.signal}): ${(r.stderr || r.stdout).trim().slice(-200)}`;
+    } catch (e) {
+      problem = (e as Error).message;
+    }
+    if (!poll) {
+      if (ctx.signal.aborted) continue;
+      const now = Date.now();
+      if (failingSince === undefined) {
+        failingSince = now;
+        ctx.log.warn(`[${node.name}] connection to ${node.name} lost (${problem}); the installer keeps running there (run ${run.runId}, pid ${run.pid}); reconnecting`);
+      }
+      if (now - failingSince > reconnectMs) return { kind: 'let-go', why: `no connection to ${node.name} for ${Math.round((now - failingSince) / 1000)} s (${problem})` };
+      await abortableSleep(backoff, ctx.signal);
+      backoff = Math.min(backoff * 2, 30_000);
+      continue;
+    }
+    if (failingSince !== undefined) ctx.log.info(`[${node.name}] connection to ${node.name} back; following the installer again from byte ${offset}`);
+    failingSince = undefined;
+    backoff = pollMs;
+    if (poll.size > offset && poll.chunk) {
+      feed(poll.chunk);
+      offset = poll.size;
+      lastOutput = Date.now();
+      lastSaid = lastOutput;
+    }
+    if (poll.state.kind === 'exited') return { kind: 'exited', code: poll.state.code };
+    if (poll.state.kind === 'gone') return { kind: 'gone' };
+    // No timer ends the installer; a long silence is only said.
+    if (Date.now() - lastSaid >= silenceMs) {
+      ctx.log.info(`[${node.name}] still running on ${node.name}, last output ${ago(Date.now() - lastOutput)} ago`);
+      lastSaid = Date.now();
+    }
+    await abortableSleep(pollMs, ctx.signal);
+  }
+}
+
+/** The outcome of a detached installer that left no exit status: the node may be half-upgraded. */
+function goneReason(node: ClusterNode, run: DetachedRun, appdata: string | undefined): string {
+  return `the installer's process on ${node.name} (run ${run.runId}, pid ${run.pid}) is gone without an exit status: it was killed or the node restarted, and ${node.name} may be half-upgraded. ` +
+    `Look at conf/installed.version in ${node.installDir}${appdata ? ` and in ${appdata}` : ''}, ds_db_version in the database, and the installer log ${run.dir}/log; then Check this step.`;
+}
+
+type SilentRan = Ran | { readonly kind: 'let-go'; readonly why: string; readonly run: DetachedRun } | { readonly kind: 'gone'; readonly run: DetachedRun };
+
+function silentDriver(ctx: ActionContext, node: ClusterNode): InstallerDriver {
+  return new InstallerDriver({ cluster: ctx.cluster, node, mode: 'silent', lineEnding: '\n', onEvent: (e) => logEvent(ctx, node.name, e) });
+}
+
+/** The installer's end as read from its exit status and log: what the driver makes of it. */
+function endedRan(ctx: ActionContext, node: ClusterNode, driver: InstallerDriver, end: FollowEnd, run: DetachedRun, started: string): SilentRan {
+  if (end.kind === 'let-go') return { kind: 'let-go', why: end.why, run };
+  if (end.kind === 'gone') return { kind: 'gone', run };
+  ctx.log.info(`[${node.name}] installer exit ${end.code} (run ${run.runId})`);
+  if (end.code === NOT_STARTED_EXIT && !driver.events.some((e) => e.type === 'progress')) {
+    throw new StepFailure(`the installer wrapper on ${node.name} did not take the go line; the installer was NOT started`, `Read ${run.dir}/log on the node, then run again.`);
+  }
+  driver.end(end.code);
+  return { kind: 'ran', outcome: summarizeEvents(driver.events, ctx.cluster.targetVersion), started };
+}
+
+async function runSilent(ctx: ActionContext, deps: InstallerDeps, node: ClusterNode, t: Transport, cmd: InstallerCommand, layout: PackageLayout, gate: StartGate, id: string): Promise<SilentRan> {
+  if (cmd.os !== 'linux') throw new StepFailure(`silent mode runs the installer detached, which needs a Linux node; ${node.name} is Windows`, 'Run the installer on this node by hand and Confirm Manually.');
+  const packageDir = layout.installerDir;
   const props = installPropertiesPath(packageDir, 'linux');
   const current = await t.exec(sh`cat ${props} 2>/dev/null || true`.text, { timeoutMs: 60_000, signal: ctx.signal });
   const updated = silentInstallProperties(current.stdout, node.installDir);
   const written = await t.exec(sh`cat > ${props}`.text, { stdin: updated, timeoutMs: 60_000, signal: ctx.signal });
   if (written.code !== 0) throw new StepFailure(`could not write ${props}: ${written.stderr.trim()}`, 'Check that the SSH user may write to the extracted package folder.');
   ctx.log.info(`[${node.name}] ${props}: nonInteractive=true, install.server.dir=${node.installDir}`);
-  const driver = new InstallerDriver({ cluster: ctx.cluster, node, mode: 'silent', lineEnding: '\n', onEvent: (e) => logEvent(ctx, node.name, e) });
+  const runId = `${new Date().toISOString().replace(/[-:]/g, '').replace(/\..*$/, '')}-${randomUUID().slice(0, 8)}`;
+  const dir = runFolder(layout.base, runId);
+  const script = detachedLaunchScript(dir, cmd.script, { ready: READY_MARKER, go: GO_LINE, notStarted: NOT_STARTED_MARKER, notStartedExit: NOT_STARTED_EXIT }).text;
   const watcher = new ReadyWatcher();
   let onReady: () => void = () => undefined;
   const ready = new Promise<void>((res) => (onReady = res));
   let stdin: ExecStdin | undefined;
-  let started = false;
-  // Ours to stop the wrapper when it never gets ready (the transport then kills its process group).
+  let afterReady = '';
+  // Ours to stop the launch when it never gets ready (the transport then kills its process group;
+  // the detached side then reads end of input at its gate and ends, unstarted).
   const stop = new AbortController();
   const onCancel = () => stop.abort();
   if (ctx.signal.aborted) stop.abort();
   ctx.signal.addEventListener('abort', onCancel, { once: true });
+  const driver = silentDriver(ctx, node);
   try {
-    // The driver logs the output line by line (cleaned); here only the command and its end.
-    ctx.log.info(`[${node.name}] $ ${script}`);
-    const execution = t.exec(script, {
+    ctx.log.info(`[${node.name}] $ ${cmd.script.text}  (detached, run folder ${dir})`);
+    const launch = t.exec(script, {
       input: (s) => (stdin = s),
-      timeoutMs: deps.timeoutMs ?? 2 * 3_600_000,
+      timeoutMs: (deps.readyTimeoutMs ?? 120_000) + 60_000,
       signal: stop.signal,
       onStdout: (c) => {
         const out = watcher.ready ? c : watcher.feed(c);
         if (watcher.ready) onReady();
-        if (out) driver.feed(out);
+        afterReady += out;
       },
-      onStderr: (c) => (started ? driver.feed(c) : ctx.log.info(`[${node.name}] ${c.trimEnd()}`)),
+      onStderr: (c) => ctx.log.info(`[${node.name}] ${c.trimEnd()}`),
     });
     try {
-      await waitReady(node.name, ready, execution, deps.readyTimeoutMs ?? 120_000, ctx.signal, () => watcher.before);
+      await waitReady(node.name, ready, launch, deps.readyTimeoutMs ?? 120_000, ctx.signal, () => watcher.before);
     } catch (e) {
       stdin?.end(`${STOP_LINE}\n`);
       stop.abort();
-      await execution.catch(() => undefined);
+      await launch.catch(() => undefined);
       throw e;
     }
+    const pid = parseDetachedPid(watcher.before);
+    if (pid === undefined) {
+      stdin?.end(`${STOP_LINE}\n`);
+      await launch.catch(() => undefined);
+      throw new StepFailure(`the detached installer on ${node.name} did not say its pid; the installer was NOT started (output: ${watcher.before.trim().slice(-300)})`, 'Check that the node has setsid and nohup and a POSIX shell, then run again.');
+    }
+    const run: DetachedRun = { runId, pid, dir };
+    // Recorded before the installer's first byte: a reload from here on finds it again.
+    ctx.session.detached(id, { step: ctx.target.step, node: node.name }, run);
+    ctx.log.info(`[${node.name}] installer wrapper running detached: run ${runId}, pid ${pid}, folder ${dir}`);
     const decision = await gate.decide();
     if (!decision.go) {
       stdin?.end(`${STOP_LINE}\n`);
-      const r = await execution;
-      ctx.log.error(`[${node.name}] the installer was NOT started (wrapper exit ${r.code ?? r.signal}): ${decision.failures.join('; ')}`);
+      const r = await launch;
+      for (const line of afterReady.split('\n').filter(Boolean)) ctx.log.info(`[${node.name}] ${line}`);
+      ctx.log.error(`[${node.name}] the installer was NOT started (launch exit ${r.code ?? r.signal}): ${decision.failures.join('; ')}`);
       return { kind: 'not-started', failures: decision.failures, hint: decision.hint };
     }
     ctx.log.info(`[${node.name}] starting the installer: ${decision.evidence}`);
-    started = true;
-    // The go line, then end of input: the installer's own input is fed by the command itself.
     stdin?.end(`${GO_LINE}\n`);
-    const r = await execution;
-    ctx.log.info(`[${node.name}] installer exit ${r.code ?? r.signal} after ${(r.durationMs / 1000).toFixed(1)} s`);
-    if (r.code === NOT_STARTED_EXIT && !driver.events.some((e) => e.type === 'progress')) {
-      throw new StepFailure(`the installer wrapper on ${node.name} did not take the go line; the installer was NOT started`, 'Read the log for the node\'s output, then run again.');
-    }
-    driver.end(r.code);
-    return { kind: 'ran', outcome: summarizeEvents(driver.events, ctx.cluster.targetVersion), started: decision.evidence };
+    // The launch ends once the go line is at the gate; the installer is the node's from here.
+    await launch.catch((e: unknown) => ctx.log.warn(`[${node.name}] the launch channel ended with ${(e as Error).message}; following the installer's log`));
+    const end = await followDetached(ctx, deps, node, run, (text) => driver.feed(text));
+    return endedRan(ctx, node, driver, end, run, decision.evidence);
   } finally {
     ctx.signal.removeEventListener('abort', onCancel);
     driver.dispose();
@@ -306,31 +421,57 @@ async function installNode(ctx: ActionContext, deps: InstallerDeps, step: Instal
     return;
   }
   const cmd = installerCommand({ node, packageDir: layout.installerDir, fips: ctx.cluster.fips, mode: ctx.cluster.installerMode });
-  const script = gatedInstallerScript(cmd).text;
   const gate = startGate(ctx, deps, step, node.name, proof);
   const ran = ctx.cluster.installerMode === 'silent'
-    ? await runSilent(ctx, deps, node, t, script, layout.installerDir, gate)
-    : await runGuided(ctx, deps, node, t, script, gate, notice);
+    ? await runSilent(ctx, deps, node, t, cmd, layout, gate, id)
+    : await runGuided(ctx, deps, node, t, gatedInstallerScript(cmd).text, gate, notice);
+  await recordRan(ctx, deps, step, node, id, 'run', ran, gate.proof.evidence);
+}
+
+/** Records what the installer did (watched, or read back after a re-attach), believing the node. */
+async function recordRan(ctx: ActionContext, deps: InstallerDeps, step: InstallStep, node: ClusterNode, id: string, kind: 'run' | 'check', ran: SilentRan, proofEvidence: readonly string[], extra: readonly string[] = []): Promise<void> {
+  const target = { step, node: node.name };
   if (ran.kind === 'not-started') {
-    ctx.session.finish(id, target, 'run', 'failed', ['the installer was NOT started', ...ran.failures], ran.hint);
+    ctx.session.finish(id, target, kind, 'failed', ['the installer was NOT started', ...ran.failures], ran.hint);
     return;
   }
+  if (ran.kind === 'let-go') {
+    // Not a failure: the installer goes on on the node; Check (or the next window) follows it again.
+    ctx.log.warn(`[${node.name}] no longer following the installer: ${ran.why}. It keeps running on ${node.name} (run ${ran.run.runId}, pid ${ran.run.pid}); Check step ${step} to follow it again.`);
+    ctx.session.letGo(id);
+    return;
+  }
+  if (ran.kind === 'gone') {
+    const reason = goneReason(node, ran.run, ctx.cluster.sharedAppdata);
+    ctx.log.error(`[${node.name}] ${reason}`);
+    ctx.session.interrupt(id, target, reason);
+    return;
+  }
+  const t = await deps.transportFor(node);
   const outcome = ran.outcome;
 
   if (outcome.kind === 'refused' || outcome.kind === 'aborted') {
-    ctx.session.finish(id, target, 'run', 'failed', [outcome.message], outcome.hint, { installer: 'refused' });
+    ctx.session.finish(id, target, kind, 'failed', [outcome.message], outcome.hint, { installer: 'refused' });
     return;
   }
   if (outcome.kind === 'handed-over') {
-    ctx.session.finish(id, target, 'run', 'failed', [`handed over at an unknown prompt and did not finish: ${outcome.prompt}`], 'Look at the terminal and the node; Check this step once the installer is done.', { installer: 'handed-over' });
+    ctx.session.finish(id, target, kind, 'failed', [`handed over at an unknown prompt and did not finish: ${outcome.prompt}`], 'Look at the terminal and the node; Check this step once the installer is done.', { installer: 'handed-over' });
     return;
   }
   // The installer said it succeeded; believe the node, not the message.
   const { probe } = await probeNode(() => Promise.resolve(t), node, { appdataDir: ctx.cluster.sharedAppdata, signal: ctx.signal });
+  const detached = ctx.session.detachedRun(id);
+  if (probe.kind !== 'probed' && detached) {
+    // The node could not be read (a drop right after the end): not the installer's failure. Its
+    // exit status and log stay on the node; Check reads them again.
+    ctx.log.warn(`[${node.name}] the installer ended (run ${detached.runId}), but ${node.name} could not be read afterwards: ${probe.kind === 'failed' ? probe.message : probe.reason}. Check step ${step} to record its outcome.`);
+    ctx.session.letGo(id);
+    return;
+  }
   const facts = factsFromProbe(probe);
   const appdata = probe.kind === 'probed' && probe.version.kind === 'ok' && probe.version.appdata?.kind === 'found' ? probe.version.appdata.version : undefined;
   if (facts.version !== ctx.cluster.targetVersion) {
-    ctx.session.finish(id, target, 'run', 'failed', [`the installer reported success, but conf/installed.version is ${facts.version ?? 'unreadable'}`], 'Read the installer output in the log and var/log on the node.', { ...facts, installer: 'failed' });
+    ctx.session.finish(id, target, kind, 'failed', [`the installer reported success, but conf/installed.version is ${facts.version ?? 'unreadable'}`], 'Read the installer output in the log and var/log on the node.', { ...facts, installer: 'failed' });
     return;
   }
   const evidence = [
@@ -338,15 +479,16 @@ async function installNode(ctx: ActionContext, deps: InstallerDeps, step: Instal
     ...(appdata ? [`shared appdata installed.version ${appdata}`] : []),
     outcome.schemaUpgraded ? 'database schema upgraded by this node' : 'no database upgrade on this node',
     ...(outcome.handedOver ? ['finished by hand in the terminal'] : []),
-    ...gate.proof.evidence,
+    ...proofEvidence,
     ran.started,
+    ...extra,
   ];
   // The first node upgrades the schema; the others must find it done (the doc's step 11).
   const schemaAsExpected = step === 'installFirst' ? outcome.schemaUpgraded : !outcome.schemaUpgraded;
   const hint = schemaAsExpected ? undefined : step === 'installFirst'
     ? 'The first node did not report a database upgrade: check ds_db_version in the database before going on.'
     : 'A later node upgraded the database schema: the first node\'s upgrade may not have reached the database. Check ds_db_version.';
-  ctx.session.finish(id, target, 'run', schemaAsExpected ? 'passed' : 'warning', evidence, hint, { ...facts, installer: 'upgraded' });
+  ctx.session.finish(id, target, kind, schemaAsExpected ? 'passed' : 'warning', evidence, hint, { ...facts, installer: 'upgraded' });
 }
 
 async function askNotice(ctx: ActionContext, deps: InstallerDeps, node: string, notice: Extract<NoticeDecision, { kind: 'ask' }>): Promise<boolean> {
@@ -384,14 +526,51 @@ async function run(ctx: ActionContext, deps: InstallerDeps, step: InstallStep): 
       return;
     }
     // A failed node stops the sequence: the next one would meet the same problem, or a worse one.
+    // So does one this window let go of, still running on its node, or one found gone.
     const o = ctx.session.state().get(`${step}@${node.name}`);
-    if (o?.status === 'failed') return;
+    if (o?.status === 'failed' || o?.status === 'running' || o?.status === 'interrupted') return;
   }
 }
 
-/** Check: the node's conf/installed.version (and appdata's) show the target version. */
+/**
+ * Follows again an installer that runs (or ran) detached on the node while no window followed it
+ * (a reload, a drop): its whole log is read from the start and its outcome recorded on the run that
+ * started it, as if watched.
+ */
+async function reattach(ctx: ActionContext, deps: InstallerDeps, step: InstallStep, node: ClusterNode, id: string, run: DetachedRun): Promise<void> {
+  ctx.session.adopt(id);
+  ctx.log.info(`[${node.name}] re-attaching to the installer on ${node.name}: run ${run.runId}, pid ${run.pid}, folder ${run.dir}`);
+  const driver = silentDriver(ctx, node);
+  const how = `re-attached to the installer on ${node.name} (run ${run.runId}, pid ${run.pid}); its log read from the start`;
+  try {
+    const end = await followDetached(ctx, deps, node, run, (text) => driver.feed(text));
+    await recordRan(ctx, deps, step, node, id, 'run', endedRan(ctx, node, driver, end, run, how), []);
+  } catch (e) {
+    const hint = e instanceof StepFailure || e instanceof RemoteError ? e.hint : `Read ${run.dir}/log on ${node.name}; check installed.version before running again.`;
+    ctx.log.error(`[${node.name}] installer (re-attached): ${(e as Error).message}`);
+    ctx.session.finish(id, { step, node: node.name }, 'run', 'failed', [(e as Error).message], hint, e instanceof StepFailure ? e.facts : { installer: 'failed' });
+  } finally {
+    driver.dispose();
+  }
+}
+
+/** The detached installer this window does not follow yet, if the node's latest run left one. */
+function unfollowed(ctx: ActionContext, step: InstallStep, node: string): { id: string; run: DetachedRun } | undefined {
+  const o = ctx.session.state().get(`${step}@${node}`);
+  if (o?.status !== 'running' || ctx.session.carries(o.id)) return undefined;
+  const run = ctx.session.detachedRun(o.id);
+  return run ? { id: o.id, run } : undefined;
+}
+
+/**
+ * Check: an installer still running detached (or ended while nobody watched) is followed again and
+ * its outcome recorded; otherwise the node's conf/installed.version (and appdata's) must show the
+ * target version.
+ */
 async function check(ctx: ActionContext, deps: InstallerDeps, step: InstallStep): Promise<void> {
   await Promise.all(nodesFor(ctx, step).map(async (node) => {
+    const detached = unfollowed(ctx, step, node.name);
+    if (detached) return reattach(ctx, deps, step, node, detached.id, detached.run);
     const target = { step, node: node.name };
     const id = ctx.session.begin(target, 'check');
     const { probe } = await probeNode(() => deps.transportFor(node), node, { appdataDir: ctx.cluster.sharedAppdata, signal: ctx.signal });

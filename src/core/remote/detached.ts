@@ -1,0 +1,115 @@
+// A command that belongs to the node, not to the SSH channel that started it: it runs in its own
+// session (setsid + nohup), its output goes to a log file and its exit status to a file, both in a
+// private run folder (0700) named by a run id. The channel that launches it only carries the
+// start gate: the detached side reports its pid, then waits on a FIFO for the one line the client
+// writes (go, or anything else to end it unstarted). A closed channel before that line is end of
+// input, so the command never starts; after it, nothing the client does can end it.
+import { sh, type ShellScript } from './quote';
+
+/** What the journal keeps to find the command again after a reload or a dropped connection. */
+export interface DetachedRun {
+  readonly runId: string;
+  readonly pid: number;
+  /** The run folder on the node: log, exit, pid, gate. */
+  readonly dir: string;
+}
+
+export const DETACHED_PID_MARKER = 'ucd-runbook: detached pid';
+/** The start gate's words (src/core/ucd/installer/startGate.ts for the installer). */
+export interface GateWords {
+  readonly ready: string;
+  readonly go: string;
+  /** Written to the log (and echoed by the launch) when the line was not go. */
+  readonly notStarted: string;
+  readonly notStartedExit: number;
+}
+const HEADER = 'ucd-detached';
+
+/** Run folders live under the runbook's own 0700 folder, outside any stage (re-staging keeps them). */
+export function runFolder(base: string, runId: string): string {
+  return `${base.replace(/\/+$/, '')}/runs/${runId}`;
+}
+
+/**
+ * The launch, run over a channel whose stdin the client holds. It prints the pid line, then
+ * `readyMarker`, waits for one line on stdin and hands it to the detached side through the FIFO.
+ * `command` runs with stdin from /dev/null, stdout and stderr appended to the log.
+ */
+export function detachedLaunchScript(dir: string, command: ShellScript, gate: GateWords): ShellScript {
+  const goLine = gate.go;
+  const detached = sh`d=$1
+echo $$ > "$d/pid.tmp" && mv -f "$d/pid.tmp" "$d/pid"
+line=''
+IFS= read -r line < "$d/gate"
+case "$line" in ${goLine}|${goLine}"$(printf '\\r')") ;; *)
+  printf '%s\\n' ${gate.notStarted} >> "$d/log"
+  echo ${gate.notStartedExit} > "$d/exit.tmp" && mv -f "$d/exit.tmp" "$d/exit"
+  exit ${gate.notStartedExit};;
+esac
+/bin/sh -c ${command.text} < /dev/null >> "$d/log" 2>&1
+echo $? > "$d/exit.tmp" && mv -f "$d/exit.tmp" "$d/exit"`;
+  const parent = dir.replace(/\/[^/]+$/, '');
+  return sh`umask 077
+d=${dir}
+command -v setsid >/dev/null 2>&1 || { echo "setsid is not installed on this node (util-linux): the installer cannot run detached" >&2; exit 96; }
+mkdir -p -m 700 -- ${parent} && mkdir -m 700 -- "$d" || { echo "cannot create the run folder $d" >&2; exit 96; }
+mkfifo -m 600 "$d/gate" && : > "$d/log" || { echo "cannot create the gate and log in $d" >&2; exit 96; }
+setsid nohup /bin/sh -c ${detached.text} ucd-runbook-installer "$d" < /dev/null > /dev/null 2>&1 &
+exec 4> "$d/gate"
+printf '%s %s\\n' ${DETACHED_PID_MARKER} "$(cat "$d/pid")"
+printf '%s\\n' ${gate.ready}
+line=''
+IFS= read -r line
+printf '%s\\n' "$line" >&4
+exec 4>&-
+# Not go: the detached side ends at once; show what it said.
+case "$line" in ${goLine}|${goLine}"$(printf '\\r')") ;; *) while [ ! -f "$d/exit" ]; do sleep 1; done; cat "$d/log";; esac`;
+}
+
+/** The pid the launch printed before its ready line. */
+export function parseDetachedPid(before: string): number | undefined {
+  const m = new RegExp(`${DETACHED_PID_MARKER} (\\d+)`).exec(before);
+  return m ? Number(m[1]) : undefined;
+}
+
+export type DetachedState =
+  | { readonly kind: 'running' }
+  | { readonly kind: 'exited'; readonly code: number }
+  /** The process is gone and left no exit status: killed, or the node rebooted. */
+  | { readonly kind: 'gone' };
+
+export interface DetachedPoll {
+  readonly state: DetachedState;
+  /** The log's size in bytes when the state was read (the next offset). */
+  readonly size: number;
+  /** The log from the offset asked for up to `size`. */
+  readonly chunk: string;
+}
+
+/**
+ * One look: the state first (so an exit status means the log is complete), then the log from
+ * `offset`. The pid counts as ours only while its command line names the run folder.
+ */
+export function pollScript(run: DetachedRun, offset: number): ShellScript {
+  return sh`d=${run.dir}
+p=${run.pid}
+mine() { [ -r /proc/$p/cmdline ] && tr '\\000' '\\n' < /proc/$p/cmdline | grep -qxF -- "$d"; }
+if [ -f "$d/exit" ]; then st="exit $(cat "$d/exit")"
+elif mine; then st=running
+elif [ -f "$d/exit" ]; then st="exit $(cat "$d/exit")"
+else st=gone; fi
+n=$(wc -c < "$d/log" 2>/dev/null || echo 0)
+n=$((n + 0))
+printf '%s %s %s\\n' ${HEADER} "$st" "$n"
+o=${offset}
+if [ "$n" -gt "$o" ]; then tail -c +$((o + 1)) "$d/log" | head -c $((n - o)); fi`;
+}
+
+export function parsePoll(stdout: string): DetachedPoll | undefined {
+  const nl = stdout.indexOf('\n');
+  if (nl < 0) return undefined;
+  const m = new RegExp(`^${HEADER} (running|gone|exit (\\d+)) (\\d+)$`).exec(stdout.slice(0, nl));
+  if (!m) return undefined;
+  const state: DetachedState = m[1] === 'running' ? { kind: 'running' } : m[1] === 'gone' ? { kind: 'gone' } : { kind: 'exited', code: Number(m[2]) };
+  return { state, size: Number(m[3]), chunk: stdout.slice(nl + 1) };
+}
