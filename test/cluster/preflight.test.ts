@@ -66,6 +66,22 @@ function clusterCheck(r: PreflightResult, id: CheckId): Check {
   return ch;
 }
 
+/** Paths, sizes and mtimes of what the pre-flight reads (the servers' own logs and state aside). */
+function snapshot(): string[] {
+  const out: string[] = [];
+  const walk = (root: string, rel = ''): void => {
+    for (const e of fs.readdirSync(path.join(root, rel), { withFileTypes: true })) {
+      const p = path.join(rel, e.name);
+      const st = fs.lstatSync(path.join(root, p));
+      out.push(`${root}:${p}:${st.size}:${st.mtimeMs}:${st.mode}`);
+      if (e.isDirectory()) walk(root, p);
+    }
+  };
+  for (const n of c.nodes) for (const d of ['conf', 'bin', 'java']) walk(path.join(c.hostInstallDir(n.name), d));
+  for (const d of ['conf', 'patches']) walk(path.join(c.hostAppdataDir, d));
+  return out.sort();
+}
+
 /** Every check but the ones named passed: a fault is named where it is, and nowhere else. */
 function onlyThese(r: PreflightResult, failing: readonly string[]): void {
   const bad = [
@@ -95,7 +111,9 @@ describe('pre-flight on a real cluster', { skip, concurrency: false }, () => {
     const patch = path.join(c.hostAppdataDir, 'patches', 'APAR-PH12345.jar');
     fs.writeFileSync(patch, 'a patch\n');
     try {
+      const before = snapshot();
       const { result, execs } = await preflight();
+      assert.deepEqual(snapshot(), before, 'the pre-flight changed nothing it read');
       onlyThese(result, []);
       assert.equal(result.verdict, 'passed');
       assert.deepEqual([...execs.entries()].sort(), c.nodes.map((n) => [n.name, 1]));

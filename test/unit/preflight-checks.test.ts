@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { loadCluster } from '../../src/core/cluster/load';
 import type { Cluster } from '../../src/core/cluster/types';
 import {
-  checkAppdataDir, checkHa, checkJava, checkJavaSame, checkLoadBalancer, checkNodeVersion, checkServers, checkSpace, forgottenItems, javaMajor, minimumJava, type NodeOutcome,
+  checkAppdataDir, checkHa, checkOwner, checkJava, checkJavaSame, checkLoadBalancer, checkNodeVersion, checkServers, checkSpace, forgottenItems, javaMajor, minimumJava, type NodeOutcome,
 } from '../../src/core/preflight/checks';
 import type { NodeRead } from '../../src/core/preflight/probe';
 import { renderPreflightReport } from '../../src/core/preflight/report';
@@ -28,6 +28,8 @@ function good(over: Partial<NodeRead> = {}): NodeRead {
     patches: [],
     tomcatChanged: [],
     keystores: [],
+    sshUser: 'ucd',
+    installOwner: 'ucd',
     ...over,
   };
 }
@@ -131,4 +133,12 @@ test('what the upgrade changes is listed, never a failure: patches (not .off one
   const r = judge(c, [read('ucd1', r1), read('ucd2', r2), read('ucd3')], LISTED, LB, undefined, 'now');
   assert.equal(r.verdict, 'passed');
   assert.match(renderPreflightReport(r), /`\/opt\/ucd\/server\/conf\/custom\.jks` \(keystore\)/);
+});
+
+test('the SSH user must own the install (a root upgrade leaves files the server cannot use)', () => {
+  assert.equal(checkOwner('ucd1', good()).status, 'pass');
+  const root = checkOwner('ucd1', good({ sshUser: 'root' }));
+  assert.equal(root.status, 'fail');
+  assert.match(root.evidence[0] ?? '', /SSH user root, the install is owned by ucd/);
+  assert.equal(checkOwner('ucd1', good({ installOwner: undefined })).status, 'warn');
 });

@@ -54,6 +54,8 @@ test('reads versions, the HA settings, set_env\'s Java and its -version, space a
   assert.deepEqual(r.read.patches, ['APAR 1.jar']);
   assert.deepEqual(r.read.tomcatChanged, [custom]);
   assert.deepEqual(r.read.keystores, [path.join(install, 'conf', 'custom.jks')]);
+  assert.equal(r.read.sshUser, os.userInfo().username);
+  assert.equal(r.read.installOwner, os.userInfo().username);
 });
 
 test('a broken JRE, a missing set_env and missing files are read as such, not as a pass', () => {

@@ -8,7 +8,7 @@ import { APPDATA_KEY, HA_KEY, JAVA_HOME_KEY, type NodeRead } from './probe';
 
 export type CheckStatus = 'pass' | 'fail' | 'warn';
 
-export type CheckId = 'reachable' | 'version' | 'appdataVersion' | 'ha' | 'appdataDir' | 'java' | 'javaSame' | 'space' | 'servers' | 'loadBalancer';
+export type CheckId = 'reachable' | 'owner' | 'version' | 'appdataVersion' | 'ha' | 'appdataDir' | 'java' | 'javaSame' | 'space' | 'servers' | 'loadBalancer';
 
 export interface Check {
   readonly id: CheckId;
@@ -69,6 +69,15 @@ function versionText(v: VersionFile | undefined): string {
 
 export function checkReachable(n: NodeOutcome): Check {
   return n.kind === 'read' ? pass('reachable', 'Reachable over SSH, host key known', [`${n.node}: probe ran`]) : fail('reachable', 'Reachable over SSH, host key known', [n.message], n.hint);
+}
+
+/** The installer runs as the SSH user: as anyone but the install's owner it leaves files the server cannot use (ucd-facts.md). */
+export function checkOwner(node: string, read: NodeRead): Check {
+  const title = 'SSH user owns the install';
+  if (!read.sshUser || !read.installOwner) return warn('owner', title, [`${node}: user ${read.sshUser ?? '?'}, install owner ${read.installOwner ?? '?'}`], `Check by hand that the SSH user on ${node} is the user who installed the server.`);
+  if (read.sshUser === read.installOwner) return pass('owner', title, [`${node}: ${read.sshUser}`]);
+  return fail('owner', title, [`${node}: SSH user ${read.sshUser}, the install is owned by ${read.installOwner}`],
+    `Log in to ${node} as ${read.installOwner} (set "user" for the node in the cluster file): an upgrade run as another user leaves files the server cannot use.`);
 }
 
 export function checkNodeVersion(cluster: Cluster, node: string, read: NodeRead): Check {

@@ -35,6 +35,9 @@ export interface NodeRead {
   /** Files under opt/tomcat newer than conf/installed.version: changed after the install, so somebody's own. */
   readonly tomcatChanged: readonly string[];
   readonly keystores: readonly string[];
+  /** The SSH user, and the owner of the install directory (the upgrade must run as the user who installed). */
+  readonly sshUser?: string;
+  readonly installOwner?: string;
 }
 
 export type NodeReadResult = { readonly ok: true; readonly read: NodeRead } | { readonly ok: false; readonly reason: string };
@@ -69,6 +72,11 @@ printf 'java_home=%s\\n' "$jh"
 out=$("$jh/bin/java" -version 2>&1 </dev/null); st=$?
 printf '%s\\n' "$out" | head -n 5 | sed 's/^/| /'
 echo "java_exit=$st"`,
+    },
+    {
+      name: 'user',
+      body: `echo "user=$(id -un)"
+echo "owner=$(ls -ld -- ${q(install)} 2>/dev/null | awk '{print $3}')"`,
     },
     {
       name: 'space',
@@ -151,6 +159,8 @@ export function parsePreflightProbe(built: BuiltPreflightProbe, stdout: string):
   const patchesBody = (s('patches')?.body ?? '').split('\n');
   const homeFreeKb = kb(kv(s('space'), 'home_kb'));
   const installFreeKb = kb(kv(s('space'), 'install_kb'));
+  const sshUser = kv(s('user'), 'user') || undefined;
+  const installOwner = kv(s('user'), 'owner') || undefined;
   return {
     ok: true,
     read: {
@@ -163,6 +173,8 @@ export function parsePreflightProbe(built: BuiltPreflightProbe, stdout: string):
       ...(patchesBody[0] === 'dir' ? { patches: listed(s('patches')) } : {}),
       tomcatChanged: listed(s('tomcat')),
       keystores: listed(s('keystores')),
+      ...(sshUser ? { sshUser } : {}),
+      ...(installOwner ? { installOwner } : {}),
     },
   };
 }

@@ -9,7 +9,7 @@ import type { ListedServer } from '../ucd/rest/servers';
 import type { LoginPage } from '../ucd/loginPage';
 import type { Verdict } from '../journal/events';
 import {
-  checkAppdataDir, checkAppdataVersion, checkHa, checkJava, checkJavaSame, checkLoadBalancer, checkNodeVersion, checkReachable, checkServers, checkSpace, forgottenItems,
+  checkAppdataDir, checkAppdataVersion, checkHa, checkOwner, checkJava, checkJavaSame, checkLoadBalancer, checkNodeVersion, checkReachable, checkServers, checkSpace, forgottenItems,
   type Check, type ForgottenItem, type LoadBalancerOutcome, type NodeOutcome, type ServersOutcome,
 } from './checks';
 import { buildPreflightProbe, parsePreflightProbe } from './probe';
@@ -84,7 +84,7 @@ export function judge(cluster: Cluster, outcomes: readonly NodeOutcome[], listed
   const nodes: NodeChecks[] = outcomes.map((n) => ({
     node: n.node,
     checks: n.kind === 'read'
-      ? [checkReachable(n), checkNodeVersion(cluster, n.node, n.read), checkHa(n.node, n.read), checkAppdataDir(cluster, n.node, n.read), checkJava(cluster, n.node, n.read), checkSpace(n.node, n.read, packageBytes)]
+      ? [checkReachable(n), checkOwner(n.node, n.read), checkNodeVersion(cluster, n.node, n.read), checkHa(n.node, n.read), checkAppdataDir(cluster, n.node, n.read), checkJava(cluster, n.node, n.read), checkSpace(n.node, n.read, packageBytes)]
       : [checkReachable(n)],
   }));
   // The most dangerous finding first.
