@@ -160,6 +160,17 @@ describe('pre-flight on a real cluster', { skip, concurrency: false }, () => {
     }
   });
 
+  test('the shared appdata on another version (a half-done upgrade) is a cluster failure', async () => {
+    c.setInstalledVersion('appdata', '7.1.0.0');
+    try {
+      const { result } = await preflight();
+      onlyThese(result, ['cluster:appdataVersion']);
+      assert.match(clusterCheck(result, 'appdataVersion').evidence.join(' '), /\/opt\/ucd\/appdata\/conf\/installed\.version \(read on ucd\d\): 7\.1\.0\.0/);
+    } finally {
+      c.setInstalledVersion('appdata', c.version);
+    }
+  });
+
   test('one node with another server.appdata.dir', async () => {
     c.setInstalledProperty('ucd3', APPDATA_KEY, '/opt/ucd/appdata-local');
     try {
