@@ -26,9 +26,15 @@ export type JournalEvent =
   | ({ readonly type: 'refused'; readonly ts: string; readonly request: RequestKind; readonly reasons: readonly string[] } & Target)
   // A person's note beside a probe result: recorded, never counted as proof.
   | ({ readonly type: 'noted'; readonly ts: string; readonly note: string } & Target)
-  // The pre-flight (src/core/preflight): not a step; its fails and warns, one line each.
-  | { readonly type: 'preflight'; readonly ts: string; readonly verdict: Verdict; readonly findings: readonly string[] }
-  | { readonly type: 'preflight-skipped'; readonly ts: string; readonly reason: string };
+  // The pre-flight (src/core/preflight): not a step (no step, no node, so code that filters events
+  // by step passes them by); its fails and warns, one line each.
+  | ({ readonly type: 'preflight'; readonly ts: string; readonly verdict: Verdict; readonly findings: readonly string[] } & NoTarget)
+  | ({ readonly type: 'preflight-skipped'; readonly ts: string; readonly reason: string } & NoTarget);
+
+interface NoTarget {
+  readonly step?: undefined;
+  readonly node?: undefined;
+}
 
 export type JournalEventType = JournalEvent['type'];
 

@@ -28,7 +28,7 @@ export function runPhase(events: readonly JournalEvent[], cluster: Cluster): Pha
   // verifyVersions per node, folded as the journal goes: complete is the first moment all passed.
   const verified = new Map<string, boolean>();
   for (const e of events) {
-    if (e.type === 'run-opened' || e.type === 'refused' || e.type === 'noted' || e.type === 'preflight' || e.type === 'preflight-skipped') continue;
+    if (e.type === 'run-opened' || e.type === 'refused' || e.type === 'noted') continue;
     if (upgradingSince === undefined && e.type === 'started' && e.kind === 'run' && (e.step === 'installFirst' || e.step === 'installOthers')) upgradingSince = e.ts;
     if (e.step !== 'verifyVersions') continue;
     const passed = e.type === 'finished' && e.verdict === 'passed';

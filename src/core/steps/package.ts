@@ -417,7 +417,7 @@ function evidenceOf(s: StagedPackage): string[] {
 export function recordedStaging(events: readonly JournalEvent[], node: string): StagedPackage | undefined {
   let out: StagedPackage | undefined;
   for (const e of events) {
-    if (e.type === 'run-opened' || e.type === 'preflight' || e.type === 'preflight-skipped' || e.step !== 'package' || (e.node !== undefined && e.node !== node)) continue;
+    if (e.type === 'run-opened' || e.step !== 'package' || (e.node !== undefined && e.node !== node)) continue;
     // A Check never voids the record (a failed one must not let the next Check measure anew).
     if (e.type === 'finished') out = asStaged(e.facts?.staged) ?? (e.kind === 'check' ? out : undefined);
     // A Run starts by replacing the stage; a reset, skip or confirmation is not a measurement.
