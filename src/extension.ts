@@ -4,6 +4,7 @@ import { ClusterFile } from './vscode/clusterFile';
 import { Controller } from './vscode/controller';
 import { buildHandlers } from './vscode/handlers';
 import { createLog } from './vscode/log';
+import { registerPreflight } from './vscode/preflight';
 import { createSshPool, createTlsTrust } from './vscode/trust';
 
 export async function activate(context: vscode.ExtensionContext): Promise<void> {
@@ -20,14 +21,12 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   const clusterFile = new ClusterFile(folder);
   const pool = createSshPool(context, log);
   context.subscriptions.push({ dispose: () => void pool.closeAll() });
-  const handlers = buildHandlers({
-    context,
-    pool,
-    tls: createTlsTrust(context),
-    cluster: () => (clusterFile.state.kind === 'loaded' && clusterFile.state.result.ok ? clusterFile.state.result.cluster : undefined),
-  });
+  const tls = createTlsTrust(context);
+  const loaded = () => (clusterFile.state.kind === 'loaded' && clusterFile.state.result.ok ? clusterFile.state.result.cluster : undefined);
+  const handlers = buildHandlers({ context, pool, tls, cluster: loaded });
   const controller = new Controller(context.extensionUri, clusterFile, log, handlers);
   context.subscriptions.push(clusterFile, controller, ...controller.registerCommands());
+  context.subscriptions.push(...registerPreflight({ context, pool, tls, log, cluster: loaded, session: () => controller.runSession }));
   await clusterFile.reload();
 }
 

@@ -68,6 +68,11 @@ export class Controller implements vscode.Disposable {
     this.disposables.push({ dispose: () => clearInterval(tick) });
   }
 
+  /** The run session of the loaded cluster file, for commands that record beside the steps (the pre-flight). */
+  get runSession(): RunSession | undefined {
+    return this.session;
+  }
+
   registerCommands(): vscode.Disposable[] {
     const reg = (id: string, fn: (...args: never[]) => unknown) => vscode.commands.registerCommand(id, fn as (...a: unknown[]) => unknown);
     return [

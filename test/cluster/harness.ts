@@ -145,6 +145,17 @@ export interface TestCluster {
   processes(): SimProcessRecord[];
   /** Builds ibm-ucd-<version>.zip into <stateDir>/packages; version defaults to the next one. */
   buildPackage(opts?: { version?: string; product?: string; format?: 'zip' | 'tar.gz'; extraPrompt?: string; schemaUpgradeSeconds?: number }): InstallerPackage;
+  /** The version `java -version` prints for a node's JRE (the one bin/set_env's JAVA_HOME names), e.g. '11.0.21' or '1.8.0_392'. */
+  setJavaVersion(node: string, version: string): void;
+  /** Sets (or, with undefined, removes) one key of a node's conf/server/installed.properties, other lines kept. */
+  setInstalledProperty(node: string, key: string, value: string | undefined): void;
+  /** Writes a node's conf/installed.version (or, with `appdata`, the shared appdata's). */
+  setInstalledVersion(where: { node: string } | 'appdata', version: string): void;
+  /**
+   * Lists a server the cluster file does not know in GET /rest/server (as a server of the cluster
+   * registered in the shared database would be); undefined host removes it again.
+   */
+  setUnlistedServer(name: string, host: string | undefined): void;
   stop(): Promise<void>;
 }
 
@@ -314,6 +325,7 @@ function simFile(name: string): string {
 interface LayInstall {
   layInstall(o: { dir: string; version: string; installPath: string; appdataPath: string; webHost: string; user: string; dbUrl?: string; dbUser?: string }): void;
   layAppdata(o: { dir: string; version: string }): void;
+  javaRelease(version: string): string;
 }
 function simLayout(): LayInstall {
   return require(simFile('lay-install.js')) as LayInstall;
@@ -1126,6 +1138,43 @@ class Cluster implements TestCluster {
     const line = `[${host}]:${port} ${pub[0]} ${pub[1]}`;
     if (!fs.readFileSync(this.knownHostsFile, 'utf8').split('\n').includes(line)) fs.appendFileSync(this.knownHostsFile, `${line}\n`);
     return port;
+  }
+
+  setJavaVersion(node: string, version: string): void {
+    const file = path.join(this.hostInstallDir(node), 'java', 'release');
+    fs.writeFileSync(file, simLayout().javaRelease(version));
+  }
+
+  setInstalledProperty(node: string, key: string, value: string | undefined): void {
+    const file = path.join(this.hostInstallDir(node), 'conf', 'server', 'installed.properties');
+    const lines = fs.readFileSync(file, 'utf8').split('\n').filter((l) => !l.startsWith(`${key}=`) && l !== '');
+    if (value !== undefined) lines.push(`${key}=${value}`);
+    fs.writeFileSync(file, `${lines.join('\n')}\n`);
+  }
+
+  setInstalledVersion(where: { node: string } | 'appdata', version: string): void {
+    const dir = where === 'appdata' ? this.hostAppdataDir : this.hostInstallDir(where.node);
+    fs.writeFileSync(path.join(dir, 'conf', 'installed.version'), `installed.version=${version}\n`);
+  }
+
+  setUnlistedServer(name: string, host: string | undefined): void {
+    if (!/^[A-Za-z0-9._-]+$/.test(name)) throw new Error(`setUnlistedServer: bad name "${name}"`);
+    const dir = path.join(this.hostAppdataDir, 'var', 'sim', 'servers');
+    const file = path.join(dir, `${name}.json`);
+    if (host === undefined) {
+      fs.rmSync(file, { force: true });
+      return;
+    }
+    for (const d of [path.join(this.hostAppdataDir, 'var', 'sim'), dir]) {
+      // The servers (the test user) register here too: the folder must stay theirs.
+      if (!fs.existsSync(d)) {
+        fs.mkdirSync(d);
+        fs.chownSync(d, this.desc.uid, this.desc.gid);
+      }
+    }
+    const record = { id: crypto.createHash('sha256').update(name).digest('hex').slice(0, 32), name, hostName: host, port: HTTPS_PORT, jmsPort: JMS_PORT, version: this.version, active: true };
+    fs.writeFileSync(file, `${JSON.stringify(record)}\n`, { mode: 0o644 });
+    fs.chownSync(file, this.desc.uid, this.desc.gid);
   }
 
   machineId(node: string): string {

@@ -164,9 +164,24 @@ esac
 /** The fake JRE: execs node under the java name so the process command line has the real shape. */
 function javaScript(installPath) {
   return `#!/bin/bash
-# Simulated JRE (test/sim): the UCD server simulator runs on the host's Node.js.
+# Simulated JRE (test/sim): the UCD server simulator runs on the host's Node.js. -version prints
+# what a JDK prints (to stderr), from JAVA_VERSION in the JRE's release file, as real JDKs carry it.
+if [ "$1" = "-version" ]; then
+  v=$(sed -n 's/^JAVA_VERSION="\\(.*\\)"$/\\1/p' "$(dirname "$0")/../release" 2>/dev/null)
+  [ -n "$v" ] || { echo "Error: could not read the JRE's release file" >&2; exit 1; }
+  echo "openjdk version \\"$v\\" 2024-01-16" >&2
+  echo "OpenJDK Runtime Environment (simulated, test/sim) (build $v)" >&2
+  exit 0
+fi
 exec -a "$0" /usr/bin/node ${sq(path.posix.join(installPath, 'lib/sim/ucd-server.js'))} "$@"
 `;
+}
+
+/** The JRE's release file (what the fake java -version prints); kept when present, like the JRE itself. */
+const DEFAULT_JAVA_VERSION = '17.0.10';
+function javaRelease(version) {
+  if (!/^\d+(\.\d+)*(_\d+)?$/.test(version)) throw new Error(`layInstall: bad java version "${version}"`);
+  return `JAVA_VERSION="${version}"\nIMPLEMENTOR="UCD simulator"\n`;
 }
 
 function properties(entries) {
@@ -194,6 +209,7 @@ function layInstall(opts) {
   write(path.join(dir, 'bin/launcher.jar'), `simulated launcher for IBM UrbanCode Deploy ${version}\n`);
   write(path.join(dir, 'bin/classpath.conf'), `# simulated classpath\nlib/*.jar\n`);
   write(path.join(dir, 'java/bin/java'), javaScript(installPath), 0o755);
+  if (opts.javaVersion || !fs.existsSync(path.join(dir, 'java/release'))) write(path.join(dir, 'java/release'), javaRelease(opts.javaVersion || DEFAULT_JAVA_VERSION));
   fs.mkdirSync(path.join(dir, 'lib/sim'), { recursive: true });
   for (const f of SERVER_FILES) fs.copyFileSync(path.join(SIM_DIR, f), path.join(dir, 'lib/sim', f));
   write(path.join(dir, 'conf/installed.version'), properties([['installed.version', version]]));
@@ -244,7 +260,7 @@ function layAppdata(opts) {
   write(path.join(dir, 'conf/installed.version'), properties([['installed.version', opts.version]]));
 }
 
-module.exports = { layInstall, layAppdata, sq, SERVER_FILES };
+module.exports = { layInstall, layAppdata, javaRelease, sq, SERVER_FILES, DEFAULT_JAVA_VERSION };
 
 if (require.main === module) {
   const argv = process.argv.slice(2);

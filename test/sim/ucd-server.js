@@ -12,6 +12,7 @@ const path = require('path');
 const https = require('https');
 const net = require('net');
 const crypto = require('crypto');
+const os = require('os');
 const { spawn } = require('child_process');
 const { readProperties } = require('./properties');
 const workflow = require('./workflow');
@@ -78,6 +79,46 @@ function loginPage() {
 `;
 }
 
+// The cluster's servers (GET /rest/server): each running server registers itself in the shared
+// appdata, as real ones register in the shared database, and deregisters on a clean stop. A
+// server killed -9 stays listed (as in the product, until someone removes it).
+const serversDir = path.join(appdata, 'var/sim/servers');
+const serverName = os.hostname();
+const serverRecord = path.join(serversDir, `${serverName.replace(/[^A-Za-z0-9._-]/g, '_')}.json`);
+
+function registerServer() {
+  fs.mkdirSync(serversDir, { recursive: true });
+  const record = { id: crypto.createHash('sha256').update(serverName).digest('hex').slice(0, 32), name: serverName, hostName: props['install.server.web.host'] || serverName, port: httpsPort, jmsPort, version, active: true };
+  fs.writeFileSync(`${serverRecord}.tmp`, `${JSON.stringify(record)}\n`);
+  fs.renameSync(`${serverRecord}.tmp`, serverRecord);
+}
+
+function deregisterServer() {
+  try {
+    fs.unlinkSync(serverRecord);
+  } catch {
+    /* already gone */
+  }
+}
+
+function listServers() {
+  let files = [];
+  try {
+    files = fs.readdirSync(serversDir).filter((f) => f.endsWith('.json'));
+  } catch {
+    /* none registered */
+  }
+  const out = [];
+  for (const f of files.sort()) {
+    try {
+      out.push(JSON.parse(fs.readFileSync(path.join(serversDir, f), 'utf8')));
+    } catch {
+      /* being written */
+    }
+  }
+  return out;
+}
+
 const sockets = new Set();
 const track = (socket) => {
   sockets.add(socket);
@@ -123,6 +164,10 @@ async function rest(req, res, url) {
   if (req.method === 'GET' && url.pathname === '/rest/workflow/currentActivity') {
     const parentRequestId = url.searchParams.get('parentRequestId') || undefined;
     sendJson(res, 200, workflow.listItems(appdata, { parentRequestId }));
+    return;
+  }
+  if (req.method === 'GET' && url.pathname === '/rest/server') {
+    sendJson(res, 200, listServers());
     return;
   }
   const m = /^\/rest\/workflow\/([^/]+)\/cancel$/.exec(url.pathname);
@@ -228,7 +273,10 @@ function connectDatabase() {
 let listening = 0;
 let dbReady = false;
 const onListening = () => {
-  if (++listening === 2 && dbReady) log('INFO', `IBM UrbanCode Deploy server version ${version} started.`);
+  if (++listening === 2 && dbReady) {
+    registerServer();
+    log('INFO', `IBM UrbanCode Deploy server version ${version} started.`);
+  }
 };
 connectDatabase().then(
   (connected) => {
@@ -257,6 +305,7 @@ function stop(signal) {
     db.kill('SIGTERM');
   }
   for (const s of sockets) s.destroy();
+  deregisterServer();
   removePidFile();
   log('INFO', 'IBM UrbanCode Deploy server stopped.');
   process.exit(0);

@@ -28,17 +28,28 @@ export type JournalEvent =
   // The engine said no, in the gate's own words; nothing was done.
   | ({ readonly type: 'refused'; readonly ts: string; readonly request: RequestKind; readonly reasons: readonly string[] } & Target)
   // A person's note beside a probe result: recorded, never counted as proof.
-  | ({ readonly type: 'noted'; readonly ts: string; readonly note: string } & Target);
+  | ({ readonly type: 'noted'; readonly ts: string; readonly note: string } & Target)
+  // The pre-flight (src/core/preflight): not a step (no step, no node, so code that filters events
+  // by step passes them by); its fails and warns, one line each.
+  | ({ readonly type: 'preflight'; readonly ts: string; readonly verdict: Verdict; readonly findings: readonly string[] } & NoTarget)
+  | ({ readonly type: 'preflight-skipped'; readonly ts: string; readonly reason: string } & NoTarget);
+
+interface NoTarget {
+  readonly step?: undefined;
+  readonly node?: undefined;
+}
 
 export type JournalEventType = JournalEvent['type'];
 
-const TYPES: ReadonlySet<string> = new Set(['run-opened', 'started', 'finished', 'interrupted', 'skipped', 'confirmed', 'reset', 'refused', 'noted', 'detached']);
+const TYPES: ReadonlySet<string> = new Set(['run-opened', 'started', 'finished', 'interrupted', 'skipped', 'confirmed', 'reset', 'refused', 'noted', 'detached', 'preflight', 'preflight-skipped']);
+/** Events about the run as a whole, with no step. */
+const RUN_WIDE: ReadonlySet<string> = new Set(['run-opened', 'preflight', 'preflight-skipped']);
 
 /** Accepts a parsed line only if it has the shape of a known event; old or foreign lines are reported, not trusted. */
 export function asEvent(value: unknown): JournalEvent | undefined {
   if (typeof value !== 'object' || value === null) return undefined;
   const v = value as Record<string, unknown>;
   if (typeof v.type !== 'string' || !TYPES.has(v.type) || typeof v.ts !== 'string') return undefined;
-  if (v.type !== 'run-opened' && typeof v.step !== 'string') return undefined;
+  if (!RUN_WIDE.has(v.type) && typeof v.step !== 'string') return undefined;
   return value as JournalEvent;
 }

@@ -79,6 +79,8 @@ function eventDetails(e: JournalEvent, startedAt: ReadonlyMap<string, string>): 
     case 'confirmed': return `confirmed manually: ${mdText(e.note)}`;
     case 'reset': return `reset${e.reason ? `: ${mdText(e.reason)}` : ''}`;
     case 'refused': return `${REQUEST[e.request]} refused: ${e.reasons.map(mdText).join('; ')}`;
+    case 'preflight': return `pre-flight ${e.verdict}: ${e.findings.map(mdText).join('; ')}`;
+    case 'preflight-skipped': return `pre-flight skipped: ${mdText(e.reason)}`;
     case 'noted': return `note beside the probe result: ${mdText(e.note)}`;
   }
 }
@@ -210,7 +212,7 @@ export function renderReport(input: ReportInput): string {
   const chronological = events.map((e, i) => ({ e, i })).sort((a, b) => (a.e.ts < b.e.ts ? -1 : a.e.ts > b.e.ts ? 1 : a.i - b.i));
   out.push('## Appendix: every journal event, in order', '');
   out.push(...table(['#', 'At', 'Target', 'Event'], chronological.map(({ e }, k) => [
-    String(k + 1), e.ts, e.type === 'run-opened' ? '—' : mdText(targetText(e)), eventDetails(e, startedAt),
+    String(k + 1), e.ts, e.type === 'run-opened' || e.type === 'preflight' || e.type === 'preflight-skipped' ? '—' : mdText(targetText(e)), eventDetails(e, startedAt),
   ])), '');
   return out.join('\n');
 }

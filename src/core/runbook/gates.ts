@@ -2,7 +2,7 @@
 // node and the reason, so the tree can say exactly what stands in the way.
 import type { Cluster } from '../cluster/types';
 import { compareVersions } from '../cluster/version';
-import { targetKey, type Outcome, type RunState } from './state';
+import { PREFLIGHT_KEY, targetKey, type Outcome, type RunState } from './state';
 import type { StepId } from './steps';
 
 export interface GateOptions {
@@ -97,6 +97,14 @@ export function hardGates(step: StepId, cluster: Cluster, state: RunState, now: 
   const others = cluster.nodes.map((n) => n.name).filter((n) => n !== first);
   const isTarget = (n: string) => node === undefined || node === n;
   switch (step) {
+    case 'backup': {
+      // Only a pre-flight recorded failed blocks: a run without one works as before.
+      const p = state.get(PREFLIGHT_KEY);
+      if (p?.status === 'failed') {
+        failures.push({ reason: `the pre-flight failed (${p.evidence.filter((e) => e.startsWith('fail')).join('; ') || 'see its report'}) — fix it and run the pre-flight again, or skip it with a reason` });
+      }
+      break;
+    }
     case 'installFirst': {
       for (const n of cluster.nodes) {
         const f = stoppedProof(state, n.name, now, opts);

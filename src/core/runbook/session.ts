@@ -202,6 +202,17 @@ export class RunSession {
     this.record({ type: 'noted', ts: this.ts(), note: note.trim(), ...this.checked(target) });
   }
 
+  /** The pre-flight's result: a failed one blocks step 1 until one passes or it is skipped (gates.ts). */
+  recordPreflight(verdict: Verdict, findings: readonly string[]): void {
+    this.record({ type: 'preflight', ts: this.ts(), verdict, findings });
+  }
+
+  /** Going on despite a failed (or without a) pre-flight: only with a reason, which is recorded. */
+  skipPreflight(reason: string): void {
+    this.requireText(reason, 'A reason');
+    this.record({ type: 'preflight-skipped', ts: this.ts(), reason: reason.trim() });
+  }
+
   /** Records that an action started; the returned id closes it. */
   begin(target: Target, kind: ActionKind): string {
     const id = randomUUID();

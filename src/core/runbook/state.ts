@@ -14,6 +14,9 @@ export type Outcome =
 
 export type RunState = ReadonlyMap<string, Outcome>;
 
+/** The pre-flight's record in the run state: not a step, but step 1's gate reads it (gates.ts). */
+export const PREFLIGHT_KEY = 'preflight';
+
 /** Key of a record: the step for cluster-scoped steps, step + node otherwise. */
 export function targetKey(step: StepId, node?: string): string {
   return node === undefined ? step : `${step}@${node}`;
@@ -41,6 +44,14 @@ export function reduceJournal(events: readonly JournalEvent[], cluster: Cluster)
   };
   for (const ev of events) {
     if (ev.type === 'run-opened') continue;
+    if (ev.type === 'preflight') {
+      state.set(PREFLIGHT_KEY, { status: ev.verdict, at: ev.ts, kind: 'check', evidence: ev.findings });
+      continue;
+    }
+    if (ev.type === 'preflight-skipped') {
+      state.set(PREFLIGHT_KEY, { status: 'skipped', at: ev.ts, reason: ev.reason });
+      continue;
+    }
     for (const key of keysFor(ev.step, ev.node)) {
       switch (ev.type) {
         case 'started':

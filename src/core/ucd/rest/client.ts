@@ -9,6 +9,7 @@ import { ClientRequest, type IncomingMessage } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import { blockingProcesses, describeProcess, parseCurrentActivity, type RunningProcess } from './activity';
 import { maskSecrets, UcdRestError } from './errors';
+import { parseServerList, SERVERS_PATH, type ListedServer } from './servers';
 import { connectTrusted, type CertPrompt, type TlsPinStore, type TlsTarget } from './tls';
 
 export type UcdCredentials =
@@ -142,6 +143,16 @@ export class UcdRestClient {
   /** The application and generic processes the doc says must not run during the upgrade. */
   async blocking(signal?: AbortSignal): Promise<RunningProcess[]> {
     return blockingProcesses(await this.currentActivity(signal));
+  }
+
+  /** The servers UCD lists for its cluster (GET /rest/server). */
+  async servers(signal?: AbortSignal): Promise<ListedServer[]> {
+    const res = await this.request('GET', SERVERS_PATH, signal);
+    const parsed = parseServerList(res.body);
+    if (!parsed.ok) {
+      throw new UcdRestError('protocol', this.origin, `${this.origin}${this.basePath}${SERVERS_PATH} answered, but ${parsed.problem}.`, 'This server version may shape its UI API differently; compare the servers under Settings > System > Server in the UCD web UI with the cluster file by hand.');
+    }
+    return [...parsed.servers];
   }
 
   /** The Dashboard's Cancel button for one process. */

@@ -1,0 +1,112 @@
+// The pre-flight: every node's probe, UCD's server list and the load balancer's login page, all at
+// once (one round trip per node), judged against the cluster file. Read-only throughout; never
+// throws for a node or a server: what failed is a check's evidence.
+import type { Cluster, ClusterNode } from '../cluster/types';
+import { failureOf, WINDOWS_UNSUPPORTED } from '../probes/node';
+import type { Transport } from '../remote/transport';
+import { UcdRestError } from '../ucd/rest/errors';
+import type { ListedServer } from '../ucd/rest/servers';
+import type { LoginPage } from '../ucd/loginPage';
+import type { Verdict } from '../journal/events';
+import {
+  checkAppdataDir, checkAppdataVersion, checkHa, checkOwner, checkJava, checkJavaSame, checkLoadBalancer, checkNodeVersion, checkReachable, checkServers, checkSpace, forgottenItems,
+  type Check, type ForgottenItem, type LoadBalancerOutcome, type NodeOutcome, type ServersOutcome,
+} from './checks';
+import { buildPreflightProbe, parsePreflightProbe } from './probe';
+
+export interface PreflightDeps {
+  readonly transportFor: (node: ClusterNode) => Promise<Transport>;
+  /** UCD's server list (the REST client's servers()). */
+  readonly servers: (signal?: AbortSignal) => Promise<readonly ListedServer[]>;
+  /** The load balancer's login page (ucd/loginPage.ts fetchLoginPage with the user's TLS trust). */
+  readonly loginPage: (url: string, signal?: AbortSignal) => Promise<LoginPage>;
+  /** Size of the local package file, when there is one to upload. */
+  readonly packageBytes?: number;
+  readonly now?: () => Date;
+  readonly timeoutMs?: number;
+  /** Each node's script and output, for the output channel. */
+  readonly onExec?: (node: string, script: string, stdout: string, stderr: string, code: number | null) => void;
+}
+
+export interface NodeChecks {
+  readonly node: string;
+  readonly checks: readonly Check[];
+}
+
+export interface PreflightResult {
+  readonly at: string;
+  readonly cluster: string;
+  readonly from: string;
+  readonly to: string;
+  readonly verdict: Verdict;
+  readonly nodes: readonly NodeChecks[];
+  readonly clusterChecks: readonly Check[];
+  readonly forgotten: readonly ForgottenItem[];
+}
+
+async function probe(cluster: Cluster, node: ClusterNode, deps: PreflightDeps, signal?: AbortSignal): Promise<NodeOutcome> {
+  if (node.os === 'windows') return { node: node.name, kind: 'unreached', message: `${node.name}: ${WINDOWS_UNSUPPORTED}`, hint: 'Check this node by hand.' };
+  const built = buildPreflightProbe(node, cluster.sharedAppdata);
+  try {
+    const t = await deps.transportFor(node);
+    const r = await t.exec(built.command, { stdin: built.script, timeoutMs: deps.timeoutMs ?? 60_000, ...(signal ? { signal } : {}) });
+    deps.onExec?.(node.name, built.script, r.stdout, r.stderr, r.code);
+    const parsed = parsePreflightProbe(built, r.stdout);
+    if (!parsed.ok) return { node: node.name, kind: 'unreached', message: `${node.name}: ${parsed.reason} (exit ${r.code ?? r.signal ?? '?'})${r.stderr.trim() ? `: ${r.stderr.trim().split('\n').slice(-2).join(' | ')}` : ''}`, hint: 'See the UCD Upgrade log for the output, then run the pre-flight again.' };
+    return { node: node.name, kind: 'read', read: parsed.read };
+  } catch (e) {
+    const f = failureOf(node.name, e);
+    return { node: node.name, kind: 'unreached', message: f.message, hint: f.hint };
+  }
+}
+
+async function servers(deps: PreflightDeps, signal?: AbortSignal): Promise<ServersOutcome> {
+  try {
+    return { kind: 'listed', servers: await deps.servers(signal) };
+  } catch (e) {
+    if (e instanceof UcdRestError) return { kind: 'error', message: e.message, hint: e.hint };
+    return { kind: 'error', message: `asking UCD for its servers failed: ${(e as Error).message}`, hint: 'Check ucd.url and the credential, then run the pre-flight again.' };
+  }
+}
+
+async function loadBalancer(cluster: Cluster, deps: PreflightDeps, signal?: AbortSignal): Promise<LoadBalancerOutcome> {
+  const page = await deps.loginPage(cluster.loadBalancerUrl, signal).catch((e: Error): LoginPage => ({ ok: false, error: e.message, hint: 'Check the load balancer.', kind: 'other' }));
+  return page.ok ? { kind: 'answered', status: page.status, ...(page.version ? { version: page.version } : {}) } : { kind: 'error', message: page.error, hint: page.hint };
+}
+
+export function verdictOf(checks: readonly Check[]): Verdict {
+  if (checks.some((c) => c.status === 'fail')) return 'failed';
+  return checks.some((c) => c.status === 'warn') ? 'warning' : 'passed';
+}
+
+/** Pure: the judgement of what was read. */
+export function judge(cluster: Cluster, outcomes: readonly NodeOutcome[], listed: ServersOutcome, lb: LoadBalancerOutcome, packageBytes: number | undefined, at: string): PreflightResult {
+  const nodes: NodeChecks[] = outcomes.map((n) => ({
+    node: n.node,
+    checks: n.kind === 'read'
+      ? [checkReachable(n), checkOwner(n.node, n.read), checkNodeVersion(cluster, n.node, n.read), checkHa(n.node, n.read), checkAppdataDir(cluster, n.node, n.read), checkJava(cluster, n.node, n.read), checkSpace(n.node, n.read, packageBytes)]
+      : [checkReachable(n)],
+  }));
+  // The most dangerous finding first.
+  const clusterChecks = [checkServers(cluster, listed), checkAppdataVersion(cluster, outcomes), checkJavaSame(outcomes), checkLoadBalancer(cluster, lb)];
+  const all = [...clusterChecks, ...nodes.flatMap((n) => n.checks)];
+  return { at, cluster: cluster.name, from: cluster.currentVersion, to: cluster.targetVersion, verdict: verdictOf(all), nodes, clusterChecks, forgotten: forgottenItems(outcomes, cluster) };
+}
+
+export async function runPreflight(cluster: Cluster, deps: PreflightDeps, signal?: AbortSignal): Promise<PreflightResult> {
+  const at = (deps.now ?? (() => new Date()))().toISOString();
+  const [outcomes, listed, lb] = await Promise.all([
+    Promise.all(cluster.nodes.map((n) => probe(cluster, n, deps, signal))),
+    servers(deps, signal),
+    loadBalancer(cluster, deps, signal),
+  ]);
+  return judge(cluster, outcomes, listed, lb, deps.packageBytes, at);
+}
+
+/** The lines the journal keeps: every fail and warn, named. */
+export function findingsOf(result: PreflightResult): string[] {
+  const lines: string[] = [];
+  for (const c of result.clusterChecks) if (c.status !== 'pass') lines.push(`${c.status}: ${c.title}: ${c.evidence.join('; ')}`);
+  for (const n of result.nodes) for (const c of n.checks) if (c.status !== 'pass') lines.push(`${c.status}: ${n.node}: ${c.title}: ${c.evidence.join('; ')}`);
+  return lines.length ? lines : ['every check passed'];
+}

@@ -1,0 +1,223 @@
+// Issue 12 item 1, on a real cluster (OpenSSH nodes, the UCD simulator, a real nginx): the
+// pre-flight holds the cluster against its file, through the core (runPreflight), read-only, one
+// round trip per node. It passes on a good cluster and names the fault on each of: a server the
+// file forgot, one node on another version, one node with another server.appdata.dir, one node
+// with multiserver off, one node's Java below the target's minimum.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { loadCluster } from '../../src/core/cluster/load';
+import type { Cluster, ClusterNode } from '../../src/core/cluster/types';
+import type { Check, CheckId } from '../../src/core/preflight/checks';
+import { APPDATA_KEY, HA_KEY } from '../../src/core/preflight/probe';
+import { renderPreflightReport } from '../../src/core/preflight/report';
+import { runPreflight, type PreflightResult } from '../../src/core/preflight/run';
+import { HostKeyPolicy } from '../../src/core/remote/hostKeys';
+import { SshPool, targetFromNode } from '../../src/core/remote/ssh';
+import type { Transport } from '../../src/core/remote/transport';
+import { fetchLoginPage } from '../../src/core/ucd/loginPage';
+import { credentialsFor, UcdRestClient } from '../../src/core/ucd/rest/client';
+import { MemoryPinStore } from '../../src/core/ucd/rest/tls';
+import { clusterPrerequisites, startCluster, type TestCluster } from './harness';
+
+const skip = clusterPrerequisites();
+let c: TestCluster;
+const pools: SshPool[] = [];
+
+interface Run {
+  result: PreflightResult;
+  execs: Map<string, number>;
+  cluster: Cluster;
+}
+
+async function preflight(overrides: Record<string, unknown> = {}): Promise<Run> {
+  const loaded = loadCluster(c.clusterFile(overrides));
+  if (!loaded.ok) throw new Error(JSON.stringify(loaded.problems));
+  const cluster = loaded.cluster;
+  const ws = fs.mkdtempSync(path.join(os.tmpdir(), 'ucd-preflight-'));
+  // Host keys from the harness's known_hosts only: an unknown key would be declined, not asked.
+  const pool = new SshPool({ hostKeys: new HostKeyPolicy({ knownHostsFiles: [c.knownHostsFile], storeFile: path.join(ws, 'known_hosts'), prompt: async () => 'cancel' }), sshConfigFile: null, agentSocket: null });
+  pools.push(pool);
+  const execs = new Map<string, number>();
+  const counted = async (n: ClusterNode): Promise<Transport> => {
+    const t = await pool.transport(targetFromNode(n));
+    return { label: t.label, close: () => t.close(), exec: (cmd, o) => (execs.set(n.name, (execs.get(n.name) ?? 0) + 1), t.exec(cmd, o)) };
+  };
+  // The simulator's self-signed certificates, accepted as a user would after looking at them.
+  const trust = { pins: new MemoryPinStore(), prompt: async () => 'once' as const, sessionPins: new Map<string, string>() };
+  const rest = new UcdRestClient({ baseUrl: cluster.ucd.url, credentials: credentialsFor(cluster.ucd.url, { kind: 'basic', user: c.ucdAdmin.user, password: c.ucdAdmin.password }), pins: trust.pins, prompt: trust.prompt });
+  const result = await runPreflight(cluster, { transportFor: counted, servers: (s) => rest.servers(s), loginPage: (url, signal) => fetchLoginPage(url, trust, signal ? { signal } : {}) });
+  return { result, execs, cluster };
+}
+
+function nodeCheck(r: PreflightResult, node: string, id: CheckId): Check {
+  const n = r.nodes.find((x) => x.node === node);
+  assert.ok(n, `no result for node ${node}`);
+  const ch = n.checks.find((x) => x.id === id);
+  assert.ok(ch, `no ${id} check for ${node}: ${JSON.stringify(n.checks)}`);
+  return ch;
+}
+
+function clusterCheck(r: PreflightResult, id: CheckId): Check {
+  const ch = r.clusterChecks.find((x) => x.id === id);
+  assert.ok(ch, `no cluster check ${id}`);
+  return ch;
+}
+
+/** Paths, sizes and mtimes of what the pre-flight reads (the servers' own logs and state aside). */
+function snapshot(): string[] {
+  const out: string[] = [];
+  const walk = (root: string, rel = ''): void => {
+    for (const e of fs.readdirSync(path.join(root, rel), { withFileTypes: true })) {
+      const p = path.join(rel, e.name);
+      const st = fs.lstatSync(path.join(root, p));
+      out.push(`${root}:${p}:${st.size}:${st.mtimeMs}:${st.mode}`);
+      if (e.isDirectory()) walk(root, p);
+    }
+  };
+  for (const n of c.nodes) for (const d of ['conf', 'bin', 'java']) walk(path.join(c.hostInstallDir(n.name), d));
+  for (const d of ['conf', 'patches']) walk(path.join(c.hostAppdataDir, d));
+  return out.sort();
+}
+
+/** Every check but the ones named passed: a fault is named where it is, and nowhere else. */
+function onlyThese(r: PreflightResult, failing: readonly string[]): void {
+  const bad = [
+    ...r.clusterChecks.filter((x) => x.status !== 'pass').map((x) => `cluster:${x.id}`),
+    ...r.nodes.flatMap((n) => n.checks.filter((x) => x.status !== 'pass').map((x) => `${n.node}:${x.id}`)),
+  ];
+  assert.deepEqual(bad.sort(), [...failing].sort(), renderPreflightReport(r));
+}
+
+describe('pre-flight on a real cluster', { skip, concurrency: false }, () => {
+  before(async () => {
+    c = await startCluster({ nodes: 3, loadBalancer: true });
+    await Promise.all(c.nodes.map((n) => c.startServer(n.name)));
+    // nginx marked the nodes down while they were starting (fail_timeout 2 s): wait until it passes again.
+    const deadline = Date.now() + 15000;
+    while ((await c.loadBalancer!.get('/')).status !== 200) {
+      if (Date.now() > deadline) throw new Error('the load balancer never reached a node');
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  });
+  after(async () => {
+    await Promise.all(pools.map((p) => p.closeAll()));
+    await c?.stop();
+  });
+
+  test('passes on a good cluster, one round trip per node, and lists the patches the upgrade renames', async () => {
+    const patch = path.join(c.hostAppdataDir, 'patches', 'APAR-PH12345.jar');
+    fs.writeFileSync(patch, 'a patch\n');
+    try {
+      const before = snapshot();
+      const { result, execs } = await preflight();
+      assert.deepEqual(snapshot(), before, 'the pre-flight changed nothing it read');
+      onlyThese(result, []);
+      assert.equal(result.verdict, 'passed');
+      assert.deepEqual([...execs.entries()].sort(), c.nodes.map((n) => [n.name, 1]));
+      assert.match(clusterCheck(result, 'servers').evidence.join(' '), /UCD lists 3: ucd1 \(.*\), ucd2 .*, ucd3/);
+      assert.match(nodeCheck(result, 'ucd1', 'java').evidence.join(' '), /JAVA_HOME=\/opt\/ucd\/server\/java: openjdk version "17\.0\.10"/);
+      assert.deepEqual(result.forgotten.map((f) => f.path), [`${c.appdataDir}/patches/APAR-PH12345.jar`]);
+      const report = renderPreflightReport(result);
+      assert.match(report, /Result: passed\./);
+      assert.match(report, /APAR-PH12345\.jar` \(patch\): the upgrade renames it to \.off/);
+    } finally {
+      fs.rmSync(patch, { force: true });
+    }
+  });
+
+  test('a running server the cluster file forgot is a failure that names it', async () => {
+    const { result } = await preflight({ nodes: JSON.parse(c.clusterFile()).nodes.slice(0, 2) });
+    onlyThese(result, ['cluster:servers']);
+    assert.equal(result.verdict, 'failed');
+    const ev = clusterCheck(result, 'servers').evidence.join('\n');
+    assert.match(ev, new RegExp(`UCD lists ucd3 \\(${c.nodes[2]!.host.replace(/\./g, '\\.')}\\), which the cluster file does not`));
+    assert.doesNotMatch(ev, /UCD lists ucd[12] .*which the cluster file does not/);
+    assert.match(renderPreflightReport(result), /Result: \*\*FAILED\*\*/);
+  });
+
+  test('the simulator\'s switch: a server registered in the cluster but in no file', async () => {
+    c.setUnlistedServer('ucd-old', '10.99.0.7');
+    try {
+      const { result } = await preflight();
+      onlyThese(result, ['cluster:servers']);
+      assert.match(clusterCheck(result, 'servers').evidence.join('\n'), /UCD lists ucd-old \(10\.99\.0\.7\), which the cluster file does not/);
+    } finally {
+      c.setUnlistedServer('ucd-old', undefined);
+    }
+  });
+
+  test('one node on another version', async () => {
+    c.setInstalledVersion({ node: 'ucd2' }, '7.0.4.0');
+    try {
+      const { result } = await preflight();
+      onlyThese(result, ['ucd2:version']);
+      assert.match(nodeCheck(result, 'ucd2', 'version').evidence.join(' '), /ucd2: 7\.0\.4\.0, the cluster file says currentVersion 7\.0\.5\.0/);
+    } finally {
+      c.setInstalledVersion({ node: 'ucd2' }, c.version);
+    }
+  });
+
+  test('the shared appdata on another version (a half-done upgrade) is a cluster failure', async () => {
+    c.setInstalledVersion('appdata', '7.1.0.0');
+    try {
+      const { result } = await preflight();
+      onlyThese(result, ['cluster:appdataVersion']);
+      assert.match(clusterCheck(result, 'appdataVersion').evidence.join(' '), /\/opt\/ucd\/appdata\/conf\/installed\.version \(read on ucd\d\): 7\.1\.0\.0/);
+    } finally {
+      c.setInstalledVersion('appdata', c.version);
+    }
+  });
+
+  test('one node with another server.appdata.dir', async () => {
+    c.setInstalledProperty('ucd3', APPDATA_KEY, '/opt/ucd/appdata-local');
+    try {
+      const { result } = await preflight();
+      onlyThese(result, ['ucd3:appdataDir']);
+      assert.match(nodeCheck(result, 'ucd3', 'appdataDir').evidence.join(' '), /ucd3: server\.appdata\.dir=\/opt\/ucd\/appdata-local, the cluster file says sharedAppdata \/opt\/ucd\/appdata/);
+    } finally {
+      c.setInstalledProperty('ucd3', APPDATA_KEY, c.appdataDir);
+    }
+  });
+
+  test('one node with multiserver off', async () => {
+    c.setInstalledProperty('ucd2', HA_KEY, 'false');
+    try {
+      const { result } = await preflight();
+      onlyThese(result, ['ucd2:ha']);
+      assert.match(nodeCheck(result, 'ucd2', 'ha').evidence.join(' '), /ucd2: com\.urbancode\.ds\.UDeployServer\.multiserver=false/);
+    } finally {
+      c.setInstalledProperty('ucd2', HA_KEY, 'true');
+    }
+  });
+
+  test('one node\'s Java below the target\'s minimum (8.2.x needs 17)', async () => {
+    c.setJavaVersion('ucd3', '11.0.21');
+    try {
+      const { result } = await preflight({ targetVersion: '8.2.0.0' });
+      onlyThese(result, ['ucd3:java', 'cluster:javaSame']);
+      assert.match(nodeCheck(result, 'ucd3', 'java').evidence.join(' '), /openjdk version "11\.0\.21".*Java 11 is below 17/);
+      assert.match(nodeCheck(result, 'ucd3', 'java').title, /Java 17 or later \(needed by 8\.2\.0\.0\)/);
+      // The same Java 11 is enough for an 8.1 target: only the difference between nodes remains.
+      const older = await preflight({ targetVersion: '8.1.0.0' });
+      onlyThese(older.result, ['cluster:javaSame']);
+    } finally {
+      c.setJavaVersion('ucd3', '17.0.10');
+    }
+  });
+
+  test('an unreachable node is a failure with the SSH error, and the others are still checked', async () => {
+    await c.setFault('ucd2', 'sshdDown', true);
+    try {
+      const { result } = await preflight();
+      assert.equal(nodeCheck(result, 'ucd2', 'reachable').status, 'fail');
+      assert.match(nodeCheck(result, 'ucd2', 'reachable').evidence.join(' '), /ucd2/);
+      assert.equal(nodeCheck(result, 'ucd1', 'version').status, 'pass');
+      assert.equal(nodeCheck(result, 'ucd3', 'ha').status, 'pass');
+    } finally {
+      await c.setFault('ucd2', 'sshdDown', false);
+    }
+  });
+});
