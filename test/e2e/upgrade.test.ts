@@ -137,7 +137,7 @@ describe('the whole HA upgrade through the UI, on the 3-node demo cluster', { sk
   /**
    * Clicks Run (or Check) on a step once, and waits until its description says `expect`. The
    * click is made only when the view is idle and the row offers the action; a Run that ends any
-   * other way fails the test with the journal's reasons (never run again: that would hide a race).
+   * other way fails the test with the journal's reasons (a failed step is never repeated: that would hide a race).
    */
   async function act(id: StepId, action: 'Run' | 'Check', expect: RegExp, answers: Answers = {}, via: 'inline' | 'menu' = 'inline'): Promise<string> {
     const w = ready().wb;
