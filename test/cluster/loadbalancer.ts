@@ -16,6 +16,18 @@ export interface TestLoadBalancer {
   stop(): Promise<void>;
 }
 
+/**
+ * Waits until the balancer reaches a node again: nginx marks nodes down while they start
+ * (fail_timeout 2 s). One deadline, then it says what never answered.
+ */
+export async function untilBalancerAnswers(lb: Pick<TestLoadBalancer, 'get'>, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while ((await lb.get('/')).status !== 200) {
+    if (Date.now() > deadline) throw new Error(`the load balancer never reached a node within ${timeoutMs / 1000} s`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
 export function loadBalancerPrerequisites(): string | undefined {
   if (!fs.existsSync('/usr/sbin/nginx')) return skipOutsideCi('/usr/sbin/nginx is missing (Debian package nginx-light)');
   if (!fs.existsSync('/usr/bin/openssl')) return skipOutsideCi('/usr/bin/openssl is missing (Debian package openssl)');

@@ -21,6 +21,7 @@ import { fetchLoginPage } from '../../src/core/ucd/loginPage';
 import { credentialsFor, UcdRestClient } from '../../src/core/ucd/rest/client';
 import { MemoryPinStore } from '../../src/core/ucd/rest/tls';
 import { clusterPrerequisites, startCluster, type TestCluster } from './harness';
+import { untilBalancerAnswers } from './loadbalancer';
 
 const skip = clusterPrerequisites();
 let c: TestCluster;
@@ -95,12 +96,7 @@ describe('pre-flight on a real cluster', { skip, concurrency: false }, () => {
   before(async () => {
     c = await startCluster({ nodes: 3, loadBalancer: true });
     await Promise.all(c.nodes.map((n) => c.startServer(n.name)));
-    // nginx marked the nodes down while they were starting (fail_timeout 2 s): wait until it passes again.
-    const deadline = Date.now() + 15000;
-    while ((await c.loadBalancer!.get('/')).status !== 200) {
-      if (Date.now() > deadline) throw new Error('the load balancer never reached a node');
-      await new Promise((r) => setTimeout(r, 200));
-    }
+    await untilBalancerAnswers(c.loadBalancer!);
   });
   after(async () => {
     await Promise.all(pools.map((p) => p.closeAll()));

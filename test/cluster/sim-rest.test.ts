@@ -12,7 +12,7 @@ import { credentialsFor, UcdRestClient } from '../../src/core/ucd/rest/client';
 import { UcdRestError } from '../../src/core/ucd/rest/errors';
 import { MemoryPinStore } from '../../src/core/ucd/rest/tls';
 import { clusterPrerequisites, startCluster, type TestCluster } from './harness';
-import { loadBalancerPrerequisites } from './loadbalancer';
+import { loadBalancerPrerequisites, untilBalancerAnswers } from './loadbalancer';
 import { databasePrerequisites } from './mariadb';
 
 const skip = clusterPrerequisites() ?? databasePrerequisites() ?? loadBalancerPrerequisites();
@@ -84,12 +84,7 @@ if (!skip) {
   before(async () => {
     c = await startCluster({ nodes: 2, database: true, loadBalancer: true });
     await Promise.all(c.nodes.map((n) => c.startServer(n.name)));
-    // nginx marked the nodes down while they were starting (fail_timeout 2 s): wait until it passes again.
-    const deadline = Date.now() + 15000;
-    while ((await c.loadBalancer!.get('/')).status !== 200) {
-      if (Date.now() > deadline) throw new Error('the load balancer never reached a node');
-      await new Promise((r) => setTimeout(r, 200));
-    }
+    await untilBalancerAnswers(c.loadBalancer!);
   });
   after(async () => {
     await c?.stop();
