@@ -487,13 +487,6 @@ async function cleanLeftovers(names: Names, extraStateDir?: string): Promise<voi
   // The host-wide leftovers are shared by all instances: the last one out removes them.
   if ((await listNetns('ucdt')).length === 0) {
     const host = readHostRecord();
-    for (const dir of [...host.createdDirs].reverse()) {
-      try {
-        fs.rmdirSync(dir);
-      } catch {
-        /* not empty or gone: not ours to force */
-      }
-    }
     if (host.createdNetnsMount && fs.existsSync('/run/netns') && fs.readdirSync('/run/netns').length === 0) {
       await run('umount', ['/run/netns'], { allowFail: true });
       try {
@@ -545,28 +538,26 @@ async function stopHostDaemons(stateDir: string): Promise<void> {
   }
 }
 
-/** What the harness added to the host outside any instance's names (mount points, /run/netns). */
-interface HostRecord { createdDirs: string[]; createdNetnsMount: boolean; }
+/** What the harness added to the host outside any instance's names (/run/netns). */
+interface HostRecord { createdNetnsMount: boolean; }
 const HOST_RECORD = '/run/ucdt-host.json';
 
 function readHostRecord(): HostRecord {
   try {
     return JSON.parse(fs.readFileSync(HOST_RECORD, 'utf8')) as HostRecord;
   } catch {
-    return { createdDirs: [], createdNetnsMount: false };
+    return { createdNetnsMount: false };
   }
 }
 
-/** Creates the mount points nodes need and notes what did not exist before, so the last stop removes it. */
+/**
+ * Creates the mount points nodes need. They stay: removing them when one instance stops raced with
+ * another instance starting ("mount point does not exist"), and three empty folders cost nothing.
+ */
 function prepareHost(): void {
   const host = readHostRecord();
   if (!netnsMounted()) host.createdNetnsMount = true;
-  for (const dir of ['/opt/ucd', INSTALL_DIR, APPDATA_DIR]) {
-    if (!fs.existsSync(dir)) {
-      fs.mkdirSync(dir);
-      if (!host.createdDirs.includes(dir)) host.createdDirs.push(dir);
-    }
-  }
+  for (const dir of ['/opt/ucd', INSTALL_DIR, APPDATA_DIR]) fs.mkdirSync(dir, { recursive: true });
   fs.writeFileSync(HOST_RECORD, `${JSON.stringify(host)}\n`);
 }
 
