@@ -3,7 +3,11 @@
 import { CONFIRMATIONS, type Confirmation } from '../core/steps/table';
 import { STEPS, isStepId, type StepId } from '../core/runbook/steps';
 
-export const COMMANDS = ['plan', 'status', 'check', 'run', 'report'] as const;
+export const COMMANDS = ['plan', 'status', 'check', 'run', 'report', 'export', 'verdict'] as const;
+/** What `export` writes and what `verdict` judges (for the exported playbook). */
+export const EXPORTS = ['ansible'] as const;
+export const VERDICTS = ['stopped', 'backup', 'processes', 'installer'] as const;
+export type Verdict = (typeof VERDICTS)[number];
 export type Command = (typeof COMMANDS)[number];
 
 export interface CliArgs {
@@ -26,11 +30,22 @@ export interface CliArgs {
   readonly tlsPins: ReadonlyMap<string, string>;
   readonly tlsCa?: string;
   readonly stoppedMaxAgeSeconds?: number;
+  /** export ansible [DIR]: where to write (default ansible/ beside the cluster file). */
+  readonly exportDir?: string;
+  readonly verdict?: Verdict;
+  /** verdict: the judged command's exit code, the backup's artifact/where/start, list mode. */
+  readonly exitCode?: number | null;
+  readonly artifact?: string;
+  readonly nonce?: string;
+  readonly where?: string;
+  readonly notBefore?: number;
+  readonly list: boolean;
+  readonly onlineWaitSeconds?: number;
 }
 
 export class UsageError extends Error {}
 
-export const USAGE = `usage: ucd-upgrade <plan|status|check STEP|run STEP|report> [options]
+export const USAGE = `usage: ucd-upgrade <plan|status|check STEP|run STEP|report|export ansible [DIR]> [options]
   STEP is the step's number (1-${STEPS.length}) or id (${STEPS.map((s) => s.id).join(', ')})
   --dir DIR                   the folder holding ucd-cluster.json (default: the current folder)
   --node N                    only this node of the step
@@ -45,10 +60,13 @@ export const USAGE = `usage: ucd-upgrade <plan|status|check STEP|run STEP|report
   --tls-ca FILE               extra CA certificates (PEM)
   --stopped-max-age SECONDS   how old step 5's proof may be when the installer starts (default 300)
   --verbose                   the steps' log on stderr
+  export ansible [DIR]        write an Ansible inventory and playbook (default DIR: ansible/ beside the cluster file);
+                              with --known-hosts, --ssh-config, --ucd-user, --ucd-password-env NAME, --online-wait SECONDS
+  verdict ${VERDICTS.join('|')}   the runbook's judgement of a probe's output on stdin (used by the exported playbook)
 exit: 0 done, 1 failed, 2 blocked by a gate (or the run is owned elsewhere), 3 waiting for a person`;
 
-const VALUED = new Set(['dir', 'node', 'confirm', 'ucd-user', 'ucd-password-env', 'ucd-password-fd', 'ucd-token-env', 'known-hosts', 'ssh-config', 'tls-fingerprint', 'tls-ca', 'stopped-max-age']);
-const SWITCHES = new Set(['json', 'verbose', 'wait-processes']);
+const VALUED = new Set(['nonce', 'exit', 'artifact', 'where', 'not-before', 'online-wait', 'dir', 'node', 'confirm', 'ucd-user', 'ucd-password-env', 'ucd-password-fd', 'ucd-token-env', 'known-hosts', 'ssh-config', 'tls-fingerprint', 'tls-ca', 'stopped-max-age']);
+const SWITCHES = new Set(['json', 'verbose', 'wait-processes', 'list']);
 /** Flags someone might try to pass a secret with: refused with the safe way instead. */
 const SECRET_VALUES = new Set(['ucd-password', 'password', 'ucd-token', 'token', 'passphrase']);
 
@@ -88,8 +106,18 @@ export function parseArgs(argv: readonly string[], cwd: string): CliArgs {
   if (!cmd || !(COMMANDS as readonly string[]).includes(cmd)) throw new UsageError(cmd ? `Unknown command "${cmd}".` : 'No command given.');
   const command = cmd as Command;
   const needsStep = command === 'check' || command === 'run';
-  if (needsStep && !stepText) throw new UsageError(`${command} needs a STEP.`);
-  if ((!needsStep && stepText !== undefined) || extra.length) throw new UsageError(`Unexpected argument "${needsStep ? extra[0] : stepText}".`);
+  let subject: { exportDir?: string; verdict?: Verdict } = {};
+  if (command === 'export') {
+    if (stepText !== 'ansible') throw new UsageError(`export ${stepText ?? ''}: the only export is "ansible" (export ansible [DIR]).`);
+    if (extra.length > 1) throw new UsageError(`Unexpected argument "${extra[1]}".`);
+    subject = extra[0] !== undefined ? { exportDir: extra[0] } : {};
+  } else if (command === 'verdict') {
+    if (!(VERDICTS as readonly string[]).includes(stepText ?? '') || extra.length) throw new UsageError(`verdict takes one of ${VERDICTS.join(', ')}.`);
+    subject = { verdict: stepText as Verdict };
+  } else {
+    if (needsStep && !stepText) throw new UsageError(`${command} needs a STEP.`);
+    if ((!needsStep && stepText !== undefined) || extra.length) throw new UsageError(`Unexpected argument "${needsStep ? extra[0] : stepText}".`);
+  }
   const confirm = new Set<Confirmation>();
   for (const c of flags.get('confirm') ?? []) {
     if (!(CONFIRMATIONS as readonly string[]).includes(c)) throw new UsageError(`--confirm ${c}: nothing of that name is asked; the confirmations are ${CONFIRMATIONS.join(', ')}.`);
@@ -130,5 +158,14 @@ export function parseArgs(argv: readonly string[], cwd: string): CliArgs {
     tlsPins,
     ...(one('tls-ca') !== undefined ? { tlsCa: one('tls-ca') } : {}),
     ...(int('stopped-max-age') !== undefined ? { stoppedMaxAgeSeconds: int('stopped-max-age') } : {}),
+    ...subject,
+    // Ansible hands an async task's missing rc over as an empty string: no exit code.
+    ...(one('exit') !== undefined ? { exitCode: one('exit') === '' ? null : int('exit') } : {}),
+    ...(one('artifact') !== undefined ? { artifact: one('artifact') } : {}),
+    ...(one('nonce') !== undefined ? { nonce: one('nonce') } : {}),
+    ...(one('where') !== undefined ? { where: one('where') } : {}),
+    ...(int('not-before') !== undefined ? { notBefore: int('not-before') } : {}),
+    ...(int('online-wait') !== undefined ? { onlineWaitSeconds: int('online-wait') } : {}),
+    list: flags.has('list'),
   };
 }

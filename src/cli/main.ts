@@ -26,6 +26,7 @@ import { credentialsFor, UcdRestClient, type UcdCredentials } from '../core/ucd/
 import { MemoryPinStore, normalizeFingerprint, type TlsTrust } from '../core/ucd/rest/tls';
 import { parseArgs, UsageError, USAGE, type CliArgs } from './args';
 import { HeadlessDialogs } from './dialogs';
+import { exportAnsibleTo, judge } from './exportCommands';
 
 export const EXIT = { done: 0, failed: 1, blocked: 2, waiting: 3 } as const;
 
@@ -293,6 +294,8 @@ export async function main(argv: readonly string[]): Promise<number> {
       case 'report': return report(cluster, args);
       case 'check':
       case 'run': return await act(cluster, args);
+      case 'export': return exportAnsibleTo(cluster, args, homePath, out);
+      case 'verdict': return judge(cluster, args, out, err);
     }
   } catch (e) {
     err(e instanceof UsageError ? e.message : `failed: ${(e as Error).message}`);

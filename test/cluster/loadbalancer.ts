@@ -53,7 +53,9 @@ export async function startLoadBalancer(opts: { dir: string; listen: string; ups
   fs.rmSync(dir, { recursive: true, force: true });
   fs.mkdirSync(dir, { recursive: true });
   const [host] = opts.listen.split(':');
-  await run('/usr/bin/openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', `/CN=${host}`,
+  // The address in subjectAltName too: clients that verify it (Python's ssl, for Ansible) look only there.
+  const san = /^[\d.]+$/.test(host) ? `IP:${host}` : `DNS:${host}`;
+  await run('/usr/bin/openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', `/CN=${host}`, '-addext', `subjectAltName=${san}`,
     '-keyout', path.join(dir, 'lb.key'), '-out', path.join(dir, 'lb.crt')]);
   const conf = `
 daemon off;

@@ -12,9 +12,12 @@ export type LoginPage =
 
 /** `<span class="productVersion">v. 7.1.2.0</span>` → 7.1.2.0; tolerant of attribute order and spacing. */
 export function parseLoginVersion(html: string): string | undefined {
-  const m = /class\s*=\s*["'][^"']*\bproductVersion\b[^"']*["'][^>]*>\s*v\.?\s*([0-9]+(?:\.[0-9]+){2,4})/i.exec(html);
-  return m?.[1];
+  return LOGIN_VERSION.exec(html)?.[1];
 }
+
+// Case-insensitive; also valid as a Python `re` pattern, so the Ansible export waits on the same text.
+const LOGIN_VERSION = /class\s*=\s*["'][^"']*\bproductVersion\b[^"']*["'][^>]*>\s*v\.?\s*([0-9]+(?:\.[0-9]+){2,4})/i;
+export const LOGIN_VERSION_PATTERN = LOGIN_VERSION.source;
 
 export async function fetchLoginPage(url: string, trust: TlsTrust, opts: { signal?: AbortSignal; timeoutMs?: number } = {}): Promise<LoginPage> {
   const u = new URL(url);
