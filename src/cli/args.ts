@@ -3,7 +3,7 @@
 import { CONFIRMATIONS, type Confirmation } from '../core/steps/table';
 import { STEPS, isStepId, type StepId } from '../core/runbook/steps';
 
-export const COMMANDS = ['plan', 'status', 'check', 'run', 'report', 'export', 'verdict'] as const;
+export const COMMANDS = ['plan', 'status', 'check', 'run', 'report', 'preflight', 'export', 'verdict'] as const;
 /** What `export` writes and what `verdict` judges (for the exported playbook). */
 export const EXPORTS = ['ansible'] as const;
 export const VERDICTS = ['stopped', 'backup', 'processes', 'installer'] as const;
@@ -45,7 +45,7 @@ export interface CliArgs {
 
 export class UsageError extends Error {}
 
-export const USAGE = `usage: ucd-upgrade <plan|status|check STEP|run STEP|report|export ansible [DIR]> [options]
+export const USAGE = `usage: ucd-upgrade <plan|status|check STEP|run STEP|report|preflight|export ansible [DIR]> [options]
   STEP is the step's number (1-${STEPS.length}) or id (${STEPS.map((s) => s.id).join(', ')})
   --dir DIR                   the folder holding ucd-cluster.json (default: the current folder)
   --node N                    only this node of the step
@@ -60,6 +60,7 @@ export const USAGE = `usage: ucd-upgrade <plan|status|check STEP|run STEP|report
   --tls-ca FILE               extra CA certificates (PEM)
   --stopped-max-age SECONDS   how old step 5's proof may be when the installer starts (default 300)
   --verbose                   the steps' log on stderr
+  preflight                   the read-only pre-flight; its report beside the cluster file (exit 1 when it fails)
   export ansible [DIR]        write an Ansible inventory and playbook (default DIR: ansible/ beside the cluster file);
                               with --known-hosts, --ssh-config, --ucd-user, --ucd-password-env NAME, --online-wait SECONDS
   verdict ${VERDICTS.join('|')}   the runbook's judgement of a probe's output on stdin (used by the exported playbook)

@@ -6,7 +6,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { CLUSTER_FILE_NAME, loadCluster } from '../core/cluster/load';
 import type { Cluster } from '../core/cluster/types';
-import { Journal, type JournalReadIssue } from '../core/journal/journal';
+import { Journal, mask as maskSecrets, type JournalReadIssue } from '../core/journal/journal';
 import type { JournalEvent, Target } from '../core/journal/events';
 import { describeOwner } from '../core/journal/owner';
 import { renderReport } from '../core/journal/report';
@@ -26,6 +26,10 @@ import { credentialsFor, UcdRestClient, type UcdCredentials } from '../core/ucd/
 import { MemoryPinStore, normalizeFingerprint, type TlsTrust } from '../core/ucd/rest/tls';
 import { parseArgs, UsageError, USAGE, type CliArgs } from './args';
 import { HeadlessDialogs } from './dialogs';
+import { findingsOf, runPreflight, type PreflightResult } from '../core/preflight/run';
+import { renderPreflightReport } from '../core/preflight/report';
+import { fetchLoginPage } from '../core/ucd/loginPage';
+import type { HostKeyQuestion } from '../core/remote/interaction';
 import { exportAnsibleTo, judge } from './exportCommands';
 
 export const EXIT = { done: 0, failed: 1, blocked: 2, waiting: 3 } as const;
@@ -169,28 +173,15 @@ function follow(session: RunSession, args: CliArgs): { dispose(): void; flush():
   return { dispose: () => sub.dispose(), flush };
 }
 
-async function act(cluster: Cluster, args: CliArgs): Promise<number> {
-  const target: Target = args.node !== undefined ? { step: args.step!, node: args.node } : { step: args.step! };
-  const secrets = new SecretValues();
-  const credentials = ucdCredentials(args, secrets);
-  const ca = args.tlsCa !== undefined ? fs.readFileSync(args.tlsCa, 'utf8') : undefined;
-  const session = RunSession.open(cluster, args.dir, secrets.mask);
-  if (session.role.kind === 'follower') {
-    err(`blocked: this run is owned by ${describeOwner(session.role.owner)}; nothing was done. Run it there, or close that window first (this command never takes a live run over).`);
-    session.dispose();
-    return EXIT.blocked;
-  }
-  if (session.role.previous) err(`took the run over from ${describeOwner(session.role.previous)}, which is gone`);
-  for (const t of session.interruptedOnOpen) err(`${describeTarget(t)} was running when its owner went away: marked interrupted; check it again`);
-  const events = follow(session, args);
-  const dialogs = new HeadlessDialogs(args.confirm, args.waitProcesses, err);
+/** The SSH pool (known host keys only), the TLS trust (given pins and CA only) and the UCD client. */
+async function connections(cluster: Cluster, args: CliArgs, credentials: UcdCredentials | undefined, ca: string | undefined, unknownHostKey: (q: HostKeyQuestion) => void) {
   const pool = new SshPool({
     hostKeys: new HostKeyPolicy({
       knownHostsFiles: (args.knownHosts.length ? args.knownHosts : ['~/.ssh/known_hosts']).map(homePath),
       // Nothing is ever accepted here, so nothing is stored: an empty store.
       storeFile: os.devNull,
       prompt: async (q) => {
-        dialogs.unknownHostKey(q);
+        unknownHostKey(q);
         return 'cancel';
       },
     }),
@@ -214,6 +205,82 @@ async function act(cluster: Cluster, args: CliArgs): Promise<number> {
     client ??= new UcdRestClient({ baseUrl: cluster.ucd.url, credentials: credentialsFor(cluster.ucd.url, credentials), pins: trust.pins, prompt: trust.prompt, ...(trust.ca ? { ca: trust.ca } : {}), credentialName: cluster.ucd.credential });
     return client;
   };
+  return { pool, trust, rest };
+}
+
+/** A new file, never over an earlier one: two reports in the same second get -2, -3, ... */
+function writeNew(base: string, ext: string, text: string): string {
+  for (let n = 1; ; n++) {
+    const file = `${base}${n > 1 ? `-${n}` : ''}${ext}`;
+    try {
+      fs.writeFileSync(file, text, { flag: 'wx' });
+      return file;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    }
+  }
+}
+
+/**
+ * The read-only pre-flight, as the editor runs it: one round trip per node, UCD's server list, the
+ * load balancer. Recorded in the journal when this process may write it; a report beside the file.
+ */
+async function preflight(cluster: Cluster, args: CliArgs): Promise<number> {
+  const secrets = new SecretValues();
+  const credentials = ucdCredentials(args, secrets);
+  const ca = args.tlsCa !== undefined ? fs.readFileSync(args.tlsCa, 'utf8') : undefined;
+  const dialogs = new HeadlessDialogs(args.confirm, args.waitProcesses, err);
+  const { pool, trust, rest } = await connections(cluster, args, credentials, ca, (q) => dialogs.unknownHostKey(q));
+  const hide = (text: string) => maskSecrets(text, secrets.mask());
+  const packageBytes = cluster.package.kind === 'local' && fs.existsSync(cluster.package.file) ? fs.statSync(cluster.package.file).size : undefined;
+  let result: PreflightResult;
+  try {
+    result = await runPreflight(cluster, {
+      transportFor: async (n) => pool.transport(targetFromNode(n)),
+      servers: (signal) => rest().servers(signal),
+      loginPage: (url, signal) => fetchLoginPage(url, trust, signal ? { signal } : {}),
+      ...(packageBytes !== undefined ? { packageBytes } : {}),
+      onExec: (node, _script, stdout, stderr, code) => args.verbose && err(`  [${node}] pre-flight probe exit ${code}\n${hide(stdout)}${stderr ? `\n${hide(stderr)}` : ''}`),
+    });
+  } finally {
+    await pool.closeAll().catch(() => undefined);
+  }
+  const findings = findingsOf(result);
+  const session = RunSession.open(cluster, args.dir, secrets.mask);
+  let recorded: string;
+  try {
+    if (session.role.kind === 'follower') recorded = `not recorded: the run is owned by ${describeOwner(session.role.owner)}`;
+    else {
+      session.recordPreflight(result.verdict, findings);
+      recorded = `recorded in ${path.relative(args.dir, session.journalFile)}`;
+    }
+  } finally {
+    session.dispose();
+  }
+  const file = writeNew(path.join(args.dir, `${cluster.name}-preflight-${result.at.replace(/\.\d+Z$/, 'Z').replace(/[-:]/g, '')}`), '.md', hide(renderPreflightReport(result)));
+  if (args.json) out(JSON.stringify({ event: 'preflight', ...result, report: file }));
+  else for (const f of findings) out(f);
+  const code = result.verdict === 'failed' ? EXIT.failed : EXIT.done;
+  err(`pre-flight ${result.verdict}; ${recorded}; report ${file}${code ? '. Step 1 is blocked until a pre-flight passes or is skipped with a reason.' : ''}`);
+  return code;
+}
+
+async function act(cluster: Cluster, args: CliArgs): Promise<number> {
+  const target: Target = args.node !== undefined ? { step: args.step!, node: args.node } : { step: args.step! };
+  const secrets = new SecretValues();
+  const credentials = ucdCredentials(args, secrets);
+  const ca = args.tlsCa !== undefined ? fs.readFileSync(args.tlsCa, 'utf8') : undefined;
+  const session = RunSession.open(cluster, args.dir, secrets.mask);
+  if (session.role.kind === 'follower') {
+    err(`blocked: this run is owned by ${describeOwner(session.role.owner)}; nothing was done. Run it there, or close that window first (this command never takes a live run over).`);
+    session.dispose();
+    return EXIT.blocked;
+  }
+  if (session.role.previous) err(`took the run over from ${describeOwner(session.role.previous)}, which is gone`);
+  for (const t of session.interruptedOnOpen) err(`${describeTarget(t)} was running when its owner went away: marked interrupted; check it again`);
+  const events = follow(session, args);
+  const dialogs = new HeadlessDialogs(args.confirm, args.waitProcesses, err);
+  const { pool, trust, rest } = await connections(cluster, args, credentials, ca, (q) => dialogs.unknownHostKey(q));
   const local = new LocalTransport();
   const handlers = buildStepTable({ dialogs, transportFor: async (n) => pool.transport(targetFromNode(n)), local: () => local, rest, trust });
   const log = {
@@ -295,6 +362,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       case 'check':
       case 'run': return await act(cluster, args);
       case 'export': return exportAnsibleTo(cluster, args, homePath, out);
+      case 'preflight': return await preflight(cluster, args);
       case 'verdict': return judge(cluster, args, out, err);
     }
   } catch (e) {

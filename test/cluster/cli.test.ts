@@ -15,7 +15,9 @@ import type { JournalEvent } from '../../src/core/journal/events';
 import { parseJournal } from '../../src/core/journal/journal';
 import { journalPath, RunSession } from '../../src/core/runbook/session';
 import { STEPS } from '../../src/core/runbook/steps';
+import { HA_KEY } from '../../src/core/preflight/probe';
 import { clusterPrerequisites, startCluster, type InstallerPackage, type TestCluster } from './harness';
+import { untilBalancerAnswers } from './loadbalancer';
 
 const ROOT = path.resolve(__dirname, '../../..');
 const CLI = path.join(ROOT, 'dist/cli.js');
@@ -93,6 +95,33 @@ describe('ucd-upgrade, the command line, on a real 3-node cluster', { skip, conc
     assert.equal(fs.existsSync(path.join(ws, '.ucd-upgrade')), false, 'no journal, no lock: nothing was run or recorded');
     const text = await cli(['plan']);
     assert.match(text.stdout, /^7\. Run the installer on the first node \[installFirst\] — ucd1$/m);
+  });
+
+  test('preflight passes on the good cluster and names the fault on a bad node (exit 1); recorded, with a report beside the file', async () => {
+    await Promise.all(tc.nodes.map((n) => tc.startServer(n.name)));
+    try {
+      await untilBalancerAnswers(tc.loadBalancer!);
+      const good = await cli(['preflight', '--json']);
+      expectExit(good, 0, 'preflight on a good cluster');
+      const result = good.lines.find((l) => l.event === 'preflight') as { verdict: string; report: string };
+      assert.equal(result.verdict, 'passed');
+      assert.ok(fs.existsSync(result.report) && path.dirname(result.report) === ws, `the report is beside the cluster file: ${result.report}`);
+      assert.ok(!fs.readFileSync(result.report, 'utf8').includes(tc.ucdAdmin.password), 'no secret in the report');
+      tc.setInstalledProperty('ucd2', HA_KEY, 'false');
+      try {
+        const bad = await cli(['preflight']);
+        expectExit(bad, 1, 'preflight with multiserver off on ucd2');
+        assert.match(bad.stdout, /^fail: ucd2: .*multiserver=false/m);
+        assert.match(bad.stderr, /pre-flight failed; recorded in .*Step 1 is blocked/);
+      } finally {
+        tc.setInstalledProperty('ucd2', HA_KEY, 'true');
+      }
+      // Fixed: a pre-flight that passes again lifts the gate on step 1 (the whole upgrade below runs it).
+      expectExit(await cli(['preflight']), 0, 'preflight once ucd2 is fixed');
+      assert.deepEqual(journal().filter((e) => e.type === 'preflight').map((e) => e.type === 'preflight' && e.verdict), ['passed', 'failed', 'passed']);
+    } finally {
+      await Promise.all(tc.nodes.map((n) => tc.stopServer(n.name)));
+    }
   });
 
   test('check 5 passes and fails as the nodes are; --json events are the journal\'s records', async () => {
