@@ -19,7 +19,7 @@ function setup(command: string, artifact: string) {
   const session = RunSession.open(r.cluster, dir);
   const lines: string[] = [];
   const log: ActionLog = { info: (m) => lines.push(m), warn: (m) => lines.push(m), error: (m) => lines.push(m) };
-  const handlers = backupHandlers({ local: () => new LocalTransport(), transportFor: () => Promise.reject(new Error('no nodes here')) });
+  const handlers = backupHandlers({ local: () => new LocalTransport(), transportFor: () => Promise.reject(new Error("no nodes here")), files: false });
   const ctx = { cluster: r.cluster, session, target: { step: 'backup' as const }, log, signal: new AbortController().signal };
   return { dir, session, lines, handlers, ctx };
 }

@@ -6,7 +6,7 @@ import type { Cluster } from '../cluster/types';
 import { runPhase } from '../runbook/phase';
 import type { StepView, DisplayState } from '../runbook/view';
 import { stepDef } from '../runbook/steps';
-import type { JournalEvent, Target } from './events';
+import type { JournalEvent, RollbackStage, Target } from './events';
 import type { JournalReadIssue } from './journal';
 
 export interface ReportInput {
@@ -63,6 +63,11 @@ const REQUEST: Record<Extract<JournalEvent, { type: 'refused' }>['request'], str
   run: 'Run', check: 'Check', skip: 'Skip', confirm: 'Confirm Manually', reset: 'Reset',
 };
 
+const ROLLBACK_STAGE: Record<RollbackStage, string> = {
+  begin: 'asked and agreed', stop: 'every server stopped', checksums: 'archives checked', database: 'database restored',
+  files: 'files restored', start: 'servers started', verify: 'old version verified', end: 'result',
+};
+
 function eventDetails(e: JournalEvent, startedAt: ReadonlyMap<string, string>): string {
   switch (e.type) {
     case 'run-opened': return `run opened: ${mdText(e.cluster)}, ${mdText(e.from)} → ${mdText(e.to)}, nodes ${e.nodes.map(mdText).join(', ')}`;
@@ -82,6 +87,8 @@ function eventDetails(e: JournalEvent, startedAt: ReadonlyMap<string, string>): 
     case 'preflight': return `pre-flight ${e.verdict}: ${e.findings.map(mdText).join('; ')}`;
     case 'preflight-skipped': return `pre-flight skipped: ${mdText(e.reason)}`;
     case 'noted': return `note beside the probe result: ${mdText(e.note)}`;
+    case 'backup-archive': return `backup archive (${e.what}) on ${mdText(e.where)}: ${mdText(e.path)}, ${e.size} bytes, sha256:${e.sha256}`;
+    case 'rollback': return `roll back, ${ROLLBACK_STAGE[e.stage]}: ${e.verdict}${e.evidence.length ? `: ${e.evidence.map(mdText).join('; ')}` : ''}${e.hint ? ` (next: ${mdText(e.hint)})` : ''}`;
   }
 }
 
@@ -212,7 +219,7 @@ export function renderReport(input: ReportInput): string {
   const chronological = events.map((e, i) => ({ e, i })).sort((a, b) => (a.e.ts < b.e.ts ? -1 : a.e.ts > b.e.ts ? 1 : a.i - b.i));
   out.push('## Appendix: every journal event, in order', '');
   out.push(...table(['#', 'At', 'Target', 'Event'], chronological.map(({ e }, k) => [
-    String(k + 1), e.ts, e.type === 'run-opened' || e.type === 'preflight' || e.type === 'preflight-skipped' ? '—' : mdText(targetText(e)), eventDetails(e, startedAt),
+    String(k + 1), e.ts, 'step' in e && e.step !== undefined ? mdText(targetText(e)) : '—', eventDetails(e, startedAt),
   ])), '');
   return out.join('\n');
 }
