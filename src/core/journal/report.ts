@@ -112,6 +112,27 @@ function outcomeLine(v: { readonly outcome?: StepView['outcome'] }): { detail: s
   }
 }
 
+/** Step 1's archives and each Roll back, stage by stage, in the order they happened. */
+function rollbackSection(events: readonly JournalEvent[]): string[] {
+  const out = ['## Rollback', ''];
+  const archives = events.filter((e): e is Extract<JournalEvent, { type: 'backup-archive' }> => e.type === 'backup-archive');
+  const stages = events.filter((e): e is Extract<JournalEvent, { type: 'rollback' }> => e.type === 'rollback');
+  if (archives.length) {
+    out.push('Backups recorded for a rollback (step 1):', '');
+    out.push(...table(['At', 'What', 'Where', 'Path', 'Size', 'sha256'], archives.map((e) => [e.ts, e.what, mdText(e.where), mdText(e.path), `${e.size} bytes`, e.sha256])), '');
+  }
+  if (!stages.length) {
+    out.push('Not rolled back.');
+    return out;
+  }
+  const last = stages.filter((e) => e.stage === 'end').at(-1);
+  out.push(last ? `Outcome: ${last.verdict === 'passed' ? 'rolled back' : 'FAILED'} at ${last.ts}: ${last.evidence.map(mdText).join('; ')}${last.hint ? ` (next: ${mdText(last.hint)})` : ''}` : 'Outcome: not finished (the last stage has no result).', '');
+  out.push(...table(['At', 'Stage', 'Result', 'Evidence'], stages.filter((e) => e.verdict !== 'started').map((e) => [
+    e.ts, ROLLBACK_STAGE[e.stage], e.verdict === 'passed' ? 'passed' : e.verdict === 'failed' ? 'FAILED' : e.verdict, [...e.evidence.map(mdText), ...(e.hint ? [`next: ${mdText(e.hint)}`] : [])].join('<br>'),
+  ])));
+  return out;
+}
+
 export function renderReport(input: ReportInput): string {
   const { cluster, events, views } = input;
   const out: string[] = [];
@@ -125,7 +146,10 @@ export function renderReport(input: ReportInput): string {
   const open = current.filter((v) => !DONE.has(v.state));
   const failed = current.filter((v) => v.state === 'failed');
   const final = views.find((v) => v.def.id === 'verifyVersions');
-  const outcome = phase.kind === 'complete'
+  const rolledBack = events.filter((e): e is Extract<JournalEvent, { type: 'rollback' }> => e.type === 'rollback' && e.stage === 'end').at(-1);
+  const outcome = rolledBack?.verdict === 'passed' ? `rolled back to ${mdText(cluster.currentVersion)} at ${rolledBack.ts} (see Rollback)`
+    : rolledBack?.verdict === 'failed' ? `ROLLBACK FAILED at ${rolledBack.ts} (see Rollback)`
+    : phase.kind === 'complete'
     ? `complete: a probe showed every node on ${mdText(cluster.targetVersion)} at ${phase.since}`
     : failed.length ? `FAILED at ${failed.map((v) => `step ${v.number}`).join(', ')}`
     : open.length === 0 ? `not verified: every step is settled, but no probe has shown every node on ${mdText(cluster.targetVersion)} (step ${final?.number ?? 11} is ${final ? STATE_LABEL[final.state] : 'missing'})`
@@ -213,6 +237,8 @@ export function renderReport(input: ReportInput): string {
       return [e.ts, mdText(targetText(e)), now ? STATE_LABEL[now] : '—'];
     })), '');
   } else out.push('None.', '');
+
+  out.push(...rollbackSection(events), '');
 
   const startedAt = new Map<string, string>();
   for (const e of events) if (e.type === 'started') startedAt.set(e.id, e.ts);

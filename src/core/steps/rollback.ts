@@ -33,6 +33,8 @@ export interface RollbackDeps {
   readonly settleMs?: number;
   /** How long one server may take to come back; default 10 min. */
   readonly startTimeoutMs?: number;
+  /** How long the load balancer may take to answer on the old version; default 1 min. */
+  readonly balancerTimeoutMs?: number;
   readonly pollMs?: number;
 }
 
@@ -298,7 +300,14 @@ class Rollback {
       if (installed !== version) return { ok: false, line: `${n.name}: login page v. ${version}, but conf/installed.version is ${installed ?? 'unreadable'}` };
       return { ok: true, line: `${n.name}: ${o.evidence.join(', ')}, installed.version ${installed}` };
     }));
-    const lb = await fetchLoginPage(this.ctx.cluster.loadBalancerUrl, this.deps.trust, { signal: this.ctx.signal });
+    // A balancer marks a node down while it was away and takes it back after its health check:
+    // asked until it answers on the old version or the limit passes.
+    const deadline = Date.now() + (this.deps.balancerTimeoutMs ?? 60_000);
+    let lb = await fetchLoginPage(this.ctx.cluster.loadBalancerUrl, this.deps.trust, { signal: this.ctx.signal });
+    while (!(lb.ok && lb.version === version) && Date.now() < deadline && !this.ctx.signal.aborted) {
+      await sleep(this.deps.pollMs ?? 3_000, this.ctx.signal);
+      lb = await fetchLoginPage(this.ctx.cluster.loadBalancerUrl, this.deps.trust, { signal: this.ctx.signal });
+    }
     const lbOk = lb.ok && lb.version === version;
     const lbLine = lb.ok ? `load balancer answers v. ${lb.version ?? '?'} (HTTP ${lb.status})` : `load balancer: ${lb.error}`;
     const evidence = [...nodes.map((x) => x.line), lbLine];
