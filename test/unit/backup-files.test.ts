@@ -65,17 +65,17 @@ function layout() {
 }
 
 test('spaceVerdict: a refusal names the node, the folder, what is needed and what is free', () => {
-  const v = spaceVerdict('ucd2', '/home/ucd/.ucd-upgrade-backup', { home: '/home/ucd', installKb: 500_000, appdataKb: 20_000, availKb: 100_000 });
+  const v = spaceVerdict('ucd2', '/home/ucd/.ucd-upgrade-backup', { home: '/home/ucd', run: 'r', installKb: 500_000, appdataKb: 20_000, availKb: 100_000 });
   assert.equal(v.ok, false);
   assert.equal(v.ok ? '' : v.reason, 'ucd2: not enough free space in /home/ucd/.ucd-upgrade-backup for the filesystem backup: needs 508.8 MiB, 97.7 MiB free; nothing was backed up');
   assert.match(v.ok ? '' : v.hint, /^Free at least .* in \/home\/ucd\/\.ucd-upgrade-backup on ucd2/);
-  assert.deepEqual(spaceVerdict('ucd2', '/b', { home: '/h', installKb: 10, availKb: 2_000 }), { ok: true, neededKb: 1034 });
+  assert.deepEqual(spaceVerdict('ucd2', '/b', { home: '/h', run: 'r', installKb: 10, availKb: 2_000 }), { ok: true, neededKb: 1034 });
 });
 
 test('measure: the install without its logs, the appdata configuration, the free space', async () => {
   const l = layout();
   write(l.install, 'var/log/huge', 'x'.repeat(2_000_000));
-  const text = measureScript(l.node, l.appdata).text;
+  const text = measureScript(l.node, l.appdata, 'demo-20261202T000000Z').text;
   // A home below a folder others can write to (here /tmp) could be swapped: refused.
   const unsafe = path.join(l.base, 'home');
   fs.mkdirSync(unsafe, { mode: 0o700 });
@@ -89,11 +89,21 @@ test('measure: the install without its logs, the appdata configuration, the free
   const mode = fs.statSync(path.join(home, '.ucd-upgrade-backup')).mode & 0o777;
   fs.rmSync(home, { recursive: true, force: true });
   assert.equal(mode, 0o700, 'the backup folder is created 0700');
+
+  // This run's folder exists already (a run in the same second): the next free name, the earlier untouched.
+  const again = fs.mkdtempSync(path.join(os.homedir(), '.ucd-bf-home-'));
+  fs.mkdirSync(path.join(again, '.ucd-upgrade-backup/demo-20261202T000000Z'), { recursive: true, mode: 0o700 });
+  fs.mkdirSync(path.join(again, '.ucd-upgrade-backup/demo-20261202T000000Z.1'), { mode: 0o700 });
+  fs.chmodSync(path.join(again, '.ucd-upgrade-backup'), 0o700);
+  const taken = parseMeasure((await local.exec(`HOME=${again}; export HOME\n${text}`, { timeoutMs: 60_000 })).stdout);
+  fs.rmSync(again, { recursive: true, force: true });
+  assert.equal(taken.ok && taken.measured.run, 'demo-20261202T000000Z.2');
   assert.ok(m.ok, r.stdout + r.stderr);
   assert.ok(m.measured.installKb < 1000, `var/log is not counted: ${m.measured.installKb} KiB`);
   assert.ok(m.measured.appdataKb !== undefined && m.measured.appdataKb > 0);
   assert.ok(m.measured.availKb > 0);
   assert.equal(m.measured.home, home);
+  assert.equal(m.measured.run, 'demo-20261202T000000Z');
 });
 
 test('archive, upgrade, restore: the install and the appdata configuration are exactly as before; logs stay; a second run never writes over the first', async () => {

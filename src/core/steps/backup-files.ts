@@ -54,18 +54,23 @@ const int = (kv: Map<string, string>, k: string): number | undefined => (/^\d+$/
 
 // --- measure: where the archives go, how big the trees are, how much room there is ------------
 
-export function measureScript(node: ClusterNode, appdata: string | undefined): ShellScript {
+/** `runName`: this run's folder; when taken (a run in the same second) the next free `<name>.N`. */
+export function measureScript(node: ClusterNode, appdata: string | undefined, runName: string): ShellScript {
   return sh`${STAGE_GUARD}[ -n "\${HOME:-}" ] || refuse "the SSH user has no HOME"
 home=$(cd "$HOME" 2>/dev/null && pwd -P) || refuse "the SSH user's home $HOME is not a folder it can enter"
 safe_chain "$home"
 b="$home"/${BACKUP_ROOT}
 if [ ! -e "$b" ] && [ ! -L "$b" ]; then mkdir -m 700 -- "$b" || refuse "cannot create $b"; fi
 own_dir "$b"
+n=${runName}; i=1
+# Two runs in one second: the later one takes the next free name, never the earlier's folder.
+while [ -e "$b/$n" ] || [ -L "$b/$n" ]; do n=${runName}.$i; i=$((i + 1)); done
 d=${node.installDir}
 [ -d "$d" ] || refuse "the install folder $d is not there"
 [ -r "$d" ] || refuse "the install folder $d is not readable by the SSH user"
 echo ${MARK}
 echo "home=$home"
+echo "run=$n"
 echo "install_kb=$(du -sk --exclude="$d/var/log" --exclude="$d/var/temp" -- "$d" | awk '{print $1}')"
 ${appdata === undefined ? sh`` : sh`a=${appdata}
 [ -d "$a" ] || refuse "the shared appdata folder $a is not there"
@@ -78,6 +83,8 @@ echo END`;
 
 export interface Measured {
   readonly home: string;
+  /** This run's folder name under the backup folder, free when measured. */
+  readonly run: string;
   readonly installKb: number;
   readonly appdataKb?: number;
   readonly availKb: number;
@@ -87,11 +94,12 @@ export function parseMeasure(stdout: string): { ok: true; measured: Measured } |
   const r = kvOf(stdout);
   if (!r.ok) return r;
   const home = r.kv.get('home');
+  const run = r.kv.get('run');
   const installKb = int(r.kv, 'install_kb');
   const availKb = int(r.kv, 'avail_kb');
   const appdataKb = int(r.kv, 'appdata_kb');
-  if (!home || installKb === undefined || availKb === undefined) return { ok: false, problem: 'the size of the install or the free space could not be read (du, df)' };
-  return { ok: true, measured: { home, installKb, availKb, ...(appdataKb !== undefined ? { appdataKb } : {}) } };
+  if (!home || !run || run.includes('/') || installKb === undefined || availKb === undefined) return { ok: false, problem: 'the size of the install or the free space could not be read (du, df)' };
+  return { ok: true, measured: { home, run, installKb, availKb, ...(appdataKb !== undefined ? { appdataKb } : {}) } };
 }
 
 /** Pure: enough room for the archives? The refusal names the node, the folder, what is needed and what is free. */
@@ -255,13 +263,13 @@ export async function prepareFileBackup(ctx: ActionContext, deps: FileBackupDeps
     try {
       if (node.os === 'windows') return { reason: `${node.name}: the filesystem backup supports Linux nodes only`, hint: 'Back up the install and the shared appdata by hand, then Confirm Manually step 1 with a note saying where.' };
       const t = await deps.transportFor(node);
-      const r = await loggedExec(t, measureScript(node, appdata).text, ctx.log, { describe: `measure ${node.installDir}${appdata ? ` and ${appdata}` : ''} and the free space for the filesystem backup`, timeoutMs: 10 * 60_000, signal: ctx.signal });
+      const r = await loggedExec(t, measureScript(node, appdata, backupRunName(ctx.cluster, stamp)).text, ctx.log, { describe: `measure ${node.installDir}${appdata ? ` and ${appdata}` : ''} and the free space for the filesystem backup`, timeoutMs: 10 * 60_000, signal: ctx.signal });
       const m = parseMeasure(r.stdout);
       if (!m.ok) return { reason: `${node.name}: the filesystem backup could not start: ${m.problem}`, hint: 'Fix what the message names on the node, then run step 1 again.' };
       const base = `${m.measured.home}/${BACKUP_ROOT}`;
       const space = spaceVerdict(node.name, base, m.measured);
       if (!space.ok) return space;
-      return { node, t, folder: `${base}/${backupRunName(ctx.cluster, stamp)}`, ...(appdata ? { appdata } : {}), neededKb: space.neededKb };
+      return { node, t, folder: `${base}/${m.measured.run}`, ...(appdata ? { appdata } : {}), neededKb: space.neededKb };
     } catch (e) {
       return { reason: `${node.name}: the filesystem backup could not start: ${(e as Error).message}`, hint: 'Check the node is reachable, then run step 1 again.' };
     }
