@@ -2,6 +2,7 @@
 // command palette, the status view or a command-line runner, comes through here. The hard gates
 // are evaluated from the journal at the moment the action starts, whatever the views show; a
 // refusal is recorded with the gates' own words and nothing is done.
+import { randomUUID } from 'node:crypto';
 import type { Cluster } from '../cluster/types';
 import type { RequestKind, Target } from '../journal/events';
 import type { ActionLog, HandlerTable, StepHandler } from './actions';
@@ -127,7 +128,7 @@ export class Runner {
     try {
       const outcome = await handler({ cluster: this.cluster, session: this.session, log: this.opts.log, signal });
       if (outcome.kind === 'refused') {
-        this.session.recordRollback({ id: 'refused', stage: 'begin', verdict: 'failed', evidence: outcome.reasons.map((r) => `refused: ${r}`) });
+        this.session.recordRollback({ id: randomUUID(), stage: 'begin', verdict: 'failed', evidence: outcome.reasons.map((r) => `refused: ${r}`) });
         this.opts.log.warn(`Roll back refused: ${outcome.reasons.join('; ')}`);
       }
       return outcome;

@@ -8,7 +8,7 @@ import type { ActionContext, StepHandlers } from '../runbook/actions';
 import { RemoteError, type Transport } from '../remote/transport';
 import { asideName, backupStamp, moveAsideScript, newestStampedScript, parseMoveAside, parseNewestStamped, planBackup, type BackupPlan } from './backup-artifact';
 import { backupProbeScript, evaluateBackup, parseBackupProbe, type BackupProbe } from './backup-verify';
-import { makeFileBackup, prepareFileBackup } from './backup-files';
+import { describeArchive, makeFileBackup, prepareFileBackup } from './backup-files';
 import { loggedExec } from './loggedExec';
 
 export interface BackupDeps {
@@ -157,7 +157,7 @@ export function backupHandlers(deps: BackupDeps): StepHandlers {
           return;
         }
         for (const a of made.archives) ctx.session.recordBackupArchive({ id, what: a.what, where: a.node, path: a.path, size: a.size, sha256: a.sha256 });
-        for (const e of made.evidence) ctx.log.info(`[${e.slice(0, e.indexOf(':'))}] filesystem backup: ${e.slice(e.indexOf(':') + 2)}`);
+        for (const a of made.archives) ctx.log.info(`[${a.node}] filesystem backup: ${describeArchive(a)}`);
         const verdict = db.verdict === 'warning' || made.notes.length ? 'warning' : 'passed';
         const hint = db.hint ?? (made.notes.length ? 'A file changed while it was archived; the server was running. The archive holds everything else; look at the note.' : undefined);
         ctx.session.finish(id, TARGET, 'run', verdict, [...db.evidence, ...way.kept, ...made.evidence, ...made.notes], hint);
