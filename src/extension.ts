@@ -2,9 +2,12 @@
 import * as vscode from 'vscode';
 import { ClusterFile } from './vscode/clusterFile';
 import { Controller } from './vscode/controller';
-import { buildHandlers } from './vscode/handlers';
+import { LocalTransport } from './core/remote/local';
+import { buildRollback } from './core/steps/table';
+import { buildHandlers, editorDialogs, transportFor } from './vscode/handlers';
 import { createLog } from './vscode/log';
 import { registerPreflight } from './vscode/preflight';
+import { registerRollback } from './vscode/rollback';
 import { createSshPool, createTlsTrust } from './vscode/trust';
 
 export async function activate(context: vscode.ExtensionContext): Promise<void> {
@@ -24,8 +27,10 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   const tls = createTlsTrust(context);
   const loaded = () => (clusterFile.state.kind === 'loaded' && clusterFile.state.result.ok ? clusterFile.state.result.cluster : undefined);
   const handlers = buildHandlers({ context, pool, tls, cluster: loaded });
-  const controller = new Controller(context.extensionUri, clusterFile, log, handlers);
+  const rollback = buildRollback({ dialogs: editorDialogs, transportFor: transportFor(pool), local: () => new LocalTransport(), trust: tls });
+  const controller = new Controller(context.extensionUri, clusterFile, log, handlers, rollback);
   context.subscriptions.push(clusterFile, controller, ...controller.registerCommands());
+  context.subscriptions.push(...registerRollback({ log, runner: () => controller.runbookRunner, session: () => controller.runSession }));
   context.subscriptions.push(...registerPreflight({ context, pool, tls, log, cluster: loaded, session: () => controller.runSession }));
   await clusterFile.reload();
 }

@@ -10,13 +10,14 @@ import { renderReport } from '../core/journal/report';
 import type { HandlerTable } from '../core/runbook/actions';
 import { describeOwner } from '../core/journal/owner';
 import type { GateOptions } from '../core/runbook/gates';
-import { describeTarget, Runner, type Result } from '../core/runbook/runner';
+import { describeTarget, Runner, type Result, type RunnerOptions } from '../core/runbook/runner';
 import { journalPath, RunSession, type SessionRole } from '../core/runbook/session';
 import { targetKey } from '../core/runbook/state';
 import { clusterStatus } from '../core/status/clusterStatus';
 import { ClusterFile, type ClusterFileState } from './clusterFile';
 import { confirmDestructive } from './dialogs';
 import { NODE_LOG_SCHEME, NodeLog } from './log';
+import { updateRollbackContext } from './rollback';
 import { RunbookTree, type RunbookItem } from './runbookTree';
 import { secretsInUse } from './secretsInUse';
 import { StatusPanel } from './statusPanel';
@@ -42,6 +43,7 @@ export class Controller implements vscode.Disposable {
     private readonly clusterFile: ClusterFile,
     private readonly log: Log,
     private readonly handlers: HandlerTable,
+    private readonly rollback?: RunnerOptions['rollback'],
   ) {
     this.nodeLog = new NodeLog(log);
     this.disposables.push(vscode.workspace.registerTextDocumentContentProvider(NODE_LOG_SCHEME, this.nodeLog));
@@ -66,6 +68,11 @@ export class Controller implements vscode.Disposable {
     // Freshness is a function of time: a passed stopped-check turns stale without any event.
     const tick = setInterval(() => this.render(), 30_000);
     this.disposables.push({ dispose: () => clearInterval(tick) });
+  }
+
+  /** The runner of the loaded run, for commands beside the steps (Roll back). */
+  get runbookRunner(): Runner | undefined {
+    return this.runner;
   }
 
   /** The run session of the loaded cluster file, for commands that record beside the steps (the pre-flight). */
@@ -134,7 +141,7 @@ export class Controller implements vscode.Disposable {
     }
     this.sessionKey = key;
     this.sessionRole = undefined;
-    this.runner = new Runner(this.session, { handlers: this.handlers, log: this.nodeLog, gates: () => this.gateOptions() });
+    this.runner = new Runner(this.session, { handlers: this.handlers, log: this.nodeLog, gates: () => this.gateOptions(), ...(this.rollback ? { rollback: this.rollback } : {}) });
     this.sessionSub = this.session.onDidChange(() => {
       this.announceRole();
       this.render();
@@ -188,6 +195,7 @@ export class Controller implements vscode.Disposable {
       this.view.description = 'cluster file has problems';
       return;
     }
+    updateRollbackContext(this.session);
     if (!this.session) return;
     const c = this.session.cluster;
     const hasLog = new Set<string>();

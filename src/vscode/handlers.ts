@@ -45,6 +45,11 @@ const CONFIRM_BUTTONS: Record<Confirmation, { yes: string; no: string; destructi
     destructive: 'the installer goes past the NOTICE and upgrades: the database schema changes and cannot be rolled back.',
     safe: 'the installer ends before the upgrade begins; nothing is changed.',
   },
+  rollback: {
+    yes: 'Roll Back', no: 'Do Not Roll Back',
+    destructive: 'every server is stopped, the database and each install and the shared appdata are put back as the backup had them; whatever was done since the backup is gone.',
+    safe: 'nothing is stopped or restored; the run stays where it is.',
+  },
 };
 
 async function chooseProcesses(running: readonly RunningProcess[]): Promise<ProcessesChoice | undefined> {
@@ -64,7 +69,7 @@ async function chooseProcesses(running: readonly RunningProcess[]): Promise<Proc
   return { kind: 'cancel', processes: picked.flatMap((i) => (i.process ? [i.process] : [])) };
 }
 
-const editorDialogs: RunbookDialogs = {
+export const editorDialogs: RunbookDialogs = {
   confirm: (what, question, detail) => {
     const b = CONFIRM_BUTTONS[what];
     return confirmDestructive(question, detail, b.yes, b.no, { destructive: b.destructive, safe: b.safe });

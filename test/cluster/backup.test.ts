@@ -1,12 +1,16 @@
 // Step 1 run twice against the real MariaDB, over SSH on the first node as the cluster file says:
 // the second backup never writes over the first; both files exist and the journal records both.
+// Beside each dump, the node's install and the shared appdata's configuration are archived in a
+// folder of their own per run (the SSH user's, 0700), each archive's sha256 recorded.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { loadCluster } from '../../src/core/cluster/load';
+import type { JournalEvent } from '../../src/core/journal/events';
 import type { ActionContext, ActionLog } from '../../src/core/runbook/actions';
 import { RunSession } from '../../src/core/runbook/session';
 import { HostKeyPolicy } from '../../src/core/remote/hostKeys';
@@ -103,5 +107,18 @@ describe('step 1 twice against the real database', { skip, concurrency: 1 }, () 
     await r.handlers.check!(r.ctx);
     const [, , check] = r.evidence();
     assert.ok(check.evidence[0].startsWith(`${names[1]}, `), `Check judges the newest: ${check.evidence.join(' | ')}`);
+
+    // The filesystem side: one folder per run, both kept, each archive as recorded.
+    const archives = r.session.journal.events.filter((e): e is Extract<JournalEvent, { type: 'backup-archive' }> => e.type === 'backup-archive' && e.what !== 'database');
+    assert.deepEqual(archives.map((a) => path.basename(path.dirname(a.path))), [0, 0, 1, 1].map((i) => `${r.session.cluster.name}-${names[i].match(/ucd-(\w+)\.sql$/)![1]}`));
+    for (const a of archives) {
+      assert.equal(sha(onHost(a.path)), a.sha256, `${a.path} is byte for byte what was recorded`);
+      assert.equal(fs.statSync(path.dirname(onHost(a.path))).mode & 0o777, 0o700);
+    }
+    assert.ok(one.evidence.some((e) => e.startsWith(`ucd1: install tree in ${archives[0].path}, `)), one.evidence.join(' | '));
+    assert.ok(one.evidence.some((e) => e.startsWith(`ucd1: shared appdata conf and patches in ${archives[1].path}, `)), one.evidence.join(' | '));
+    const listing = execFileSync('tar', ['-tzf', onHost(archives[0].path)], { encoding: 'utf8' }).split('\n');
+    assert.ok(listing.includes('./conf/installed.version'), 'the install archive holds conf');
+    assert.ok(!listing.some((l) => l.startsWith('./var/log/') || l === './var/server.pid'), 'but no logs and no pid file');
   });
 });

@@ -28,7 +28,8 @@ export function demoPrerequisites(): string | undefined {
   return pre.ok ? undefined : pre.reason;
 }
 
-export async function startDemo(opts: { nodes?: number } = {}): Promise<Demo> {
+/** `failAfterSchema`: the package's installer fails after the schema upgrade (the rollback's test). */
+export async function startDemo(opts: { nodes?: number; failAfterSchema?: boolean } = {}): Promise<Demo> {
   const why = demoPrerequisites();
   if (why) throw new Error(why);
   const pre = findPrerequisites({ chromium: false });
@@ -39,7 +40,7 @@ export async function startDemo(opts: { nodes?: number } = {}): Promise<Demo> {
     await Promise.all(tc.nodes.map((n) => tc.startServer(n.name)));
     // Something for step 2 to find: a deployment running on the cluster.
     await tc.startProcess(tc.nodes[1].name, { type: 'application', name: 'Deploy', application: 'JPetStore', environment: 'PROD', components: ['web', 'db'] });
-    const pkg = tc.buildPackage();
+    const pkg = tc.buildPackage(opts.failAfterSchema ? { failAfterSchema: true } : {});
     server = await CodeServer.start(paths);
     // code-server's HOME is its own temp dir: its ~/.ssh/known_hosts holds the nodes' host keys,
     // as an engineer's would after their first ssh to each node.

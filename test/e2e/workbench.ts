@@ -527,6 +527,11 @@ export class Workbench {
     return out;
   }
 
+  /** An action in the sidebar view's title bar, by its label (shown only while its when-clause holds). */
+  viewTitleAction(label: string): Locator {
+    return this.page.locator(SEL.viewTitleAction(label));
+  }
+
   async notifications(): Promise<string[]> {
     return (await this.page.locator(SEL.notificationToast).allInnerTexts()).map((t) => t.replace(/\s+/g, ' ').trim());
   }

@@ -281,6 +281,10 @@ async function main() {
     user: os.userInfo().username,
     keepConfig: true,
   });
+  // The package's fault switch: the new files are laid but the run dies before the appdata is
+  // updated, after the schema upgrade: the database, the install and the appdata disagree.
+  const failAfterSchema = path.join(PKG, 'conf/sim/fail-after-schema');
+  if (fs.existsSync(failAfterSchema)) fail(72, fs.readFileSync(failAfterSchema, 'utf8').trim());
   fs.mkdirSync(path.dirname(appdataVersionFile), { recursive: true });
   fs.writeFileSync(appdataVersionFile, `installed.version=${newVersion}\n`);
   fs.rmSync(inProgress, { force: true });

@@ -117,6 +117,7 @@ install.server.web.https.port=8443
  *   opts.texts    { PROMPT_TEXTS, REFUSAL_TEXTS, INFO_TEXTS, ANT_TEXTS } from texts.ts
  *   opts.product  the brand name it prints; default "IBM UrbanCode Deploy"
  *   opts.format   'zip' | 'tar.gz'; default zip when /usr/bin/zip exists
+ *   opts.failAfterSchema  the installer fails after the schema upgrade, halfway through the files
  */
 function buildPackage(opts) {
   const version = opts.version;
@@ -143,6 +144,11 @@ function buildPackage(opts) {
   if (opts.schemaUpgradeSeconds !== undefined) {
     fs.mkdirSync(path.join(root, 'conf/sim'), { recursive: true });
     fs.writeFileSync(path.join(root, 'conf/sim/schema-upgrade-seconds'), `${Number(opts.schemaUpgradeSeconds)}\n`);
+  }
+  // A package that breaks after the schema upgrade (installer.js): the failed upgrade a rollback undoes.
+  if (opts.failAfterSchema) {
+    fs.mkdirSync(path.join(root, 'conf/sim'), { recursive: true });
+    fs.writeFileSync(path.join(root, 'conf/sim/fail-after-schema'), 'java.io.IOException: No space left on device\n');
   }
   for (const f of PACKAGE_FILES) fs.copyFileSync(path.join(__dirname, f), path.join(root, 'lib/sim', f));
   fs.writeFileSync(path.join(root, 'lib/sim/texts.json'), `${JSON.stringify(texts, null, 2)}\n`);

@@ -19,7 +19,7 @@ function setup(command: string, artifact: string) {
   const session = RunSession.open(r.cluster, dir);
   const lines: string[] = [];
   const log: ActionLog = { info: (m) => lines.push(m), warn: (m) => lines.push(m), error: (m) => lines.push(m) };
-  const handlers = backupHandlers({ local: () => new LocalTransport(), transportFor: () => Promise.reject(new Error('no nodes here')) });
+  const handlers = backupHandlers({ local: () => new LocalTransport(), transportFor: () => Promise.reject(new Error("no nodes here")), files: false });
   const ctx = { cluster: r.cluster, session, target: { step: 'backup' as const }, log, signal: new AbortController().signal };
   return { dir, session, lines, handlers, ctx };
 }
@@ -94,7 +94,7 @@ test('{timestamp} in command and artifact: each run writes its own file; Check j
   // Inside double quotes, as people write paths: the stamp needs no quoting there either.
   const { session, handlers, ctx } = setup(`date +%s%N > "${dir}/ucd {timestamp}.sql"`, `${dir}/ucd {timestamp}.sql`);
   const clock = [new Date('2026-12-01T10:15:00Z'), new Date('2026-12-01T10:16:30Z')];
-  const stamped = backupHandlers({ local: () => new LocalTransport(), transportFor: () => Promise.reject(new Error('no nodes here')), now: () => clock.shift() ?? new Date() });
+  const stamped = backupHandlers({ local: () => new LocalTransport(), transportFor: () => Promise.reject(new Error('no nodes here')), files: false, now: () => clock.shift() ?? new Date() });
   await stamped.run!(ctx);
   const firstFile = path.join(dir, 'ucd 20261201T101500Z.sql');
   const first = fs.readFileSync(firstFile, 'utf8');
@@ -115,7 +115,7 @@ test('a run whose stamped file exists already, or whose aside name is taken, doe
   const ran = path.join(dir, 'ran');
   const { session, ctx } = setup(`touch ${ran}; echo new > ${dir}/ucd-{timestamp}.sql`, `${dir}/ucd-{timestamp}.sql`);
   fs.writeFileSync(path.join(dir, 'ucd-20261201T101500Z.sql'), 'earlier');
-  const h = backupHandlers({ local: () => new LocalTransport(), transportFor: () => Promise.reject(new Error('no nodes here')), now: () => new Date('2026-12-01T10:15:00.400Z') });
+  const h = backupHandlers({ local: () => new LocalTransport(), transportFor: () => Promise.reject(new Error('no nodes here')), files: false, now: () => new Date('2026-12-01T10:15:00.400Z') });
   await h.run!(ctx);
   const o = session.state().get('backup');
   assert.equal(o?.status, 'failed');

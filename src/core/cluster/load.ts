@@ -230,6 +230,7 @@ function loadChecked(text: string): ClusterLoadResult {
         artifact: v('database', 'backup', 'artifact') as string,
         runOn: backupNode === undefined ? { kind: 'local' } : { kind: 'node', node: backupNode },
       },
+      ...(v('database', 'restore', 'command') !== undefined ? { restore: { command: v('database', 'restore', 'command') as string } } : {}),
     },
     package: pkgLocal !== undefined ? { kind: 'local', file: pkgLocal } : { kind: 'remote', path: pkgRemote as string },
   };

@@ -42,9 +42,16 @@ export interface DatabaseBackup {
   readonly artifact: string;
 }
 
+/** How a rollback puts the dump back: a command that reads it on standard input, where the backup ran. */
+export interface DatabaseRestore {
+  readonly command: string;
+}
+
 export interface Database {
   readonly type: DatabaseType;
   readonly backup: DatabaseBackup;
+  /** Without it, Roll back refuses: the runbook never guesses how to write to a database. */
+  readonly restore?: DatabaseRestore;
 }
 
 /** The installation package: a local file uploaded to each node, or a path already on the nodes. */

@@ -32,7 +32,18 @@ export type JournalEvent =
   // The pre-flight (src/core/preflight): not a step (no step, no node, so code that filters events
   // by step passes them by); its fails and warns, one line each.
   | ({ readonly type: 'preflight'; readonly ts: string; readonly verdict: Verdict; readonly findings: readonly string[] } & NoTarget)
-  | ({ readonly type: 'preflight-skipped'; readonly ts: string; readonly reason: string } & NoTarget);
+  | ({ readonly type: 'preflight-skipped'; readonly ts: string; readonly reason: string } & NoTarget)
+  // One archive of step 1 (the dump, a node's install tree, the appdata's configuration), as
+  // measured where it lies: what Roll back restores from, after checking its sha256 again.
+  | ({ readonly type: 'backup-archive'; readonly ts: string; readonly id: string; readonly what: BackupWhat; readonly where: string; readonly path: string; readonly size: number; readonly sha256: string } & NoTarget)
+  // Roll back, one record per stage as it starts and ends (src/core/steps/rollback.ts).
+  | ({ readonly type: 'rollback'; readonly ts: string; readonly id: string; readonly stage: RollbackStage; readonly verdict: Verdict | 'started'; readonly evidence: readonly string[]; readonly hint?: string } & NoTarget);
+
+/** What a step-1 archive holds. */
+export type BackupWhat = 'database' | 'install' | 'appdata';
+
+/** Roll back's stages, in order: asked and agreed, servers stopped, archives checked, database and files restored, servers started on the old version and verified. */
+export type RollbackStage = 'begin' | 'stop' | 'checksums' | 'database' | 'files' | 'start' | 'verify' | 'end';
 
 interface NoTarget {
   readonly step?: undefined;
@@ -41,9 +52,9 @@ interface NoTarget {
 
 export type JournalEventType = JournalEvent['type'];
 
-const TYPES: ReadonlySet<string> = new Set(['run-opened', 'started', 'finished', 'interrupted', 'skipped', 'confirmed', 'reset', 'refused', 'noted', 'detached', 'preflight', 'preflight-skipped']);
+const TYPES: ReadonlySet<string> = new Set(['run-opened', 'started', 'finished', 'interrupted', 'skipped', 'confirmed', 'reset', 'refused', 'noted', 'detached', 'preflight', 'preflight-skipped', 'backup-archive', 'rollback']);
 /** Events about the run as a whole, with no step. */
-const RUN_WIDE: ReadonlySet<string> = new Set(['run-opened', 'preflight', 'preflight-skipped']);
+const RUN_WIDE: ReadonlySet<string> = new Set(['run-opened', 'preflight', 'preflight-skipped', 'backup-archive', 'rollback']);
 
 /** Accepts a parsed line only if it has the shape of a known event; old or foreign lines are reported, not trusted. */
 export function asEvent(value: unknown): JournalEvent | undefined {

@@ -6,7 +6,7 @@ import type { Cluster } from '../cluster/types';
 import { runPhase } from '../runbook/phase';
 import type { StepView, DisplayState } from '../runbook/view';
 import { stepDef } from '../runbook/steps';
-import type { JournalEvent, Target } from './events';
+import type { JournalEvent, RollbackStage, Target } from './events';
 import type { JournalReadIssue } from './journal';
 
 export interface ReportInput {
@@ -63,6 +63,11 @@ const REQUEST: Record<Extract<JournalEvent, { type: 'refused' }>['request'], str
   run: 'Run', check: 'Check', skip: 'Skip', confirm: 'Confirm Manually', reset: 'Reset',
 };
 
+const ROLLBACK_STAGE: Record<RollbackStage, string> = {
+  begin: 'asked and agreed', stop: 'every server stopped', checksums: 'archives checked', database: 'database restored',
+  files: 'files restored', start: 'servers started', verify: 'old version verified', end: 'result',
+};
+
 function eventDetails(e: JournalEvent, startedAt: ReadonlyMap<string, string>): string {
   switch (e.type) {
     case 'run-opened': return `run opened: ${mdText(e.cluster)}, ${mdText(e.from)} → ${mdText(e.to)}, nodes ${e.nodes.map(mdText).join(', ')}`;
@@ -82,6 +87,8 @@ function eventDetails(e: JournalEvent, startedAt: ReadonlyMap<string, string>): 
     case 'preflight': return `pre-flight ${e.verdict}: ${e.findings.map(mdText).join('; ')}`;
     case 'preflight-skipped': return `pre-flight skipped: ${mdText(e.reason)}`;
     case 'noted': return `note beside the probe result: ${mdText(e.note)}`;
+    case 'backup-archive': return `backup archive (${e.what}) on ${mdText(e.where)}: ${mdText(e.path)}, ${e.size} bytes, sha256:${e.sha256}`;
+    case 'rollback': return `roll back, ${ROLLBACK_STAGE[e.stage]}: ${e.verdict}${e.evidence.length ? `: ${e.evidence.map(mdText).join('; ')}` : ''}${e.hint ? ` (next: ${mdText(e.hint)})` : ''}`;
   }
 }
 
@@ -105,6 +112,27 @@ function outcomeLine(v: { readonly outcome?: StepView['outcome'] }): { detail: s
   }
 }
 
+/** Step 1's archives and each Roll back, stage by stage, in the order they happened. */
+function rollbackSection(events: readonly JournalEvent[]): string[] {
+  const out = ['## Rollback', ''];
+  const archives = events.filter((e): e is Extract<JournalEvent, { type: 'backup-archive' }> => e.type === 'backup-archive');
+  const stages = events.filter((e): e is Extract<JournalEvent, { type: 'rollback' }> => e.type === 'rollback');
+  if (archives.length) {
+    out.push('Backups recorded for a rollback (step 1):', '');
+    out.push(...table(['At', 'What', 'Where', 'Path', 'Size', 'sha256'], archives.map((e) => [e.ts, e.what, mdText(e.where), mdText(e.path), `${e.size} bytes`, e.sha256])), '');
+  }
+  if (!stages.length) {
+    out.push('Not rolled back.');
+    return out;
+  }
+  const last = stages.filter((e) => e.stage === 'end').at(-1);
+  out.push(last ? `Outcome: ${last.verdict === 'passed' ? 'rolled back' : 'FAILED'} at ${last.ts}: ${last.evidence.map(mdText).join('; ')}${last.hint ? ` (next: ${mdText(last.hint)})` : ''}` : 'Outcome: not finished (the last stage has no result).', '');
+  out.push(...table(['At', 'Stage', 'Result', 'Evidence'], stages.filter((e) => e.verdict !== 'started').map((e) => [
+    e.ts, ROLLBACK_STAGE[e.stage], e.verdict === 'passed' ? 'passed' : e.verdict === 'failed' ? 'FAILED' : e.verdict, [...e.evidence.map(mdText), ...(e.hint ? [`next: ${mdText(e.hint)}`] : [])].join('<br>'),
+  ])));
+  return out;
+}
+
 export function renderReport(input: ReportInput): string {
   const { cluster, events, views } = input;
   const out: string[] = [];
@@ -118,7 +146,10 @@ export function renderReport(input: ReportInput): string {
   const open = current.filter((v) => !DONE.has(v.state));
   const failed = current.filter((v) => v.state === 'failed');
   const final = views.find((v) => v.def.id === 'verifyVersions');
-  const outcome = phase.kind === 'complete'
+  const rolledBack = events.filter((e): e is Extract<JournalEvent, { type: 'rollback' }> => e.type === 'rollback' && e.stage === 'end').at(-1);
+  const outcome = rolledBack?.verdict === 'passed' ? `rolled back to ${mdText(cluster.currentVersion)} at ${rolledBack.ts} (see Rollback)`
+    : rolledBack?.verdict === 'failed' ? `ROLLBACK FAILED at ${rolledBack.ts} (see Rollback)`
+    : phase.kind === 'complete'
     ? `complete: a probe showed every node on ${mdText(cluster.targetVersion)} at ${phase.since}`
     : failed.length ? `FAILED at ${failed.map((v) => `step ${v.number}`).join(', ')}`
     : open.length === 0 ? `not verified: every step is settled, but no probe has shown every node on ${mdText(cluster.targetVersion)} (step ${final?.number ?? 11} is ${final ? STATE_LABEL[final.state] : 'missing'})`
@@ -207,12 +238,14 @@ export function renderReport(input: ReportInput): string {
     })), '');
   } else out.push('None.', '');
 
+  out.push(...rollbackSection(events), '');
+
   const startedAt = new Map<string, string>();
   for (const e of events) if (e.type === 'started') startedAt.set(e.id, e.ts);
   const chronological = events.map((e, i) => ({ e, i })).sort((a, b) => (a.e.ts < b.e.ts ? -1 : a.e.ts > b.e.ts ? 1 : a.i - b.i));
   out.push('## Appendix: every journal event, in order', '');
   out.push(...table(['#', 'At', 'Target', 'Event'], chronological.map(({ e }, k) => [
-    String(k + 1), e.ts, e.type === 'run-opened' || e.type === 'preflight' || e.type === 'preflight-skipped' ? '—' : mdText(targetText(e)), eventDetails(e, startedAt),
+    String(k + 1), e.ts, 'step' in e && e.step !== undefined ? mdText(targetText(e)) : '—', eventDetails(e, startedAt),
   ])), '');
   return out.join('\n');
 }

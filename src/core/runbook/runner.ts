@@ -2,12 +2,14 @@
 // command palette, the status view or a command-line runner, comes through here. The hard gates
 // are evaluated from the journal at the moment the action starts, whatever the views show; a
 // refusal is recorded with the gates' own words and nothing is done.
+import { randomUUID } from 'node:crypto';
 import type { Cluster } from '../cluster/types';
 import type { RequestKind, Target } from '../journal/events';
 import type { ActionLog, HandlerTable, StepHandler } from './actions';
 import { DEFAULT_GATE_OPTIONS, hardGates, isProven, storageStepApplies, type GateOptions } from './gates';
 import { STOPS_A_SERVER, upgradedNodes } from './phase';
 import type { RunSession } from './session';
+import type { RollbackOutcome } from '../steps/rollback';
 import { nodesOf, targetKey, type RunState } from './state';
 import { isStepId, stepDef, type StepId } from './steps';
 
@@ -36,6 +38,8 @@ export interface RunnerOptions {
   readonly log: ActionLog;
   /** Gate limits, read when each action starts (a setting may change in between). */
   readonly gates?: () => GateOptions;
+  /** Roll back (steps/rollback.ts `rollBack` with the front end's deps); absent: not offered. */
+  readonly rollback?: (ctx: { cluster: Cluster; session: RunSession; log: ActionLog; signal: AbortSignal }) => Promise<RollbackOutcome>;
 }
 
 /** Steps whose result a probe can establish: Confirm Manually runs the Check instead of taking a word for it. */
@@ -45,7 +49,8 @@ const VERB: Record<RequestKind, string> = { run: 'Run', check: 'Check', skip: 'S
 
 interface InFlight {
   readonly kind: RequestKind;
-  readonly step: StepId;
+  /** 'rollback': the whole cluster, in conflict with every other action. */
+  readonly step: StepId | 'rollback';
   /** undefined: a cluster-scoped step (it has no nodes of its own). */
   readonly nodes: ReadonlySet<string> | undefined;
   readonly text: string;
@@ -107,6 +112,32 @@ export class Runner {
 
   reset(target: Target, reason: string): Promise<Result> {
     return this.perform({ kind: 'reset', target, reason });
+  }
+
+  /**
+   * Roll back the run: only when nothing else runs (it stops and rewrites every node), and only
+   * through here, so its refusals are evaluated and recorded like every other action's.
+   */
+  async rollback(signal: AbortSignal = new AbortController().signal): Promise<RollbackOutcome | Exclude<Result, { kind: 'done' | 'proven' | 'refused' }>> {
+    const handler = this.opts.rollback;
+    if (!handler) return { kind: 'unavailable', reason: 'Roll back is not available here.' };
+    const entry: InFlight = { kind: 'run', step: 'rollback', nodes: new Set(this.cluster.nodes.map((n) => n.name)), text: 'Roll back' };
+    const other = [...this.inFlight][0];
+    if (other) return { kind: 'busy', running: `${other.text} is still running` };
+    this.inFlight.add(entry);
+    try {
+      const outcome = await handler({ cluster: this.cluster, session: this.session, log: this.opts.log, signal });
+      if (outcome.kind === 'refused') {
+        this.session.recordRollback({ id: randomUUID(), stage: 'begin', verdict: 'failed', evidence: outcome.reasons.map((r) => `refused: ${r}`) });
+        this.opts.log.warn(`Roll back refused: ${outcome.reasons.join('; ')}`);
+      }
+      return outcome;
+    } catch (e) {
+      this.opts.log.error(`Roll back failed: ${(e as Error).message}`);
+      return { kind: 'error', message: (e as Error).message };
+    } finally {
+      this.inFlight.delete(entry);
+    }
   }
 
   /** Whether an action on (an overlap of) this target is running now. */
@@ -267,6 +298,7 @@ export class Runner {
   private conflict(entry: InFlight): InFlight | undefined {
     const overlap = (a: InFlight, b: InFlight) => a.nodes === undefined || b.nodes === undefined ? a.step === b.step : [...a.nodes].some((n) => b.nodes!.has(n));
     for (const other of this.inFlight) {
+      if (other.step === 'rollback' || entry.step === 'rollback') return other;
       if (other.step === entry.step && overlap(entry, other)) return other;
       if (other.kind === 'run' && entry.kind === 'run' && other.nodes && entry.nodes && overlap(entry, other)) return other;
     }

@@ -213,6 +213,16 @@ export class RunSession {
     this.record({ type: 'preflight-skipped', ts: this.ts(), reason: reason.trim() });
   }
 
+  /** One archive of step 1, measured where it lies (what Roll back restores from). */
+  recordBackupArchive(a: Omit<Extract<JournalEvent, { type: 'backup-archive' }>, 'type' | 'ts'>): void {
+    this.record({ type: 'backup-archive', ts: this.ts(), ...a });
+  }
+
+  /** One stage of Roll back, as it starts or ends. */
+  recordRollback(r: Omit<Extract<JournalEvent, { type: 'rollback' }>, 'type' | 'ts'>): void {
+    this.record({ type: 'rollback', ts: this.ts(), ...r });
+  }
+
   /** Records that an action started; the returned id closes it. */
   begin(target: Target, kind: ActionKind): string {
     const id = randomUUID();

@@ -1,11 +1,14 @@
 // Step 1: back up the database with the vendor's tool, where the cluster file says (this machine
 // or a named node), then prove the artifact: there, new, not empty, with its checksum recorded.
-// A run never writes over an earlier backup (backup-artifact.ts says how).
+// A run never writes over an earlier backup (backup-artifact.ts says how). Beside the dump, each
+// node's install and the shared appdata's configuration are archived (backup-files.ts); every
+// archive's size and sha256 is recorded, for a rollback to check before it restores.
 import { BACKUP_TIMESTAMP, type ClusterNode } from '../cluster/types';
 import type { ActionContext, StepHandlers } from '../runbook/actions';
 import { RemoteError, type Transport } from '../remote/transport';
 import { asideName, backupStamp, moveAsideScript, newestStampedScript, parseMoveAside, parseNewestStamped, planBackup, type BackupPlan } from './backup-artifact';
 import { backupProbeScript, evaluateBackup, parseBackupProbe, type BackupProbe } from './backup-verify';
+import { describeArchive, makeFileBackup, prepareFileBackup } from './backup-files';
 import { loggedExec } from './loggedExec';
 
 export interface BackupDeps {
@@ -15,6 +18,8 @@ export interface BackupDeps {
   readonly timeoutMs?: number;
   /** The clock that names a run's {timestamp}; tests give two runs their own seconds with it. */
   readonly now?: () => Date;
+  /** false: the database only (a test without nodes); the filesystem backup is on otherwise. */
+  readonly files?: boolean;
 }
 
 const TARGET = { step: 'backup' } as const;
@@ -32,20 +37,31 @@ async function probe(ctx: ActionContext, t: Transport, artifact: string): Promis
   return parseBackupProbe(r.stdout);
 }
 
-async function verify(ctx: ActionContext, t: Transport, id: string, kind: 'run' | 'check', artifact: string, notBeforeMs: number, kept: readonly string[] = []): Promise<void> {
+type Judged =
+  | { readonly verdict: 'failed'; readonly evidence: readonly string[]; readonly hint: string }
+  | { readonly verdict: 'passed' | 'warning'; readonly evidence: readonly string[]; readonly hint?: string; readonly sha256?: string; readonly size: number };
+
+async function judge(ctx: ActionContext, t: Transport, artifact: string, notBeforeMs: number): Promise<Judged> {
   const parsed = await probe(ctx, t, artifact);
-  if (!parsed.ok) {
-    ctx.session.finish(id, TARGET, kind, 'failed', [`could not inspect ${artifact}: ${parsed.problem}`, ...kept], 'Check the backup file by hand, then Confirm Manually with a note.');
-    return;
-  }
+  if (!parsed.ok) return { verdict: 'failed', evidence: [`could not inspect ${artifact}: ${parsed.problem}`], hint: 'Check the backup file by hand, then Confirm Manually with a note.' };
   const v = evaluateBackup(parsed.probe, { artifact, where: t.label, notBeforeMs, localNowMs: Date.now() });
   if (v.verdict === 'failed') {
     ctx.log.error(`[${t.label}] ${v.reason}`);
-    ctx.session.finish(id, TARGET, kind, 'failed', [...v.evidence, ...kept], v.hint);
-    return;
+    return v;
   }
   ctx.log.info(`[${t.label}] backup verified: ${v.evidence.join(', ')}`);
-  ctx.session.finish(id, TARGET, kind, v.verdict, [...v.evidence, ...kept], v.hint);
+  return { verdict: v.verdict, evidence: v.evidence, size: v.size, ...(v.hint ? { hint: v.hint } : {}), ...(v.sha256 ? { sha256: v.sha256 } : {}) };
+}
+
+/** The dump as Roll back will find it: recorded only with its full checksum. */
+function recordDump(ctx: ActionContext, id: string, t: Transport, artifact: string, j: Judged): void {
+  if (j.verdict !== 'failed' && j.sha256) ctx.session.recordBackupArchive({ id, what: 'database', where: t.label, path: artifact, size: j.size, sha256: j.sha256 });
+}
+
+async function verify(ctx: ActionContext, t: Transport, id: string, kind: 'run' | 'check', artifact: string, notBeforeMs: number, kept: readonly string[] = []): Promise<void> {
+  const j = await judge(ctx, t, artifact, notBeforeMs);
+  recordDump(ctx, id, t, artifact, j);
+  ctx.session.finish(id, TARGET, kind, j.verdict, [...j.evidence, ...kept], j.hint);
 }
 
 type Clearance = { readonly ok: true; readonly kept: readonly string[] } | { readonly ok: false; readonly evidence: readonly string[]; readonly hint: string };
@@ -107,7 +123,15 @@ export function backupHandlers(deps: BackupDeps): StepHandlers {
       const startedMs = Date.now();
       try {
         const t = await where(ctx, deps);
-        const plan = planBackup(ctx.cluster.database.backup, backupStamp(deps.now?.() ?? new Date(startedMs)));
+        const stamp = backupStamp(deps.now?.() ?? new Date(startedMs));
+        const plan = planBackup(ctx.cluster.database.backup, stamp);
+        // Room on every node first: a dump followed by a refusal would be half a backup.
+        const files = deps.files === false ? undefined : await prepareFileBackup(ctx, { transportFor: deps.transportFor }, stamp);
+        if (files && !files.ok) {
+          for (const e of files.evidence) ctx.log.error(e);
+          ctx.session.finish(id, TARGET, 'run', 'failed', files.evidence, files.hint);
+          return;
+        }
         const way = await clearTheWay(ctx, t, plan);
         if (!way.ok) {
           ctx.log.error(`[${t.label}] ${way.evidence.join('; ')}`);
@@ -120,7 +144,23 @@ export function backupHandlers(deps: BackupDeps): StepHandlers {
           ctx.session.finish(id, TARGET, 'run', 'failed', [`backup command exited ${r.code ?? r.signal}${tail ? `: ${tail}` : ''}`, ...way.kept], 'Read the output in the log, fix the command or its option file, and run again.');
           return;
         }
-        await verify(ctx, t, id, 'run', plan.artifact, startedMs, way.kept);
+        const db = await judge(ctx, t, plan.artifact, startedMs);
+        recordDump(ctx, id, t, plan.artifact, db);
+        if (db.verdict === 'failed' || !files) {
+          ctx.session.finish(id, TARGET, 'run', db.verdict, [...db.evidence, ...way.kept], db.hint);
+          return;
+        }
+        const made = await makeFileBackup(ctx, files.prepared);
+        if (!made.ok) {
+          for (const e of made.evidence) ctx.log.error(e);
+          ctx.session.finish(id, TARGET, 'run', 'failed', [...db.evidence, ...way.kept, ...made.evidence], made.hint);
+          return;
+        }
+        for (const a of made.archives) ctx.session.recordBackupArchive({ id, what: a.what, where: a.node, path: a.path, size: a.size, sha256: a.sha256 });
+        for (const a of made.archives) ctx.log.info(`[${a.node}] filesystem backup: ${describeArchive(a)}`);
+        const verdict = db.verdict === 'warning' || made.notes.length ? 'warning' : 'passed';
+        const hint = db.hint ?? (made.notes.length ? 'A file changed while it was archived; the server was running. The archive holds everything else; look at the note.' : undefined);
+        ctx.session.finish(id, TARGET, 'run', verdict, [...db.evidence, ...way.kept, ...made.evidence, ...made.notes], hint);
       } catch (e) {
         failed(ctx, id, 'run', e);
       }

@@ -121,6 +121,9 @@ safe_chain() {
 }
 `;
 
+/** The same rules for the runbook's other folders of the SSH user (the filesystem backup's). */
+export const STAGE_GUARD = GUARD;
+
 function locateScript(): ShellScript {
   return sh`${GUARD}[ -n "\${HOME:-}" ] || refuse "the SSH user has no HOME"
 home=$(cd "$HOME" 2>/dev/null && pwd -P) || refuse "the SSH user's home $HOME is not a folder it can enter"

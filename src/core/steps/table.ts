@@ -15,15 +15,16 @@ import { startHandlers, verifyVersionsHandlers } from './online';
 import { packageHandlers } from './package';
 import { processesHandlers, type ProcessesChoice } from './processes';
 import { stoppedHandlers } from './shutdown';
+import { rollBack, type RollbackContext, type RollbackOutcome } from './rollback';
 import { storageHandlers } from './storage';
 
 /**
  * What a person confirms before something that cannot be undone. The names are the command line's
  * `--confirm` values, so a pipeline says in so many words what it agreed to.
  */
-export type Confirmation = 'kill' | 'move-storage' | 'cancel-processes' | 'upgrade-without-backup';
+export type Confirmation = 'kill' | 'move-storage' | 'cancel-processes' | 'upgrade-without-backup' | 'rollback';
 
-export const CONFIRMATIONS: readonly Confirmation[] = ['kill', 'move-storage', 'cancel-processes', 'upgrade-without-backup'];
+export const CONFIRMATIONS: readonly Confirmation[] = ['kill', 'move-storage', 'cancel-processes', 'upgrade-without-backup', 'rollback'];
 
 /** The questions the steps ask a person. Dismissed or unanswerable is always the safe answer. */
 export interface RunbookDialogs {
@@ -71,4 +72,9 @@ export function buildStepTable(deps: StepTableDeps): Record<StepId, StepHandlers
     startOthers: startHandlers('startOthers', online),
     verifyVersions: verifyVersionsHandlers(online),
   };
+}
+
+/** Roll back with the front end's dialogs, for RunnerOptions.rollback. */
+export function buildRollback(deps: Pick<StepTableDeps, 'dialogs' | 'transportFor' | 'local' | 'trust'>): (ctx: RollbackContext) => Promise<RollbackOutcome> {
+  return (ctx) => rollBack(ctx, { transportFor: deps.transportFor, local: deps.local, trust: deps.trust, confirm: (q, d) => deps.dialogs.confirm('rollback', q, d) });
 }
