@@ -5,7 +5,7 @@ import { Controller } from './vscode/controller';
 import { buildHandlers } from './vscode/handlers';
 import { createLog } from './vscode/log';
 import { registerPreflight } from './vscode/preflight';
-import { createSshPool, createTlsTrust } from './vscode/trust';
+import { createSshPool, createSudoPasswords, createTlsTrust } from './vscode/trust';
 
 export async function activate(context: vscode.ExtensionContext): Promise<void> {
   const log = createLog();
@@ -23,7 +23,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   context.subscriptions.push({ dispose: () => void pool.closeAll() });
   const tls = createTlsTrust(context);
   const loaded = () => (clusterFile.state.kind === 'loaded' && clusterFile.state.result.ok ? clusterFile.state.result.cluster : undefined);
-  const handlers = buildHandlers({ context, pool, tls, cluster: loaded });
+  const handlers = buildHandlers({ context, pool, tls, cluster: loaded, sudoPasswords: createSudoPasswords(context) });
   const controller = new Controller(context.extensionUri, clusterFile, log, handlers);
   context.subscriptions.push(clusterFile, controller, ...controller.registerCommands());
   context.subscriptions.push(...registerPreflight({ context, pool, tls, log, cluster: loaded, session: () => controller.runSession }));

@@ -1,6 +1,7 @@
 // Step 1: back up the database with the vendor's tool, where the cluster file says (this machine
 // or a named node), then prove the artifact: there, new, not empty, with its checksum recorded.
 // A run never writes over an earlier backup (backup-artifact.ts says how).
+import type { Rights } from '../remote/privilege';
 import { BACKUP_TIMESTAMP, type ClusterNode } from '../cluster/types';
 import type { ActionContext, StepHandlers } from '../runbook/actions';
 import { RemoteError, type Transport } from '../remote/transport';
@@ -10,7 +11,7 @@ import { loggedExec } from './loggedExec';
 
 export interface BackupDeps {
   local(): Transport;
-  transportFor(node: ClusterNode): Promise<Transport>;
+  transportFor(node: ClusterNode, rights?: Rights): Promise<Transport>;
   /** The backup may take long on a big database; default two hours. */
   readonly timeoutMs?: number;
   /** The clock that names a run's {timestamp}; tests give two runs their own seconds with it. */

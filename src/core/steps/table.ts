@@ -1,6 +1,7 @@
 // The complete table of the runbook's steps: step id → its Run and Check, built from the core's
 // step modules with the front end's dialogs plugged in. The editor and the command line differ only
 // in the `RunbookDialogs` they supply (as github/vscode-codeql's `App` does for its commands).
+import { withRights, type Rights, type SudoPasswords } from '../remote/privilege';
 import type { ClusterNode } from '../cluster/types';
 import type { StepHandlers } from '../runbook/actions';
 import type { StepId } from '../runbook/steps';
@@ -46,10 +47,14 @@ export interface StepTableDeps {
   readonly trust: TlsTrust;
   /** The server refused the credentials: the front end forgets what it stored. */
   onAuthRejected?(): Promise<void>;
+  /** The sudo password of a node whose privilege asks for one (SecretStorage, or the CLI's variable). */
+  readonly sudoPasswords?: SudoPasswords;
 }
 
 export function buildStepTable(deps: StepTableDeps): Record<StepId, StepHandlers> {
-  const { dialogs, transportFor, trust } = deps;
+  const { dialogs, trust } = deps;
+  // Every step asks for the rights its action needs; privilege.ts turns that into sudo, or nothing.
+  const transportFor = async (node: ClusterNode, rights: Rights = 'self'): Promise<Transport> => withRights(await deps.transportFor(node), node, rights, deps.sudoPasswords);
   const online = { transportFor, trust };
   const installer = { transportFor, trust, handOver: dialogs.handOver, confirm: (q: string, d: string) => dialogs.confirm('upgrade-without-backup', q, d) };
   const stopped = stoppedHandlers({ transportFor, confirm: (q, d) => dialogs.confirm('kill', q, d) });
