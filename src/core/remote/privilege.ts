@@ -332,3 +332,17 @@ async function ptyThroughSudo(
     exit: session.exit,
   };
 }
+
+/** Up to this many files are named; the count says if there are more. */
+const FOREIGN_LIMIT = 20;
+
+/**
+ * After the installer: what in these folders belongs to another user than the install owner (a
+ * root-run installer leaves root's files, and the service then fails). Run it with root's rights.
+ */
+export async function filesNotOwnedBy(t: Transport, owner: string, dirs: readonly string[], signal?: AbortSignal): Promise<{ readonly count: number; readonly files: readonly string[] }> {
+  const r = await t.exec(sh`for d in ${dirs}; do if [ -d "$d" ]; then find "$d" ! -user ${owner} -printf '%u %p\\n' 2>/dev/null; fi; done > /tmp/.ucd-upgrade-owners.$$; wc -l < /tmp/.ucd-upgrade-owners.$$; head -n ${FOREIGN_LIMIT} /tmp/.ucd-upgrade-owners.$$; rm -f /tmp/.ucd-upgrade-owners.$$`.text, { timeoutMs: 10 * 60_000, ...(signal ? { signal } : {}) });
+  const [count = '', ...files] = r.stdout.split('\n').filter((l) => l.trim() !== '');
+  if (r.code !== 0 || !/^\s*\d+\s*$/.test(count)) throw new RemoteError('protocol', t.label, `Could not list the owners of the files in ${dirs.join(' and ')} on node ${t.label} (exit ${r.code}): ${r.stderr.trim()}`, 'Check that find and wc work on the node, then Check the step.');
+  return { count: Number(count), files };
+}

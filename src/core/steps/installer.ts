@@ -8,7 +8,7 @@
 // run id, pid and folder are journaled before go, its log is followed by offset, and a window
 // that goes away (reload, drop) ends nothing there: Check, in this window or the next, follows it
 // again and records its real outcome.
-import type { Rights } from '../remote/privilege';
+import { filesNotOwnedBy, type Rights } from '../remote/privilege';
 import { randomUUID } from 'node:crypto';
 import type { ClusterNode } from '../cluster/types';
 import { probeNode } from '../probes/node';
@@ -484,6 +484,17 @@ async function recordRan(ctx: ActionContext, deps: InstallerDeps, step: InstallS
     ran.started,
     ...extra,
   ];
+  // Nothing the installer left may belong to another user than the install's owner.
+  const owner = node.rights?.installOwner;
+  if (owner !== undefined) {
+    const foreign = await filesNotOwnedBy(await deps.transportFor(node, 'root'), owner, [node.installDir, ctx.cluster.sharedAppdata], ctx.signal);
+    if (foreign.count > 0) {
+      evidence.push(`${foreign.count} file(s) in ${node.installDir} or ${ctx.cluster.sharedAppdata} not owned by ${owner}: ${foreign.files.join(', ')}${foreign.count > foreign.files.length ? ', ...' : ''}`);
+      ctx.session.finish(id, target, kind, 'warning', evidence, `The server runs as ${owner} and may fail to start: give those files back to ${owner} (chown) before step ${step === 'installFirst' ? 8 : 10}.`, { ...facts, installer: 'upgraded' });
+      return;
+    }
+    evidence.push(`every file in ${node.installDir} and ${ctx.cluster.sharedAppdata} owned by ${owner}`);
+  }
   // The first node upgrades the schema; the others must find it done (the doc's step 11).
   const schemaAsExpected = step === 'installFirst' ? outcome.schemaUpgraded : !outcome.schemaUpgraded;
   const hint = schemaAsExpected ? undefined : step === 'installFirst'
