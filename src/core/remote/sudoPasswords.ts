@@ -9,6 +9,13 @@ import { sudoPasswordKey, type SudoPasswords } from './privilege';
 /** From a SecretSource (wrap it with maskingSecretSource so the journal masks what it hands out). */
 export function sudoPasswordsFrom(source: SecretSource): SudoPasswords {
   const pending = new Map<string, Promise<string | undefined>>();
+  // One question at a time: the editor's input box closes an open one when another opens.
+  let queue: Promise<unknown> = Promise.resolve();
+  const askInTurn = (prompt: string): Promise<string | undefined> => {
+    const p = queue.then(() => source.ask(prompt));
+    queue = p.catch(() => undefined);
+    return p;
+  };
   return {
     get: (node, sshUser) => {
       const key = sudoPasswordKey(node, sshUser);
@@ -17,7 +24,7 @@ export function sudoPasswordsFrom(source: SecretSource): SudoPasswords {
         p = (async () => {
           const stored = await source.get(key);
           if (stored) return stored;
-          const asked = await source.ask(`sudo password of ${sshUser} on node ${node.name} (${node.host}), asked once and kept in the editor's secret storage`);
+          const asked = await askInTurn(`sudo password of ${sshUser} on node ${node.name} (${node.host}), asked once and kept in the editor's secret storage`);
           if (asked) await source.store(key, asked);
           return asked || undefined;
         })();
