@@ -117,3 +117,43 @@ test('an install owned by someone else than the file says is a problem naming th
   assert.equal(ownerProblem(n, 'alice', 'ucd'), undefined);
   assert.match(ownerProblem(node(undefined), 'alice', 'ucd')!.message, /SSH user alice/);
 });
+
+test('sudo passwords: parallel nodes ask one at a time, once per node and user, stored by name; a refused one is forgotten', async () => {
+  const { sudoPasswordsFrom, sudoPasswordsFromEnv } = await import('../../src/core/remote/sudoPasswords');
+  const stored = new Map<string, string>();
+  const asked: string[] = [];
+  let open = 0;
+  let most = 0;
+  const source = {
+    get: async (k: string) => stored.get(k),
+    store: async (k: string, v: string) => void stored.set(k, v),
+    delete: async (k: string) => void stored.delete(k),
+    ask: async (prompt: string) => {
+      open++;
+      most = Math.max(most, open);
+      asked.push(prompt);
+      await new Promise((r) => setImmediate(r));
+      open--;
+      return 'pw';
+    },
+  };
+  const pw = sudoPasswordsFrom(source);
+  const a = node(undefined);
+  const b = { ...a, name: 'ucd2' };
+  const got = await Promise.all([pw.get(a, 'alice'), pw.get(a, 'alice'), pw.get(b, 'alice')]);
+  assert.deepEqual(got, ['pw', 'pw', 'pw']);
+  assert.equal(asked.length, 2, 'once per node');
+  assert.equal(most, 1, 'never two questions open at once');
+  assert.ok(asked[0]!.includes('alice') && asked[0]!.includes('ucd1'));
+  assert.deepEqual([...stored.keys()].sort(), ['ucd-upgrade.sudo-password/alice@ucd1', 'ucd-upgrade.sudo-password/alice@ucd2']);
+  await pw.rejected(a, 'alice');
+  assert.equal(stored.has('ucd-upgrade.sudo-password/alice@ucd1'), false);
+  await pw.get(a, 'alice');
+  assert.equal(asked.length, 3, 'asked again only on the next use, after the refusal');
+
+  const seen: string[] = [];
+  const env = sudoPasswordsFromEnv({ MY_SUDO: 'from-env' }, (v) => seen.push(v));
+  assert.equal(await env.get(node({ privilege: { method: 'sudo', as: 'root', password: true, passwordEnv: 'MY_SUDO' } }), 'alice'), 'from-env');
+  assert.equal(await env.get(node({ privilege: { method: 'sudo', as: 'root', password: true, passwordEnv: 'UNSET_VAR' } }), 'alice'), undefined);
+  assert.deepEqual(seen, ['from-env'], 'what is read is handed to the journal mask');
+});
