@@ -55,7 +55,7 @@ export function sudoFailureText(kind: SudoFailureKind, c: SudoFailureContext, st
   switch (kind) {
     case 'wrong-password':
       return {
-        message: `sudo on node ${c.node} refused the password of ${who} (to run ${c.what} as ${c.user}); it was tried once and not again, so the account is not locked out.`,
+        message: `sudo on node ${c.node} refused the password of ${who} (to run ${c.what} as ${c.user}); it was tried once and not again, so the account is not locked out.${said}`,
         hint: `Check ${who}'s password on ${c.node} (the stored one was forgotten), then run the step again: it asks for the password once more.`,
       };
     case 'password-required':
