@@ -215,8 +215,8 @@ async function act(cluster: Cluster, args: CliArgs): Promise<number> {
     return client;
   };
   const local = new LocalTransport();
-  // The sudo password from the variable each node's privilege.passwordEnv names; masked from the moment it is read.
-  const sudoPasswords = sudoPasswordsFromEnv(process.env, (v) => secrets.add(v));
+  // The sudo password from the variable each node's privilege.passwordEnv names, or --sudo-password-fd; masked from the moment it is read.
+  const sudoPasswords = sudoPasswordsFromEnv(process.env, (v) => secrets.add(v), args.sudoPasswordFd !== undefined ? () => readFd(args.sudoPasswordFd!) : undefined);
   const handlers = buildStepTable({ dialogs, transportFor: async (n) => pool.transport(targetFromNode(n)), local: () => local, rest, trust, sudoPasswords });
   const log = {
     info: (m: string) => args.verbose && err(`  ${m}`),
