@@ -176,6 +176,25 @@ describe('sudo and a service user: the upgrade runs as the install owner', { ski
     await wrongOwner.pool.closeAll();
   });
 
+  test('cancelling a command that runs through sudo stops it on the node, not just our wait', async () => {
+    const r = rig(tc, tc.clusterFile(), () => password);
+    const ucd1 = r.cluster.nodes.find((n) => n.name === 'ucd1')!;
+    const asOwner = withRights(r.pool.transport(targetFromNode(ucd1)), ucd1, 'owner', sudoPasswordsFrom(r.secrets));
+    const abort = new AbortController();
+    let started!: () => void;
+    const running = new Promise<void>((res) => (started = res));
+    const exec = asOwner.exec('echo started; exec sleep 312', { signal: abort.signal, timeoutMs: 120_000, onStdout: (c) => c.includes('started') && started() });
+    await running;
+    // Anchored: the shell that runs pgrep has "sleep 312" in its own command line.
+    const before = await tc.inNode('ucd1', "pgrep -u ucd -f '^sleep 312$'");
+    assert.equal(before.code, 0, 'the command runs as ucd');
+    abort.abort();
+    await assert.rejects(exec, (e: Error & { kind?: string }) => e.kind === 'cancelled');
+    const afterCancel = await tc.inNode('ucd1', "pgrep -f '^sleep 312$'");
+    assert.notEqual(afterCancel.code, 0, `still running after the cancel: ${afterCancel.stdout}`);
+    await r.pool.closeAll();
+  });
+
   test('a whole upgrade: every node on the target version, nothing owned by another user, the password nowhere', async () => {
     for (const n of tc.nodes) await tc.startServer(n.name);
     const r = rig(tc, tc.clusterFile({ package: { localFile: pkg.file } }), () => password);

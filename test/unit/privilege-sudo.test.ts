@@ -72,7 +72,8 @@ test('the gate writes the password once at the prompt, then the command\'s own s
   assert.equal(gate.stderr(m.prompt!.slice(5)), '');
   assert.deepEqual(stdin.written, ['pw-1\n']);
   assert.equal(handed, false);
-  assert.equal(gate.stderr(`${m.ready}\ncommand says`), 'command says');
+  assert.equal(gate.stderr(`${m.ready} 4242\ncommand says`), 'command says');
+  assert.equal(gate.pid, 4242);
   assert.equal(handed, true);
   assert.deepEqual(stdin.written, ['pw-1\n', 'payload']);
   assert.equal(gate.commandStderr, 'command says');

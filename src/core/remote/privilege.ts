@@ -49,7 +49,8 @@ export function newMarkers(password: boolean): SudoMarkers {
 
 /** The command line: sudo (-S reads the password on stdin; -n never asks) to `user`, then `command` in /bin/sh. */
 export function sudoCommandLine(user: string, command: string, markers: SudoMarkers, terminal = false): string {
-  const inner = `printf '%s\\n' ${shQuote(markers.ready)} >&2\n${command}`;
+  // The ready line carries the command shell's pid: a cancel kills its process group as the sudo user.
+  const inner = `printf '%s %s\\n' ${shQuote(markers.ready)} "$$" >&2\n${command}`;
   const ask = markers.prompt === undefined ? sh`-n` : terminal ? sh`-p ${markers.prompt}` : sh`-S -p ${markers.prompt}`;
   return sh`sudo ${ask} -H -u ${user} -- /bin/sh -c ${inner}`.text;
 }
@@ -183,12 +184,25 @@ class RightsTransport implements Transport {
         if (options.input) options.input(s);
         else s.end(options.stdin);
       }),
+    }).catch(async (e: unknown) => {
+      // The SSH layer's kill runs as the SSH user and cannot reach the sudo user's processes.
+      if (e instanceof RemoteError && (e.kind === 'cancelled' || e.kind === 'timeout') && gate.pid !== undefined) await this.killGroupOf(gate.pid);
+      throw e;
     });
     if (!gate.started) {
       if (gate.prompts > 1) await this.passwords?.rejected(this.node, sshUser);
       throw this.failure(classifySudoFailure({ stderr: gate.sudoStderr, code: result.code, prompts: gate.prompts }), sshUser, what, gate.sudoStderr);
     }
     return { ...result, stderr: gate.commandStderr };
+  }
+
+  /** TERM to the process group of `pid` as the sudo user, KILL after 2 s; best effort (the error says what was cancelled). */
+  private async killGroupOf(pid: number): Promise<void> {
+    const script = sh`g=$(ps -o pgid= -p ${pid} | tr -d ' '); [ -n "$g" ] || exit 0
+kill -TERM -- "-$g" 2>/dev/null || kill -TERM ${pid} 2>/dev/null
+i=0; while [ $i -lt 20 ] && kill -0 -- "-$g" 2>/dev/null; do sleep 0.1; i=$((i+1)); done
+kill -KILL -- "-$g" 2>/dev/null; exit 0`;
+    await this.exec(script.text, { timeoutMs: 30_000 }).catch(() => undefined);
   }
 
   private async pty(open: (c: string, o?: PtyOptions) => Promise<PtySession>, command: string, options: PtyOptions): Promise<PtySession> {
@@ -216,6 +230,8 @@ function describe(command: string): string {
 export class SudoGate {
   prompts = 0;
   started = false;
+  /** The command shell's pid on the node, from the ready line. */
+  pid?: number;
   sudoStderr = '';
   commandStderr = '';
   private buffer = '';
@@ -249,15 +265,15 @@ export class SudoGate {
         else this.stdin?.end();
       }
     }
-    const readyLine = `${this.markers.ready}\n`;
-    const at = this.buffer.indexOf(readyLine);
-    if (at < 0) {
+    const m = new RegExp(`${this.markers.ready} (\\d+)\n`).exec(this.buffer);
+    if (!m) {
       this.sudoStderr = this.clean(this.buffer);
       return '';
     }
     this.started = true;
-    this.sudoStderr = this.clean(this.buffer.slice(0, at));
-    const rest = this.buffer.slice(at + readyLine.length);
+    this.pid = Number(m[1]);
+    this.sudoStderr = this.clean(this.buffer.slice(0, m.index));
+    const rest = this.buffer.slice(m.index + m[0].length);
     this.buffer = '';
     if (this.stdin) this.onStart?.(this.stdin);
     this.commandStderr += rest;
@@ -283,7 +299,7 @@ async function ptyThroughSudo(
   let sudoText = '';
   let prompts = 0;
   let scanned = 0;
-  const readyLine = new RegExp(`${markers.ready}\\r?\\n`);
+  const readyLine = new RegExp(`${markers.ready} \\d+\\r?\\n`);
   const queued: string[] = [];
   const ready = new Promise<void>((resolve, reject) => {
     session.onData((chunk) => {
