@@ -8,7 +8,7 @@ import { buildHandlers, editorDialogs, transportFor } from './vscode/handlers';
 import { createLog } from './vscode/log';
 import { registerPreflight } from './vscode/preflight';
 import { registerRollback } from './vscode/rollback';
-import { createSshPool, createTlsTrust } from './vscode/trust';
+import { createSshPool, createSudoPasswords, createTlsTrust } from './vscode/trust';
 
 export async function activate(context: vscode.ExtensionContext): Promise<void> {
   const log = createLog();
@@ -26,8 +26,9 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   context.subscriptions.push({ dispose: () => void pool.closeAll() });
   const tls = createTlsTrust(context);
   const loaded = () => (clusterFile.state.kind === 'loaded' && clusterFile.state.result.ok ? clusterFile.state.result.cluster : undefined);
-  const handlers = buildHandlers({ context, pool, tls, cluster: loaded });
-  const rollback = buildRollback({ dialogs: editorDialogs, transportFor: transportFor(pool), local: () => new LocalTransport(), trust: tls });
+  const sudoPasswords = createSudoPasswords(context);
+  const handlers = buildHandlers({ context, pool, tls, cluster: loaded, sudoPasswords });
+  const rollback = buildRollback({ dialogs: editorDialogs, transportFor: transportFor(pool), local: () => new LocalTransport(), trust: tls, sudoPasswords });
   const controller = new Controller(context.extensionUri, clusterFile, log, handlers, rollback);
   context.subscriptions.push(clusterFile, controller, ...controller.registerCommands());
   context.subscriptions.push(...registerRollback({ log, runner: () => controller.runbookRunner, session: () => controller.runSession }));

@@ -16,6 +16,7 @@ demo=(
 tests_only=(
   openjdk-17-jdk-headless          # java.util.Properties cross-check of the silent install.properties
   ansible                          # the benchmark's comparison tool
+  sudo                             # the serviceUser test cluster: the SSH user becomes the service user or root
   chromium fonts-dejavu-core       # real Chromium for the end-to-end tests
 )
 case "${1:-test}" in

@@ -24,6 +24,8 @@ export interface CliArgs {
   readonly ucdPasswordEnv?: string;
   readonly ucdPasswordFd?: number;
   readonly ucdTokenEnv?: string;
+  /** The sudo password (for every node whose privilege asks for one and names no passwordEnv) from this descriptor. */
+  readonly sudoPasswordFd?: number;
   readonly knownHosts: readonly string[];
   readonly sshConfig?: string;
   /** host:port → SHA-256 fingerprint of a certificate already known to be the server's. */
@@ -54,6 +56,7 @@ export const USAGE = `usage: ucd-upgrade <plan|status|check STEP|run STEP|report
   --wait-processes            step 2: wait for running processes instead of cancelling them
   --ucd-user USER             the UCD user; its password from --ucd-password-env NAME or --ucd-password-fd N
   --ucd-token-env NAME        a UCD auth token from the environment variable NAME
+  --sudo-password-fd N        the sudo password from descriptor N (else from the variable privilege.passwordEnv names)
   --known-hosts FILE          trusted SSH host keys (repeatable; default ~/.ssh/known_hosts); unknown keys are refused
   --ssh-config FILE           OpenSSH client config (default ~/.ssh/config)
   --tls-fingerprint HOST:PORT=SHA256   a known certificate of a UCD server or the load balancer (repeatable)
@@ -66,10 +69,10 @@ export const USAGE = `usage: ucd-upgrade <plan|status|check STEP|run STEP|report
   verdict ${VERDICTS.join('|')}   the runbook's judgement of a probe's output on stdin (used by the exported playbook)
 exit: 0 done, 1 failed, 2 blocked by a gate (or the run is owned elsewhere), 3 waiting for a person`;
 
-const VALUED = new Set(['nonce', 'exit', 'artifact', 'where', 'not-before', 'online-wait', 'dir', 'node', 'confirm', 'ucd-user', 'ucd-password-env', 'ucd-password-fd', 'ucd-token-env', 'known-hosts', 'ssh-config', 'tls-fingerprint', 'tls-ca', 'stopped-max-age']);
+const VALUED = new Set(['nonce', 'exit', 'artifact', 'where', 'not-before', 'online-wait', 'dir', 'node', 'confirm', 'ucd-user', 'ucd-password-env', 'ucd-password-fd', 'ucd-token-env', 'sudo-password-fd', 'known-hosts', 'ssh-config', 'tls-fingerprint', 'tls-ca', 'stopped-max-age']);
 const SWITCHES = new Set(['json', 'verbose', 'wait-processes', 'list']);
 /** Flags someone might try to pass a secret with: refused with the safe way instead. */
-const SECRET_VALUES = new Set(['ucd-password', 'password', 'ucd-token', 'token', 'passphrase']);
+const SECRET_VALUES = new Set(['ucd-password', 'password', 'ucd-token', 'token', 'passphrase', 'sudo-password']);
 
 export function stepFrom(text: string): StepId {
   if (/^\d+$/.test(text)) {
@@ -154,6 +157,7 @@ export function parseArgs(argv: readonly string[], cwd: string): CliArgs {
     ...(envName('ucd-password-env') !== undefined ? { ucdPasswordEnv: envName('ucd-password-env') } : {}),
     ...(int('ucd-password-fd') !== undefined ? { ucdPasswordFd: int('ucd-password-fd') } : {}),
     ...(envName('ucd-token-env') !== undefined ? { ucdTokenEnv: envName('ucd-token-env') } : {}),
+    ...(int('sudo-password-fd') !== undefined ? { sudoPasswordFd: int('sudo-password-fd') } : {}),
     knownHosts: flags.get('known-hosts') ?? [],
     ...(one('ssh-config') !== undefined ? { sshConfig: one('ssh-config') } : {}),
     tlsPins,

@@ -22,6 +22,7 @@ import { HostKeyPolicy } from '../core/remote/hostKeys';
 import { LocalTransport } from '../core/remote/local';
 import { SshPool, targetFromNode } from '../core/remote/ssh';
 import { buildStepTable } from '../core/steps/table';
+import { sudoPasswordsFromEnv } from '../core/remote/sudoPasswords';
 import { credentialsFor, UcdRestClient, type UcdCredentials } from '../core/ucd/rest/client';
 import { MemoryPinStore, normalizeFingerprint, type TlsTrust } from '../core/ucd/rest/tls';
 import { parseArgs, UsageError, USAGE, type CliArgs } from './args';
@@ -282,7 +283,9 @@ async function act(cluster: Cluster, args: CliArgs): Promise<number> {
   const dialogs = new HeadlessDialogs(args.confirm, args.waitProcesses, err);
   const { pool, trust, rest } = await connections(cluster, args, credentials, ca, (q) => dialogs.unknownHostKey(q));
   const local = new LocalTransport();
-  const handlers = buildStepTable({ dialogs, transportFor: async (n) => pool.transport(targetFromNode(n)), local: () => local, rest, trust });
+  // The sudo password from the variable each node's privilege.passwordEnv names, or --sudo-password-fd; masked from the moment it is read.
+  const sudoPasswords = sudoPasswordsFromEnv(process.env, (v) => secrets.add(v), args.sudoPasswordFd !== undefined ? () => readFd(args.sudoPasswordFd!) : undefined);
+  const handlers = buildStepTable({ dialogs, transportFor: async (n) => pool.transport(targetFromNode(n)), local: () => local, rest, trust, sudoPasswords });
   const log = {
     info: (m: string) => args.verbose && err(`  ${m}`),
     warn: (m: string) => err(`  ${m}`),

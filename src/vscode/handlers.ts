@@ -1,5 +1,6 @@
 // The editor's answers to the steps' questions (which process to cancel, are you sure, a live
 // installer to take over), plugged into the core's step table. No step logic lives here.
+import type { SudoPasswords } from '../core/remote/privilege';
 import * as vscode from 'vscode';
 import type { ClusterNode } from '../core/cluster/types';
 import type { HandlerTable } from '../core/runbook/actions';
@@ -21,6 +22,8 @@ export interface HandlerDeps {
   readonly tls: TlsTrust;
   /** The cluster as loaded now; handlers read it when they run, so edits apply at once. */
   readonly cluster: () => { ucd: { url: string; credential: string } } | undefined;
+  /** Sudo passwords, kept by name in SecretStorage (masked in the journal). */
+  readonly sudoPasswords?: SudoPasswords;
 }
 
 /** Each confirmation's buttons and what each answer does, in the words of its dialog. */
@@ -101,6 +104,7 @@ export function buildHandlers(deps: HandlerDeps): HandlerTable {
     local: () => local,
     rest,
     trust: deps.tls,
+    ...(deps.sudoPasswords ? { sudoPasswords: deps.sudoPasswords } : {}),
     onAuthRejected: async () => {
       const c = deps.cluster();
       if (c) await forgetCredential(deps.context, c.ucd.credential);

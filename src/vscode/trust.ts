@@ -7,6 +7,8 @@ import * as vscode from 'vscode';
 import { HostKeyPolicy } from '../core/remote/hostKeys';
 import type { AuthPrompt } from '../core/remote/interaction';
 import { SshPool } from '../core/remote/ssh';
+import type { SudoPasswords } from '../core/remote/privilege';
+import { sudoPasswordsFrom } from '../core/remote/sudoPasswords';
 import type { BoundCredentials, CredentialOriginAnswer, CredentialOriginQuestion, CredentialSource, UcdCredentials } from '../core/ucd/rest/client';
 import type { CertDecision, TlsPinStore, TlsTrust, UnknownCertificate } from '../core/ucd/rest/tls';
 import { maskingAuthPrompt, maskingCredentials, maskingSecretSource } from '../core/journal/secrets';
@@ -37,6 +39,11 @@ const authPrompt: AuthPrompt = {
     return answers;
   },
 };
+
+/** Sudo passwords: SecretStorage by name, asked in a password box once per node and user; masked in the journal. */
+export function createSudoPasswords(context: vscode.ExtensionContext): SudoPasswords {
+  return sudoPasswordsFrom(maskingSecretSource(new EditorSecrets(context.secrets), secretsInUse));
+}
 
 export function createSshPool(context: vscode.ExtensionContext, log: vscode.LogOutputChannel): SshPool {
   return new SshPool({

@@ -133,6 +133,10 @@ export interface TestCluster {
   readonly ucdAdmin: UcdAdmin;
   /** The test user's home as nodes see it ('/home/ucdtest'); each node has its own. */
   readonly homeDir: string;
+  /** A `serviceUser` cluster: the user that owns the install and runs the server (else the SSH user). */
+  readonly serverUser: string;
+  /** A `serviceUser` cluster: the SSH user's sudo password (random per start); undefined otherwise. */
+  readonly sudoPassword?: string;
   /** Where a node's home lives on this machine (what the node sees at homeDir). */
   hostHomeDir(node: string): string;
   /**
@@ -178,9 +182,18 @@ export interface StartOptions {
   database?: boolean;
   /** Start Debian's nginx on https://<gateway>:8443 in front of every node's 8443. */
   loadBalancer?: boolean;
+  /**
+   * A data centre's setup: the SSH user (the test user, an engineer's account) does not own the
+   * install; the install, the shared appdata and the server process belong to the service user
+   * SERVICE_USER, and Debian's sudo lets the SSH user become root or it after asking for its
+   * password (`sudoPassword`, random per start). The sudoers drop-in goes at stop.
+   */
+  serviceUser?: boolean;
 }
 
 export const TEST_USER = 'ucdtest';
+/** The service user that owns the install in a `serviceUser` cluster. */
+export const SERVICE_USER = 'ucd';
 export const INSTALL_DIR = '/opt/ucd/server';
 export const APPDATA_DIR = '/opt/ucd/appdata';
 export const HTTPS_PORT = 8443;
@@ -245,6 +258,8 @@ interface Description {
   id: string;
   /** The process that uses the cluster (a test run); absent when it outlives its starter (the CLI). */
   owner?: ProcessId;
+  /** A `serviceUser` cluster: who owns the install and runs the server, and the sudoers drop-in written for it. */
+  service?: { user: string; uid: number; gid: number; home: string; sudoers: string; passwordFile: string };
 }
 
 /** A pid and its start time, so a reused pid is not mistaken for the owner. */
@@ -477,6 +492,8 @@ async function cleanLeftovers(names: Names, extraStateDir?: string): Promise<voi
   for (const ns of netnsList) await run('ip', ['netns', 'delete', ns], { allowFail: true });
   for (const link of await listLinks(names.prefix)) await run('ip', ['link', 'delete', link], { allowFail: true });
 
+  // The sudoers rule of a serviceUser cluster goes with it (the name is the instance's own).
+  fs.rmSync(`/etc/sudoers.d/${names.prefix}service`, { force: true });
   for (const dir of new Set([desc?.stateDir, extraStateDir, names.defaultStateDir])) {
     if (dir && fs.existsSync(path.join(dir, MARKER))) {
       await stopHostDaemons(dir);
@@ -568,7 +585,7 @@ function prepareHost(): void {
 const NODE_INIT = `#!/bin/bash
 # PID 1 of a test-cluster node (written by test/cluster/harness.ts).
 set -eu
-node_dir=$1 appdata=$2 addr=$3 name=$4 home=$5
+node_dir=$1 appdata=$2 addr=$3 name=$4 home=$5 service_home=\${6:-}
 ip link set lo up
 ip addr add "$addr" dev eth0
 ip link set eth0 up
@@ -581,6 +598,8 @@ mount --bind "$node_dir" /run/ucdt
 mount --bind "$node_dir/server" ${INSTALL_DIR}
 mount --bind "$appdata" ${APPDATA_DIR}
 mount --bind "$node_dir/home" "$home"
+# A service user's home of its own per node, as each machine has.
+if [ -n "$service_home" ]; then mount --bind "$node_dir/service-home" "$service_home"; fi
 # Its own /etc/machine-id, as a separate machine has (the host's file is shared otherwise).
 if [ -e /etc/machine-id ] && [ -s "$node_dir/machine-id" ]; then mount --bind "$node_dir/machine-id" /etc/machine-id; fi
 mount -t tmpfs -o mode=1777 tmpfs /tmp
@@ -706,6 +725,23 @@ export async function startCluster(opts: StartOptions = {}): Promise<TestCluster
   try {
     const user = await ensureUser(TEST_USER);
     Object.assign(desc, user);
+    // Who owns the install and runs the server: the service user in a data centre's setup.
+    let owner: UserInfo = user;
+    if (opts.serviceUser) {
+      owner = await ensureUser(SERVICE_USER);
+      const sudoers = `/etc/sudoers.d/${names.prefix}service`;
+      const passwordFile = path.join(stateDir, 'sudo-password');
+      desc.service = { user: SERVICE_USER, ...owner, sudoers, passwordFile };
+      writeDescription(); // the drop-in below is removed by any later stop
+      const password = `${crypto.randomBytes(12).toString('base64url')}-Sudo`;
+      fs.writeFileSync(passwordFile, `${password}\n`, { mode: 0o600 });
+      await run('chpasswd', [], { input: `${TEST_USER}:${password}\n` });
+      const rule = `# test cluster ${names.instance} (test/cluster/harness.ts): removed at its stop\n${TEST_USER} ALL=(root,${SERVICE_USER}) ALL\n`;
+      const tmp = `${sudoers}.tmp`;
+      fs.writeFileSync(tmp, rule, { mode: 0o440 });
+      await run('visudo', ['-c', '-q', '-f', tmp]);
+      fs.renameSync(tmp, sudoers);
+    }
     prepareHost();
     writeDescription(); // from here on, a crash is cleaned up by the next start or stop
 
@@ -719,7 +755,7 @@ export async function startCluster(opts: StartOptions = {}): Promise<TestCluster
     fs.writeFileSync(path.join(stateDir, ADMIN_FILE), `${JSON.stringify(admin)}\n`, { mode: 0o600 });
     fs.mkdirSync(path.join(hostAppdata, 'conf', 'sim'), { recursive: true });
     fs.writeFileSync(path.join(hostAppdata, 'conf', 'sim', 'users.json'), usersFile(admin), { mode: 0o600 });
-    await run('chown', ['-R', `${user.uid}:${user.gid}`, hostAppdata]);
+    await run('chown', ['-R', `${owner.uid}:${owner.gid}`, hostAppdata]);
     const initScript = path.join(stateDir, 'node-init.sh');
     fs.writeFileSync(initScript, NODE_INIT, { mode: 0o755 });
 
@@ -750,10 +786,15 @@ export async function startCluster(opts: StartOptions = {}): Promise<TestCluster
       fs.writeFileSync(path.join(home, '.ssh', 'authorized_keys'), clientPub);
       fs.writeFileSync(path.join(home, '.bashrc'), '# test node\n');
       fs.mkdirSync(path.join(home, 'backups'));
-      lay.layInstall({ dir: path.join(dir, 'server'), version, installPath: INSTALL_DIR, appdataPath: APPDATA_DIR, webHost: node.host, user: TEST_USER, dbUrl, dbUser: 'ucd' });
+      lay.layInstall({ dir: path.join(dir, 'server'), version, installPath: INSTALL_DIR, appdataPath: APPDATA_DIR, webHost: node.host, user: desc.service?.user ?? TEST_USER, dbUrl, dbUser: 'ucd' });
       fs.copyFileSync(simFile('port-holder.js'), path.join(dir, 'port-holder.js'));
       fs.copyFileSync(simFile('workflow.js'), path.join(dir, 'workflow.js'));
-      await run('chown', ['-R', `${user.uid}:${user.gid}`, home, path.join(dir, 'server')]);
+      await run('chown', ['-R', `${user.uid}:${user.gid}`, home]);
+      await run('chown', ['-R', `${owner.uid}:${owner.gid}`, path.join(dir, 'server')]);
+      if (desc.service) {
+        fs.mkdirSync(path.join(dir, 'service-home'), { mode: 0o700 });
+        fs.chownSync(path.join(dir, 'service-home'), owner.uid, owner.gid);
+      }
       // StrictModes: the home and key files must be the user's and not writable by others.
       fs.chmodSync(home, 0o755);
       fs.chmodSync(path.join(home, '.ssh'), 0o700);
@@ -768,9 +809,16 @@ export async function startCluster(opts: StartOptions = {}): Promise<TestCluster
       if (!password) throw new Error(`no password in ${database.optionFile}`);
       for (const node of nodes) {
         const file = path.join(stateDir, 'nodes', node.name, 'server', 'conf', 'sim', 'db.cnf');
-        fs.writeFileSync(file, `[client]\nuser=ucd\npassword=${password}\nhost=${gateway}\nport=${dbPort}\n`, { mode: 0o600 });
+        const text = `[client]\nuser=ucd\npassword=${password}\nhost=${gateway}\nport=${dbPort}\n`;
+        fs.writeFileSync(file, text, { mode: 0o600 });
         fs.chmodSync(file, 0o600);
-        fs.chownSync(file, user.uid, user.gid);
+        fs.chownSync(file, owner.uid, owner.gid);
+        if (desc.service) {
+          // The backup runs as the SSH user, who cannot read the service user's file: its own copy.
+          const mine = path.join(stateDir, 'nodes', node.name, 'home', 'db-backup.cnf');
+          fs.writeFileSync(mine, text, { mode: 0o600 });
+          fs.chownSync(mine, user.uid, user.gid);
+        }
       }
     }
 
@@ -787,7 +835,7 @@ export async function startCluster(opts: StartOptions = {}): Promise<TestCluster
       const child = spawn('ip', [
         'netns', 'exec', node.netns,
         'unshare', '--pid', '--fork', '--kill-child', '--mount', '--uts', '--ipc', '--mount-proc', '--propagation', 'private',
-        '--', '/bin/bash', initScript, dir, hostAppdata, `${node.host}/24`, node.name, user.home,
+        '--', '/bin/bash', initScript, dir, hostAppdata, `${node.host}/24`, node.name, user.home, ...(desc.service ? [desc.service.home] : []),
       ], { detached: true, stdio: ['ignore', log, log], env: { PATH: PATH_ENV, LANG: 'C.UTF-8', HOME: '/root' } });
       fs.closeSync(log);
       child.unref();
@@ -865,6 +913,7 @@ class Cluster implements TestCluster {
   readonly database?: TestDatabase;
   readonly loadBalancer?: ClusterLoadBalancer;
   readonly homeDir: string;
+  readonly serverUser: string;
   private admin?: UcdAdmin;
 
   constructor(private readonly desc: Description, handles?: { database?: TestDatabase; loadBalancer?: ClusterLoadBalancer }) {
@@ -880,11 +929,21 @@ class Cluster implements TestCluster {
     this.instance = desc.instance;
     this.hostAppdataDir = path.join(desc.stateDir, 'appdata');
     this.homeDir = desc.home;
+    this.serverUser = desc.service?.user ?? desc.user;
     // Attached from another process (the CLI): the same services, found through the description.
     const database = handles?.database ?? (desc.database ? attachedDatabase(desc.database) : undefined);
     const loadBalancer = handles?.loadBalancer ?? (desc.loadBalancer ? attachedLoadBalancer(desc.loadBalancer) : undefined);
     if (database) this.database = database;
     if (loadBalancer) this.loadBalancer = loadBalancer;
+  }
+
+  get sudoPassword(): string | undefined {
+    return this.desc.service ? fs.readFileSync(this.desc.service.passwordFile, 'utf8').trim() : undefined;
+  }
+
+  /** Who owns the install's files and runs the server. */
+  private get server(): { uid: number; gid: number } {
+    return this.desc.service ?? this.desc;
   }
 
   get ucdAdmin(): UcdAdmin {
@@ -901,7 +960,7 @@ class Cluster implements TestCluster {
       out=$(mktemp /tmp/workflow.XXXXXX)
       setsid /usr/bin/node /run/ucdt/workflow.js run ${sq(this.appdataDir)} ${sq(JSON.stringify(spec))} >"$out" 2>&1 </dev/null &
       i=0; while [ $i -lt 200 ] && ! grep -q . "$out"; do sleep 0.05; i=$((i + 1)); done
-      cat "$out"`, { user: this.user, timeoutMs: 20000 });
+      cat "$out"`, { user: this.serverUser, timeoutMs: 20000 });
     const m = /^started (\S+) (\S+) (\d+)$/m.exec(out);
     if (!m) throw new Error(`The ${spec.type} process "${spec.name}" did not start on node ${node}: ${out.trim() || 'no output'}`);
     return m[1];
@@ -1037,14 +1096,14 @@ class Cluster implements TestCluster {
 
   async startServer(node: string): Promise<void> {
     const host = this.record(node).host;
-    await this.mustInNode(node, 'bin/server start', `${sq(this.installDir)}/bin/server start`, { user: this.user, timeoutMs: 30000 });
+    await this.mustInNode(node, 'bin/server start', `${sq(this.installDir)}/bin/server start`, { user: this.serverUser, timeoutMs: 30000 });
     await waitFor(`the UCD server on node ${node} to listen on ${HTTPS_PORT} and ${JMS_PORT}`,
       async () => (await probeTcp(host, HTTPS_PORT)) && (await probeTcp(host, JMS_PORT)), 15000,
       () => tail(path.join(this.hostInstallDir(node), 'var/log/stdout')));
   }
 
   async stopServer(node: string): Promise<void> {
-    await this.mustInNode(node, 'bin/server stop', `${sq(this.installDir)}/bin/server stop`, { user: this.user, timeoutMs: 30000 });
+    await this.mustInNode(node, 'bin/server stop', `${sq(this.installDir)}/bin/server stop`, { user: this.serverUser, timeoutMs: 30000 });
   }
 
   async setFault(node: string, fault: FaultName, on: boolean): Promise<void> {
@@ -1069,7 +1128,7 @@ class Cluster implements TestCluster {
               while [ -e "/proc/$p" ]; do sleep 0.05; done
             else
               p=4242; while [ -e "/proc/$p" ]; do p=$((p + 1)); done
-              echo "$p" > "$f"; chown ${this.desc.uid}:${this.desc.gid} "$f"
+              echo "$p" > "$f"; chown ${this.server.uid}:${this.server.gid} "$f"
             fi`, { timeoutMs: 15000 });
         } else {
           await this.mustInNode(node, 'removing a stale pid file', `
@@ -1083,7 +1142,7 @@ class Cluster implements TestCluster {
           if (fs.existsSync(pidPath)) return;
           const out = await this.mustInNode(node, `holding port ${HTTPS_PORT}`, `
             out=/run/ucdt/faults/portHeld.out
-            setsid setpriv --reuid=${this.desc.uid} --regid=${this.desc.gid} --init-groups -- \\
+            setsid setpriv --reuid=${this.server.uid} --regid=${this.server.gid} --init-groups -- \\
               /usr/bin/node /run/ucdt/port-holder.js ${HTTPS_PORT} >"$out" 2>&1 </dev/null &
             i=0; while [ $i -lt 100 ] && ! grep -q . "$out"; do sleep 0.05; i=$((i + 1)); done
             cat "$out"`, { timeoutMs: 15000 });
@@ -1161,12 +1220,12 @@ class Cluster implements TestCluster {
       // The servers (the test user) register here too: the folder must stay theirs.
       if (!fs.existsSync(d)) {
         fs.mkdirSync(d);
-        fs.chownSync(d, this.desc.uid, this.desc.gid);
+        fs.chownSync(d, this.server.uid, this.server.gid);
       }
     }
     const record = { id: crypto.createHash('sha256').update(name).digest('hex').slice(0, 32), name, hostName: host, port: HTTPS_PORT, jmsPort: JMS_PORT, version: this.version, active: true };
     fs.writeFileSync(file, `${JSON.stringify(record)}\n`, { mode: 0o644 });
-    fs.chownSync(file, this.desc.uid, this.desc.gid);
+    fs.chownSync(file, this.server.uid, this.server.gid);
   }
 
   machineId(node: string): string {
@@ -1179,7 +1238,7 @@ class Cluster implements TestCluster {
     const backup = this.database
       ? {
           node: this.nodes[0].name,
-          command: `mariadb-dump --defaults-extra-file=${NODE_DB_OPTION_FILE} --single-transaction ucd > ${BACKUP_ARTIFACT}`,
+          command: `mariadb-dump --defaults-extra-file=${this.desc.service ? `${this.homeDir}/db-backup.cnf` : NODE_DB_OPTION_FILE} --single-transaction ucd > ${BACKUP_ARTIFACT}`,
           artifact: BACKUP_ARTIFACT,
         }
       : { command: 'mysqldump --single-transaction ucd > /tmp/ucd-backup.sql', artifact: '/tmp/ucd-backup.sql' };
@@ -1194,6 +1253,7 @@ class Cluster implements TestCluster {
       // Roll back reads the dump on standard input, on the node where it was taken.
       database: { type: 'mariadb', backup, ...(this.database ? { restore: { command: `mariadb --defaults-extra-file=${NODE_DB_OPTION_FILE} ucd` } } : {}) },
       package: { remotePath: '/tmp/ibm-ucd-install' },
+      ...(this.desc.service ? { privilege: { method: 'sudo', as: 'root', password: true, passwordEnv: 'UCD_SUDO_PASSWORD' }, installOwner: this.desc.service.user } : {}),
       nodes: this.nodes.map((n) => ({
         name: n.name, host: n.host, sshPort: n.sshPort, user: this.user, identityFile: this.identityFile, installDir: this.installDir,
       })),

@@ -5,7 +5,7 @@ import schemaJson from '../../../schemas/ucd-cluster.schema.json';
 import { installDirProblem, readHost } from './identity';
 import { checkAgainstSchema, describePath, type Schema } from './schemaCheck';
 import { compareVersions } from './version';
-import { BACKUP_TIMESTAMP, type Cluster, type ClusterLoadResult, type ClusterNode, type ClusterProblem, type SourceRange } from './types';
+import { BACKUP_TIMESTAMP, type Cluster, type ClusterLoadResult, type ClusterNode, type ClusterProblem, type NodeRights, type SourceRange } from './types';
 
 export const CLUSTER_FILE_NAME = 'ucd-cluster.json';
 export const clusterSchema = schemaJson as unknown as Schema;
@@ -150,6 +150,12 @@ function loadChecked(text: string): ClusterLoadResult {
     if (key !== undefined && !isAbsoluteLocal(key)) {
       error(at('nodes', i, 'identityFile'), `identityFile of "${name}" must be absolute or start with ~/ ; got "${key}".`, ['nodes', i, 'identityFile']);
     }
+    const rights = rightsOf(v, i);
+    if (rights.privilege.method === 'sudo' && os === 'windows') {
+      error(privilegeAt(root, i), `Node "${name}" runs Windows: sudo is not available there; set its "privilege": { "method": "none" }.`, ['nodes', i, 'privilege']);
+    } else if (rights.privilege.method === 'sudo' && rights.privilege.as === 'installOwner' && rights.installOwner === undefined) {
+      error(privilegeAt(root, i), `Node "${name}" gains rights with sudo "as": "installOwner" but names no installOwner: give "installOwner" (the service user that owns ${dir}) for the node or the cluster.`, ['nodes', i, 'privilege']);
+    }
     if (os === 'windows') {
       for (const cmd of ['startCommand', 'stopCommand'] as const) {
         if (v('nodes', i, cmd) === undefined) {
@@ -210,6 +216,7 @@ function loadChecked(text: string): ClusterLoadResult {
       jmsPort: (v('nodes', i, 'jmsPort') as number | undefined) ?? 7918,
       startCommand: (v('nodes', i, 'startCommand') as string | undefined) ?? `${posixQuotePath(installDir)}/bin/server start`,
       stopCommand: (v('nodes', i, 'stopCommand') as string | undefined) ?? `${posixQuotePath(installDir)}/bin/server stop`,
+      rights: rightsOf(v, i),
     });
   }
   const cluster: Cluster = {
@@ -235,6 +242,24 @@ function loadChecked(text: string): ClusterLoadResult {
     package: pkgLocal !== undefined ? { kind: 'local', file: pkgLocal } : { kind: 'remote', path: pkgRemote as string },
   };
   return { ok: true, cluster, problems };
+}
+
+/** The node's rights: its own "privilege" and "installOwner" over the cluster's, field by field. */
+function rightsOf(v: (...path: (string | number)[]) => unknown, i: number): NodeRights {
+  const pick = <T>(field: string): T | undefined => (v('nodes', i, 'privilege', field) ?? v('privilege', field)) as T | undefined;
+  const installOwner = (v('nodes', i, 'installOwner') ?? v('installOwner')) as string | undefined;
+  const owner = installOwner !== undefined ? { installOwner } : {};
+  if ((pick<string>('method') ?? 'none') === 'none') return { privilege: { method: 'none' }, ...owner };
+  const passwordEnv = pick<string>('passwordEnv');
+  return {
+    privilege: { method: 'sudo', as: pick<'root' | 'installOwner'>('as') ?? 'root', password: pick<boolean>('password') ?? true, ...(passwordEnv !== undefined ? { passwordEnv } : {}) },
+    ...owner,
+  };
+}
+
+/** Where a node's privilege problem is shown: its own "privilege", else the cluster's, else the node. */
+function privilegeAt(root: JsonNode, i: number): JsonNode {
+  return findNodeAtLocation(root, ['nodes', i, 'privilege']) ?? findNodeAtLocation(root, ['privilege']) ?? findNodeAtLocation(root, ['nodes', i]) ?? root;
 }
 
 function isAbsoluteFor(os: string, p: string): boolean {

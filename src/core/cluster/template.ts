@@ -33,6 +33,16 @@ export const CLUSTER_TEMPLATE = `// UCD HA cluster for the upgrade runbook. The 
   "package": {
     "remotePath": "/tmp/ibm-ucd-install"
   },
+  // How the SSH user gains rights (a node's own "privilege" wins, field by field). "none": the SSH
+  // user owns the install and does everything itself. "sudo": the installer, start and stop run as
+  // installOwner, and the probes that must see other users' processes, and kill, as "as" ("root",
+  // or "installOwner" when sudo may only switch to the service user). "password": true asks for the
+  // SSH user's sudo password once and keeps it in secret storage; the command line reads it from
+  // the variable "passwordEnv" names. Never write a password here. For example:
+  //   "privilege": { "method": "sudo", "as": "root", "password": true, "passwordEnv": "UCD_SUDO_PASSWORD" },
+  //   "installOwner": "ucd",
+  // installOwner is the OS user that installed the server and owns installDir (checked on each node).
+  "privilege": { "method": "none" },
   "nodes": [
     {
       "name": "ucd1",

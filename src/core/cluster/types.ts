@@ -20,7 +20,33 @@ export interface ClusterNode {
   /** Service commands; the doc says always to use service scripts to start and stop. */
   readonly startCommand: string;
   readonly stopCommand: string;
+  /** How this node's actions gain the rights they need (the node's own setting over the cluster's). Absent: none. */
+  readonly rights?: NodeRights;
 }
+
+/**
+ * How the SSH user gains rights on a node. 'none': the SSH user does everything itself (it must own
+ * the install). 'sudo': actions that need the install owner or root go through sudo to `as`.
+ */
+export type Privilege =
+  | { readonly method: 'none' }
+  | {
+      readonly method: 'sudo';
+      /** Who root-level actions (probes of other users' processes, kill) run as: root, or the install owner when sudo may only switch to it. */
+      readonly as: 'root' | 'installOwner';
+      /** sudo asks for the SSH user's password; false means a NOPASSWD rule (sudo -n). */
+      readonly password: boolean;
+      /** The command line reads the sudo password from this environment variable. */
+      readonly passwordEnv?: string;
+    };
+
+export interface NodeRights {
+  readonly privilege: Privilege;
+  /** The OS user that owns the install and runs the server; undefined means the SSH user. Checked against the node. */
+  readonly installOwner?: string;
+}
+
+export const NO_RIGHTS: NodeRights = { privilege: { method: 'none' } };
 
 export type DatabaseType = 'mysql' | 'mariadb' | 'oracle' | 'sqlserver' | 'db2';
 

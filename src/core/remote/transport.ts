@@ -51,7 +51,9 @@ export type RemoteErrorKind =
   | 'hostkey-revoked'
   | 'command-not-found'
   | 'cancelled'
-  | 'protocol';
+  | 'protocol'
+  /** sudo did not run the command (wrong password, no rule, no sudo...): see privilege.ts. */
+  | 'privilege';
 
 export class RemoteError extends Error {
   constructor(

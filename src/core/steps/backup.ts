@@ -3,6 +3,7 @@
 // A run never writes over an earlier backup (backup-artifact.ts says how). Beside the dump, each
 // node's install and the shared appdata's configuration are archived (backup-files.ts); every
 // archive's size and sha256 is recorded, for a rollback to check before it restores.
+import type { Rights } from '../remote/privilege';
 import { BACKUP_TIMESTAMP, type ClusterNode } from '../cluster/types';
 import type { ActionContext, StepHandlers } from '../runbook/actions';
 import { RemoteError, type Transport } from '../remote/transport';
@@ -13,7 +14,7 @@ import { loggedExec } from './loggedExec';
 
 export interface BackupDeps {
   local(): Transport;
-  transportFor(node: ClusterNode): Promise<Transport>;
+  transportFor(node: ClusterNode, rights?: Rights): Promise<Transport>;
   /** The backup may take long on a big database; default two hours. */
   readonly timeoutMs?: number;
   /** The clock that names a run's {timestamp}; tests give two runs their own seconds with it. */

@@ -8,6 +8,7 @@
 // run id, pid and folder are journaled before go, its log is followed by offset, and a window
 // that goes away (reload, drop) ends nothing there: Check, in this window or the next, follows it
 // again and records its real outcome.
+import { filesNotOwnedBy, type Rights } from '../remote/privilege';
 import { randomUUID } from 'node:crypto';
 import type { ClusterNode } from '../cluster/types';
 import { probeNode } from '../probes/node';
@@ -32,7 +33,7 @@ import { recordedStaging, StagedInstallerRefusal, verifyStagedInstaller, type Pa
 import type { StoppedOptions } from './stopped';
 
 export interface InstallerDeps {
-  transportFor(node: ClusterNode): Promise<Transport>;
+  transportFor(node: ClusterNode, rights?: Rights): Promise<Transport>;
   /** Gives the live installer session to the engineer (a terminal); resolves when they have it. */
   handOver(node: string, session: PtySession, backlog: string, why: string): Promise<void>;
   /** Pins for the first node's login page, part of step 9's proof. */
@@ -269,7 +270,7 @@ async function followDetached(ctx: ActionContext, deps: InstallerDeps, node: Clu
     let poll: DetachedPoll | undefined;
     let problem = '';
     try {
-      const t = await deps.transportFor(node);
+      const t = await deps.transportFor(node, 'owner');
       const r = await t.exec(pollScript(run, offset).text, { timeoutMs: 60_000, signal: ctx.signal });
       poll = parsePoll(r.stdout);
       if (!poll) problem = `unreadable answer from ${node.name} (exit ${r.code ?? r.signal}): ${(r.stderr || r.stdout).trim().slice(-200)}`;
@@ -409,7 +410,7 @@ async function runSilent(ctx: ActionContext, deps: InstallerDeps, node: ClusterN
 
 async function installNode(ctx: ActionContext, deps: InstallerDeps, step: InstallStep, node: ClusterNode, id: string, proof: Extract<Proof, { ok: true }>, notice: NoticeDecision): Promise<void> {
   const target = { step, node: node.name };
-  const t = await deps.transportFor(node);
+  const t = await deps.transportFor(node, 'owner');
   // The staged tree is the one step 3 measured, in a folder only the SSH user can change.
   let layout: PackageLayout;
   try {
@@ -447,7 +448,7 @@ async function recordRan(ctx: ActionContext, deps: InstallerDeps, step: InstallS
     ctx.session.interrupt(id, target, reason);
     return;
   }
-  const t = await deps.transportFor(node);
+  const t = await deps.transportFor(node, 'owner');
   const outcome = ran.outcome;
 
   if (outcome.kind === 'refused' || outcome.kind === 'aborted') {
@@ -483,6 +484,17 @@ async function recordRan(ctx: ActionContext, deps: InstallerDeps, step: InstallS
     ran.started,
     ...extra,
   ];
+  // Nothing the installer left may belong to another user than the install's owner.
+  const owner = node.rights?.installOwner;
+  if (owner !== undefined) {
+    const foreign = await filesNotOwnedBy(await deps.transportFor(node, 'root'), owner, [node.installDir, ctx.cluster.sharedAppdata], ctx.signal);
+    if (foreign.count > 0) {
+      evidence.push(`${foreign.count} file(s) in ${node.installDir} or ${ctx.cluster.sharedAppdata} not owned by ${owner}: ${foreign.files.join(', ')}${foreign.count > foreign.files.length ? ', ...' : ''}`);
+      ctx.session.finish(id, target, kind, 'warning', evidence, `The server runs as ${owner} and may fail to start: give those files back to ${owner} (chown) before step ${step === 'installFirst' ? 8 : 10}.`, { ...facts, installer: 'upgraded' });
+      return;
+    }
+    evidence.push(`every file in ${node.installDir} and ${ctx.cluster.sharedAppdata} owned by ${owner}`);
+  }
   // The first node upgrades the schema; the others must find it done (the doc's step 11).
   const schemaAsExpected = step === 'installFirst' ? outcome.schemaUpgraded : !outcome.schemaUpgraded;
   const hint = schemaAsExpected ? undefined : step === 'installFirst'
@@ -573,7 +585,7 @@ async function check(ctx: ActionContext, deps: InstallerDeps, step: InstallStep)
     if (detached) return reattach(ctx, deps, step, node, detached.id, detached.run);
     const target = { step, node: node.name };
     const id = ctx.session.begin(target, 'check');
-    const { probe } = await probeNode(() => deps.transportFor(node), node, { appdataDir: ctx.cluster.sharedAppdata, signal: ctx.signal });
+    const { probe } = await probeNode(() => deps.transportFor(node, 'root'), node, { appdataDir: ctx.cluster.sharedAppdata, signal: ctx.signal });
     const facts = factsFromProbe(probe);
     if (probe.kind !== 'probed') {
       ctx.session.finish(id, target, 'check', 'failed', [probe.kind === 'failed' ? probe.message : probe.reason], probe.kind === 'failed' ? probe.hint : 'Check by hand.', facts);

@@ -4,6 +4,7 @@
 //    below 6.1.1.5;
 //  - step 9: the first node upgraded and back online at the target version (its installed.version
 //    and its login page), and every node not yet on the target stopped.
+import type { Rights } from '../remote/privilege';
 import type { ClusterNode } from '../cluster/types';
 import { compareVersions } from '../cluster/version';
 import type { ActionContext } from '../runbook/actions';
@@ -19,7 +20,7 @@ import { checkNodesStopped, type StoppedOptions } from './stopped';
 export type InstallStep = 'installFirst' | 'installOthers';
 
 export interface ProofDeps {
-  transportFor(node: ClusterNode): Promise<Transport>;
+  transportFor(node: ClusterNode, rights?: Rights): Promise<Transport>;
   readonly trust: TlsTrust;
   readonly stoppedOptions?: StoppedOptions;
 }
@@ -52,7 +53,7 @@ async function storageNow(ctx: ActionContext, deps: ProofDeps): Promise<string[]
   const ordered = [...ctx.cluster.nodes].sort((a, b) => Number(b.name === ctx.cluster.firstNode) - Number(a.name === ctx.cluster.firstNode));
   const probes: NodeStorageProbe[] = [];
   for (const node of ordered) {
-    const t = await deps.transportFor(node);
+    const t = await deps.transportFor(node, 'owner');
     const r = await loggedExec(t, storageProbeScript(node.installDir, ctx.cluster.sharedAppdata).text, ctx.log, { describe: 'storage layout probe (before the installer)', timeoutMs: 15 * 60_000, signal: ctx.signal });
     const parsed = parseStorageProbe(r.stdout);
     if (!parsed.ok) return [`${node.name}: the storage layout could not be read: ${parsed.problem}`];

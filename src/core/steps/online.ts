@@ -1,6 +1,7 @@
 // Steps 8, 10 and 11: start upgraded servers with their service command and wait until each is
 // really online at the target version (process of this install, HTTPS port listening, login page
 // showing the version), and the final proof that every node and the load balancer agree.
+import type { Rights } from '../remote/privilege';
 import type { ClusterNode } from '../cluster/types';
 import { probeNode } from '../probes/node';
 import type { ActionContext, StepHandlers } from '../runbook/actions';
@@ -15,7 +16,7 @@ import type { TlsTrust } from '../ucd/rest/tls';
 import { loggedExec } from './loggedExec';
 
 export interface OnlineDeps {
-  transportFor(node: ClusterNode): Promise<Transport>;
+  transportFor(node: ClusterNode, rights?: Rights): Promise<Transport>;
   readonly trust: TlsTrust;
   /** How long a start may take before the step fails; UCD can need minutes. Default 10 min. */
   readonly startTimeoutMs?: number;
@@ -33,7 +34,7 @@ export function nodeUrl(node: ClusterNode): string {
 
 /** One look at a node: is its server online at `version`? (Also step 9's proof for the first node.) */
 export async function onlineAt(ctx: Pick<ActionContext, 'cluster' | 'signal'>, deps: Pick<OnlineDeps, 'transportFor' | 'trust'>, node: ClusterNode, version: string): Promise<Online> {
-  const { probe } = await probeNode(() => deps.transportFor(node), node, { appdataDir: ctx.cluster.sharedAppdata, signal: ctx.signal });
+  const { probe } = await probeNode(() => deps.transportFor(node, 'root'), node, { appdataDir: ctx.cluster.sharedAppdata, signal: ctx.signal });
   const facts = factsFromProbe(probe);
   if (probe.kind === 'failed') return { ok: false, why: probe.message, hint: probe.hint, facts };
   if (probe.kind === 'unsupported') return { ok: false, why: `${node.name}: ${probe.reason}`, hint: 'Check the node by hand, then Confirm Manually.', facts };
@@ -68,7 +69,7 @@ function targets(ctx: ActionContext, step: StepId): ClusterNode[] {
 
 /** A fresh probe of the node's conf/installed.version: is this install on the target version? */
 async function upgradedNow(ctx: ActionContext, deps: OnlineDeps, step: StepId, node: ClusterNode): Promise<{ ok: true; evidence: string } | { ok: false; why: string; hint: string; facts: NodeFacts }> {
-  const { probe } = await probeNode(() => deps.transportFor(node), node, { appdataDir: ctx.cluster.sharedAppdata, signal: ctx.signal });
+  const { probe } = await probeNode(() => deps.transportFor(node, 'root'), node, { appdataDir: ctx.cluster.sharedAppdata, signal: ctx.signal });
   const facts = factsFromProbe(probe);
   if (probe.kind === 'failed') return { ok: false, why: `${node.name}: cannot tell whether it is upgraded: ${probe.message}`, hint: probe.hint, facts };
   if (probe.kind === 'unsupported') return { ok: false, why: `${node.name}: cannot tell whether it is upgraded: ${probe.reason}`, hint: 'Check conf/installed.version on the node by hand.', facts };
@@ -94,7 +95,7 @@ async function startNode(ctx: ActionContext, deps: OnlineDeps, step: StepId, nod
       return;
     }
     ctx.log.info(`${tag} ${upgraded.evidence}`);
-    const t = await deps.transportFor(node);
+    const t = await deps.transportFor(node, 'owner');
     // The cluster file's service command runs as the user wrote it: that is its purpose.
     const r = await loggedExec(t, trustedShell(node.startCommand).text, ctx.log, { timeoutMs: 5 * 60_000, signal: ctx.signal });
     if (r.code !== 0) {

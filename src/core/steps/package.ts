@@ -6,6 +6,7 @@
 // before it starts (verifyStagedInstaller), so it never runs a script someone swapped in.
 // The package version is read from the archive name (ibm-ucd-<version>.zip) and, when present,
 // from ibm-ucd-install/conf/installed.version — both *inferred* from how packages are named.
+import type { Rights } from '../remote/privilege';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -301,7 +302,7 @@ function canUpload(t: Transport): t is Uploader {
 }
 
 export interface PackageDeps {
-  transportFor(node: ClusterNode): Promise<Transport>;
+  transportFor(node: ClusterNode, rights?: Rights): Promise<Transport>;
   /** An upload that gets no byte acknowledged for this long fails; default 60 s. */
   readonly uploadStallTimeoutMs?: number;
   /** Each node's upload progress as it runs (it is also logged). */
@@ -506,7 +507,7 @@ async function perNode(ctx: ActionContext, deps: PackageDeps, kind: 'run' | 'che
     const id = ctx.session.begin(target, kind);
     try {
       if (node.os === 'windows') throw new StepFailure('Windows nodes are not supported by this step yet', 'Extract the package by hand, then Confirm Manually with a note.');
-      const t = await deps.transportFor(node);
+      const t = await deps.transportFor(node, 'owner');
       const v = kind === 'run' ? await runNode(ctx, deps, t, node, localSha) : await checkNode(ctx, t, node);
       ctx.session.finish(id, target, kind, v.verdict, v.evidence, v.hint, v.staged ? { staged: v.staged } : undefined);
     } catch (e) {

@@ -82,7 +82,7 @@ async function stopOneNode(ctx: ActionContext, node: ClusterNode, transportFor: 
   const id = ctx.session.begin(target, 'run');
   let result: ShutdownNodeResult;
   try {
-    const transport = await transportFor(node);
+    const transport = await transportFor(node, 'owner');
     ctx.log.info(`[${node.name}] stop: $ ${node.stopCommand}`);
     const out = lineLogger((l) => ctx.log.info(`[${node.name}] | ${l}`));
     const err = lineLogger((l) => ctx.log.warn(`[${node.name}] ! ${l}`));

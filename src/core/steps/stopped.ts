@@ -1,6 +1,7 @@
 // Step 5 "Ensure each server is stopped": the verdict from a node's probes (pure), the Check that
 // probes every node in parallel, and the Run that stops what is left — naming each process and
 // asking first, and removing a stale pid file only when no process owns its pid.
+import type { Rights } from '../remote/privilege';
 import type { Cluster, ClusterNode } from '../cluster/types';
 import type { Target, Verdict } from '../journal/events';
 import type { Transport } from '../remote/transport';
@@ -18,7 +19,8 @@ import { failureOf, probeNode, SH_STDIN_COMMAND, type NodeProbe } from '../probe
 import { NO_PORT_TOOL, type Owner } from '../probes/ports';
 import { PID_FILE } from '../probes/pidFile';
 
-export type TransportFor = (node: ClusterNode) => Promise<Transport>;
+/** A node's transport with the rights the action needs (privilege.ts); default the SSH user's own. */
+export type TransportFor = (node: ClusterNode, rights?: Rights) => Promise<Transport>;
 export type Confirm = (question: string, detail: string) => Promise<boolean>;
 
 type Probed = Extract<NodeProbe, { kind: 'probed' }>;
@@ -302,7 +304,7 @@ async function probeOnly(
   opts: StoppedOptions,
   withScript: boolean,
 ): Promise<NodeProbe> {
-  const { probe, record } = await probeNode(() => transportFor(node), node, {
+  const { probe, record } = await probeNode(() => transportFor(node, 'root'), node, {
     appdataDir: ctx.cluster.sharedAppdata,
     signal: ctx.signal,
     ...(opts.probeTimeoutMs ? { timeoutMs: opts.probeTimeoutMs } : {}),
@@ -572,7 +574,7 @@ async function executePlan(
   if (scriptPlan.kills.length === 0 && !scriptPlan.removePidFile) return { lines: [], ok: true };
   const script = cleanupScript(scriptPlan);
   try {
-    const transport = await transportFor(node);
+    const transport = await transportFor(node, 'root');
     const result = await transport.exec(SH_STDIN_COMMAND, {
       stdin: script,
       timeoutMs: opts.cleanupTimeoutMs ?? (grace + 30) * 1000,

@@ -1,6 +1,7 @@
 // Step 6: before 6.1.1.5 some folders lived in each install; the new version expects them in the
 // shared appdata folder. Check shows exactly what must move where; Run moves it after the
 // engineer confirmed the full list, never overwriting, and leaves conflicts to a person.
+import type { Rights } from '../remote/privilege';
 import type { ClusterNode } from '../cluster/types';
 import { compareVersions } from '../cluster/version';
 import { probeNode } from '../probes/node';
@@ -12,7 +13,7 @@ import { describeMove, parseMoveOutput, parseStorageProbe, planStorage, storageM
 import { loggedExec } from './loggedExec';
 
 export interface StorageDeps {
-  transportFor(node: ClusterNode): Promise<Transport>;
+  transportFor(node: ClusterNode, rights?: Rights): Promise<Transport>;
   confirm(question: string, detail: string): Promise<boolean>;
 }
 
@@ -28,7 +29,7 @@ class StepFailure extends Error {
 async function plan(ctx: ActionContext, deps: StorageDeps): Promise<StoragePlan> {
   const ordered = [...ctx.cluster.nodes].sort((a, b) => Number(b.name === ctx.cluster.firstNode) - Number(a.name === ctx.cluster.firstNode));
   const probes: NodeStorageProbe[] = await Promise.all(ordered.map(async (node) => {
-    const t = await deps.transportFor(node);
+    const t = await deps.transportFor(node, 'owner');
     // du over a big var/repository on network storage can take minutes.
     const r = await loggedExec(t, storageProbeScript(node.installDir, ctx.cluster.sharedAppdata).text, ctx.log, { describe: 'storage layout probe', timeoutMs: 15 * 60_000, signal: ctx.signal });
     const parsed = parseStorageProbe(r.stdout);
@@ -48,7 +49,7 @@ async function act(ctx: ActionContext, deps: StorageDeps, kind: 'run' | 'check')
   const id = ctx.session.begin(TARGET, kind);
   try {
     // The nodes' own installed.version decides, not only the cluster file's word for it.
-    const read = await Promise.all(ctx.cluster.nodes.map(async (n) => ({ node: n.name, version: factsFromProbe((await probeNode(() => deps.transportFor(n), n, { signal: ctx.signal })).probe).version })));
+    const read = await Promise.all(ctx.cluster.nodes.map(async (n) => ({ node: n.name, version: factsFromProbe((await probeNode(() => deps.transportFor(n, 'root'), n, { signal: ctx.signal })).probe).version })));
     const seen = read.map((r) => `${r.node} ${r.version ?? 'unreadable'}`).join(', ');
     const old = read.filter((r) => r.version !== undefined && compareVersions(r.version, '6.1.1.5') < 0);
     if (!storageStepApplies(ctx.cluster)) {
@@ -73,7 +74,7 @@ async function act(ctx: ActionContext, deps: StorageDeps, kind: 'run' | 'check')
     for (const node of ctx.cluster.nodes) {
       const moves = before.moves.filter((m) => m.node === node.name);
       if (!moves.length) continue;
-      const t = await deps.transportFor(node);
+      const t = await deps.transportFor(node, 'owner');
       const r = await loggedExec(t, storageMoveScript(moves).text, ctx.log, { describe: `move ${moves.length} item(s) into ${ctx.cluster.sharedAppdata}`, timeoutMs: 60 * 60_000, signal: ctx.signal });
       const result = parseMoveOutput(r.stdout, moves);
       for (const m of result.moved) ctx.log.info(`[${node.name}] moved ${describeMove(m)}`);

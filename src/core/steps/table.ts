@@ -1,6 +1,7 @@
 // The complete table of the runbook's steps: step id → its Run and Check, built from the core's
 // step modules with the front end's dialogs plugged in. The editor and the command line differ only
 // in the `RunbookDialogs` they supply (as github/vscode-codeql's `App` does for its commands).
+import { withRights, type Rights, type SudoPasswords } from '../remote/privilege';
 import type { ClusterNode } from '../cluster/types';
 import type { StepHandlers } from '../runbook/actions';
 import type { StepId } from '../runbook/steps';
@@ -47,10 +48,14 @@ export interface StepTableDeps {
   readonly trust: TlsTrust;
   /** The server refused the credentials: the front end forgets what it stored. */
   onAuthRejected?(): Promise<void>;
+  /** The sudo password of a node whose privilege asks for one (SecretStorage, or the CLI's variable). */
+  readonly sudoPasswords?: SudoPasswords;
 }
 
 export function buildStepTable(deps: StepTableDeps): Record<StepId, StepHandlers> {
-  const { dialogs, transportFor, trust } = deps;
+  const { dialogs, trust } = deps;
+  // Every step asks for the rights its action needs; privilege.ts turns that into sudo, or nothing.
+  const transportFor = async (node: ClusterNode, rights: Rights = 'self'): Promise<Transport> => withRights(await deps.transportFor(node), node, rights, deps.sudoPasswords);
   const online = { transportFor, trust };
   const installer = { transportFor, trust, handOver: dialogs.handOver, confirm: (q: string, d: string) => dialogs.confirm('upgrade-without-backup', q, d) };
   const stopped = stoppedHandlers({ transportFor, confirm: (q, d) => dialogs.confirm('kill', q, d) });
@@ -75,6 +80,8 @@ export function buildStepTable(deps: StepTableDeps): Record<StepId, StepHandlers
 }
 
 /** Roll back with the front end's dialogs, for RunnerOptions.rollback. */
-export function buildRollback(deps: Pick<StepTableDeps, 'dialogs' | 'transportFor' | 'local' | 'trust'>): (ctx: RollbackContext) => Promise<RollbackOutcome> {
-  return (ctx) => rollBack(ctx, { transportFor: deps.transportFor, local: deps.local, trust: deps.trust, confirm: (q, d) => deps.dialogs.confirm('rollback', q, d) });
+export function buildRollback(deps: Pick<StepTableDeps, 'dialogs' | 'transportFor' | 'local' | 'trust' | 'sudoPasswords'>): (ctx: RollbackContext) => Promise<RollbackOutcome> {
+  // Stop, restore and start act on the install: as its owner, as the steps do.
+  const transportFor = async (node: ClusterNode): Promise<Transport> => withRights(await deps.transportFor(node), node, 'owner', deps.sudoPasswords);
+  return (ctx) => rollBack(ctx, { transportFor, local: deps.local, trust: deps.trust, confirm: (q, d) => deps.dialogs.confirm('rollback', q, d) });
 }
