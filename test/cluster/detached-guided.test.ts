@@ -210,7 +210,7 @@ describe('the guided installer runs detached on the node and is followed again; 
     const running = first.installFirst.run!(ctx(first, reloading.signal));
     await waitFor('the schema upgrade in progress on ucd2', () => schemaUpgrading(tc, plan.node), 120_000, () => first.lines.slice(-30).join('\n'));
     assert.equal(first.handles.length, 1);
-    assert.equal(first.handles[0].phase(), 'schema-upgrade', 'the handle knows the schema upgrade runs');
+    await waitFor('the handle in the schema-upgrade phase', () => first.handles[0].phase() === 'schema-upgrade', 10_000, () => `phase ${first.handles[0].phase()}\n${first.lines.slice(-10).join('\n')}`);
     const run = detachedRun(first);
     await reload(first, reloading, running, plan.node);
     assert.ok(await alive(tc, plan.node, run.pid), 'the installer outlived the connections');
@@ -254,6 +254,43 @@ describe('the guided installer runs detached on the node and is followed again; 
     } finally {
       second.session.dispose();
       await second.pool.closeAll();
+    }
+  });
+
+  test('guided: the installer killed on the node mid-schema-upgrade; the same journal records it interrupted, and Check in a workspace with no journal of it names the node half-upgraded', async () => {
+    const plan: Plan = { node: 'ucd1', version: '7.6.0.0', mode: 'guided' };
+    const { text, first, schemaBefore } = await prepare(tc, plan);
+    const reloading = new AbortController();
+    const running = first.installFirst.run!(ctx(first, reloading.signal));
+    await waitFor('the schema upgrade in progress on ucd1', () => schemaUpgrading(tc, plan.node), 120_000, () => first.lines.slice(-30).join('\n'));
+    const run = detachedRun(first);
+    await reload(first, reloading, running, plan.node);
+    // What an OOM killer or a reboot does: the whole detached session gone, no exit status written.
+    const killed = await tc.inNode(plan.node, `kill -9 -${run.pid}`);
+    assert.equal(killed.code, 0, killed.stderr);
+    await waitFor('the detached installer gone from ucd1', async () => !(await alive(tc, plan.node, run.pid)), 15_000, () => '');
+    const same = openWindow(tc, text, first.ws);
+    const fresh = openWindow(tc, text, fs.mkdtempSync(path.join(os.tmpdir(), 'ucd-detached-guided-nojournal-')));
+    try {
+      await same.installFirst.check!(ctx(same));
+      const o = same.session.state().get('installFirst@ucd1');
+      assert.equal(o?.status, 'interrupted', JSON.stringify(o));
+      assert.match(o?.status === 'interrupted' ? o.reason ?? '' : '', /may be half-upgraded/);
+
+      assert.equal(fresh.session.state().get('installFirst@ucd1'), undefined, 'this journal knows nothing of the run');
+      await fresh.installFirst.check!(ctx(fresh));
+      const c = fresh.session.state().get('installFirst@ucd1');
+      assert.equal(c?.status, 'failed', JSON.stringify(c));
+      assert.ok(c && 'evidence' in c);
+      assert.ok(c.evidence.some((e) => e.includes('ucd1 may be half-upgraded') && e.includes(run.runId) && e.includes('gone without an exit status')), JSON.stringify(c.evidence));
+      assert.ok((c.hint ?? '').includes(`${run.dir}/log`) && /ds_db_version/.test(c.hint ?? '') && /installed\.version/.test(c.hint ?? ''), c.hint);
+      assert.deepEqual(await tc.database!.schemaVersions(), schemaBefore, 'killed before the schema was written');
+    } finally {
+      for (const w of [same, fresh]) {
+        w.session.dispose();
+        await w.pool.closeAll();
+      }
+      await tc.inNode(plan.node, `rm -f '${tc.appdataDir}/var/sim/schema-upgrade-in-progress' '${tc.installDir}/var/sim/upgrade-in-progress'`);
     }
   });
 

@@ -186,3 +186,37 @@ if [ ! -f "$d/exit" ]; then
 fi
 echo "stopped: exit $(cat "$d/exit")"`;
 }
+
+/** The latest run folder under `runs` on the node: its id, and whether it ended, runs or is gone. */
+export type LastRun =
+  | { readonly kind: 'none' }
+  | { readonly kind: 'run'; readonly runId: string; readonly pid: number | undefined; readonly dir: string; readonly state: DetachedState };
+
+const LAST = 'ucd-last-run';
+
+/**
+ * Reads the node's own record of the latest detached run under `$HOME/<stageRoot>/runs` (run ids
+ * sort by time), so Check can tell an installer that died mid-way even with no journal at all.
+ */
+export function lastRunScript(stageRoot: string): ShellScript {
+  return sh`r="$HOME"/${stageRoot}/runs
+last=$(ls -1 "$r" 2>/dev/null | sort | tail -n 1)
+if [ -z "$last" ]; then echo ${LAST} none; exit 0; fi
+d="$r/$last"
+p=$(cat "$d/pid" 2>/dev/null)
+mine() { [ -n "$p" ] && [ -r /proc/$p/cmdline ] && tr '\\000' '\\n' < /proc/$p/cmdline | grep -qxF -- "$d"; }
+if [ -f "$d/exit" ]; then st="exit $(cat "$d/exit")"
+elif mine; then st=running
+else st=gone; fi
+printf '%s %s %s %s\\n' ${LAST} "$last" "\${p:--}" "$st"
+printf '%s\\n' "$d"`;
+}
+
+export function parseLastRun(stdout: string): LastRun | undefined {
+  const [head, dir] = stdout.split('\n');
+  if (head === `${LAST} none`) return { kind: 'none' };
+  const m = new RegExp(`^${LAST} (\\S+) (\\d+|-) (running|gone|exit (\\d+))$`).exec(head ?? '');
+  if (!m || !dir) return undefined;
+  const state: DetachedState = m[3] === 'running' ? { kind: 'running' } : m[3] === 'gone' ? { kind: 'gone' } : { kind: 'exited', code: Number(m[4]) };
+  return { kind: 'run', runId: m[1], pid: m[2] === '-' ? undefined : Number(m[2]), dir, state };
+}

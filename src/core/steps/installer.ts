@@ -14,7 +14,7 @@ import type { ClusterNode } from '../cluster/types';
 import { probeNode } from '../probes/node';
 import type { ActionContext, StepHandlers } from '../runbook/actions';
 import { warnings as gateWarnings } from '../runbook/gates';
-import { detachedLaunchScript, inputFifo, parseDetachedPid, parsePoll, pollScript, runFolder, type DetachedPoll, type DetachedRun } from '../remote/detached';
+import { detachedLaunchScript, inputFifo, lastRunScript, parseDetachedPid, parseLastRun, type LastRun, parsePoll, pollScript, runFolder, type DetachedPoll, type DetachedRun } from '../remote/detached';
 import { sh } from '../remote/quote';
 import type { PtySession } from '../remote/ssh';
 import { RemoteError, type ExecStdin, type Transport } from '../remote/transport';
@@ -29,7 +29,7 @@ import { summarizeEvents, type InstallerOutcome } from '../ucd/installer/summary
 import type { TlsTrust } from '../ucd/rest/tls';
 import { noticeDecision } from './installerNotice';
 import { provePreconditions, type InstallStep, type Proof } from './installerPreconditions';
-import { recordedStaging, StagedInstallerRefusal, verifyStagedInstaller, type PackageLayout } from './package';
+import { recordedStaging, STAGE_ROOT, StagedInstallerRefusal, verifyStagedInstaller, type PackageLayout } from './package';
 import type { StoppedOptions } from './stopped';
 import { InstallerHandle } from './installerHandle';
 import { DetachedInput, detachedSession, type InstallerSession } from './installerInput';
@@ -655,9 +655,41 @@ async function check(ctx: ActionContext, deps: InstallerDeps, step: InstallStep)
       ctx.session.finish(id, target, 'check', 'failed', [probe.kind === 'failed' ? probe.message : probe.reason], probe.kind === 'failed' ? probe.hint : 'Check by hand.', facts);
       return;
     }
+    const appdata = probe.version.kind === 'ok' && probe.version.appdata?.kind === 'found' ? probe.version.appdata.version : undefined;
+    const half = await halfUpgraded(ctx, deps, node);
+    if (half) {
+      ctx.log.error(`[${node.name}] ${half.reason}`);
+      ctx.session.finish(id, target, 'check', 'failed', [half.reason, `conf/installed.version ${facts.version ?? 'unreadable'}${appdata ? `, shared appdata ${appdata}` : ''}`], half.hint, { ...facts, installer: 'failed' });
+      return;
+    }
     const ok = facts.version === ctx.cluster.targetVersion;
     ctx.session.finish(id, target, 'check', ok ? 'passed' : 'failed', [`conf/installed.version ${facts.version ?? 'unreadable'}`], ok ? undefined : 'Run the installer on this node.', ok ? { ...facts, installer: 'upgraded' } : facts);
   }));
+}
+
+/**
+ * What the node itself says about an installer that stopped halfway, whatever the journal holds
+ * (another workspace, a lost journal): the latest run folder on the node gone without an exit
+ * status. (The install and the appdata on different versions is no sign: other nodes are so
+ * between steps 7 and 9.)
+ */
+async function halfUpgraded(ctx: ActionContext, deps: InstallerDeps, node: ClusterNode): Promise<{ reason: string; hint: string } | undefined> {
+  if (node.os === 'windows') return undefined;
+  const look = `Look at conf/installed.version in ${node.installDir}${ctx.cluster.sharedAppdata ? ` and in ${ctx.cluster.sharedAppdata}` : ''} and ds_db_version in the database`;
+  let last: LastRun | undefined;
+  try {
+    const t = await deps.transportFor(node);
+    last = parseLastRun((await t.exec(lastRunScript(STAGE_ROOT).text, { timeoutMs: 60_000, signal: ctx.signal })).stdout);
+  } catch (e) {
+    ctx.log.warn(`[${node.name}] could not read the installer run folders: ${(e as Error).message}`);
+  }
+  if (last?.kind === 'run' && last.state.kind === 'gone') {
+    return {
+      reason: `${node.name} may be half-upgraded: its latest installer run (${last.runId}${last.pid !== undefined ? `, pid ${last.pid}` : ''}) is gone without an exit status`,
+      hint: `${look}; read the installer log ${last.dir}/log on ${node.name}. Restore the backup or run the installer again, as the log says.`,
+    };
+  }
+  return undefined;
 }
 
 export function installerHandlers(step: InstallStep, deps: InstallerDeps): StepHandlers {
