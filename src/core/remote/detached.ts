@@ -151,8 +151,8 @@ export function parsePoll(stdout: string): DetachedPoll | undefined {
 export function inputScript(run: DetachedRun, key: string): ShellScript {
   return sh`d=${run.dir}
 k=${key}
-[ -p "$d/in" ] || { echo "no input FIFO in $d" >&2; exit 3; }
-if [ -f "$d/exit" ]; then echo ended; exit 0; fi
+[ -p "$d/in" ] || { cat > /dev/null; echo "no input FIFO in $d" >&2; exit 3; }
+if [ -f "$d/exit" ]; then cat > /dev/null; echo ended; exit 0; fi
 if [ -n "$k" ] && grep -qxF -- "$k" "$d/answered" 2>/dev/null; then cat > /dev/null; echo already; exit 0; fi
 cat > "$d/in" || exit 4
 [ -z "$k" ] || printf '%s\\n' "$k" >> "$d/answered"
@@ -175,9 +175,9 @@ export function stopScript(run: DetachedRun): ShellScript {
 p=${run.pid}
 mine() { [ -r /proc/$p/cmdline ] && tr '\\000' '\\n' < /proc/$p/cmdline | grep -qxF -- "$d"; }
 if mine; then
-  kill -TERM -- -$p 2>/dev/null
+  kill -TERM "-$p" 2>/dev/null
   i=0; while mine && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
-  mine && kill -KILL -- -$p 2>/dev/null
+  mine && kill -KILL "-$p" 2>/dev/null
   while mine; do sleep 0.1; done
 fi
 if [ ! -f "$d/exit" ]; then
