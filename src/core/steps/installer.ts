@@ -331,10 +331,10 @@ function goneReason(node: ClusterNode, run: DetachedRun, appdata: string | undef
     `Look at conf/installed.version in ${node.installDir}${appdata ? ` and in ${appdata}` : ''}, ds_db_version in the database, and the installer log ${run.dir}/log; then Check this step.`;
 }
 
-type SilentRan = Ran | { readonly kind: 'let-go'; readonly why: string; readonly run: DetachedRun } | { readonly kind: 'gone'; readonly run: DetachedRun };
+type DetachedRan = Ran | { readonly kind: 'let-go'; readonly why: string; readonly run: DetachedRun } | { readonly kind: 'gone'; readonly run: DetachedRun };
 
 /** The installer's end as read from its exit status and log: what the driver makes of it. */
-function endedRan(ctx: ActionContext, node: ClusterNode, driver: InstallerDriver, end: FollowEnd, run: DetachedRun, started: string): SilentRan {
+function endedRan(ctx: ActionContext, node: ClusterNode, driver: InstallerDriver, end: FollowEnd, run: DetachedRun, started: string): DetachedRan {
   if (end.kind === 'let-go') return { kind: 'let-go', why: end.why, run };
   if (end.kind === 'gone') return { kind: 'gone', run };
   ctx.log.info(`[${node.name}] installer exit ${end.code} (run ${run.runId})`);
@@ -376,9 +376,9 @@ async function followInstaller(ctx: ActionContext, deps: InstallerDeps, node: Cl
       handle.observe(e);
       if (!guided) return;
       if (e.type === 'answer') {
-        const key = `${at} ${e.prompt}`;
-        void input.write(e.text, key).then((w) => {
-          if (w === 'already') ctx.log.info(`[${node.name}] ${e.prompt} at log byte ${at} was answered before; not typed again`);
+        const offset = at;
+        void input.write(e.text, `${offset} ${e.prompt}`).then((w) => {
+          if (w === 'already') ctx.log.info(`[${node.name}] ${e.prompt} at log byte ${offset} was answered before; not typed again`);
         });
       }
       if (e.type === 'unknownPrompt' && !session) {
@@ -406,7 +406,7 @@ async function followInstaller(ctx: ActionContext, deps: InstallerDeps, node: Cl
   }
 }
 
-async function runDetached(ctx: ActionContext, deps: InstallerDeps, node: ClusterNode, t: Transport, cmd: InstallerCommand, layout: PackageLayout, gate: StartGate, id: string, notice: NoticeDecision): Promise<SilentRan> {
+async function runDetached(ctx: ActionContext, deps: InstallerDeps, node: ClusterNode, t: Transport, cmd: InstallerCommand, layout: PackageLayout, gate: StartGate, id: string, notice: NoticeDecision): Promise<DetachedRan> {
   const guided = ctx.cluster.installerMode === 'guided';
   if (cmd.os !== 'linux') throw new StepFailure(`silent mode runs the installer detached, which needs a Linux node; ${node.name} is Windows`, 'Run the installer on this node by hand and Confirm Manually.');
   if (!guided) {
@@ -503,7 +503,7 @@ async function installNode(ctx: ActionContext, deps: InstallerDeps, step: Instal
 }
 
 /** Records what the installer did (watched, or read back after a re-attach), believing the node. */
-async function recordRan(ctx: ActionContext, deps: InstallerDeps, step: InstallStep, node: ClusterNode, id: string, kind: 'run' | 'check', ran: SilentRan, proofEvidence: readonly string[], extra: readonly string[] = []): Promise<void> {
+async function recordRan(ctx: ActionContext, deps: InstallerDeps, step: InstallStep, node: ClusterNode, id: string, kind: 'run' | 'check', ran: DetachedRan, proofEvidence: readonly string[], extra: readonly string[] = []): Promise<void> {
   const target = { step, node: node.name };
   if (ran.kind === 'not-started') {
     ctx.session.finish(id, target, kind, 'failed', ['the installer was NOT started', ...ran.failures], ran.hint);
