@@ -2,7 +2,7 @@
 // when its --confirm flag was given beforehand; otherwise the safe answer is given and the run
 // ends waiting for a person (exit 3), naming the flag that would have said yes.
 import type { HostKeyQuestion } from '../core/remote/interaction';
-import type { PtySession } from '../core/remote/ssh';
+import type { InstallerSession } from '../core/steps/installerInput';
 import type { ProcessesChoice } from '../core/steps/processes';
 import type { Confirmation, RunbookDialogs } from '../core/steps/table';
 import type { RunningProcess } from '../core/ucd/rest/activity';
@@ -39,10 +39,10 @@ export class HeadlessDialogs implements RunbookDialogs {
     return undefined;
   }
 
-  async handOver(node: string, session: PtySession, backlog: string, why: string): Promise<void> {
-    // No person at a terminal to take it: hang up, as closing the editor's terminal would.
+  async handOver(node: string, session: InstallerSession, backlog: string, why: string): Promise<void> {
+    // No person at a terminal to take it: the installer is ended (it waits at the question).
     this.wait('a person at the installer', `The installer on ${node} asked what the runbook does not know (${why}); it was ended. Its last output:\n${backlog.slice(-2000)}\nRun this step from the editor to answer it yourself, or use installerMode "silent".`);
-    session.close();
+    session.stop();
   }
 
   /** An unknown SSH host key is never accepted here: the node fails with its fingerprint. */

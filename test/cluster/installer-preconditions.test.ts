@@ -22,7 +22,7 @@ import type { ActionContext, ActionLog, StepHandlers } from '../../src/core/runb
 import { RunSession } from '../../src/core/runbook/session';
 import type { StepId } from '../../src/core/runbook/steps';
 import { HostKeyPolicy } from '../../src/core/remote/hostKeys';
-import { SshPool, targetFromNode, type PtySession, type SshTransport } from '../../src/core/remote/ssh';
+import { SshPool, targetFromNode, type SshTransport } from '../../src/core/remote/ssh';
 import type { ExecOptions, Transport } from '../../src/core/remote/transport';
 import { installerHandlers, type InstallerDeps } from '../../src/core/steps/installer';
 import { startHandlers } from '../../src/core/steps/online';
@@ -84,7 +84,7 @@ function installerDeps(r: Rig, extra: Partial<InstallerDeps> = {}, asked: Asked[
     transportFor: r.transportFor,
     trust: r.trust,
     confirm: async (question, detail) => (asked.push({ question, detail }), answer),
-    handOver: async (_n: string, _s: PtySession, _b: string, why: string) => assert.fail(`no prompt of the upgrade is unknown: ${why}`),
+    handOver: async (_n: string, _s: unknown, _b: string, why: string) => assert.fail(`no prompt of the upgrade is unknown: ${why}`),
     quietMs: 3_000,
     ...extra,
   };

@@ -8,7 +8,7 @@ import { spawn, execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { detachedLaunchScript, parseDetachedPid, parsePoll, pollScript, runFolder, type DetachedPoll, type DetachedRun } from '../../src/core/remote/detached';
+import { detachedLaunchScript, inputFifo, inputScript, parseDetachedPid, parseInputWrite, parsePoll, pollScript, runFolder, stopScript, STOPPED_EXIT, STOPPED_MARKER, type DetachedInput, type DetachedPoll, type DetachedRun } from '../../src/core/remote/detached';
 import { sh } from '../../src/core/remote/quote';
 import { GO_LINE, NOT_STARTED_EXIT, NOT_STARTED_MARKER, READY_MARKER } from '../../src/core/ucd/installer/startGate';
 
@@ -20,10 +20,10 @@ interface Launched {
   answer(line: string | undefined): Promise<string>;
 }
 
-function launch(command: string): Promise<Launched> {
+function launch(command: string, input: DetachedInput = 'closed'): Promise<Launched> {
   const base = fs.mkdtempSync(path.join(os.tmpdir(), 'ucd-detached-unit-'));
   const dir = runFolder(base, 'run1');
-  const child = spawn('/bin/sh', ['-c', detachedLaunchScript(dir, sh`eval ${command}`, GATE).text], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const child = spawn('/bin/sh', ['-c', detachedLaunchScript(dir, sh`eval ${command}`, GATE, input).text], { stdio: ['pipe', 'pipe', 'inherit'] });
   let out = '';
   const exited = new Promise<void>((r) => child.on('close', () => r()));
   return new Promise((resolve, reject) => {
@@ -36,7 +36,7 @@ function launch(command: string): Promise<Launched> {
       if (pid === undefined) return reject(new Error(`no pid line: ${out}`));
       const at = out.length;
       resolve({
-        run: { runId: 'run1', pid, dir },
+        run: { runId: 'run1', pid, dir, ...(input === 'fifo' ? { input: inputFifo(dir) } : {}) },
         answer: async (line) => {
           if (line === undefined) child.stdin.end();
           else child.stdin.end(`${line}\n`);
@@ -107,5 +107,39 @@ describe('detached launch and poll (real /bin/sh)', () => {
     process.kill(-l.run.pid, 'SIGKILL');
     const p = await until(l.run, (x) => x.state.kind !== 'running', 'the process gone');
     assert.deepEqual(p.state, { kind: 'gone' });
+  });
+
+  test('fifo input: each write reaches the command, which never sees end of input between writes; a key is typed once; nothing typed is stored', async () => {
+    const l = await launch('while IFS= read -r a; do echo "got [$a]"; [ "$a" = last ] && exit 5; done; echo "end of input"; exit 9', 'fifo');
+    await l.answer(GO_LINE);
+    const write = (text: string, key: string) => parseInputWrite(execFileSync('/bin/sh', ['-c', inputScript(l.run, key).text], { input: text, encoding: 'utf8' }));
+    assert.equal(write('first\n', '10 installDirectory'), 'written');
+    await until(l.run, (p) => p.chunk.includes('got [first]'), 'the first answer read');
+    // The writer is gone now (as after a reload): the command still waits for more.
+    assert.equal(poll(l.run).state.kind, 'running', 'no end of input when a writer goes away');
+    assert.equal(write('first\n', '10 installDirectory'), 'already', 'the same key is not typed twice');
+    assert.equal(write('secret words\n', ''), 'written');
+    assert.equal(write('last\n', '20 upgradeConfirm'), 'written');
+    const p = await until(l.run, (x) => x.state.kind === 'exited', 'an exit status');
+    assert.deepEqual(p.state, { kind: 'exited', code: 5 });
+    assert.equal(p.chunk, 'got [first]\ngot [secret words]\ngot [last]\n', 'typed once each, in order');
+    assert.equal(fs.readFileSync(path.join(l.run.dir, 'answered'), 'utf8'), '10 installDirectory\n20 upgradeConfirm\n', 'only offsets and prompt names are kept');
+    for (const f of fs.readdirSync(l.run.dir)) {
+      const st = fs.statSync(path.join(l.run.dir, f));
+      if (st.isFile()) assert.ok(f === 'log' || !fs.readFileSync(path.join(l.run.dir, f), 'utf8').includes('secret words'), `${f} holds nothing typed`);
+    }
+    assert.equal(write('late\n', '30 notice'), 'ended', 'nothing is typed into an installer that ended');
+  });
+
+  test('stop: the whole session ends and the stop is its exit status, never "gone"', async () => {
+    const l = await launch('echo started; sleep 30 & wait', 'fifo');
+    await l.answer(GO_LINE);
+    await until(l.run, (p) => p.chunk.includes('started'), 'the command running');
+    const said = execFileSync('/bin/sh', ['-c', stopScript(l.run).text], { encoding: 'utf8' });
+    assert.match(said, new RegExp(`stopped: exit ${STOPPED_EXIT}$`, 'm'));
+    const p = poll(l.run);
+    assert.deepEqual(p.state, { kind: 'exited', code: STOPPED_EXIT });
+    assert.ok(p.chunk.includes(STOPPED_MARKER), p.chunk);
+    assert.equal(parseInputWrite('garbage'), undefined);
   });
 });

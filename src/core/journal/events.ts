@@ -21,7 +21,7 @@ export type JournalEvent =
   // reason: set when the action's own process was found gone (not merely cut off from this window).
   | ({ readonly type: 'interrupted'; readonly ts: string; readonly id: string; readonly reason?: string } & Target)
   // The running action's process lives on the node, detached from this window: how to find it again.
-  | ({ readonly type: 'detached'; readonly ts: string; readonly id: string; readonly runId: string; readonly pid: number; readonly dir: string } & Target)
+  | ({ readonly type: 'detached'; readonly ts: string; readonly id: string; readonly runId: string; readonly pid: number; readonly dir: string; readonly input?: string } & Target)
   | ({ readonly type: 'skipped'; readonly ts: string; readonly reason: string } & Target)
   | ({ readonly type: 'confirmed'; readonly ts: string; readonly note: string } & Target)
   | ({ readonly type: 'reset'; readonly ts: string; readonly reason: string } & Target)

@@ -233,13 +233,13 @@ export class RunSession {
 
   /** The action's process now runs detached on the node; recorded before it gets any input. */
   detached(id: string, target: Target, run: DetachedRun): void {
-    this.record({ type: 'detached', ts: this.ts(), id, runId: run.runId, pid: run.pid, dir: run.dir, ...this.checked(target) });
+    this.record({ type: 'detached', ts: this.ts(), id, runId: run.runId, pid: run.pid, dir: run.dir, ...(run.input ? { input: run.input } : {}), ...this.checked(target) });
   }
 
   /** The detached process recorded for a started action, if any. */
   detachedRun(id: string): DetachedRun | undefined {
     const e = this.journal.events.find((x): x is Extract<JournalEvent, { type: 'detached' }> => x.type === 'detached' && x.id === id);
-    return e ? { runId: e.runId, pid: e.pid, dir: e.dir } : undefined;
+    return e ? { runId: e.runId, pid: e.pid, dir: e.dir, ...(e.input ? { input: e.input } : {}) } : undefined;
   }
 
   /**

@@ -2,19 +2,20 @@
 // shared database, so it starts only after its preconditions were proven by fresh probes at that
 // very moment (installerPreconditions.ts), never on the journal or a person's word; and the
 // installer process itself waits behind a small wrapper until the client, with the channel open,
-// has checked the proof is still young (startGate.ts). Guided mode drives the prompts over a pty
-// and hands the live session to a terminal the moment something unknown appears; silent mode
-// writes install.properties and runs the installer detached on the node (remote/detached.ts): its
-// run id, pid and folder are journaled before go, its log is followed by offset, and a window
-// that goes away (reload, drop) ends nothing there: Check, in this window or the next, follows it
-// again and records its real outcome.
+// has checked the proof is still young (startGate.ts). Both modes run the installer detached on
+// the node (remote/detached.ts): its run id, pid and folder are journaled before go, its log is
+// followed by offset, and a window that goes away (reload, drop) ends nothing there: Check, in
+// this window or the next, follows it again and records its real outcome. Guided mode answers
+// the known prompts through the run folder's input FIFO (installerInput.ts) and hands an unknown
+// one to a terminal that shows the same log and writes to the same FIFO; silent mode writes
+// install.properties and closes the installer's input.
 import { filesNotOwnedBy, type Rights } from '../remote/privilege';
 import { randomUUID } from 'node:crypto';
 import type { ClusterNode } from '../cluster/types';
 import { probeNode } from '../probes/node';
 import type { ActionContext, StepHandlers } from '../runbook/actions';
 import { warnings as gateWarnings } from '../runbook/gates';
-import { detachedLaunchScript, parseDetachedPid, parsePoll, pollScript, runFolder, type DetachedPoll, type DetachedRun } from '../remote/detached';
+import { detachedLaunchScript, inputFifo, lastRunScript, parseDetachedPid, parseLastRun, type LastRun, parsePoll, pollScript, runFolder, type DetachedPoll, type DetachedRun } from '../remote/detached';
 import { sh } from '../remote/quote';
 import type { PtySession } from '../remote/ssh';
 import { RemoteError, type ExecStdin, type Transport } from '../remote/transport';
@@ -29,13 +30,23 @@ import { summarizeEvents, type InstallerOutcome } from '../ucd/installer/summary
 import type { TlsTrust } from '../ucd/rest/tls';
 import { noticeDecision } from './installerNotice';
 import { provePreconditions, type InstallStep, type Proof } from './installerPreconditions';
-import { recordedStaging, StagedInstallerRefusal, verifyStagedInstaller, type PackageLayout } from './package';
+import { recordedStaging, STAGE_ROOT, StagedInstallerRefusal, verifyStagedInstaller, type PackageLayout } from './package';
 import type { StoppedOptions } from './stopped';
+import { InstallerHandle } from './installerHandle';
+import { DetachedInput, detachedSession, type InstallerSession } from './installerInput';
 
 export interface InstallerDeps {
   transportFor(node: ClusterNode, rights?: Rights): Promise<Transport>;
-  /** Gives the live installer session to the engineer (a terminal); resolves when they have it. */
-  handOver(node: string, session: PtySession, backlog: string, why: string): Promise<void>;
+  /**
+   * Gives the live installer to the engineer (a terminal showing its log and writing to its
+   * input); resolves when they have it. Called again after a reload if it still waits.
+   */
+  handOver(node: string, session: InstallerSession, backlog: string, why: string): Promise<void>;
+  /**
+   * Called once an installer runs on a node (started, or re-attached), with the one handle that
+   * knows its phase and can stop it. For guards and Cancel; the run goes on without it.
+   */
+  onInstaller?(handle: InstallerHandle): void;
   /** Pins for the first node's login page, part of step 9's proof. */
   readonly trust: TlsTrust;
   /**
@@ -146,7 +157,13 @@ function waitReady(node: string, ready: Promise<void>, ended: Promise<unknown>, 
   });
 }
 
-async function runGuided(ctx: ActionContext, deps: InstallerDeps, node: ClusterNode, t: Transport, script: string, gate: StartGate, notice: NoticeDecision): Promise<Ran> {
+/** A Windows node's pty as the hand-over terminal's session (there, closing it hangs up). */
+function ptySession(pty: PtySession): InstallerSession {
+  return { write: (d) => pty.write(d), onData: (l) => pty.onData(l), close: () => pty.close(), stop: () => pty.close(), exit: pty.exit };
+}
+
+/** Guided on a Windows node: over a pty, tied to the channel (detached runs need a POSIX node). */
+async function runGuidedPty(ctx: ActionContext, deps: InstallerDeps, node: ClusterNode, t: Transport, script: string, gate: StartGate, notice: NoticeDecision): Promise<Ran> {
   if (typeof (t as Partial<PtyTransport>).execPty !== 'function') {
     throw new StepFailure(`guided mode needs a terminal on ${node.name}, and its transport has none`, 'Set "installerMode": "silent" in the cluster file, or run the installer by hand and Confirm Manually.');
   }
@@ -168,9 +185,9 @@ async function runGuided(ctx: ActionContext, deps: InstallerDeps, node: ClusterN
       if (e.type === 'answer') pty.write(e.text);
       if (e.type === 'unknownPrompt' && !handedOver) {
         handedOver = true;
-        void deps.handOver(node.name, pty, backlog, e.message);
+        void deps.handOver(node.name, ptySession(pty), backlog, e.message);
       }
-      if (e.type === 'confirm') void confirmAtPrompt(ctx, deps, node.name, gate, e.question, e.detail).then((r) => driver.resolveConfirm(r.yes, r.why));
+      if (e.type === 'confirm') void confirmAtPrompt(ctx, deps, node.name, () => gate.decide(), e.question, e.detail).then((r) => driver.resolveConfirm(r.yes, r.why));
       // A refusal while the installer still waits: end it. Enter would mean "go on" to it.
       if (e.type === 'refusal' && e.installerWaiting && !handedOver) pty.close();
     },
@@ -215,7 +232,7 @@ async function runGuided(ctx: ActionContext, deps: InstallerDeps, node: ClusterN
  * The NOTICE when the backup or processes were not proven: the engineer decides. Their answer can
  * take minutes, so "Upgrade Anyway" is followed by the proof's age check before Enter is pressed.
  */
-async function confirmAtPrompt(ctx: ActionContext, deps: InstallerDeps, node: string, gate: StartGate, question: string, detail: string): Promise<{ yes: boolean; why?: { message: string; hint: string } }> {
+async function confirmAtPrompt(ctx: ActionContext, deps: InstallerDeps, node: string, decide: () => Promise<GoDecision>, question: string, detail: string): Promise<{ yes: boolean; why?: { message: string; hint: string } }> {
   let yes = false;
   try {
     yes = await deps.confirm(question, detail);
@@ -226,7 +243,7 @@ async function confirmAtPrompt(ctx: ActionContext, deps: InstallerDeps, node: st
     ctx.log.warn(`[${node}] "Stop Here" at the NOTICE: ending the installer before the upgrade begins`);
     return { yes: false };
   }
-  const d = await gate.decide();
+  const d = await decide();
   if (d.go) return { yes: true };
   return { yes: false, why: { message: `Installer on ${node}: ended at the NOTICE, before the upgrade began: ${d.failures.join(' ')}`, hint: d.hint } };
 }
@@ -257,7 +274,7 @@ function abortableSleep(ms: number, signal: AbortSignal): Promise<void> {
  * never the installer's: the poll is tried again with backoff (the pool reconnects, host key
  * verified again) until `deps.reconnectMs` has passed, then this window lets go.
  */
-async function followDetached(ctx: ActionContext, deps: InstallerDeps, node: ClusterNode, run: DetachedRun, feed: (text: string) => void, offset = 0): Promise<FollowEnd> {
+async function followDetached(ctx: ActionContext, deps: InstallerDeps, node: ClusterNode, run: DetachedRun, feed: (text: string, end: number) => void, offset = 0): Promise<FollowEnd> {
   const pollMs = deps.pollMs ?? 1_000;
   const silenceMs = deps.silenceLogMs ?? 5 * 60_000;
   const reconnectMs = deps.reconnectMs ?? 5 * 60_000;
@@ -293,8 +310,8 @@ async function followDetached(ctx: ActionContext, deps: InstallerDeps, node: Clu
     failingSince = undefined;
     backoff = pollMs;
     if (poll.size > offset && poll.chunk) {
-      feed(poll.chunk);
       offset = poll.size;
+      feed(poll.chunk, offset);
       lastOutput = Date.now();
       lastSaid = lastOutput;
     }
@@ -315,14 +332,10 @@ function goneReason(node: ClusterNode, run: DetachedRun, appdata: string | undef
     `Look at conf/installed.version in ${node.installDir}${appdata ? ` and in ${appdata}` : ''}, ds_db_version in the database, and the installer log ${run.dir}/log; then Check this step.`;
 }
 
-type SilentRan = Ran | { readonly kind: 'let-go'; readonly why: string; readonly run: DetachedRun } | { readonly kind: 'gone'; readonly run: DetachedRun };
-
-function silentDriver(ctx: ActionContext, node: ClusterNode): InstallerDriver {
-  return new InstallerDriver({ cluster: ctx.cluster, node, mode: 'silent', lineEnding: '\n', onEvent: (e) => logEvent(ctx, node.name, e) });
-}
+type DetachedRan = Ran | { readonly kind: 'let-go'; readonly why: string; readonly run: DetachedRun } | { readonly kind: 'gone'; readonly run: DetachedRun };
 
 /** The installer's end as read from its exit status and log: what the driver makes of it. */
-function endedRan(ctx: ActionContext, node: ClusterNode, driver: InstallerDriver, end: FollowEnd, run: DetachedRun, started: string): SilentRan {
+function endedRan(ctx: ActionContext, node: ClusterNode, driver: InstallerDriver, end: FollowEnd, run: DetachedRun, started: string): DetachedRan {
   if (end.kind === 'let-go') return { kind: 'let-go', why: end.why, run };
   if (end.kind === 'gone') return { kind: 'gone', run };
   ctx.log.info(`[${node.name}] installer exit ${end.code} (run ${run.runId})`);
@@ -333,18 +346,82 @@ function endedRan(ctx: ActionContext, node: ClusterNode, driver: InstallerDriver
   return { kind: 'ran', outcome: summarizeEvents(driver.events, ctx.cluster.targetVersion), started };
 }
 
-async function runSilent(ctx: ActionContext, deps: InstallerDeps, node: ClusterNode, t: Transport, cmd: InstallerCommand, layout: PackageLayout, gate: StartGate, id: string): Promise<SilentRan> {
+/**
+ * Follows a detached installer's log (from the start) until it ends or this window lets go.
+ * Guided (the run has an input FIFO): the driver's answers are written there, each once per log
+ * offset, so a second window re-reading the same log types nothing twice; an unknown prompt goes
+ * to a person through `deps.handOver`; a refusal while the installer waits stops it (Enter would
+ * mean "go on"). `decide` re-checks the proof when a person says "Upgrade Anyway" at the NOTICE.
+ */
+async function followInstaller(ctx: ActionContext, deps: InstallerDeps, node: ClusterNode, run: DetachedRun, notice: NoticeDecision, decide: () => Promise<GoDecision>): Promise<{ end: FollowEnd; driver: InstallerDriver }> {
+  // Writes end with this follow: the next window answers what is left.
+  const follow = new AbortController();
+  const onAbort = () => follow.abort();
+  if (ctx.signal.aborted) follow.abort();
+  ctx.signal.addEventListener('abort', onAbort, { once: true });
+  // The run folder belongs to the install's owner (the installer runs as it): so do its writes.
+  const input = new DetachedInput(node, run, (n) => deps.transportFor(n, 'owner'), ctx.log, follow.signal, deps.reconnectMs);
+  const handle = new InstallerHandle(node.name, run, () => input.stop());
+  const guided = run.input !== undefined;
+  let at = 0;
+  let backlog = '';
+  let session: ReturnType<typeof detachedSession> | undefined;
+  const driver: InstallerDriver = new InstallerDriver({
+    cluster: ctx.cluster,
+    node,
+    mode: guided ? 'guided' : 'silent',
+    notice,
+    lineEnding: '\n',
+    ...(guided && deps.quietMs !== undefined ? { quietMs: deps.quietMs } : {}),
+    onEvent: (e) => {
+      logEvent(ctx, node.name, e);
+      handle.observe(e);
+      if (!guided) return;
+      if (e.type === 'answer') {
+        const offset = at;
+        void input.write(e.text, `${offset} ${e.prompt}`).then((w) => {
+          if (w === 'already') ctx.log.info(`[${node.name}] ${e.prompt} at log byte ${offset} was answered before; not typed again`);
+        });
+      }
+      if (e.type === 'unknownPrompt' && !session) {
+        session = detachedSession(input);
+        void deps.handOver(node.name, session, backlog, e.message);
+      }
+      if (e.type === 'confirm') void confirmAtPrompt(ctx, deps, node.name, decide, e.question, e.detail).then((r) => driver.resolveConfirm(r.yes, r.why));
+      if (e.type === 'refusal' && e.installerWaiting && !session) void handle.stop().catch((err: unknown) => ctx.log.error(`[${node.name}] could not stop the installer after its refusal: ${(err as Error).message}`));
+    },
+  });
+  deps.onInstaller?.(handle);
+  try {
+    const end = await followDetached(ctx, deps, node, run, (text, size) => {
+      at = size;
+      backlog = (backlog + text).slice(-BACKLOG_CHARS);
+      session?.publish(text);
+      driver.feed(text);
+    });
+    session?.ended(end.kind === 'exited' ? end.code : null, end.kind === 'exited' ? undefined : end.kind);
+    return { end, driver };
+  } finally {
+    ctx.signal.removeEventListener('abort', onAbort);
+    follow.abort();
+    driver.dispose();
+  }
+}
+
+async function runDetached(ctx: ActionContext, deps: InstallerDeps, node: ClusterNode, t: Transport, cmd: InstallerCommand, layout: PackageLayout, gate: StartGate, id: string, notice: NoticeDecision): Promise<DetachedRan> {
+  const guided = ctx.cluster.installerMode === 'guided';
   if (cmd.os !== 'linux') throw new StepFailure(`silent mode runs the installer detached, which needs a Linux node; ${node.name} is Windows`, 'Run the installer on this node by hand and Confirm Manually.');
-  const packageDir = layout.installerDir;
-  const props = installPropertiesPath(packageDir, 'linux');
-  const current = await t.exec(sh`cat ${props} 2>/dev/null || true`.text, { timeoutMs: 60_000, signal: ctx.signal });
-  const updated = silentInstallProperties(current.stdout, node.installDir);
-  const written = await t.exec(sh`cat > ${props}`.text, { stdin: updated, timeoutMs: 60_000, signal: ctx.signal });
-  if (written.code !== 0) throw new StepFailure(`could not write ${props}: ${written.stderr.trim()}`, 'Check that the SSH user may write to the extracted package folder.');
-  ctx.log.info(`[${node.name}] ${props}: nonInteractive=true, install.server.dir=${node.installDir}`);
+  if (!guided) {
+    const props = installPropertiesPath(layout.installerDir, 'linux');
+    const current = await t.exec(sh`cat ${props} 2>/dev/null || true`.text, { timeoutMs: 60_000, signal: ctx.signal });
+    const updated = silentInstallProperties(current.stdout, node.installDir);
+    const written = await t.exec(sh`cat > ${props}`.text, { stdin: updated, timeoutMs: 60_000, signal: ctx.signal });
+    if (written.code !== 0) throw new StepFailure(`could not write ${props}: ${written.stderr.trim()}`, 'Check that the SSH user may write to the extracted package folder.');
+    ctx.log.info(`[${node.name}] ${props}: nonInteractive=true, install.server.dir=${node.installDir}`);
+  }
   const runId = `${new Date().toISOString().replace(/[-:]/g, '').replace(/\..*$/, '')}-${randomUUID().slice(0, 8)}`;
   const dir = runFolder(layout.base, runId);
-  const script = detachedLaunchScript(dir, cmd.script, { ready: READY_MARKER, go: GO_LINE, notStarted: NOT_STARTED_MARKER, notStartedExit: NOT_STARTED_EXIT }).text;
+  const script = detachedLaunchScript(dir, cmd.script, { ready: READY_MARKER, go: GO_LINE, notStarted: NOT_STARTED_MARKER, notStartedExit: NOT_STARTED_EXIT }, guided ? 'fifo' : 'closed').text;
   const watcher = new ReadyWatcher();
   let onReady: () => void = () => undefined;
   const ready = new Promise<void>((res) => (onReady = res));
@@ -356,9 +433,8 @@ async function runSilent(ctx: ActionContext, deps: InstallerDeps, node: ClusterN
   const onCancel = () => stop.abort();
   if (ctx.signal.aborted) stop.abort();
   ctx.signal.addEventListener('abort', onCancel, { once: true });
-  const driver = silentDriver(ctx, node);
   try {
-    ctx.log.info(`[${node.name}] $ ${cmd.script.text}  (detached, run folder ${dir})`);
+    ctx.log.info(`[${node.name}] $ ${cmd.script.text}  (detached${guided ? ', answers through its input FIFO' : ''}, run folder ${dir})`);
     const launch = t.exec(script, {
       input: (s) => (stdin = s),
       timeoutMs: (deps.readyTimeoutMs ?? 120_000) + 60_000,
@@ -384,7 +460,7 @@ async function runSilent(ctx: ActionContext, deps: InstallerDeps, node: ClusterN
       await launch.catch(() => undefined);
       throw new StepFailure(`the detached installer on ${node.name} did not say its pid; the installer was NOT started (output: ${watcher.before.trim().slice(-300)})`, 'Check that the node has setsid and nohup and a POSIX shell, then run again.');
     }
-    const run: DetachedRun = { runId, pid, dir };
+    const run: DetachedRun = { runId, pid, dir, ...(guided ? { input: inputFifo(dir) } : {}) };
     // Recorded before the installer's first byte: a reload from here on finds it again.
     ctx.session.detached(id, { step: ctx.target.step, node: node.name }, run);
     ctx.log.info(`[${node.name}] installer wrapper running detached: run ${runId}, pid ${pid}, folder ${dir}`);
@@ -400,11 +476,10 @@ async function runSilent(ctx: ActionContext, deps: InstallerDeps, node: ClusterN
     stdin?.end(`${GO_LINE}\n`);
     // The launch ends once the go line is at the gate; the installer is the node's from here.
     await launch.catch((e: unknown) => ctx.log.warn(`[${node.name}] the launch channel ended with ${(e as Error).message}; following the installer's log`));
-    const end = await followDetached(ctx, deps, node, run, (text) => driver.feed(text));
+    const { end, driver } = await followInstaller(ctx, deps, node, run, notice, () => gate.decide());
     return endedRan(ctx, node, driver, end, run, decision.evidence);
   } finally {
     ctx.signal.removeEventListener('abort', onCancel);
-    driver.dispose();
   }
 }
 
@@ -423,14 +498,14 @@ async function installNode(ctx: ActionContext, deps: InstallerDeps, step: Instal
   }
   const cmd = installerCommand({ node, packageDir: layout.installerDir, fips: ctx.cluster.fips, mode: ctx.cluster.installerMode });
   const gate = startGate(ctx, deps, step, node.name, proof);
-  const ran = ctx.cluster.installerMode === 'silent'
-    ? await runSilent(ctx, deps, node, t, cmd, layout, gate, id)
-    : await runGuided(ctx, deps, node, t, gatedInstallerScript(cmd).text, gate, notice);
+  const ran = cmd.os === 'windows' && ctx.cluster.installerMode === 'guided'
+    ? await runGuidedPty(ctx, deps, node, t, gatedInstallerScript(cmd).text, gate, notice)
+    : await runDetached(ctx, deps, node, t, cmd, layout, gate, id, notice);
   await recordRan(ctx, deps, step, node, id, 'run', ran, gate.proof.evidence);
 }
 
 /** Records what the installer did (watched, or read back after a re-attach), believing the node. */
-async function recordRan(ctx: ActionContext, deps: InstallerDeps, step: InstallStep, node: ClusterNode, id: string, kind: 'run' | 'check', ran: SilentRan, proofEvidence: readonly string[], extra: readonly string[] = []): Promise<void> {
+async function recordRan(ctx: ActionContext, deps: InstallerDeps, step: InstallStep, node: ClusterNode, id: string, kind: 'run' | 'check', ran: DetachedRan, proofEvidence: readonly string[], extra: readonly string[] = []): Promise<void> {
   const target = { step, node: node.name };
   if (ran.kind === 'not-started') {
     ctx.session.finish(id, target, kind, 'failed', ['the installer was NOT started', ...ran.failures], ran.hint);
@@ -552,17 +627,19 @@ async function run(ctx: ActionContext, deps: InstallerDeps, step: InstallStep): 
 async function reattach(ctx: ActionContext, deps: InstallerDeps, step: InstallStep, node: ClusterNode, id: string, run: DetachedRun): Promise<void> {
   ctx.session.adopt(id);
   ctx.log.info(`[${node.name}] re-attaching to the installer on ${node.name}: run ${run.runId}, pid ${run.pid}, folder ${run.dir}`);
-  const driver = silentDriver(ctx, node);
   const how = `re-attached to the installer on ${node.name} (run ${run.runId}, pid ${run.pid}); its log read from the start`;
+  // A person saying "Upgrade Anyway" at the NOTICE now: the stopped-proof is taken again first.
+  const decide = async (): Promise<GoDecision> => {
+    const p = await provePreconditions(ctx, deps, step, node.name);
+    return p.ok ? { go: true, evidence: `proven again at the NOTICE after a re-attach: ${p.evidence.join('; ')}` } : { go: false, failures: p.failures, hint: p.hint };
+  };
   try {
-    const end = await followDetached(ctx, deps, node, run, (text) => driver.feed(text));
+    const { end, driver } = await followInstaller(ctx, deps, node, run, noticeDecision(ctx.session.state(), node.name), decide);
     await recordRan(ctx, deps, step, node, id, 'run', endedRan(ctx, node, driver, end, run, how), []);
   } catch (e) {
     const hint = e instanceof StepFailure || e instanceof RemoteError ? e.hint : `Read ${run.dir}/log on ${node.name}; check installed.version before running again.`;
     ctx.log.error(`[${node.name}] installer (re-attached): ${(e as Error).message}`);
     ctx.session.finish(id, { step, node: node.name }, 'run', 'failed', [(e as Error).message], hint, e instanceof StepFailure ? e.facts : { installer: 'failed' });
-  } finally {
-    driver.dispose();
   }
 }
 
@@ -591,9 +668,41 @@ async function check(ctx: ActionContext, deps: InstallerDeps, step: InstallStep)
       ctx.session.finish(id, target, 'check', 'failed', [probe.kind === 'failed' ? probe.message : probe.reason], probe.kind === 'failed' ? probe.hint : 'Check by hand.', facts);
       return;
     }
+    const appdata = probe.version.kind === 'ok' && probe.version.appdata?.kind === 'found' ? probe.version.appdata.version : undefined;
+    const half = await halfUpgraded(ctx, deps, node);
+    if (half) {
+      ctx.log.error(`[${node.name}] ${half.reason}`);
+      ctx.session.finish(id, target, 'check', 'failed', [half.reason, `conf/installed.version ${facts.version ?? 'unreadable'}${appdata ? `, shared appdata ${appdata}` : ''}`], half.hint, { ...facts, installer: 'failed' });
+      return;
+    }
     const ok = facts.version === ctx.cluster.targetVersion;
     ctx.session.finish(id, target, 'check', ok ? 'passed' : 'failed', [`conf/installed.version ${facts.version ?? 'unreadable'}`], ok ? undefined : 'Run the installer on this node.', ok ? { ...facts, installer: 'upgraded' } : facts);
   }));
+}
+
+/**
+ * What the node itself says about an installer that stopped halfway, whatever the journal holds
+ * (another workspace, a lost journal): the latest run folder on the node gone without an exit
+ * status. (The install and the appdata on different versions is no sign: other nodes are so
+ * between steps 7 and 9.)
+ */
+async function halfUpgraded(ctx: ActionContext, deps: InstallerDeps, node: ClusterNode): Promise<{ reason: string; hint: string } | undefined> {
+  if (node.os === 'windows') return undefined;
+  const look = `Look at conf/installed.version in ${node.installDir}${ctx.cluster.sharedAppdata ? ` and in ${ctx.cluster.sharedAppdata}` : ''} and ds_db_version in the database`;
+  let last: LastRun | undefined;
+  try {
+    const t = await deps.transportFor(node, 'owner');
+    last = parseLastRun((await t.exec(lastRunScript(STAGE_ROOT).text, { timeoutMs: 60_000, signal: ctx.signal })).stdout);
+  } catch (e) {
+    ctx.log.warn(`[${node.name}] could not read the installer run folders: ${(e as Error).message}`);
+  }
+  if (last?.kind === 'run' && last.state.kind === 'gone') {
+    return {
+      reason: `${node.name} may be half-upgraded: its latest installer run (${last.runId}${last.pid !== undefined ? `, pid ${last.pid}` : ''}) is gone without an exit status`,
+      hint: `${look}; read the installer log ${last.dir}/log on ${node.name}. Restore the backup or run the installer again, as the log says.`,
+    };
+  }
+  return undefined;
 }
 
 export function installerHandlers(step: InstallStep, deps: InstallerDeps): StepHandlers {

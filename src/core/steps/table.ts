@@ -5,7 +5,7 @@ import { withRights, type Rights, type SudoPasswords } from '../remote/privilege
 import type { ClusterNode } from '../cluster/types';
 import type { StepHandlers } from '../runbook/actions';
 import type { StepId } from '../runbook/steps';
-import type { PtySession } from '../remote/ssh';
+import type { InstallerSession } from './installerInput';
 import type { Transport } from '../remote/transport';
 import type { RunningProcess } from '../ucd/rest/activity';
 import type { UcdRestClient } from '../ucd/rest/client';
@@ -34,7 +34,7 @@ export interface RunbookDialogs {
   /** Processes run in UCD: cancel which, or wait; undefined = not answered. */
   chooseProcesses(running: readonly RunningProcess[]): Promise<ProcessesChoice | undefined>;
   /** The installer asked what the runbook does not know: give its live session to a person. */
-  handOver(node: string, session: PtySession, backlog: string, why: string): Promise<void>;
+  handOver(node: string, session: InstallerSession, backlog: string, why: string): Promise<void>;
 }
 
 export interface StepTableDeps {

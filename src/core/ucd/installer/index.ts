@@ -12,3 +12,5 @@ export type { InstallerCommand, InstallerCommandInput } from './command';
 export { summarizeEvents, summarizeTranscript } from './summary';
 export type { InstallerOutcome } from './summary';
 export * from './texts';
+export { LineInput, asksForSecret } from './lineInput';
+export type { LineFeed } from './lineInput';
