@@ -32,7 +32,13 @@ export type JournalEvent =
   // The pre-flight (src/core/preflight): not a step (no step, no node, so code that filters events
   // by step passes them by); its fails and warns, one line each.
   | ({ readonly type: 'preflight'; readonly ts: string; readonly verdict: Verdict; readonly findings: readonly string[] } & NoTarget)
-  | ({ readonly type: 'preflight-skipped'; readonly ts: string; readonly reason: string } & NoTarget);
+  | ({ readonly type: 'preflight-skipped'; readonly ts: string; readonly reason: string } & NoTarget)
+  // UCD's maintenance mode (src/core/steps/maintenance.ts), run-wide like the pre-flight: turned on
+  // before step 2, off after step 11, skipped (before 7.0.3) or failed, with what was seen.
+  | ({ readonly type: 'maintenance'; readonly ts: string; readonly state: MaintenanceOutcome; readonly detail: string } & NoTarget);
+
+/** on / off: the server confirmed the flag so; kept: left as it was (said why); skipped: not available; failed: not done. */
+export type MaintenanceOutcome = 'on' | 'off' | 'kept' | 'skipped' | 'failed';
 
 interface NoTarget {
   readonly step?: undefined;
@@ -41,9 +47,9 @@ interface NoTarget {
 
 export type JournalEventType = JournalEvent['type'];
 
-const TYPES: ReadonlySet<string> = new Set(['run-opened', 'started', 'finished', 'interrupted', 'skipped', 'confirmed', 'reset', 'refused', 'noted', 'detached', 'preflight', 'preflight-skipped']);
+const TYPES: ReadonlySet<string> = new Set(['run-opened', 'started', 'finished', 'interrupted', 'skipped', 'confirmed', 'reset', 'refused', 'noted', 'detached', 'preflight', 'preflight-skipped', 'maintenance']);
 /** Events about the run as a whole, with no step. */
-const RUN_WIDE: ReadonlySet<string> = new Set(['run-opened', 'preflight', 'preflight-skipped']);
+const RUN_WIDE: ReadonlySet<string> = new Set(['run-opened', 'preflight', 'preflight-skipped', 'maintenance']);
 
 /** Accepts a parsed line only if it has the shape of a known event; old or foreign lines are reported, not trusted. */
 export function asEvent(value: unknown): JournalEvent | undefined {

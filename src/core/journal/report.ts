@@ -81,6 +81,7 @@ function eventDetails(e: JournalEvent, startedAt: ReadonlyMap<string, string>): 
     case 'refused': return `${REQUEST[e.request]} refused: ${e.reasons.map(mdText).join('; ')}`;
     case 'preflight': return `pre-flight ${e.verdict}: ${e.findings.map(mdText).join('; ')}`;
     case 'preflight-skipped': return `pre-flight skipped: ${mdText(e.reason)}`;
+    case 'maintenance': return `maintenance mode ${e.state}: ${mdText(e.detail)}`;
     case 'noted': return `note beside the probe result: ${mdText(e.note)}`;
   }
 }
@@ -162,6 +163,13 @@ export function renderReport(input: ReportInput): string {
     out.push(...table(['#', 'Step', 'State', 'Evidence / reason / note', 'At'], rows), '');
   }
 
+  // Only when the run touched it (ucd.maintenanceMode): what was switched, when, and what UCD said.
+  const maintenance = events.filter((e): e is Extract<JournalEvent, { type: 'maintenance' }> => e.type === 'maintenance');
+  if (maintenance.length) {
+    out.push('## Maintenance mode', '');
+    out.push(...table(['At', 'Maintenance mode', 'Detail'], maintenance.map((e) => [e.ts, e.state, mdText(e.detail)])), '');
+  }
+
   const manual = events.filter((e): e is Extract<JournalEvent, { type: 'skipped' | 'confirmed' | 'noted' }> => e.type === 'skipped' || e.type === 'confirmed' || e.type === 'noted');
   const manualKind = { skipped: 'skipped', confirmed: 'confirmed manually', noted: 'note (a probe proved it)' } as const;
   out.push('## Skips and manual confirmations', '');
@@ -212,7 +220,7 @@ export function renderReport(input: ReportInput): string {
   const chronological = events.map((e, i) => ({ e, i })).sort((a, b) => (a.e.ts < b.e.ts ? -1 : a.e.ts > b.e.ts ? 1 : a.i - b.i));
   out.push('## Appendix: every journal event, in order', '');
   out.push(...table(['#', 'At', 'Target', 'Event'], chronological.map(({ e }, k) => [
-    String(k + 1), e.ts, e.type === 'run-opened' || e.type === 'preflight' || e.type === 'preflight-skipped' ? '—' : mdText(targetText(e)), eventDetails(e, startedAt),
+    String(k + 1), e.ts, e.type === 'run-opened' || e.type === 'preflight' || e.type === 'preflight-skipped' || e.type === 'maintenance' ? '—' : mdText(targetText(e)), eventDetails(e, startedAt),
   ])), '');
   return out.join('\n');
 }
