@@ -354,21 +354,23 @@ if (!skip) {
   });
 
   test('what an upgrade changes besides the version: the appdata patches renamed to .off (from 7.0.3), custom opt/tomcat files and custom keystores removed, the product\'s own laid again', async () => {
-    // ucd2 is on TO (upgraded above, stopped); the next package upgrades it again.
+    // ucd2 is on TO (upgraded above, stopped); the next package upgrades it again. Everything
+    // written by the install's own user, as the people who put it there would.
     const install = c.hostInstallDir('ucd2');
     const patches = path.join(c.hostAppdataDir, 'patches');
-    fs.writeFileSync(path.join(patches, 'APAR-PH55555.jar'), 'a patch\n');
-    fs.writeFileSync(path.join(patches, 'APAR-PH11111.jar.off'), 'an old patch, already off\n');
     const custom = path.join(install, 'opt/tomcat/webapps/custom/index.html');
-    fs.mkdirSync(path.dirname(custom), { recursive: true });
-    fs.writeFileSync(custom, '<p>ours</p>\n');
     const serverXml = path.join(install, 'opt/tomcat/conf/server.xml');
-    assert.ok(fs.existsSync(serverXml), 'the install has the product\'s own opt/tomcat files');
-    fs.appendFileSync(serverXml, '<!-- a local edit -->\n');
     const keystore = path.join(install, 'conf/company-trust.jks');
-    fs.writeFileSync(keystore, 'not really a keystore\n');
     const shared = path.join(c.hostAppdataDir, 'conf/encryption.keystore');
-    fs.writeFileSync(shared, 'the cluster\'s own keystore\n');
+    assert.ok(fs.existsSync(serverXml), 'the install has the product\'s own opt/tomcat files');
+    await inNodeOk('ucd2', [
+      `echo 'a patch' > ${c.appdataDir}/patches/APAR-PH55555.jar`,
+      `echo 'an old patch, already off' > ${c.appdataDir}/patches/APAR-PH11111.jar.off`,
+      `mkdir -p ${INSTALL}/opt/tomcat/webapps/custom && echo '<p>ours</p>' > ${INSTALL}/opt/tomcat/webapps/custom/index.html`,
+      `echo '<!-- a local edit -->' >> ${INSTALL}/opt/tomcat/conf/server.xml`,
+      `echo 'not really a keystore' > ${INSTALL}/conf/company-trust.jks`,
+      `echo "the cluster's own keystore" > ${c.appdataDir}/conf/encryption.keystore`,
+    ].join(' && '), c.user);
     try {
       const r = await runWith('ucd2', other, [INSTALL, INSTALL, 'Y', '']);
       assert.match(r.out, /\nBUILD SUCCESSFUL\n/, r.out);
