@@ -153,6 +153,26 @@ describe('maintenance mode on a real cluster', { skip, concurrency: false }, () 
     assert.equal(await modeOn('ucd1'), 'off');
   });
 
+  test('a write the server cannot make: step 2 fails naming the call and what UCD said, and drains nothing', async () => {
+    // The settings file taken by a folder: the simulator's write fails as a real server's would on a broken disk.
+    const file = path.join(c.hostAppdataDir, 'var/sim/system-configuration.json');
+    fs.rmSync(file, { force: true });
+    fs.mkdirSync(file, { recursive: true });
+    try {
+      const r = rig({ maintenanceMode: true }, { currentVersion: '7.0.4.0', targetVersion: c.version });
+      await step2(r);
+      const f = finished(r, 'processes');
+      assert.deepEqual(f.map((e) => e.verdict), ['failed']);
+      assert.match(f[0]!.evidence.join(' '), /^turning maintenance mode on through \/rest\/system\/configuration: PUT https:\/\/.*\/rest\/system\/configuration: HTTP 500/);
+      assert.match(f[0]!.hint ?? '', /Turn maintenance mode on by hand .* or set "ucd\.maintenanceMode": false/);
+      assert.deepEqual(maintenance(r).map((m) => m.split(':')[0]), ['failed']);
+      assert.ok(!r.lines.some((l) => /current activity/.test(l)), `step 2 looked at the processes after the failure: ${r.lines.join('\n')}`);
+      assert.equal(await modeOn('ucd1'), 'off');
+    } finally {
+      fs.rmSync(file, { recursive: true, force: true });
+    }
+  });
+
   test('on before the run (somebody else\'s): kept by step 2 and left on by step 11', async () => {
     const rest = client(c.loadBalancer!.url);
     await rest.setMaintenanceMode(await rest.systemConfiguration(), true);
