@@ -34,6 +34,8 @@ interface Run {
   result: PreflightResult;
   execs: Map<string, number>;
   cluster: Cluster;
+  /** Origins whose certificate the engineer was asked about, in order. */
+  asked: string[];
 }
 
 async function preflight(overrides: Record<string, unknown> = {}): Promise<Run> {
@@ -45,15 +47,16 @@ async function preflight(overrides: Record<string, unknown> = {}): Promise<Run> 
   const pool = new SshPool({ hostKeys: new HostKeyPolicy({ knownHostsFiles: [c.knownHostsFile], storeFile: path.join(ws, 'known_hosts'), prompt: async () => 'cancel' }), sshConfigFile: null, agentSocket: null });
   pools.push(pool);
   const execs = new Map<string, number>();
+  const asked: string[] = [];
   const counted = async (n: ClusterNode): Promise<Transport> => {
     const t = await pool.transport(targetFromNode(n));
     return { label: t.label, close: () => t.close(), exec: (cmd, o) => (execs.set(n.name, (execs.get(n.name) ?? 0) + 1), t.exec(cmd, o)) };
   };
   // The simulator's self-signed certificates, accepted as a user would after looking at them.
-  const trust = { pins: new MemoryPinStore(), prompt: async () => 'once' as const, sessionPins: new Map<string, string>() };
+  const trust = { pins: new MemoryPinStore(), prompt: async (cert: { host: string; port: number }) => (asked.push(`${cert.host}:${cert.port}`), 'always' as const), sessionPins: new Map<string, string>() };
   const rest = new UcdRestClient({ baseUrl: cluster.ucd.url, credentials: credentialsFor(cluster.ucd.url, { kind: 'basic', user: c.ucdAdmin.user, password: c.ucdAdmin.password }), pins: trust.pins, prompt: trust.prompt });
   const result = await runPreflight(cluster, { transportFor: counted, servers: (s) => rest.servers(s), loginPage: (url, signal) => fetchLoginPage(url, trust, signal ? { signal } : {}) });
-  return { result, execs, cluster };
+  return { result, execs, cluster, asked };
 }
 
 function nodeCheck(r: PreflightResult, node: string, id: CheckId): Check {
@@ -111,8 +114,10 @@ describe('pre-flight on a real cluster', { skip, concurrency: false }, () => {
     fs.writeFileSync(patch, 'a patch\n');
     try {
       const before = snapshot();
-      const { result, execs } = await preflight();
+      const { result, execs, asked } = await preflight();
       assert.deepEqual(snapshot(), before, 'the pre-flight changed nothing it read');
+      // ucd.url is the balancer: its certificate is asked about once, not by two connections at once.
+      assert.deepEqual(asked, [new URL(c.loadBalancer!.url).host]);
       onlyThese(result, []);
       assert.equal(result.verdict, 'passed');
       assert.deepEqual([...execs.entries()].sort(), c.nodes.map((n) => [n.name, 1]));

@@ -140,10 +140,11 @@ export async function runPreflight(cluster: Cluster, deps: PreflightDeps, signal
   const runOn = cluster.database.backup.runOn;
   // The database check rides in the backup node's own probe: still one round trip per node.
   const dbOn = (n: ClusterNode) => (plan.kind === 'plan' && runOn.kind === 'node' && runOn.node === n.name ? plan : undefined);
-  const [outcomes, listed, lb] = await Promise.all([
+  const [outcomes, [lb, listed]] = await Promise.all([
     Promise.all(cluster.nodes.map((n) => probe(cluster, n, deps, signal, dbOn(n)))),
-    servers(deps, signal),
-    loadBalancer(cluster, deps, signal),
+    // One after the other: ucd.url is often the balancer itself, and an unknown certificate is
+    // then asked once, not twice at the same moment (the second connection finds it trusted).
+    (async () => [await loadBalancer(cluster, deps, signal), await servers(deps, signal)] as const)(),
   ]);
   const db = await database(cluster, plan, outcomes, deps, signal);
   return judge(cluster, outcomes, listed, lb, deps.packageBytes, at, db);
