@@ -53,7 +53,13 @@ async function preflight(overrides: Record<string, unknown> = {}): Promise<Run> 
     return { label: t.label, close: () => t.close(), exec: (cmd, o) => (execs.set(n.name, (execs.get(n.name) ?? 0) + 1), t.exec(cmd, o)) };
   };
   // The simulator's self-signed certificates, accepted as a user would after looking at them.
-  const trust = { pins: new MemoryPinStore(), prompt: async (cert: { host: string; port: number }) => (asked.push(`${cert.host}:${cert.port}`), 'always' as const), sessionPins: new Map<string, string>() };
+  // A person takes a moment to compare the fingerprint: any other connection to that server meanwhile must not ask too.
+  const prompt = async (cert: { host: string; port: number }): Promise<'always'> => {
+    asked.push(`${cert.host}:${cert.port}`);
+    await new Promise((r) => setTimeout(r, 300));
+    return 'always';
+  };
+  const trust = { pins: new MemoryPinStore(), prompt, sessionPins: new Map<string, string>() };
   const rest = new UcdRestClient({ baseUrl: cluster.ucd.url, credentials: credentialsFor(cluster.ucd.url, { kind: 'basic', user: c.ucdAdmin.user, password: c.ucdAdmin.password }), pins: trust.pins, prompt: trust.prompt });
   const result = await runPreflight(cluster, { transportFor: counted, servers: (s) => rest.servers(s), loginPage: (url, signal) => fetchLoginPage(url, trust, signal ? { signal } : {}) });
   return { result, execs, cluster, asked };
