@@ -238,6 +238,7 @@ async function preflight(cluster: Cluster, args: CliArgs): Promise<number> {
   try {
     result = await runPreflight(cluster, {
       transportFor: async (n) => pool.transport(targetFromNode(n)),
+      local: () => new LocalTransport(),
       servers: (signal) => rest().servers(signal),
       loginPage: (url, signal) => fetchLoginPage(url, trust, signal ? { signal } : {}),
       ...(packageBytes !== undefined ? { packageBytes } : {}),

@@ -7,6 +7,7 @@ import * as vscode from 'vscode';
 import type { Cluster } from '../core/cluster/types';
 import { renderPreflightReport } from '../core/preflight/report';
 import { findingsOf, runPreflight } from '../core/preflight/run';
+import { LocalTransport } from '../core/remote/local';
 import type { SshPool } from '../core/remote/ssh';
 import type { RunSession } from '../core/runbook/session';
 import { fetchLoginPage } from '../core/ucd/loginPage';
@@ -45,6 +46,8 @@ async function run(deps: PreflightCommandDeps): Promise<void> {
     token.onCancellationRequested(() => abort.abort());
     return runPreflight(cluster, {
       transportFor: transportFor(deps.pool),
+      // A backup that runs on this machine: its database check runs here too.
+      local: () => new LocalTransport(),
       servers: (signal) => rest.servers(signal),
       loginPage: (url, signal) => fetchLoginPage(url, deps.tls, signal ? { signal } : {}),
       ...(packageBytes !== undefined ? { packageBytes } : {}),

@@ -2,7 +2,9 @@
 // pre-flight holds the cluster against its file, through the core (runPreflight), read-only, one
 // round trip per node. It passes on a good cluster and names the fault on each of: a server the
 // file forgot, one node on another version, one node with another server.appdata.dir, one node
-// with multiserver off, one node's Java below the target's minimum.
+// with multiserver off, one node's Java below the target's minimum. And (with the real MariaDB)
+// the database reached with the backup command's own client and option file on the backup node,
+// the space for the dump and the archives, and the custom files the upgrade would remove.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
@@ -20,10 +22,11 @@ import type { Transport } from '../../src/core/remote/transport';
 import { fetchLoginPage } from '../../src/core/ucd/loginPage';
 import { credentialsFor, UcdRestClient } from '../../src/core/ucd/rest/client';
 import { MemoryPinStore } from '../../src/core/ucd/rest/tls';
-import { clusterPrerequisites, startCluster, type TestCluster } from './harness';
+import { BACKUP_ARTIFACT, clusterPrerequisites, NODE_DB_OPTION_FILE, startCluster, type TestCluster } from './harness';
+import { databasePrerequisites } from './mariadb';
 import { untilBalancerAnswers } from './loadbalancer';
 
-const skip = clusterPrerequisites();
+const skip = clusterPrerequisites() ?? databasePrerequisites();
 let c: TestCluster;
 const pools: SshPool[] = [];
 
@@ -31,6 +34,8 @@ interface Run {
   result: PreflightResult;
   execs: Map<string, number>;
   cluster: Cluster;
+  /** Origins whose certificate the engineer was asked about, in order. */
+  asked: string[];
 }
 
 async function preflight(overrides: Record<string, unknown> = {}): Promise<Run> {
@@ -42,15 +47,22 @@ async function preflight(overrides: Record<string, unknown> = {}): Promise<Run> 
   const pool = new SshPool({ hostKeys: new HostKeyPolicy({ knownHostsFiles: [c.knownHostsFile], storeFile: path.join(ws, 'known_hosts'), prompt: async () => 'cancel' }), sshConfigFile: null, agentSocket: null });
   pools.push(pool);
   const execs = new Map<string, number>();
+  const asked: string[] = [];
   const counted = async (n: ClusterNode): Promise<Transport> => {
     const t = await pool.transport(targetFromNode(n));
     return { label: t.label, close: () => t.close(), exec: (cmd, o) => (execs.set(n.name, (execs.get(n.name) ?? 0) + 1), t.exec(cmd, o)) };
   };
   // The simulator's self-signed certificates, accepted as a user would after looking at them.
-  const trust = { pins: new MemoryPinStore(), prompt: async () => 'once' as const, sessionPins: new Map<string, string>() };
+  // A person takes a moment to compare the fingerprint: any other connection to that server meanwhile must not ask too.
+  const prompt = async (cert: { host: string; port: number }): Promise<'always'> => {
+    asked.push(`${cert.host}:${cert.port}`);
+    await new Promise((r) => setTimeout(r, 300));
+    return 'always';
+  };
+  const trust = { pins: new MemoryPinStore(), prompt, sessionPins: new Map<string, string>() };
   const rest = new UcdRestClient({ baseUrl: cluster.ucd.url, credentials: credentialsFor(cluster.ucd.url, { kind: 'basic', user: c.ucdAdmin.user, password: c.ucdAdmin.password }), pins: trust.pins, prompt: trust.prompt });
   const result = await runPreflight(cluster, { transportFor: counted, servers: (s) => rest.servers(s), loginPage: (url, signal) => fetchLoginPage(url, trust, signal ? { signal } : {}) });
-  return { result, execs, cluster };
+  return { result, execs, cluster, asked };
 }
 
 function nodeCheck(r: PreflightResult, node: string, id: CheckId): Check {
@@ -94,7 +106,7 @@ function onlyThese(r: PreflightResult, failing: readonly string[]): void {
 
 describe('pre-flight on a real cluster', { skip, concurrency: false }, () => {
   before(async () => {
-    c = await startCluster({ nodes: 3, loadBalancer: true });
+    c = await startCluster({ nodes: 3, loadBalancer: true, database: true });
     await Promise.all(c.nodes.map((n) => c.startServer(n.name)));
     await untilBalancerAnswers(c.loadBalancer!);
   });
@@ -108,8 +120,10 @@ describe('pre-flight on a real cluster', { skip, concurrency: false }, () => {
     fs.writeFileSync(patch, 'a patch\n');
     try {
       const before = snapshot();
-      const { result, execs } = await preflight();
+      const { result, execs, asked } = await preflight();
       assert.deepEqual(snapshot(), before, 'the pre-flight changed nothing it read');
+      // ucd.url is the balancer: its certificate is asked about once, not by two connections at once.
+      assert.deepEqual(asked, [new URL(c.loadBalancer!.url).host]);
       onlyThese(result, []);
       assert.equal(result.verdict, 'passed');
       assert.deepEqual([...execs.entries()].sort(), c.nodes.map((n) => [n.name, 1]));
@@ -201,6 +215,45 @@ describe('pre-flight on a real cluster', { skip, concurrency: false }, () => {
       onlyThese(older.result, ['cluster:javaSame']);
     } finally {
       c.setJavaVersion('ucd3', '17.0.10');
+    }
+  });
+
+  test('the database as the backup reaches it: its client and option file on the backup node, SELECT 1, and room for the dump', async () => {
+    const { result, execs } = await preflight();
+    // Still one round trip per node: the database check rides in ucd1's own probe.
+    assert.deepEqual([...execs.values()], [1, 1, 1]);
+    assert.match(clusterCheck(result, 'database').title, /\(ucd1\)/);
+    assert.match(clusterCheck(result, 'database').evidence.join(' '), /^ucd1: SELECT 1 answered through the backup command's client and option file; the schema holds \d+ MiB$/);
+    assert.match(clusterCheck(result, 'backupSpace').evidence.join(' '), /^ucd1: \/home\/ucdtest(\/backups)? has \d+ MiB free/);
+    for (const n of c.nodes) assert.match(nodeCheck(result, n.name, 'archiveSpace').evidence.join(' '), new RegExp(`^${n.name}: the install and the shared conf hold \\d+ MiB; home has \\d+ MiB free$`));
+
+    // The backup's option file wrong: the same client fails on ucd1, and the finding says so and where.
+    const file = JSON.parse(c.clusterFile()) as { database: { type: string; backup: Record<string, string> } };
+    const broken = { ...file.database, backup: { ...file.database.backup, command: `mariadb-dump --defaults-extra-file=/opt/ucd/server/conf/sim/nope.cnf --single-transaction ucd > ${BACKUP_ARTIFACT}` } };
+    const bad = await preflight({ database: broken });
+    onlyThese(bad.result, ['cluster:database', 'cluster:backupSpace']);
+    assert.equal(clusterCheck(bad.result, 'database').status, 'fail');
+    assert.match(clusterCheck(bad.result, 'database').evidence.join(' '), /^ucd1: the backup command's client could not run SELECT 1 \(exit [1-9]\d*\): .*nope\.cnf/);
+    assert.match(clusterCheck(bad.result, 'database').hint ?? '', /on ucd1/);
+    assert.match(renderPreflightReport(bad.result), /\*\*FAIL\*\* \| Database reachable from where the backup runs \(ucd1\)/);
+    assert.ok(NODE_DB_OPTION_FILE.endsWith('db.cnf'));
+  });
+
+  test('custom files under opt/tomcat and a custom keystore are listed under their node, so they can be kept', async () => {
+    const custom = path.join(c.hostInstallDir('ucd2'), 'opt/tomcat/webapps/custom/index.html');
+    const keystore = path.join(c.hostInstallDir('ucd3'), 'conf/company-trust.jks');
+    fs.mkdirSync(path.dirname(custom), { recursive: true });
+    fs.writeFileSync(custom, '<p>ours</p>\n');
+    fs.writeFileSync(keystore, 'not really a keystore\n');
+    try {
+      const { result } = await preflight();
+      onlyThese(result, []);
+      const listed = result.forgotten.map((f) => `${f.node ?? '-'} ${f.kind} ${f.path}`);
+      assert.deepEqual(listed.sort(), [`ucd2 tomcat ${c.installDir}/opt/tomcat/webapps/custom/index.html`, `ucd3 keystore ${c.installDir}/conf/company-trust.jks`]);
+      assert.match(renderPreflightReport(result), /- ucd2: `\/opt\/ucd\/server\/opt\/tomcat\/webapps\/custom\/index\.html` \(tomcat\): .*the upgrade removes custom files under opt\/tomcat/);
+    } finally {
+      fs.rmSync(path.dirname(custom), { recursive: true, force: true });
+      fs.rmSync(keystore, { force: true });
     }
   });
 

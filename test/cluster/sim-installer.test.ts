@@ -352,4 +352,41 @@ if (!skip) {
     assert.equal(restore.code, 0, restore.stderr);
     assert.deepEqual(await c.database!.schemaVersions(), [`${FROM} 1`, `${TO} 2`]);
   });
+
+  test('what an upgrade changes besides the version: the appdata patches renamed to .off (from 7.0.3), custom opt/tomcat files and custom keystores removed, the product\'s own laid again', async () => {
+    // ucd2 is on TO (upgraded above, stopped); the next package upgrades it again. Everything
+    // written by the install's own user, as the people who put it there would.
+    const install = c.hostInstallDir('ucd2');
+    const patches = path.join(c.hostAppdataDir, 'patches');
+    const custom = path.join(install, 'opt/tomcat/webapps/custom/index.html');
+    const serverXml = path.join(install, 'opt/tomcat/conf/server.xml');
+    const keystore = path.join(install, 'conf/company-trust.jks');
+    const shared = path.join(c.hostAppdataDir, 'conf/encryption.keystore');
+    assert.ok(fs.existsSync(serverXml), 'the install has the product\'s own opt/tomcat files');
+    await inNodeOk('ucd2', [
+      `echo 'a patch' > ${c.appdataDir}/patches/APAR-PH55555.jar`,
+      `echo 'an old patch, already off' > ${c.appdataDir}/patches/APAR-PH11111.jar.off`,
+      `mkdir -p ${INSTALL}/opt/tomcat/webapps/custom && echo '<p>ours</p>' > ${INSTALL}/opt/tomcat/webapps/custom/index.html`,
+      `echo '<!-- a local edit -->' >> ${INSTALL}/opt/tomcat/conf/server.xml`,
+      `echo 'not really a keystore' > ${INSTALL}/conf/company-trust.jks`,
+      `echo "the cluster's own keystore" > ${c.appdataDir}/conf/encryption.keystore`,
+    ].join(' && '), c.user);
+    try {
+      const r = await runWith('ucd2', other, [INSTALL, INSTALL, 'Y', '']);
+      assert.match(r.out, /\nBUILD SUCCESSFUL\n/, r.out);
+      assert.deepEqual(fs.readdirSync(patches).sort(), ['APAR-PH11111.jar.off', 'APAR-PH55555.jar.off']);
+      assert.equal(fs.readFileSync(path.join(patches, 'APAR-PH55555.jar.off'), 'utf8'), 'a patch\n');
+      assert.ok(r.out.includes(`[move] Moving ${c.appdataDir}/patches/APAR-PH55555.jar to ${c.appdataDir}/patches/APAR-PH55555.jar.off`), r.out);
+      assert.equal(fs.existsSync(custom), false, 'the custom opt/tomcat file is gone');
+      assert.ok(r.out.includes(`[delete] Deleting ${INSTALL}/opt/tomcat/webapps/custom/index.html`));
+      assert.doesNotMatch(fs.readFileSync(serverXml, 'utf8'), /a local edit/);
+      assert.match(fs.readFileSync(serverXml, 'utf8'), new RegExp(`simulated server\\.xml of IBM UrbanCode Deploy ${OTHER.replace(/\./g, '\\.')}`));
+      assert.equal(fs.existsSync(keystore), false, 'the custom keystore is gone');
+      assert.equal(fs.readFileSync(shared, 'utf8'), 'the cluster\'s own keystore\n', 'the shared appdata keystore stays');
+      assert.equal((await versions('ucd2'))[0], `installed.version=${OTHER}`);
+    } finally {
+      for (const f of fs.readdirSync(patches)) fs.rmSync(path.join(patches, f), { force: true });
+      fs.rmSync(shared, { force: true });
+    }
+  });
 }

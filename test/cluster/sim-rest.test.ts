@@ -10,6 +10,7 @@ import * as path from 'node:path';
 import { blockingProcesses, parseCurrentActivity } from '../../src/core/ucd/rest/activity';
 import { credentialsFor, UcdRestClient } from '../../src/core/ucd/rest/client';
 import { UcdRestError } from '../../src/core/ucd/rest/errors';
+import { maintenanceState } from '../../src/core/ucd/rest/systemConfig';
 import { MemoryPinStore } from '../../src/core/ucd/rest/tls';
 import { clusterPrerequisites, startCluster, type TestCluster } from './harness';
 import { loadBalancerPrerequisites, untilBalancerAnswers } from './loadbalancer';
@@ -25,7 +26,7 @@ type Item = Record<string, unknown> & { processRequestType: string };
 interface Res { status: number; body: string; }
 
 /** One HTTPS request with certificate verification on: the node's own certificate, or the balancer's pinned. */
-function request(target: 'lb' | string, method: 'GET' | 'PUT', pathname: string, auth?: string): Promise<Res> {
+function request(target: 'lb' | string, method: 'GET' | 'PUT', pathname: string, auth?: string, body = ''): Promise<Res> {
   const lb = target === 'lb';
   const url = lb ? new URL(c.loadBalancer!.url) : new URL(`https://${c.nodes.find((n) => n.name === target)!.host}:8443`);
   const ca = fs.readFileSync(lb ? c.loadBalancer!.certFile : path.join(c.hostInstallDir(target), 'conf/sim/server.crt'));
@@ -34,7 +35,7 @@ function request(target: 'lb' | string, method: 'GET' | 'PUT', pathname: string,
       host: url.hostname, port: Number(url.port), method, path: pathname, ca, timeout: 10000,
       // The balancer's test certificate names the gateway only as its CN (no SAN); it is still pinned as the only CA.
       ...(lb ? { checkServerIdentity: () => undefined } : {}),
-      headers: { ...(auth ? { authorization: `Basic ${Buffer.from(auth).toString('base64')}` } : {}), ...(method === 'PUT' ? { 'content-type': 'application/json', 'content-length': '0' } : {}) },
+      headers: { ...(auth ? { authorization: `Basic ${Buffer.from(auth).toString('base64')}` } : {}), ...(method === 'PUT' ? { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)) } : {}) },
     }, (res) => {
       let body = '';
       res.on('data', (d: Buffer) => (body += d.toString()));
@@ -42,7 +43,7 @@ function request(target: 'lb' | string, method: 'GET' | 'PUT', pathname: string,
     });
     req.on('timeout', () => req.destroy(new Error('timeout')));
     req.on('error', reject);
-    req.end();
+    req.end(body);
   });
 }
 
@@ -201,5 +202,50 @@ if (!skip) {
     assert.ok(!now.some((i) => i.traceId === child.traceId));
     assert.equal((await request('ucd1', 'PUT', `/rest/workflow/${appId}/cancel`, admin())).status, 200);
     assert.deepEqual(await activity('ucd1'), []);
+  });
+
+  test('system settings: GET /cli/systemConfiguration has maintenanceModeEnabled (7.0.3 on), shared by every node; PUT takes the whole map (204), a partial map is refused (400) and changes nothing', async () => {
+    const SYS = '/cli/systemConfiguration';
+    assert.equal((await request('ucd1', 'GET', SYS)).status, 401);
+    assert.equal((await request('ucd1', 'PUT', '/rest/system/configuration', undefined, '{}')).status, 401);
+    const r1 = await request('ucd1', 'GET', SYS, admin());
+    assert.equal(r1.status, 200);
+    const map = JSON.parse(r1.body) as Record<string, unknown>;
+    assert.equal(map.maintenanceModeEnabled, false);
+    assert.ok(Object.keys(map).length > 3, 'a map of many settings, not only the flag');
+
+    const partial = await request('lb', 'PUT', '/rest/system/configuration', admin(), JSON.stringify({ maintenanceModeEnabled: true }));
+    assert.equal(partial.status, 400);
+    assert.match(partial.body, /Missing system configuration properties: externalURL/);
+    assert.equal(JSON.parse((await request('ucd2', 'GET', SYS, admin())).body).maintenanceModeEnabled, false);
+
+    const whole = await request('ucd1', 'PUT', '/rest/system/configuration', admin(), JSON.stringify({ ...map, maintenanceModeEnabled: true }));
+    assert.equal(whole.status, 204);
+    assert.equal(whole.body, '');
+    // Written on ucd1, read on ucd2 and through the balancer: one setting for the cluster.
+    assert.equal(JSON.parse((await request('ucd2', 'GET', SYS, admin())).body).maintenanceModeEnabled, true);
+    const through = client(c.loadBalancer!.url);
+    const now = await through.systemConfiguration();
+    assert.equal(maintenanceState(now), 'on');
+    assert.deepEqual({ ...now, maintenanceModeEnabled: false }, map, 'every other setting kept');
+    // The core client writes the whole map back.
+    await through.setMaintenanceMode(now, false);
+    assert.equal(maintenanceState(await client(`https://${c.nodes[0].host}:8443`).systemConfiguration()), 'off');
+  });
+
+  test('a server before 7.0.3 has no maintenanceModeEnabled in its settings', async () => {
+    c.setInstalledVersion({ node: 'ucd2' }, '7.0.2.0');
+    await c.stopServer('ucd2');
+    await c.startServer('ucd2');
+    try {
+      const map = JSON.parse((await request('ucd2', 'GET', '/cli/systemConfiguration', admin())).body) as Record<string, unknown>;
+      assert.ok(!('maintenanceModeEnabled' in map), JSON.stringify(map));
+      assert.equal(maintenanceState(map), 'absent');
+      assert.ok('maintenanceModeEnabled' in JSON.parse((await request('ucd1', 'GET', '/cli/systemConfiguration', admin())).body));
+    } finally {
+      await c.stopServer('ucd2');
+      c.setInstalledVersion({ node: 'ucd2' }, c.version);
+      await c.startServer('ucd2');
+    }
   });
 }

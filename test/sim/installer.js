@@ -22,7 +22,7 @@ const os = require('os');
 const path = require('path');
 const { execFileSync } = require('child_process');
 const { readProperties } = require('./properties');
-const { layInstall } = require('./lay-install');
+const { layInstall, TOMCAT_FILES } = require('./lay-install');
 const workflow = require('./workflow');
 
 const PKG = path.resolve(__dirname, '../..');
@@ -163,6 +163,65 @@ function schemaUpgradeSeconds() {
   return n;
 }
 
+// What an upgrade changes besides the version (ucd-facts.md, "What an upgrade changes"), each in
+// its own function and each said in the output as the product's copy and delete tasks would.
+
+/** From 7.0.3 the shared appdata's patches are renamed to *.off (once: the first node finds them, the others find them done). */
+function renamePatches(appdata, newVersion) {
+  if (compareVersions(newVersion, '7.0.3') < 0) return;
+  const dir = path.join(appdata, 'patches');
+  let names = [];
+  try {
+    names = fs.readdirSync(dir);
+  } catch {
+    return;
+  }
+  for (const name of names.filter((n) => !n.endsWith('.off')).sort()) {
+    const to = path.join(dir, `${name}.off`);
+    if (fs.existsSync(to)) continue; // never over an earlier one
+    fs.renameSync(path.join(dir, name), to);
+    writeOut(`     [move] Moving ${path.join(dir, name)} to ${to}\n`);
+  }
+}
+
+function filesUnder(root) {
+  const out = [];
+  const walk = (d) => {
+    let entries = [];
+    try {
+      entries = fs.readdirSync(d, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const e of entries) {
+      const p = path.join(d, e.name);
+      if (e.isDirectory()) walk(p);
+      else out.push(p);
+    }
+  };
+  walk(root);
+  return out.sort();
+}
+
+/** Custom files under <install>/opt/tomcat are removed: only the product's own are laid again. */
+function removeCustomTomcatFiles(dir) {
+  const own = new Set(TOMCAT_FILES.map((f) => path.join(dir, f)));
+  for (const f of filesUnder(path.join(dir, 'opt/tomcat'))) {
+    if (own.has(f)) continue;
+    fs.rmSync(f, { force: true });
+    writeOut(`   [delete] Deleting ${f}\n`);
+  }
+}
+
+/** Custom keystores in the install's conf are removed (the shared appdata's own keystores stay). */
+function removeCustomKeystores(dir) {
+  for (const f of filesUnder(path.join(dir, 'conf'))) {
+    if (!/\.(keystore|jks|p12|pfx)$/i.test(f)) continue;
+    fs.rmSync(f, { force: true });
+    writeOut(`   [delete] Deleting ${f}\n`);
+  }
+}
+
 async function main() {
   writeOut(`Buildfile: ${BUILD_FILE}\n\ninstall:\n`);
   const newVersion = versionOf(path.join(PKG, 'conf/installed.version'));
@@ -271,6 +330,9 @@ async function main() {
     echo(TEXTS.infos.noDatabaseUpgrades);
   }
 
+  renamePatches(appdata, newVersion);
+  removeCustomTomcatFiles(dir);
+  removeCustomKeystores(dir);
   writeOut(`     [copy] Copying the ${PRODUCT} ${newVersion} files to ${dir}\n`);
   layInstall({
     dir,

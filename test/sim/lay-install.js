@@ -188,6 +188,13 @@ function properties(entries) {
   return `${entries.map(([k, v]) => `${k}=${v}`).join('\n')}\n`;
 }
 
+/** The product's own files under opt/tomcat: an upgrade lays these again and removes everything else there. */
+const TOMCAT_FILES = ['opt/tomcat/conf/server.xml', 'opt/tomcat/conf/web.xml', 'opt/tomcat/lib/catalina.jar'];
+
+function layTomcat(dir, version) {
+  for (const f of TOMCAT_FILES) write(path.join(dir, f), `<!-- simulated ${path.basename(f)} of IBM UrbanCode Deploy ${version} -->\n`);
+}
+
 /**
  * Writes the install tree. Existing var/ content (logs, pid file) is kept: an upgrade replaces
  * the product, not the server's state. With `keepConfig` (the installer's upgrade) an existing
@@ -212,6 +219,7 @@ function layInstall(opts) {
   if (opts.javaVersion || !fs.existsSync(path.join(dir, 'java/release'))) write(path.join(dir, 'java/release'), javaRelease(opts.javaVersion || DEFAULT_JAVA_VERSION));
   fs.mkdirSync(path.join(dir, 'lib/sim'), { recursive: true });
   for (const f of SERVER_FILES) fs.copyFileSync(path.join(SIM_DIR, f), path.join(dir, 'lib/sim', f));
+  layTomcat(dir, version);
   write(path.join(dir, 'conf/installed.version'), properties([['installed.version', version]]));
   const settings = path.join(dir, 'conf/server/installed.properties');
   if (!(opts.keepConfig && fs.existsSync(settings))) write(
@@ -260,7 +268,7 @@ function layAppdata(opts) {
   write(path.join(dir, 'conf/installed.version'), properties([['installed.version', opts.version]]));
 }
 
-module.exports = { layInstall, layAppdata, javaRelease, sq, SERVER_FILES, DEFAULT_JAVA_VERSION };
+module.exports = { layInstall, layAppdata, javaRelease, sq, SERVER_FILES, DEFAULT_JAVA_VERSION, TOMCAT_FILES };
 
 if (require.main === module) {
   const argv = process.argv.slice(2);

@@ -119,6 +119,98 @@ function listServers() {
   return out;
 }
 
+// System settings (GET /cli/systemConfiguration, PUT /rest/system/configuration): one map for the
+// cluster, in the shared appdata as the real one is in the shared database. The write takes the
+// whole map (ucd-facts.md): a map missing any setting is refused and nothing changes; 204 when
+// written. maintenanceModeEnabled exists from 7.0.3 on.
+const systemConfigFile = path.join(appdata, 'var/sim/system-configuration.json');
+
+function defaultSystemConfiguration() {
+  const config = {
+    externalURL: props['server.external.web.url'] || `https://${serverName}:${httpsPort}`,
+    externalUserURL: props['server.external.web.url'] || `https://${serverName}:${httpsPort}`,
+    repoAutoIntegrationPeriod: 15000,
+    deployMailHost: '',
+    deployMailPort: 25,
+    cleanupHourOfDay: 0,
+    cleanupDaysToKeep: -1,
+    enableInactiveLinks: false,
+    requireCommentForProcessChanges: false,
+    winRAgentProtocol: 'NTLM',
+  };
+  if (compareVersions(version, '7.0.3') >= 0) config.maintenanceModeEnabled = false;
+  return config;
+}
+
+function compareVersions(a, b) {
+  const pa = String(a).split('.').map(Number);
+  const pb = String(b).split('.').map(Number);
+  for (let i = 0; i < Math.max(pa.length, pb.length); i++) {
+    const d = (pa[i] || 0) - (pb[i] || 0);
+    if (d !== 0) return d < 0 ? -1 : 1;
+  }
+  return 0;
+}
+
+function readSystemConfiguration() {
+  const base = defaultSystemConfiguration();
+  try {
+    const stored = JSON.parse(fs.readFileSync(systemConfigFile, 'utf8'));
+    const merged = { ...base, ...stored };
+    // A server older than 7.0.3 does not know the setting, whatever the map holds.
+    if (!('maintenanceModeEnabled' in base)) delete merged.maintenanceModeEnabled;
+    return merged;
+  } catch {
+    return base;
+  }
+}
+
+function readBody(req) {
+  return new Promise((resolve, reject) => {
+    const chunks = [];
+    let size = 0;
+    req.on('data', (c) => {
+      size += c.length;
+      if (size > 1024 * 1024) reject(new Error('request body too large'));
+      else chunks.push(c);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('error', reject);
+  });
+}
+
+async function writeSystemConfiguration(req, res) {
+  let next;
+  try {
+    next = JSON.parse(await readBody(req));
+  } catch {
+    res.writeHead(400, { 'content-type': 'text/plain' });
+    res.end('The request body is not JSON.\n');
+    return;
+  }
+  if (typeof next !== 'object' || next === null || Array.isArray(next)) {
+    res.writeHead(400, { 'content-type': 'text/plain' });
+    res.end('The system configuration must be a JSON object.\n');
+    return;
+  }
+  const current = readSystemConfiguration();
+  const missing = Object.keys(current).filter((k) => !(k in next));
+  if (missing.length) {
+    res.writeHead(400, { 'content-type': 'text/plain' });
+    res.end(`Missing system configuration properties: ${missing.join(', ')}\n`);
+    return;
+  }
+  const known = Object.fromEntries(Object.keys(current).map((k) => [k, next[k]]));
+  fs.mkdirSync(path.dirname(systemConfigFile), { recursive: true });
+  fs.writeFileSync(`${systemConfigFile}.${process.pid}.tmp`, `${JSON.stringify(known)}\n`);
+  fs.renameSync(`${systemConfigFile}.${process.pid}.tmp`, systemConfigFile);
+  if (current.maintenanceModeEnabled !== known.maintenanceModeEnabled && 'maintenanceModeEnabled' in current) {
+    log('INFO', `Maintenance mode ${known.maintenanceModeEnabled === true || known.maintenanceModeEnabled === 'true' ? 'enabled' : 'disabled'} by a REST request.`);
+  }
+  res.writeHead(204);
+  res.end();
+}
+
 const sockets = new Set();
 const track = (socket) => {
   sockets.add(socket);
@@ -157,6 +249,7 @@ function sendJson(res, status, value) {
 
 async function rest(req, res, url) {
   if (!credentialsOk(req.headers.authorization)) {
+    req.resume();
     res.writeHead(401, { 'content-type': 'text/plain', 'www-authenticate': 'Basic realm="IBM UrbanCode Deploy"' });
     res.end('Unauthorized\n');
     return;
@@ -164,6 +257,14 @@ async function rest(req, res, url) {
   if (req.method === 'GET' && url.pathname === '/rest/workflow/currentActivity') {
     const parentRequestId = url.searchParams.get('parentRequestId') || undefined;
     sendJson(res, 200, workflow.listItems(appdata, { parentRequestId }));
+    return;
+  }
+  if (req.method === 'GET' && url.pathname === '/cli/systemConfiguration') {
+    sendJson(res, 200, readSystemConfiguration());
+    return;
+  }
+  if (req.method === 'PUT' && url.pathname === '/rest/system/configuration') {
+    await writeSystemConfiguration(req, res);
     return;
   }
   if (req.method === 'GET' && url.pathname === '/rest/server') {
@@ -205,7 +306,8 @@ const web = https.createServer(
       return;
     }
     if (url.pathname.startsWith('/rest/') || url.pathname.startsWith('/cli/')) {
-      req.resume();
+      // The settings write reads its body; everything else has none worth reading.
+      if (!(req.method === 'PUT' && url.pathname === '/rest/system/configuration')) req.resume();
       rest(req, res, url).catch((err) => {
         log('ERROR', `REST ${req.method} ${url.pathname}: ${err && err.stack ? err.stack : err}`);
         if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' });

@@ -25,6 +25,7 @@ function good(over: Partial<NodeRead> = {}): NodeRead {
     java: { kind: 'ok', javaHome: '/opt/java17', versionText: 'openjdk version "17.0.9" 2023-10-17', version: '17.0.9' },
     homeFreeKb: 4_000_000,
     installFreeKb: 8_000_000,
+    installTreeKb: 600_000,
     patches: [],
     tomcatChanged: [],
     keystores: [],
@@ -37,6 +38,7 @@ function good(over: Partial<NodeRead> = {}): NodeRead {
 const read = (node: string, r: NodeRead = good()): NodeOutcome => ({ node, kind: 'read', read: r });
 const LISTED = { kind: 'listed' as const, servers: [{ name: 'ucd1', host: '10.0.0.1' }, { name: 'ucd2', host: '10.0.0.2' }, { name: 'ucd3', host: '10.0.0.3' }] };
 const LB = { kind: 'answered' as const, status: 200, version: '7.0.5.0' };
+const DB = { kind: 'read' as const, where: 'ucd1', read: { kind: 'ok' as const, schemaBytes: 50 * 1024 * 1024, dumpDir: '/var/backups', dumpFreeKb: 2_000_000 } };
 
 test('the Java minimum follows the target release; Java versions are read in both schemes', () => {
   assert.deepEqual(['7.1.2.0', '8.0.1.0', '8.1.0.0', '8.1.2.1', '8.2.0.0', '8.3.0.0'].map(minimumJava), [8, 8, 11, 11, 17, 17]);
@@ -46,7 +48,7 @@ test('the Java minimum follows the target release; Java versions are read in bot
 
 test('a good cluster passes every check', () => {
   const c = cluster();
-  const r = judge(c, ['ucd1', 'ucd2', 'ucd3'].map((n) => read(n)), LISTED, LB, undefined, '2026-11-23T10:00:00.000Z');
+  const r = judge(c, ['ucd1', 'ucd2', 'ucd3'].map((n) => read(n)), LISTED, LB, undefined, '2026-11-23T10:00:00.000Z', DB);
   assert.equal(r.verdict, 'passed', renderPreflightReport(r));
   assert.deepEqual(findingsOf(r), ['every check passed']);
 });
@@ -112,7 +114,7 @@ test('space, load balancer and the unreachable node', () => {
   assert.equal(checkLoadBalancer(c, { kind: 'answered', status: 200, version: '7.0.4.0' }).status, 'fail');
   assert.equal(checkLoadBalancer(c, { kind: 'answered', status: 502 }).status, 'fail');
   assert.equal(checkLoadBalancer(c, { kind: 'error', message: 'connect ECONNREFUSED', hint: 'h' }).status, 'fail');
-  const r = judge(c, [read('ucd1'), { node: 'ucd2', kind: 'unreached', message: 'ucd2: connection refused', hint: 'Start sshd.' }, read('ucd3')], LISTED, LB, undefined, 'now');
+  const r = judge(c, [read('ucd1'), { node: 'ucd2', kind: 'unreached', message: 'ucd2: connection refused', hint: 'Start sshd.' }, read('ucd3')], LISTED, LB, undefined, 'now', DB);
   assert.equal(r.verdict, 'failed');
   assert.deepEqual(findingsOf(r), ['fail: ucd2: Reachable over SSH, host key known: ucd2: connection refused']);
   assert.match(renderPreflightReport(r), /\| ucd2 \| \*\*FAIL\*\* \| Reachable over SSH, host key known \| ucd2: connection refused \| Start sshd\. \|/);
@@ -130,7 +132,7 @@ test('what the upgrade changes is listed, never a failure: patches (not .off one
     'keystore - /opt/ucd/appdata/conf/encryption.keystore',
   ]);
   assert.match(items[0]?.note ?? '', /renames it to \.off/);
-  const r = judge(c, [read('ucd1', r1), read('ucd2', r2), read('ucd3')], LISTED, LB, undefined, 'now');
+  const r = judge(c, [read('ucd1', r1), read('ucd2', r2), read('ucd3')], LISTED, LB, undefined, 'now', DB);
   assert.equal(r.verdict, 'passed');
   assert.match(renderPreflightReport(r), /`\/opt\/ucd\/server\/conf\/custom\.jks` \(keystore\)/);
 });

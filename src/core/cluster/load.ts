@@ -229,7 +229,7 @@ function loadChecked(text: string): ClusterLoadResult {
     loadBalancerUrl: v('loadBalancerUrl') as string,
     fips: (v('fips') as boolean | undefined) ?? false,
     installerMode: ((v('installerMode') as string | undefined) ?? 'guided') as Cluster['installerMode'],
-    ucd: { url: v('ucd', 'url') as string, credential: v('ucd', 'credential') as string },
+    ucd: { url: v('ucd', 'url') as string, credential: v('ucd', 'credential') as string, maintenanceMode: (v('ucd', 'maintenanceMode') as boolean | undefined) ?? false },
     database: {
       type: v('database', 'type') as Cluster['database']['type'],
       backup: {

@@ -17,7 +17,9 @@ export const CLUSTER_TEMPLATE = `// UCD HA cluster for the upgrade runbook. The 
   "installerMode": "guided",
   "ucd": {
     "url": "https://ucd.example.com",
-    "credential": "ucd-admin"
+    "credential": "ucd-admin",
+    // true: maintenance mode on before step 2 (no new deployments) and off after step 11 (7.0.3 on).
+    "maintenanceMode": false
   },
   "database": {
     "type": "mysql",

@@ -89,6 +89,8 @@ export interface UcdWeb {
   readonly url: string;
   /** The name of the credential in the editor's secret storage; never the secret itself. */
   readonly credential: string;
+  /** Turn UCD's maintenance mode on before step 2 drains the processes and off after step 11 (7.0.3 on); absent is off. */
+  readonly maintenanceMode?: boolean;
 }
 
 export interface Cluster {

@@ -37,13 +37,19 @@ export type JournalEvent =
   // measured where it lies: what Roll back restores from, after checking its sha256 again.
   | ({ readonly type: 'backup-archive'; readonly ts: string; readonly id: string; readonly what: BackupWhat; readonly where: string; readonly path: string; readonly size: number; readonly sha256: string } & NoTarget)
   // Roll back, one record per stage as it starts and ends (src/core/steps/rollback.ts).
-  | ({ readonly type: 'rollback'; readonly ts: string; readonly id: string; readonly stage: RollbackStage; readonly verdict: Verdict | 'started'; readonly evidence: readonly string[]; readonly hint?: string } & NoTarget);
+  | ({ readonly type: 'rollback'; readonly ts: string; readonly id: string; readonly stage: RollbackStage; readonly verdict: Verdict | 'started'; readonly evidence: readonly string[]; readonly hint?: string } & NoTarget)
+  // UCD's maintenance mode (src/core/steps/maintenance.ts), run-wide like the pre-flight: turned on
+  // before step 2, off after step 11, skipped (before 7.0.3) or failed, with what was seen.
+  | ({ readonly type: 'maintenance'; readonly ts: string; readonly state: MaintenanceOutcome; readonly detail: string } & NoTarget);
 
 /** What a step-1 archive holds. */
 export type BackupWhat = 'database' | 'install' | 'appdata';
 
 /** Roll back's stages, in order: asked and agreed, servers stopped, archives checked, database and files restored, servers started on the old version and verified. */
 export type RollbackStage = 'begin' | 'stop' | 'checksums' | 'database' | 'files' | 'start' | 'verify' | 'end';
+
+/** on / off: the server confirmed the flag so; kept: left as it was (said why); skipped: not available; failed: not done. */
+export type MaintenanceOutcome = 'on' | 'off' | 'kept' | 'skipped' | 'failed';
 
 interface NoTarget {
   readonly step?: undefined;
@@ -52,9 +58,9 @@ interface NoTarget {
 
 export type JournalEventType = JournalEvent['type'];
 
-const TYPES: ReadonlySet<string> = new Set(['run-opened', 'started', 'finished', 'interrupted', 'skipped', 'confirmed', 'reset', 'refused', 'noted', 'detached', 'preflight', 'preflight-skipped', 'backup-archive', 'rollback']);
+const TYPES: ReadonlySet<string> = new Set(['run-opened', 'started', 'finished', 'interrupted', 'skipped', 'confirmed', 'reset', 'refused', 'noted', 'detached', 'preflight', 'preflight-skipped', 'backup-archive', 'rollback', 'maintenance']);
 /** Events about the run as a whole, with no step. */
-const RUN_WIDE: ReadonlySet<string> = new Set(['run-opened', 'preflight', 'preflight-skipped', 'backup-archive', 'rollback']);
+const RUN_WIDE: ReadonlySet<string> = new Set(['run-opened', 'preflight', 'preflight-skipped', 'backup-archive', 'rollback', 'maintenance']);
 
 /** Accepts a parsed line only if it has the shape of a known event; old or foreign lines are reported, not trusted. */
 export function asEvent(value: unknown): JournalEvent | undefined {

@@ -86,6 +86,7 @@ function eventDetails(e: JournalEvent, startedAt: ReadonlyMap<string, string>): 
     case 'refused': return `${REQUEST[e.request]} refused: ${e.reasons.map(mdText).join('; ')}`;
     case 'preflight': return `pre-flight ${e.verdict}: ${e.findings.map(mdText).join('; ')}`;
     case 'preflight-skipped': return `pre-flight skipped: ${mdText(e.reason)}`;
+    case 'maintenance': return `maintenance mode ${e.state}: ${mdText(e.detail)}`;
     case 'noted': return `note beside the probe result: ${mdText(e.note)}`;
     case 'backup-archive': return `backup archive (${e.what}) on ${mdText(e.where)}: ${mdText(e.path)}, ${e.size} bytes, sha256:${e.sha256}`;
     case 'rollback': return `roll back, ${ROLLBACK_STAGE[e.stage]}: ${e.verdict}${e.evidence.length ? `: ${e.evidence.map(mdText).join('; ')}` : ''}${e.hint ? ` (next: ${mdText(e.hint)})` : ''}`;
@@ -191,6 +192,13 @@ export function renderReport(input: ReportInput): string {
     }));
     out.push(`### ${mdText(node.name)} (${mdText(node.host)})`, '');
     out.push(...table(['#', 'Step', 'State', 'Evidence / reason / note', 'At'], rows), '');
+  }
+
+  // Only when the run touched it (ucd.maintenanceMode): what was switched, when, and what UCD said.
+  const maintenance = events.filter((e): e is Extract<JournalEvent, { type: 'maintenance' }> => e.type === 'maintenance');
+  if (maintenance.length) {
+    out.push('## Maintenance mode', '');
+    out.push(...table(['At', 'Maintenance mode', 'Detail'], maintenance.map((e) => [e.ts, e.state, mdText(e.detail)])), '');
   }
 
   const manual = events.filter((e): e is Extract<JournalEvent, { type: 'skipped' | 'confirmed' | 'noted' }> => e.type === 'skipped' || e.type === 'confirmed' || e.type === 'noted');

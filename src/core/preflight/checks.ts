@@ -4,11 +4,12 @@ import type { Cluster, ClusterNode } from '../cluster/types';
 import { compareVersions } from '../cluster/version';
 import type { VersionFile } from '../probes/version';
 import type { ListedServer } from '../ucd/rest/servers';
+import type { DbRead } from './database';
 import { APPDATA_KEY, HA_KEY, JAVA_HOME_KEY, type NodeRead } from './probe';
 
 export type CheckStatus = 'pass' | 'fail' | 'warn';
 
-export type CheckId = 'reachable' | 'owner' | 'version' | 'appdataVersion' | 'ha' | 'appdataDir' | 'java' | 'javaSame' | 'space' | 'servers' | 'loadBalancer';
+export type CheckId = 'reachable' | 'owner' | 'version' | 'appdataVersion' | 'ha' | 'appdataDir' | 'java' | 'javaSame' | 'space' | 'servers' | 'loadBalancer' | 'database' | 'backupSpace' | 'archiveSpace';
 
 export interface Check {
   readonly id: CheckId;
@@ -25,6 +26,11 @@ export type NodeOutcome =
   | { readonly node: string; readonly kind: 'unreached'; readonly message: string; readonly hint: string };
 
 export type ServersOutcome = { readonly kind: 'listed'; readonly servers: readonly ListedServer[] } | { readonly kind: 'error'; readonly message: string; readonly hint: string };
+
+/** The database as the backup reaches it: read where the backup runs, or why it was not. */
+export type DatabaseOutcome =
+  | { readonly kind: 'read'; readonly where: string; readonly read: DbRead }
+  | { readonly kind: 'not-checked'; readonly where: string; readonly why: string; readonly hint: string };
 
 export type LoadBalancerOutcome = { readonly kind: 'answered'; readonly status: number; readonly version?: string } | { readonly kind: 'error'; readonly message: string; readonly hint: string };
 
@@ -206,4 +212,39 @@ export function forgottenItems(nodes: readonly NodeOutcome[], cluster: Cluster):
     }
   }
   return out;
+}
+
+const mib = (k: number) => `${Math.max(0, Math.round(k / 1024))} MiB`;
+
+/** The backup's own client and option file, one read-only SELECT, where the backup runs. */
+export function checkDatabase(db: DatabaseOutcome): Check {
+  const title = `Database reachable from where the backup runs (${db.where})`;
+  if (db.kind === 'not-checked') return warn('database', title, [`${db.where}: ${db.why}`], db.hint);
+  if (db.read.kind === 'ok') return pass('database', title, [`${db.where}: SELECT 1 answered through the backup command's client and option file${db.read.schemaBytes !== undefined ? `; the schema holds ${mib(db.read.schemaBytes / 1024)}` : ''}`]);
+  return fail('database', title, [`${db.where}: the backup command's client could not run SELECT 1 (exit ${db.read.exit}): ${db.read.output.split('\n').slice(0, 2).join(' | ')}`],
+    `Fix the connection the backup uses on ${db.where} (its option file, host, user and grants in database.backup.command) before the window: step 1 would fail the same way.`);
+}
+
+/** Room for the dump where the command writes it: at least the schema's size on disk. */
+export function checkBackupSpace(cluster: Cluster, db: DatabaseOutcome): Check {
+  const title = 'Free space for the database backup';
+  if (db.kind === 'not-checked') return warn('backupSpace', title, [`${db.where}: not checked (${db.why})`], `Check by hand that ${cluster.database.backup.artifact} has room on ${db.where}.`);
+  const r = db.read;
+  const at = `${db.where}: ${r.dumpDir} has ${r.dumpFreeKb !== undefined ? mib(r.dumpFreeKb) : '?'} free`;
+  if (r.dumpFreeKb === undefined) return warn('backupSpace', title, [at], `Could not read the free space for ${cluster.database.backup.artifact} on ${db.where}; check it by hand.`);
+  if (r.kind !== 'ok' || r.schemaBytes === undefined) return warn('backupSpace', title, [at, 'the schema size is not known (the database did not answer)'], 'See the database check first.');
+  const needKb = Math.ceil(r.schemaBytes / 1024);
+  if (r.dumpFreeKb < needKb) return fail('backupSpace', title, [at, `the schema holds about ${mib(needKb)}`], `Free space in ${r.dumpDir} on ${db.where}, or point database.backup at a folder with room, before the window.`);
+  return pass('backupSpace', title, [at, `the schema holds about ${mib(needKb)}`]);
+}
+
+/** Room in the SSH user's home for this node's filesystem archive (the install tree, an upper bound) beside the staged package. */
+export function checkArchiveSpace(node: string, read: NodeRead, packageBytes: number | undefined): Check {
+  const title = 'Free space for the filesystem backup';
+  if (read.installTreeKb === undefined || read.homeFreeKb === undefined) return warn('archiveSpace', title, [`${node}: install tree ${read.installTreeKb !== undefined ? mib(read.installTreeKb) : '?'}, home ${read.homeFreeKb !== undefined ? mib(read.homeFreeKb) : '?'} free`], `Could not read the sizes on ${node}; check by hand that the SSH user's home has room for an archive of the install.`);
+  const packageKb = packageBytes === undefined ? 0 : Math.ceil((packageBytes * 3) / 1024);
+  const needKb = read.installTreeKb + packageKb;
+  const evidence = [`${node}: the install and the shared conf hold ${mib(read.installTreeKb)}${packageKb ? `, the package needs about ${mib(packageKb)}` : ''}; home has ${mib(read.homeFreeKb)} free`];
+  if (read.homeFreeKb < needKb) return fail('archiveSpace', title, evidence, `Free about ${mib(needKb - read.homeFreeKb)} in the SSH user's home on ${node} before the window: the archive of what the upgrade replaces would not fit.`);
+  return pass('archiveSpace', title, evidence);
 }

@@ -4,6 +4,7 @@ import type { ClusterNode } from '../cluster/types';
 import { shQuote } from '../remote/quote';
 import { composeScript, splitSections, type ComposedScript, type Section } from '../probes/sections';
 import { parseVersion, versionFragment, type VersionFile } from '../probes/version';
+import { parseDatabaseSection, type DbRead } from './database';
 
 /** The installed.properties keys the pre-flight reads; only these lines leave the node (the file also holds database settings). */
 export const HA_KEY = 'com.urbancode.ds.UDeployServer.multiserver';
@@ -30,6 +31,10 @@ export interface NodeRead {
   /** Free space, KiB, in the SSH user's home (where step 3 stages the package) and in the install's file system. */
   readonly homeFreeKb?: number;
   readonly installFreeKb?: number;
+  /** Size, KiB, of the install tree and of the shared appdata's conf: what a filesystem archive of this node holds at most. */
+  readonly installTreeKb?: number;
+  /** Only on the node the backup runs on: its client's answer and the dump folder's free space. */
+  readonly database?: DbRead;
   /** undefined: no patches folder. */
   readonly patches?: readonly string[];
   /** Files under opt/tomcat newer than conf/installed.version: changed after the install, so somebody's own. */
@@ -50,7 +55,8 @@ export interface BuiltPreflightProbe extends ComposedScript {
   readonly command: string;
 }
 
-export function buildPreflightProbe(node: Pick<ClusterNode, 'installDir'>, sharedAppdata: string, nonce?: string): BuiltPreflightProbe {
+/** `extra`: sections only this node runs (the database check, on the node the backup runs on). */
+export function buildPreflightProbe(node: Pick<ClusterNode, 'installDir'>, sharedAppdata: string, nonce?: string, extra: readonly { name: string; body: string }[] = []): BuiltPreflightProbe {
   const install = trim(node.installDir);
   const appdata = trim(sharedAppdata);
   const keyPattern = KEYS.map((k) => k.replace(/\./g, '\\.')).join('|');
@@ -81,7 +87,8 @@ echo "owner=$(ls -ld -- ${q(install)} 2>/dev/null | awk '{print $3}')"`,
     {
       name: 'space',
       body: `echo "home_kb=$(df -Pk -- "$HOME" 2>/dev/null | awk 'NR==2 {print $4}')"
-echo "install_kb=$(df -Pk -- ${q(install)} 2>/dev/null | awk 'NR==2 {print $4}')"`,
+echo "install_kb=$(df -Pk -- ${q(install)} 2>/dev/null | awk 'NR==2 {print $4}')"
+echo "tree_kb=$(du -sk -- ${q(install)} ${q(`${appdata}/conf`)} 2>/dev/null | awk '{s += $1} END {print s}')"`,
     },
     {
       name: 'patches',
@@ -99,6 +106,7 @@ if [ -d "$d" ]; then find "$d" -type f -newer ${q(`${install}/conf/installed.ver
   [ -d "$d" ] && find "$d" -maxdepth 2 -type f \\( -name '*.keystore' -o -name '*.jks' -o -name '*.p12' -o -name '*.pfx' \\) 2>/dev/null
 done | head -n ${LIST_MAX} | sed 's/^/| /'`,
     },
+    ...extra,
   ];
   return { ...composeScript(fragments, nonce), command: '/bin/sh -s' };
 }
@@ -159,6 +167,8 @@ export function parsePreflightProbe(built: BuiltPreflightProbe, stdout: string):
   const patchesBody = (s('patches')?.body ?? '').split('\n');
   const homeFreeKb = kb(kv(s('space'), 'home_kb'));
   const installFreeKb = kb(kv(s('space'), 'install_kb'));
+  const installTreeKb = kb(kv(s('space'), 'tree_kb'));
+  const db = s('database');
   const sshUser = kv(s('user'), 'user') || undefined;
   const installOwner = kv(s('user'), 'owner') || undefined;
   return {
@@ -170,6 +180,8 @@ export function parsePreflightProbe(built: BuiltPreflightProbe, stdout: string):
       java,
       ...(homeFreeKb !== undefined ? { homeFreeKb } : {}),
       ...(installFreeKb !== undefined ? { installFreeKb } : {}),
+      ...(installTreeKb !== undefined ? { installTreeKb } : {}),
+      ...(db ? { database: parseDatabaseSection(db.body) } : {}),
       ...(patchesBody[0] === 'dir' ? { patches: listed(s('patches')) } : {}),
       tomcatChanged: listed(s('tomcat')),
       keystores: listed(s('keystores')),

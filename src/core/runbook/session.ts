@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import type { Cluster } from '../cluster/types';
 import { Journal, journalFileName, type SecretMask } from '../journal/journal';
-import type { ActionKind, JournalEvent, RequestKind, Target, Verdict } from '../journal/events';
+import type { ActionKind, JournalEvent, MaintenanceOutcome, RequestKind, Target, Verdict } from '../journal/events';
 import { DEFAULT_LOCK_TIMING, describeOwner, OwnerLiveness, OwnerLock, type Claim, type LockTiming, type OwnerRecord } from '../journal/owner';
 import type { DetachedRun } from '../remote/detached';
 import type { NodeFacts } from '../status/facts';
@@ -221,6 +221,16 @@ export class RunSession {
   /** One stage of Roll back, as it starts or ends. */
   recordRollback(r: Omit<Extract<JournalEvent, { type: 'rollback' }>, 'type' | 'ts'>): void {
     this.record({ type: 'rollback', ts: this.ts(), ...r });
+  }
+
+  /** UCD's maintenance mode turned on or off (or not), run-wide (steps/maintenance.ts). */
+  recordMaintenance(state: MaintenanceOutcome, detail: string): void {
+    this.record({ type: 'maintenance', ts: this.ts(), state, detail });
+  }
+
+  /** The maintenance-mode events so far, oldest first (off after step 11 only undoes this run's own on). */
+  maintenanceEvents(): readonly Extract<JournalEvent, { type: 'maintenance' }>[] {
+    return this.journal.events.filter((e): e is Extract<JournalEvent, { type: 'maintenance' }> => e.type === 'maintenance');
   }
 
   /** Records that an action started; the returned id closes it. */

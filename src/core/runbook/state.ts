@@ -43,7 +43,7 @@ export function reduceJournal(events: readonly JournalEvent[], cluster: Cluster)
     return nodes.map((n) => targetKey(step, n));
   };
   for (const ev of events) {
-    if (ev.type === 'run-opened' || ev.type === 'backup-archive' || ev.type === 'rollback') continue;
+    if (ev.type === 'run-opened' || ev.type === 'backup-archive' || ev.type === 'rollback' || ev.type === 'maintenance') continue;
     if (ev.type === 'preflight') {
       state.set(PREFLIGHT_KEY, { status: ev.verdict, at: ev.ts, kind: 'check', evidence: ev.findings });
       continue;

@@ -14,6 +14,7 @@ import { factsFromProbe } from '../status/fromProbe';
 import { fetchLoginPage } from '../ucd/loginPage';
 import type { TlsTrust } from '../ucd/rest/tls';
 import { loggedExec } from './loggedExec';
+import { maintenanceOff, type MaintenanceDeps } from './maintenance';
 
 export interface OnlineDeps {
   transportFor(node: ClusterNode, rights?: Rights): Promise<Transport>;
@@ -160,13 +161,15 @@ export function startHandlers(step: 'startFirst' | 'startOthers', deps: OnlineDe
   };
 }
 
-export function verifyVersionsHandlers(deps: OnlineDeps): StepHandlers {
+/** `maintenance`: UCD's maintenance mode goes off once a Run has shown every node on the target. */
+export function verifyVersionsHandlers(deps: OnlineDeps, maintenance?: MaintenanceDeps): StepHandlers {
   const all = async (ctx: ActionContext, kind: 'run' | 'check') => {
     const lb = await fetchLoginPage(ctx.cluster.loadBalancerUrl, deps.trust, { signal: ctx.signal });
     const lbOk = lb.ok && lb.version === ctx.cluster.targetVersion;
     const lbLine = lb.ok ? `load balancer answers v. ${lb.version ?? '?'} (HTTP ${lb.status})` : `load balancer: ${lb.error}`;
     ctx.log.info(`[lb] ${lbLine}`);
     await Promise.all(targets(ctx, 'verifyVersions').map((n) => checkNode(ctx, deps, 'verifyVersions', n, kind, { lbOk, lbLine })));
+    if (kind === 'run' && maintenance && ctx.session.phase().kind === 'complete') await maintenanceOff(ctx, maintenance);
   };
   return { run: (ctx) => all(ctx, 'run'), check: (ctx) => all(ctx, 'check') };
 }

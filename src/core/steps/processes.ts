@@ -6,6 +6,7 @@ import type { RunningProcess } from '../ucd/rest/activity';
 import { describeProcess } from '../ucd/rest/activity';
 import type { UcdRestClient } from '../ucd/rest/client';
 import { UcdRestError } from '../ucd/rest/errors';
+import { maintenanceOn } from './maintenance';
 
 export type ProcessesChoice =
   | { readonly kind: 'cancel'; readonly processes: readonly RunningProcess[] }
@@ -59,6 +60,9 @@ function record(ctx: ActionContext, id: string, kind: 'run' | 'check', running: 
 async function run(ctx: ActionContext, deps: ProcessesDeps): Promise<void> {
   const id = ctx.session.begin(TARGET, 'run');
   try {
+    // Before the drain, so nothing new starts behind it (only with ucd.maintenanceMode).
+    const maintenance = await maintenanceOn(ctx, deps);
+    if (!maintenance.ok) return ctx.session.finish(id, TARGET, 'run', 'failed', [maintenance.evidence], maintenance.hint);
     const client = deps.client();
     const running = await client.blocking(ctx.signal);
     if (running.length === 0) return record(ctx, id, 'run', running);

@@ -75,7 +75,7 @@ export function buildStepTable(deps: StepTableDeps): Record<StepId, StepHandlers
     startFirst: startHandlers('startFirst', online),
     installOthers: installerHandlers('installOthers', installer),
     startOthers: startHandlers('startOthers', online),
-    verifyVersions: verifyVersionsHandlers(online),
+    verifyVersions: verifyVersionsHandlers(online, { client: deps.rest }),
   };
 }
 

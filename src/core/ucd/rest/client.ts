@@ -2,6 +2,8 @@
 // Calls (see ucd-facts.md, "REST API", and activity.ts for where the shapes were read):
 //   GET /rest/workflow/currentActivity?orderField=startDate&sortType=desc
 //   PUT /rest/workflow/{traceId}/cancel
+//   GET /rest/server (servers.ts), GET /cli/systemConfiguration + PUT /rest/system/configuration
+//   (systemConfig.ts; the settings map is held in memory only: it may carry settings nobody should log)
 // Credentials stay in memory: they are read from the injected source after the server's TLS
 // identity is accepted, sent only in the Authorization header, and masked out of every message.
 // A credential is bound to the origins it was given for; sending it anywhere else is asked first.
@@ -10,6 +12,7 @@ import type { TLSSocket } from 'node:tls';
 import { blockingProcesses, describeProcess, parseCurrentActivity, type RunningProcess } from './activity';
 import { maskSecrets, UcdRestError } from './errors';
 import { parseServerList, SERVERS_PATH, type ListedServer } from './servers';
+import { parseSystemConfiguration, SYSTEM_CONFIG_READ_PATH, SYSTEM_CONFIG_WRITE_PATH, withMaintenance, type SystemConfiguration } from './systemConfig';
 import { connectTrusted, type CertPrompt, type TlsPinStore, type TlsTarget } from './tls';
 
 export type UcdCredentials =
@@ -155,6 +158,26 @@ export class UcdRestClient {
     return [...parsed.servers];
   }
 
+  /** The system settings (GET /cli/systemConfiguration), as sent. */
+  async systemConfiguration(signal?: AbortSignal): Promise<SystemConfiguration> {
+    const res = await this.request('GET', SYSTEM_CONFIG_READ_PATH, signal);
+    const parsed = parseSystemConfiguration(res.body);
+    if (!parsed.ok) {
+      throw new UcdRestError('protocol', this.origin, `${this.origin}${this.basePath}${SYSTEM_CONFIG_READ_PATH} answered, but ${parsed.problem}.`, 'Check Settings > System Settings in the UCD web UI by hand.');
+    }
+    return parsed.config;
+  }
+
+  /**
+   * Sets maintenance mode: the map just read, with the flag changed, written whole (the server
+   * refuses a partial map). Returns the map that was written.
+   */
+  async setMaintenanceMode(current: SystemConfiguration, on: boolean, signal?: AbortSignal): Promise<SystemConfiguration> {
+    const next = withMaintenance(current, on);
+    await this.request('PUT', SYSTEM_CONFIG_WRITE_PATH, signal, JSON.stringify(next));
+    return next;
+  }
+
   /** The Dashboard's Cancel button for one process. */
   async cancel(process: RunningProcess | string, signal?: AbortSignal): Promise<void> {
     const id = typeof process === 'string' ? process : process.cancelId;
@@ -207,7 +230,7 @@ export class UcdRestClient {
     return bound.credentials;
   }
 
-  private async request(method: 'GET' | 'PUT', path: string, signal: AbortSignal | undefined): Promise<HttpResult> {
+  private async request(method: 'GET' | 'PUT', path: string, signal: AbortSignal | undefined, body?: string): Promise<HttpResult> {
     const timeoutMs = this.opts.requestTimeoutMs ?? 30_000;
     const trust = { pins: this.opts.pins, prompt: this.opts.prompt, sessionPins: this.sessionPins, ...(this.opts.ca ? { ca: this.opts.ca } : {}) };
     let socket = await connectTrusted(this.target, trust, signal, timeoutMs);
@@ -227,7 +250,7 @@ export class UcdRestClient {
     const what = `${method} ${this.origin}${fullPath.replace(/\?.*$/, '')}`;
     let res: HttpResult;
     try {
-      res = await send(socket, this.target, method, fullPath, encoded, signal, timeoutMs);
+      res = await send(socket, this.target, method, fullPath, encoded, signal, timeoutMs, body);
     } catch (e) {
       if (e instanceof UcdRestError) throw e;
       const msg = maskSecrets(`${what} failed: ${(e as Error).message}`, secrets);
@@ -254,9 +277,9 @@ export class UcdRestClient {
   }
 }
 
-function send(socket: TLSSocket, target: TlsTarget, method: string, path: string, basic: string, signal: AbortSignal | undefined, timeoutMs: number): Promise<HttpResult> {
+function send(socket: TLSSocket, target: TlsTarget, method: string, path: string, basic: string, signal: AbortSignal | undefined, timeoutMs: number, json?: string): Promise<HttpResult> {
   return new Promise((resolve, reject) => {
-    const body = method === 'PUT' ? '' : undefined;
+    const body = method === 'PUT' ? (json ?? '') : undefined;
     // The already-verified socket: the request is written only now, after the trust decision.
     // Not https.request: VS Code's extension host patches http(s).request to add its proxy agent,
     // which ignores createConnection and opens a second, CA-verified connection (so a pinned
@@ -273,7 +296,7 @@ function send(socket: TLSSocket, target: TlsTarget, method: string, path: string
         Authorization: `Basic ${basic}`,
         Accept: 'application/json',
         Connection: 'close',
-        ...(body !== undefined ? { 'Content-Type': 'application/json', 'Content-Length': '0' } : {}),
+        ...(body !== undefined ? { 'Content-Type': 'application/json', 'Content-Length': String(Buffer.byteLength(body, 'utf8')) } : {}),
       },
     });
     const timer = setTimeout(() => req.destroy(new UcdRestError('timeout', target.origin, `${method} ${target.origin}${path.replace(/\?.*$/, '')}: no answer within ${Math.round(timeoutMs / 1000)} s.`, 'Check the server\'s load and log, then try again.')), timeoutMs);

@@ -3,3 +3,4 @@ export { blockingProcesses, describeProcess, parseActivityItem, parseCurrentActi
 export { ACTIVITY_PATH, cancelPath, UcdRestClient, type CredentialSource, type UcdCredentials, type UcdRestOptions, type WaitOptions } from './client';
 export { maskSecrets, UcdRestError, type UcdRestErrorKind } from './errors';
 export { connectTrusted, MemoryPinStore, normalizeFingerprint, pinKey, type CertDecision, type CertPrompt, type TlsPinStore, type UnknownCertificate } from './tls';
+export { maintenanceState, MAINTENANCE_KEY, parseSystemConfiguration, SYSTEM_CONFIG_READ_PATH, SYSTEM_CONFIG_WRITE_PATH, withMaintenance, type MaintenanceState, type SystemConfiguration } from './systemConfig';
