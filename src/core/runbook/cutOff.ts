@@ -22,8 +22,8 @@ export function isWindowClosing(reason: unknown): reason is WindowClosing {
  * for a channel on a dead connection.
  */
 const LOST: readonly RegExp[] = [
-  /\bThe SSH connection to node \S+ was lost\b/,
-  /\bThe connection to \S+ was closed\./,
+  /\bThe SSH connection to node (?<node>\S+) was lost\b/,
+  /\bThe connection to (?<node>\S+) was closed\./,
   /\bChannel has been closed\b/,
   /\bNo response from server\b/,
   /\bNot connected\b/,
@@ -34,7 +34,8 @@ export function isConnectionLoss(text: string): boolean {
   return LOST.some((r) => r.test(text));
 }
 
-export type CutOff = { readonly kind: 'window-closing' } | { readonly kind: 'connection-lost' };
+/** `node`: the node the lost link's words name, for a step of the whole cluster. */
+export type CutOff = { readonly kind: 'window-closing' } | { readonly kind: 'connection-lost'; readonly node?: string };
 
 /**
  * Whether a failure about to be recorded was really a cut-off: the action's signal aborted because
@@ -43,7 +44,12 @@ export type CutOff = { readonly kind: 'window-closing' } | { readonly kind: 'con
  */
 export function cutOffOf(o: { readonly signal: AbortSignal; readonly evidence: readonly string[] }): CutOff | undefined {
   if (o.signal.aborted && isWindowClosing(o.signal.reason)) return { kind: 'window-closing' };
-  if (o.evidence.some(isConnectionLoss)) return { kind: 'connection-lost' };
+  for (const text of o.evidence) {
+    for (const r of LOST) {
+      const m = r.exec(text);
+      if (m) return m.groups?.node ? { kind: 'connection-lost', node: m.groups.node } : { kind: 'connection-lost' };
+    }
+  }
   return undefined;
 }
 
@@ -51,7 +57,7 @@ export function cutOffOf(o: { readonly signal: AbortSignal; readonly evidence: r
 export function cutOffReason(c: CutOff, title: string, node: string | undefined): string {
   const cause = c.kind === 'window-closing'
     ? `the window closed or reloaded while "${title}" was running${node ? ` on ${node}` : ''}`
-    : `the connection to ${node ?? 'a node'} was lost while "${title}" was running${node ? ' there' : ''}`;
+    : `the connection to ${node ?? c.node ?? 'a node'} was lost while "${title}" was running${node ?? c.node ? ' there' : ''}`;
   const maybe = node ? `${node} may have done all, part or none of it` : 'it may have been done in full, in part or not at all';
   return `${cause}, so its end was not seen: ${maybe}. Check this step to see where ${node ?? 'it'} is now, then run it again if it is not done.`;
 }
