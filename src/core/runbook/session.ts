@@ -264,6 +264,8 @@ export class RunSession {
   letGo(id: string): void {
     this.live.delete(id);
     if (this.closing && this.live.size === 0) this.release();
+    // Nothing is journaled, but the views say who follows it (following.ts).
+    this.changed();
   }
 
   /** Whether this session itself is carrying the action (then nobody else re-attaches to it). */
@@ -274,6 +276,7 @@ export class RunSession {
   /** Follows a detached action begun by an earlier owner: this session may finish it. */
   adopt(id: string): void {
     this.live.add(id);
+    this.changed();
   }
 
   /** The action's own process was found gone: interrupted, with what to look at. */
