@@ -40,7 +40,8 @@ function renderRow(r: NodeRow, running: ReadonlySet<string>, alerted: ReadonlySe
     // A running server is news only while it must be down: the warnings say when that is.
     el('td', { class: `server server-${r.server}${alerted.has(r.node) ? ' alert' : ''}` }, [tag(SERVER_WORD[r.server]), el('div', { class: 'sub' }, [r.serverDetail])]),
     cell(r.loadBalancer),
-    cell(busy ? 'busy…' : r.installer),
+    // A detached installer says how it is followed; "busy…" says less.
+    cell(busy && !r.installerFollow ? 'busy…' : r.installer),
     cell(time(r.lastCheck)),
     el('td', { class: 'actions' }, [
       button('Check again', { 'aria-label': `Check ${r.node} again`, ...(busy ? { disabled: '' } : {}) }, () => vscode.postMessage({ type: 'checkNode', node: r.node } satisfies ViewMessage)),

@@ -9,6 +9,7 @@ import type { Target } from '../core/journal/events';
 import { renderReport } from '../core/journal/report';
 import type { HandlerTable } from '../core/runbook/actions';
 import { describeOwner } from '../core/journal/owner';
+import { WindowClosing } from '../core/runbook/cutOff';
 import type { GateOptions } from '../core/runbook/gates';
 import { describeTarget, Runner, type Result, type RunnerOptions } from '../core/runbook/runner';
 import { journalPath, RunSession, type SessionRole } from '../core/runbook/session';
@@ -103,7 +104,8 @@ export class Controller implements vscode.Disposable {
   }
 
   dispose(): void {
-    for (const c of this.running) c.abort();
+    // Not a Cancel: what these actions were doing is cut off from view, and recorded so (cutOff.ts).
+    for (const c of this.running) c.abort(new WindowClosing());
     this.sessionSub?.dispose();
     this.session?.dispose();
     for (const d of this.disposables) d.dispose();
@@ -172,6 +174,25 @@ export class Controller implements vscode.Disposable {
     for (const t of session.interruptedOnOpen) {
       this.log.warn(`${describe(t)} was running when its window closed: marked interrupted, check it again`);
     }
+    // Outside the journal write that told us (a takeover happens inside one).
+    void Promise.resolve().then(() => this.followAgain());
+  }
+
+  /**
+   * Follows again, through the runner, what an earlier window left running detached on a node (an
+   * installer after a reload): the tree shows it running there until it ends with its real outcome.
+   */
+  private followAgain(): void {
+    const runner = this.runner;
+    if (!runner || !vscode.workspace.isTrusted) return;
+    const abort = new AbortController();
+    const followed = runner.followAgain(abort.signal);
+    if (!followed.length) return;
+    this.running.add(abort);
+    for (const { target, result } of followed) {
+      void vscode.window.withProgress({ location: { viewId: 'ucdUpgrade.runbook' }, title: `Following: ${describe(target)}` }, () => result).then((r) => this.show(target, 'Check', r));
+    }
+    void Promise.allSettled(followed.map((f) => f.result)).then(() => this.running.delete(abort));
   }
 
   /** The tree's message: why nothing can be changed here, if so. */
@@ -204,7 +225,7 @@ export class Controller implements vscode.Disposable {
     this.tree.update({ kind: 'runbook', steps, hasLog });
     this.view.description = `${c.name}: ${c.currentVersion} → ${c.targetVersion}`;
     const busyNodes = steps.flatMap((s) => s.nodes.filter((n) => n.state === 'running').map((n) => n.node));
-    this.statusPanel.update(clusterStatus(c, this.session.journal.events, this.session.state()), [...new Set(busyNodes)]);
+    this.statusPanel.update(clusterStatus(c, this.session.journal.events, this.session.state(), this.session.following()), [...new Set(busyNodes)]);
   }
 
   private gateOptions(): GateOptions {

@@ -39,6 +39,7 @@ const WORD: Record<DisplayState, string> = {
 function stateAndDetail(state: DisplayState, detail: string): string {
   const m = /^(skipped|confirmed|blocked|not needed): (.*)$/s.exec(detail);
   if (m) return `${WORD[state]}: ${m[2]}`;
+  if (detail.startsWith(`${WORD[state]} `)) return detail; // "running on ucd1 (detached; followed)"
   return [WORD[state], detail].filter(Boolean).join(' — ');
 }
 

@@ -28,8 +28,11 @@ export function demoPrerequisites(): string | undefined {
   return pre.ok ? undefined : pre.reason;
 }
 
-/** `failAfterSchema`: the package's installer fails after the schema upgrade (the rollback's test). */
-export async function startDemo(opts: { nodes?: number; failAfterSchema?: boolean } = {}): Promise<Demo> {
+/**
+ * `failAfterSchema`: the package's installer fails after the schema upgrade (the rollback's test);
+ * `schemaUpgradeSeconds`: how long the simulated schema upgrade takes; `installerMode`: written into the cluster file.
+ */
+export async function startDemo(opts: { nodes?: number; failAfterSchema?: boolean; schemaUpgradeSeconds?: number; installerMode?: 'guided' | 'silent' } = {}): Promise<Demo> {
   const why = demoPrerequisites();
   if (why) throw new Error(why);
   const pre = findPrerequisites({ chromium: false });
@@ -40,7 +43,7 @@ export async function startDemo(opts: { nodes?: number; failAfterSchema?: boolea
     await Promise.all(tc.nodes.map((n) => tc.startServer(n.name)));
     // Something for step 2 to find: a deployment running on the cluster.
     await tc.startProcess(tc.nodes[1].name, { type: 'application', name: 'Deploy', application: 'JPetStore', environment: 'PROD', components: ['web', 'db'] });
-    const pkg = tc.buildPackage(opts.failAfterSchema ? { failAfterSchema: true } : {});
+    const pkg = tc.buildPackage({ ...(opts.failAfterSchema ? { failAfterSchema: true } : {}), ...(opts.schemaUpgradeSeconds !== undefined ? { schemaUpgradeSeconds: opts.schemaUpgradeSeconds } : {}) });
     server = await CodeServer.start(paths);
     // code-server's HOME is its own temp dir: its ~/.ssh/known_hosts holds the nodes' host keys,
     // as an engineer's would after their first ssh to each node.
@@ -48,7 +51,7 @@ export async function startDemo(opts: { nodes?: number; failAfterSchema?: boolea
     fs.copyFileSync(tc.knownHostsFile, path.join(server.dir, '.ssh', 'known_hosts'));
     const workspace = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'ucd-demo-')), 'ucd-demo');
     fs.mkdirSync(workspace);
-    fs.writeFileSync(path.join(workspace, 'ucd-cluster.json'), `// The demo cluster of npm run demo: three simulated UCD ${tc.version} servers, upgraded to ${pkg.version}.\n${tc.clusterFile({ name: 'ucd-demo', package: { localFile: pkg.file } })}\n`);
+    fs.writeFileSync(path.join(workspace, 'ucd-cluster.json'), `// The demo cluster of npm run demo: three simulated UCD ${tc.version} servers, upgraded to ${pkg.version}.\n${tc.clusterFile({ name: 'ucd-demo', package: { localFile: pkg.file }, ...(opts.installerMode ? { installerMode: opts.installerMode } : {}) })}\n`);
     const s = server;
     return {
       tc,

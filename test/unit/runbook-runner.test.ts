@@ -10,6 +10,8 @@ import type { Cluster } from '../../src/core/cluster/types';
 import type { JournalEvent, Target, Verdict } from '../../src/core/journal/events';
 import { parseJournal } from '../../src/core/journal/journal';
 import type { ActionContext, HandlerTable, StepHandler } from '../../src/core/runbook/actions';
+import { WindowClosing } from '../../src/core/runbook/cutOff';
+import { renderReport } from '../../src/core/journal/report';
 import { Runner } from '../../src/core/runbook/runner';
 import { RunSession } from '../../src/core/runbook/session';
 import { nodesOf } from '../../src/core/runbook/state';
@@ -224,3 +226,121 @@ test('a handler that throws leaves no record running: it is closed as failed wit
   assert.equal(o?.status, 'failed');
   assert.deepEqual(o && 'evidence' in o && o.evidence, ['ended without a result: ssh: connection reset']);
 });
+
+/** A handler that starts its record on ucd3, then, as the core's handlers do, records the error it met as failed. */
+function failingWith(message: string, hold?: Promise<void>): StepHandler {
+  return async (ctx) => {
+    const t = { step: ctx.target.step, node: 'ucd3' };
+    const id = ctx.session.begin(t, 'run');
+    await hold;
+    ctx.session.finish(id, t, 'run', 'failed', [message], 'Read the log.');
+  };
+}
+
+function section(markdown: string, title: string): string {
+  const at = markdown.indexOf(`## ${title}`);
+  assert.ok(at >= 0, `no "${title}" section in the report`);
+  const next = markdown.indexOf('\n## ', at + 1);
+  return markdown.slice(at, next < 0 ? undefined : next);
+}
+
+function report(s: RunSession): string {
+  return renderReport({ cluster: s.cluster, events: s.journal.events, views: s.view(), readIssues: [], generatedAt: new Date(T0), operator: { user: 'u', machine: 'm' }, journalFile: path.basename(s.journalFile) });
+}
+
+test('an action cut off by the window closing is recorded interrupted in plain words, never failed with the library\'s, and the report lists it', async () => {
+  let release!: () => void;
+  const hold = new Promise<void>((resolve) => (release = resolve));
+  const r = rig((calls) => ({ ...defaultHandlers(calls), stop: { run: failingWith('Channel has been closed', hold) } }));
+  const closing = new AbortController();
+  const done = r.runner.run({ step: 'stop', node: 'ucd3' }, closing.signal);
+  closing.abort(new WindowClosing());
+  release();
+  assert.deepEqual(await done, { kind: 'done' });
+  const o = r.session.state().get('stop@ucd3');
+  assert.equal(o?.status, 'interrupted', JSON.stringify(o));
+  const reason = o?.status === 'interrupted' ? o.reason ?? '' : '';
+  assert.match(reason, /^the window closed or reloaded while "Shut down the servers" was running on ucd3, so its end was not seen/);
+  assert.match(reason, /Check this step to see where ucd3 is now/);
+  assert.doesNotMatch(reason, /Channel has been closed/, 'the record says what happened, not the library\'s words');
+  assert.ok(!events(r.session).some((e) => e.type === 'finished' && e.step === 'stop'), 'no failure in the journal');
+  assert.ok(r.lines.some((l) => l.includes('interrupted, not failed') && l.includes('Channel has been closed')), 'the library\'s words stay in the log');
+  const interruptions = section(report(r.session), 'Interruptions');
+  assert.doesNotMatch(interruptions, /None\./);
+  assert.match(interruptions, /ucd3/);
+});
+
+test('an action cut off by a lost connection is interrupted; a Cancel the engineer chose, or any other failure, stays failed', async () => {
+  const r = rig((calls) => ({
+    ...defaultHandlers(calls),
+    stop: { run: failingWith('The SSH connection to node ucd3 was lost (while a command ran).') },
+    verifyStopped: { run: failingWith('kill exited 1') },
+  }));
+  assert.deepEqual(await r.runner.run({ step: 'stop', node: 'ucd3' }), { kind: 'done' });
+  const lost = r.session.state().get('stop@ucd3');
+  assert.equal(lost?.status, 'interrupted');
+  assert.match(lost?.status === 'interrupted' ? lost.reason ?? '' : '', /^the connection to ucd3 was lost while "Shut down the servers" was running there/);
+
+  const cancel = new AbortController();
+  cancel.abort();
+  await r.runner.run({ step: 'verifyStopped', node: 'ucd3' }, cancel.signal);
+  assert.equal(r.session.state().get('verifyStopped@ucd3')?.status, 'failed', 'a plain abort (the engineer\'s Stop) is not a window closing');
+
+  // A handler that throws in a lost link's words: its dangling record is interrupted too.
+  const thrower = rig((calls) => ({
+    ...defaultHandlers(calls),
+    installFirst: {
+      run: async (ctx) => {
+        ctx.session.begin({ step: 'installFirst', node: 'ucd1' }, 'run');
+        throw new Error('Channel has been closed');
+      },
+    },
+  }));
+  for (const n of ['ucd1', 'ucd2', 'ucd3']) record(thrower.session, 'verifyStopped', n, 'check', 'passed');
+  assert.deepEqual(await thrower.runner.run({ step: 'installFirst', node: 'ucd1' }), { kind: 'error', message: 'Channel has been closed' });
+  assert.equal(thrower.session.state().get('installFirst@ucd1')?.status, 'interrupted');
+});
+
+test('followAgain: the installer an earlier window left running detached is followed again through its Check, once', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ucd-runner-'));
+  const first = RunSession.open(cluster(), dir);
+  const target = { step: 'installFirst' as const, node: 'ucd1' };
+  const id = first.begin(target, 'run');
+  first.detached(id, target, { runId: 'r-1', pid: 4242, dir: '/home/u/.ucd-upgrade-stage/runs/r-1' });
+  // The window reloads: it lets go of the installer, which goes on on the node.
+  first.dispose();
+  first.letGo(id);
+
+  const calls: string[] = [];
+  const lines: string[] = [];
+  const log = { info: (m: string) => lines.push(m), warn: (m: string) => lines.push(m), error: (m: string) => lines.push(m) };
+  const second = RunSession.open(cluster(), dir);
+  assert.equal(second.role.kind, 'owner');
+  assert.equal(second.view().find((v) => v.def.id === 'installFirst')?.nodes[0].detail, 'running on ucd1 (detached; not followed here — Check follows it again)');
+  let seen = '';
+  const runner = new Runner(second, {
+    log,
+    handlers: {
+      installFirst: {
+        check: async (ctx) => {
+          calls.push(`check ${ctx.target.step}@${ctx.target.node}`);
+          // What the installer's Check does: adopt the run, then record its real outcome on it.
+          ctx.session.adopt(id);
+          seen = ctx.session.view().find((v) => v.def.id === 'installFirst')?.nodes[0].detail ?? '';
+          ctx.session.finish(id, target, 'run', 'passed', ['upgraded 7.0.5.0 → 7.1.2.0']);
+        },
+      },
+    },
+  });
+  const followed = runner.followAgain();
+  assert.deepEqual(followed.map((f) => f.target), [target]);
+  assert.deepEqual(await followed[0].result, { kind: 'done' });
+  assert.deepEqual(calls, ['check installFirst@ucd1']);
+  assert.equal(seen, 'running on ucd1 (detached; followed)', 'while followed, the tree says so');
+  assert.equal(second.state().get('installFirst@ucd1')?.status, 'passed');
+  assert.ok(lines.some((l) => l.includes('following it again') && l.includes('run r-1, pid 4242')), lines.join('\n'));
+  assert.deepEqual(runner.followAgain(), [], 'each is followed once');
+  assert.deepEqual(calls.length, 1);
+  second.dispose();
+});
+

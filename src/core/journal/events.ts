@@ -40,7 +40,10 @@ export type JournalEvent =
   | ({ readonly type: 'rollback'; readonly ts: string; readonly id: string; readonly stage: RollbackStage; readonly verdict: Verdict | 'started'; readonly evidence: readonly string[]; readonly hint?: string } & NoTarget)
   // UCD's maintenance mode (src/core/steps/maintenance.ts), run-wide like the pre-flight: turned on
   // before step 2, off after step 11, skipped (before 7.0.3) or failed, with what was seen.
-  | ({ readonly type: 'maintenance'; readonly ts: string; readonly state: MaintenanceOutcome; readonly detail: string } & NoTarget);
+  | ({ readonly type: 'maintenance'; readonly ts: string; readonly state: MaintenanceOutcome; readonly detail: string } & NoTarget)
+  // The link to a node that runs a detached action (id) went down or came back; the action goes on there.
+  | ({ readonly type: 'connection-lost'; readonly ts: string; readonly id: string; readonly message: string } & Target)
+  | ({ readonly type: 'connection-restored'; readonly ts: string; readonly id: string; readonly message: string } & Target);
 
 /** What a step-1 archive holds. */
 export type BackupWhat = 'database' | 'install' | 'appdata';
@@ -58,7 +61,7 @@ interface NoTarget {
 
 export type JournalEventType = JournalEvent['type'];
 
-const TYPES: ReadonlySet<string> = new Set(['run-opened', 'started', 'finished', 'interrupted', 'skipped', 'confirmed', 'reset', 'refused', 'noted', 'detached', 'preflight', 'preflight-skipped', 'backup-archive', 'rollback', 'maintenance']);
+const TYPES: ReadonlySet<string> = new Set(['run-opened', 'started', 'finished', 'interrupted', 'skipped', 'confirmed', 'reset', 'refused', 'noted', 'detached', 'preflight', 'preflight-skipped', 'backup-archive', 'rollback', 'maintenance', 'connection-lost', 'connection-restored']);
 /** Events about the run as a whole, with no step. */
 const RUN_WIDE: ReadonlySet<string> = new Set(['run-opened', 'preflight', 'preflight-skipped', 'backup-archive', 'rollback', 'maintenance']);
 

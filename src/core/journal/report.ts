@@ -90,6 +90,7 @@ function eventDetails(e: JournalEvent, startedAt: ReadonlyMap<string, string>): 
     case 'noted': return `note beside the probe result: ${mdText(e.note)}`;
     case 'backup-archive': return `backup archive (${e.what}) on ${mdText(e.where)}: ${mdText(e.path)}, ${e.size} bytes, sha256:${e.sha256}`;
     case 'rollback': return `roll back, ${ROLLBACK_STAGE[e.stage]}: ${e.verdict}${e.evidence.length ? `: ${e.evidence.map(mdText).join('; ')}` : ''}${e.hint ? ` (next: ${mdText(e.hint)})` : ''}`;
+    case 'connection-lost': case 'connection-restored': return mdText(e.message);
   }
 }
 

@@ -6,6 +6,7 @@ import { randomUUID } from 'node:crypto';
 import type { Cluster } from '../cluster/types';
 import type { RequestKind, Target } from '../journal/events';
 import type { ActionLog, HandlerTable, StepHandler } from './actions';
+import { cutOffOf, cutOffReason } from './cutOff';
 import { DEFAULT_GATE_OPTIONS, hardGates, isProven, storageStepApplies, type GateOptions } from './gates';
 import { STOPS_A_SERVER, upgradedNodes } from './phase';
 import type { RunSession } from './session';
@@ -87,6 +88,8 @@ export function runRefusals(cluster: Cluster, state: RunState, now: number, opts
 
 export class Runner {
   private readonly inFlight = new Set<InFlight>();
+  /** Detached actions this runner has followed again: each once. */
+  private readonly followed = new Set<string>();
 
   constructor(readonly session: RunSession, private readonly opts: RunnerOptions) {}
 
@@ -138,6 +141,25 @@ export class Runner {
     } finally {
       this.inFlight.delete(entry);
     }
+  }
+
+  /**
+   * Follows again the actions an earlier owner left running detached on their nodes (an installer
+   * after a reload), each through its step's Check, which reads the log and records the real
+   * outcome on the run that started it. Only an owner has any (a follower's session lists none
+   * until it takes the run over); each is followed once, unless it already ended meanwhile.
+   */
+  followAgain(signal?: AbortSignal): { readonly target: Target; readonly result: Promise<Result> }[] {
+    const out: { target: Target; result: Promise<Result> }[] = [];
+    if (this.session.role.kind !== 'owner') return out;
+    for (const d of this.session.detachedOnOpen) {
+      const o = this.session.state().get(targetKey(d.target.step, d.target.node));
+      if (this.followed.has(d.id) || this.session.carries(d.id) || o?.status !== 'running' || o.id !== d.id) continue;
+      this.followed.add(d.id);
+      this.opts.log.info(`${describeTarget(d.target)}: still running on ${d.target.node ?? 'its node'} when this window opened (run ${d.run.runId}, pid ${d.run.pid}): following it again`);
+      out.push({ target: d.target, result: this.perform({ kind: 'check', target: d.target }, signal) });
+    }
+    return out;
   }
 
   /** Whether an action on (an overlap of) this target is running now. */
@@ -257,6 +279,9 @@ export class Runner {
 
   private async execute(handler: StepHandler, kind: 'run' | 'check', target: Target, signal: AbortSignal): Promise<Result> {
     const since = this.session.time();
+    // A failure the handler records while this window closes, or in the words of a dropped link,
+    // is an interruption: what the node did is not known, and Check tells.
+    const judging = this.session.judgeFailures(this.keysOf(target), (t, evidence) => this.cutOff(t, signal, evidence));
     try {
       await handler({ cluster: this.cluster, session: this.session, target, log: this.opts.log, signal });
       return { kind: 'done' };
@@ -265,10 +290,29 @@ export class Runner {
       this.opts.log.error(`${describeTarget(target)}: ${VERB[kind]} failed: ${message}`);
       this.closeDangling(target, since, message);
       return { kind: 'error', message };
+    } finally {
+      judging.dispose();
     }
   }
 
-  /** A handler that threw may leave its record running; it ran in this window, so it failed here. */
+  private cutOff(t: Target, signal: AbortSignal, evidence: readonly string[]): string | undefined {
+    const c = cutOffOf({ signal, evidence });
+    if (!c) return undefined;
+    const reason = cutOffReason(c, stepDef(t.step).title, t.node);
+    // The library's words stay in the log, beside the plain ones in the record.
+    this.opts.log.warn(`${describeTarget(t)}: interrupted, not failed — ${reason} (${evidence.join('; ')})`);
+    return reason;
+  }
+
+  /** The record keys a target covers: the step's own and each of its nodes'. */
+  private keysOf(target: Target): string[] {
+    return [targetKey(target.step), ...(stepDef(target.step).scope === 'cluster' ? [] : targetNodes(this.cluster, target).map((n) => targetKey(target.step, n)))];
+  }
+
+  /**
+   * A handler that threw may leave its record running; it ran in this window, so it failed here,
+   * unless it was cut off (then the judge above records it interrupted).
+   */
   private closeDangling(target: Target, since: number, message: string): void {
     const state = this.session.state();
     for (const n of target.node !== undefined || stepDef(target.step).scope !== 'cluster' ? targetNodes(this.cluster, target) : [undefined]) {

@@ -10,7 +10,8 @@ import { DEFAULT_LOCK_TIMING, describeOwner, OwnerLiveness, OwnerLock, type Clai
 import type { DetachedRun } from '../remote/detached';
 import type { NodeFacts } from '../status/facts';
 import { DEFAULT_GATE_OPTIONS, type GateOptions } from './gates';
-import { danglingRuns, nodesOf, reduceJournal, splitKey, type RunState } from './state';
+import { followingOf, type Following } from './following';
+import { danglingRuns, nodesOf, reduceJournal, splitKey, targetKey, type RunState } from './state';
 import { stepDef } from './steps';
 import { runPhase, type Phase } from './phase';
 import { deriveRunbook, type Actions, type StepView } from './view';
@@ -44,6 +45,12 @@ export interface SessionOptions {
   readonly pollMs?: number;
 }
 
+/**
+ * Judges a failure about to be recorded on one of its targets: a reason when the action was in fact
+ * cut off from this window (runner.ts), recorded as interrupted instead.
+ */
+export type FailureJudge = (target: Target, evidence: readonly string[]) => string | undefined;
+
 export function journalPath(cluster: Cluster, workspaceDir: string): string {
   return path.join(workspaceDir, JOURNAL_DIR, journalFileName(cluster.name, cluster.currentVersion, cluster.targetVersion));
 }
@@ -59,13 +66,16 @@ export class RunSession {
   /** Actions begun here and not yet finished: a closing session keeps its lock until they end. */
   private readonly live = new Set<string>();
   private closing = false;
+  /** Set by the runner for the targets of the actions it runs (see FailureJudge). */
+  private readonly judges = new Set<{ readonly keys: ReadonlySet<string>; readonly judge: FailureJudge }>();
   /** Lines of the journal that could not be read (reported, never fatal). */
   readonly readIssues;
   /** Actions that were running when their owner went away; marked interrupted when this session took the run over. */
   readonly interruptedOnOpen: Target[] = [];
   /**
    * Actions whose process runs detached on a node (an installer) and was running when the owner
-   * went away: not interrupted, but to be followed again (steps/installer.ts re-attaches on Check).
+   * went away: not interrupted, but to be followed again (steps/installer.ts re-attaches on Check;
+   * Runner.followAgain does it as soon as this session owns the run).
    */
   readonly detachedOnOpen: { readonly target: Target; readonly id: string; readonly run: DetachedRun }[] = [];
 
@@ -158,9 +168,24 @@ export class RunSession {
 
   /** The runbook as this window may act on it: a follower is offered no action at all. */
   view(opts: GateOptions = DEFAULT_GATE_OPTIONS): StepView[] {
-    const steps = deriveRunbook(this.cluster, this.state(), this.now(), opts, this.phase());
+    const steps = deriveRunbook(this.cluster, this.state(), this.now(), opts, this.phase(), this.following());
     if (this.current.kind === 'owner' && !this.closing) return steps;
     return steps.map((s) => ({ ...s, actions: NO_ACTIONS, nodes: s.nodes.map((n) => ({ ...n, actions: NO_ACTIONS })) }));
+  }
+
+  /** Per action id, how each action running detached on its node is followed, as this window sees it. */
+  following(): Map<string, Following> {
+    return followingOf(this.journal.events, (id) => this.live.has(id), this.current.kind === 'owner' && !this.closing);
+  }
+
+  /**
+   * While the returned handle is not disposed, a failure recorded on one of `keys` (targetKey) is
+   * first shown to `judge`; when it names a reason, the action is recorded interrupted instead.
+   */
+  judgeFailures(keys: Iterable<string>, judge: FailureJudge): { dispose(): void } {
+    const entry = { keys: new Set(keys), judge };
+    this.judges.add(entry);
+    return { dispose: () => this.judges.delete(entry) };
   }
 
   phase(): Phase {
@@ -259,6 +284,8 @@ export class RunSession {
   letGo(id: string): void {
     this.live.delete(id);
     if (this.closing && this.live.size === 0) this.release();
+    // Nothing is journaled, but the views say who follows it (following.ts).
+    this.changed();
   }
 
   /** Whether this session itself is carrying the action (then nobody else re-attaches to it). */
@@ -269,6 +296,7 @@ export class RunSession {
   /** Follows a detached action begun by an earlier owner: this session may finish it. */
   adopt(id: string): void {
     this.live.add(id);
+    this.changed();
   }
 
   /** The action's own process was found gone: interrupted, with what to look at. */
@@ -279,9 +307,23 @@ export class RunSession {
   }
 
   finish(id: string, target: Target, kind: ActionKind, verdict: Verdict, evidence: readonly string[], hint?: string, facts?: NodeFacts): void {
+    if (verdict === 'failed') {
+      const why = this.cutOff(target, evidence);
+      if (why) return this.interrupt(id, target, why);
+    }
     this.record({ type: 'finished', ts: this.ts(), id, kind, verdict, evidence, ...(hint ? { hint } : {}), ...(facts ? { facts } : {}), ...this.checked(target) });
     this.live.delete(id);
     if (this.closing && this.live.size === 0) this.release();
+  }
+
+  private cutOff(target: Target, evidence: readonly string[]): string | undefined {
+    const key = targetKey(target.step, target.node);
+    for (const { keys, judge } of this.judges) {
+      if (!keys.has(key)) continue;
+      const why = judge(target, evidence);
+      if (why) return why;
+    }
+    return undefined;
   }
 
   /** The one door to the journal: only the owner writes, and only while its lock is still the journal's. */

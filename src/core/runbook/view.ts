@@ -3,6 +3,7 @@
 import type { Cluster } from '../cluster/types';
 import { hardGates, isSettled, stoppedProof, storageStepApplies, warnings, type GateOptions } from './gates';
 import { isHistory, STOPS_A_SERVER, upgradedNodes, type Phase } from './phase';
+import { runningDetail, type Following } from './following';
 import { nodesOf, targetKey, type Outcome, type RunState } from './state';
 import { STEPS, type StepDef, type StepId } from './steps';
 
@@ -50,10 +51,11 @@ const NOUN: Record<StepId, string> = {
 
 const DONE: ReadonlySet<DisplayState> = new Set(['passed', 'warning', 'skipped', 'confirmed', 'notNeeded']);
 
-export function deriveRunbook(cluster: Cluster, state: RunState, now: number, opts: GateOptions, phase: Phase): StepView[] {
+/** `following`: per action id, how an action that runs detached on its node is followed (following.ts). */
+export function deriveRunbook(cluster: Cluster, state: RunState, now: number, opts: GateOptions, phase: Phase, following: ReadonlyMap<string, Following> = new Map()): StepView[] {
   const views: StepView[] = [];
   let earlierOpen: StepView | undefined;
-  const ctx: Derivation = { cluster, state, now, opts, phase, upgraded: upgradedNodes(cluster, state) };
+  const ctx: Derivation = { cluster, state, now, opts, phase, upgraded: upgradedNodes(cluster, state), following };
   STEPS.forEach((def, i) => {
     const view = deriveStep(def, i + 1, ctx, earlierOpen);
     views.push(view);
@@ -70,16 +72,17 @@ interface Derivation {
   readonly opts: GateOptions;
   readonly phase: Phase;
   readonly upgraded: ReadonlySet<string>;
+  readonly following: ReadonlyMap<string, Following>;
 }
 
 function outcomeState(o: Outcome | undefined): DisplayState | undefined {
   return o?.status;
 }
 
-function detailOf(o: Outcome | undefined): string {
+function detailOf(o: Outcome | undefined, following: ReadonlyMap<string, Following>): string {
   if (!o) return '';
   switch (o.status) {
-    case 'running': return o.kind === 'run' ? 'running…' : 'checking…';
+    case 'running': return runningDetail(o.kind, following.get(o.id));
     case 'passed': case 'failed': case 'warning': return o.evidence.join('; ');
     case 'skipped': return `skipped: ${o.reason}`;
     case 'confirmed': return `confirmed: ${o.note}`;
@@ -120,7 +123,7 @@ function deriveStep(def: StepDef, number: number, d: Derivation, earlierOpen: St
   if (def.scope === 'cluster') {
     const o = state.get(targetKey(def.id));
     const st = openState(outcomeState(o), gateFailures.length > 0);
-    const summary = o ? detailOf(o) : st === 'blocked' ? gateFailures[0].reason : st === 'pending' ? waiting : '';
+    const summary = o ? detailOf(o, d.following) : st === 'blocked' ? gateFailures[0].reason : st === 'pending' ? waiting : '';
     return { def, number, state: st, summary, reasons: gateFailures.map((g) => g.reason), warnings: stepWarnings, outcome: o, nodes: [], actions: actionsFor(st, def.id), history };
   }
 
@@ -131,7 +134,7 @@ function deriveStep(def: StepDef, number: number, d: Derivation, earlierOpen: St
     let st = openState(outcomeState(o), nodeGate.length > 0);
     // A stopped-check ages only while it still matters: not for a node already on the target version.
     if (def.id === 'verifyStopped' && o?.status === 'passed' && !d.upgraded.has(node) && stoppedProof(state, node, now, opts)) st = 'stale';
-    const detail = o ? (st === 'stale' ? `${detailOf(o)} (stale: check again)` : detailOf(o)) : nodeGate[0]?.reason.replace(`${node}: `, '') ?? (st === 'pending' ? waiting : '');
+    const detail = o ? (st === 'stale' ? `${detailOf(o, d.following)} (stale: check again)` : detailOf(o, d.following)) : nodeGate[0]?.reason.replace(`${node}: `, '') ?? (st === 'pending' ? waiting : '');
     return { node, state: st, detail, outcome: o, actions: actionsFor(st, def.id, stopsUpgraded([node])) };
   });
 
@@ -141,6 +144,8 @@ function deriveStep(def: StepDef, number: number, d: Derivation, earlierOpen: St
   const failed = nodeViews.filter((n) => n.state === 'failed').length;
   let summary = `${settled}/${nodeViews.length} node${nodeViews.length === 1 ? '' : 's'} ${NOUN[def.id]}`;
   if (failed) summary += `, ${failed} failed`;
+  // A detached installer is the news of the step: where it runs and whether anyone follows it.
+  for (const n of nodeViews) if (n.outcome?.status === 'running' && d.following.has(n.outcome.id)) summary += `, ${n.detail}`;
   if (st === 'blocked' && settled === 0) summary = `blocked: ${gateFailures[0].reason}`;
   else if (st === 'pending' && settled === 0) summary = waiting;
   const actions = actionsFor(st, def.id, stopsUpgraded(nodeViews.map((n) => n.node)));

@@ -3,6 +3,7 @@
 import type { Cluster } from '../cluster/types';
 import type { JournalEvent } from '../journal/events';
 import { isSettled, storageStepApplies, warnings as gateWarnings } from '../runbook/gates';
+import { runningDetail, type Following } from '../runbook/following';
 import { targetKey, type Outcome, type RunState } from '../runbook/state';
 import { mergeFacts, showsRunning, type NodeFacts } from './facts';
 
@@ -19,6 +20,8 @@ export interface NodeRow {
   readonly serverDetail: string;
   readonly loadBalancer: 'in-rotation' | 'out-of-rotation' | 'unknown';
   readonly installer: string;
+  /** Set while its installer runs detached on the node: `installer` then says how it is followed. */
+  readonly installerFollow?: Following['kind'];
   /** When this node was last checked (ISO time), if ever. */
   readonly lastCheck?: string;
 }
@@ -27,7 +30,8 @@ export type Severity = 'critical' | 'error' | 'warning' | 'info';
 
 export type WarningCode =
   | 'host-key-changed' | 'still-running' | 'stale-pid' | 'unreachable' | 'storage-must-move'
-  | 'versions-differ' | 'unexpected-version' | 'backup-missing' | 'backup-before-shutdown' | 'fips';
+  | 'versions-differ' | 'unexpected-version' | 'backup-missing' | 'backup-before-shutdown' | 'fips'
+  | 'connection-lost';
 
 export interface StatusWarning {
   readonly severity: Severity;
@@ -69,8 +73,9 @@ function serverOf(f: NodeFacts): { state: ServerState; detail: string } {
   return { state: 'stopped', detail: 'no pid file, no process, ports free' };
 }
 
-function installerOf(o: Outcome | undefined, f: NodeFacts): string {
-  if (f.installer === 'running' || o?.status === 'running') return 'running';
+function installerOf(o: Outcome | undefined, f: NodeFacts, following: ReadonlyMap<string, Following>): string {
+  if (o?.status === 'running') return following.has(o.id) ? runningDetail(o.kind, following.get(o.id)) : 'running';
+  if (f.installer === 'running') return 'running';
   if (!o) return f.installer ?? 'not started';
   switch (o.status) {
     case 'passed': case 'warning': return 'upgraded';
@@ -87,7 +92,8 @@ function shutdownBegun(state: RunState, cluster: Cluster): boolean {
   return cluster.nodes.some((n) => state.has(targetKey('stop', n.name)) || state.has(targetKey('verifyStopped', n.name)));
 }
 
-export function clusterStatus(cluster: Cluster, events: readonly JournalEvent[], state: RunState): ClusterStatus {
+/** `following`: how each action running detached on its node is followed (RunSession.following()). */
+export function clusterStatus(cluster: Cluster, events: readonly JournalEvent[], state: RunState, following: ReadonlyMap<string, Following> = new Map()): ClusterStatus {
   const facts = factsByNode(events);
   const warnings: StatusWarning[] = [];
   const rows: NodeRow[] = cluster.nodes.map((n) => {
@@ -97,6 +103,11 @@ export function clusterStatus(cluster: Cluster, events: readonly JournalEvent[],
     const installStep = n.name === cluster.firstNode ? 'installFirst' : 'installOthers';
     const upgraded = isSettled(state.get(targetKey(installStep, n.name)));
 
+    const install = state.get(targetKey(installStep, n.name));
+    const link = install?.status === 'running' ? following.get(install.id) : undefined;
+    if (link?.kind === 'connection-lost') {
+      warnings.push({ severity: 'warning', code: 'connection-lost', node: n.name, message: `${runningDetail('run', link)}.` });
+    }
     if (f.hostKeyChanged) {
       warnings.push({ severity: 'critical', code: 'host-key-changed', node: n.name, message: `${n.name}: its SSH host key CHANGED. Nothing will connect to it until you verify the new key with its administrator.` });
     }
@@ -121,7 +132,8 @@ export function clusterStatus(cluster: Cluster, events: readonly JournalEvent[],
       server: server.state,
       serverDetail: server.detail,
       loadBalancer: f.loadBalancer ?? 'unknown',
-      installer: installerOf(state.get(targetKey(installStep, n.name)), f),
+      installer: installerOf(install, f, following),
+      ...(link ? { installerFollow: link.kind } : {}),
       ...(entry ? { lastCheck: entry.at } : {}),
     };
   });
