@@ -3,13 +3,18 @@ import * as vscode from 'vscode';
 import { ClusterFile } from './vscode/clusterFile';
 import { Controller } from './vscode/controller';
 import { buildHandlers } from './vscode/handlers';
-import { createLog } from './vscode/log';
+import { RunLog } from './core/journal/transcript';
+import { channelSink, createLog, teeChannel } from './vscode/log';
 import { registerPreflight } from './vscode/preflight';
+import { secretsInUse } from './vscode/secretsInUse';
 import { createSshPool, createTlsTrust } from './vscode/trust';
 
 export async function activate(context: vscode.ExtensionContext): Promise<void> {
-  const log = createLog();
-  context.subscriptions.push(log);
+  const channel = createLog();
+  context.subscriptions.push(channel);
+  // Every line, from the steps or the glue, is masked and kept on disk beside the journal.
+  const runLog = new RunLog(secretsInUse.mask, channelSink(channel));
+  const log = teeChannel(channel, runLog);
   await vscode.commands.executeCommand('setContext', 'ucdUpgrade.hasClusterFile', false);
 
   const folder = vscode.workspace.workspaceFolders?.[0];
@@ -24,7 +29,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   const tls = createTlsTrust(context);
   const loaded = () => (clusterFile.state.kind === 'loaded' && clusterFile.state.result.ok ? clusterFile.state.result.cluster : undefined);
   const handlers = buildHandlers({ context, pool, tls, cluster: loaded });
-  const controller = new Controller(context.extensionUri, clusterFile, log, handlers);
+  const controller = new Controller(context.extensionUri, clusterFile, log, handlers, runLog);
   context.subscriptions.push(clusterFile, controller, ...controller.registerCommands());
   context.subscriptions.push(...registerPreflight({ context, pool, tls, log, cluster: loaded, session: () => controller.runSession }));
   await clusterFile.reload();

@@ -7,6 +7,7 @@ import type { Cluster } from '../core/cluster/types';
 import { CLUSTER_TEMPLATE } from '../core/cluster/template';
 import type { Target } from '../core/journal/events';
 import { renderReport } from '../core/journal/report';
+import type { RunLog } from '../core/journal/transcript';
 import type { HandlerTable } from '../core/runbook/actions';
 import { describeOwner } from '../core/journal/owner';
 import type { GateOptions } from '../core/runbook/gates';
@@ -16,7 +17,7 @@ import { targetKey } from '../core/runbook/state';
 import { clusterStatus } from '../core/status/clusterStatus';
 import { ClusterFile, type ClusterFileState } from './clusterFile';
 import { confirmDestructive } from './dialogs';
-import { NODE_LOG_SCHEME, NodeLog } from './log';
+import { showTranscript } from './log';
 import { RunbookTree, type RunbookItem } from './runbookTree';
 import { secretsInUse } from './secretsInUse';
 import { StatusPanel } from './statusPanel';
@@ -35,16 +36,15 @@ export class Controller implements vscode.Disposable {
   private runner: Runner | undefined;
   private readonly running = new Set<AbortController>();
   private readonly statusPanel: StatusPanel;
-  private readonly nodeLog: NodeLog;
 
   constructor(
     extensionUri: vscode.Uri,
     private readonly clusterFile: ClusterFile,
     private readonly log: Log,
     private readonly handlers: HandlerTable,
+    /** The run's logger: `log` writes through it; Show Log opens its transcripts. */
+    private readonly runLog: RunLog,
   ) {
-    this.nodeLog = new NodeLog(log);
-    this.disposables.push(vscode.workspace.registerTextDocumentContentProvider(NODE_LOG_SCHEME, this.nodeLog));
     this.statusPanel = new StatusPanel(extensionUri, {
       checkNode: (node) => {
         const item = this.nodeItem(node);
@@ -134,7 +134,8 @@ export class Controller implements vscode.Disposable {
     }
     this.sessionKey = key;
     this.sessionRole = undefined;
-    this.runner = new Runner(this.session, { handlers: this.handlers, log: this.nodeLog, gates: () => this.gateOptions() });
+    this.runLog.attach(this.session.journalFile, cluster.nodes.map((n) => n.name));
+    this.runner = new Runner(this.session, { handlers: this.handlers, log: this.runLog, gates: () => this.gateOptions() });
     this.sessionSub = this.session.onDidChange(() => {
       this.announceRole();
       this.render();
@@ -230,11 +231,18 @@ export class Controller implements vscode.Disposable {
     vscode.window.createTerminal({ name: `UCD ${n.name}`, shellPath: 'ssh', shellArgs: args, iconPath: new vscode.ThemeIcon('server') }).show();
   }
 
-  /** Just this node's lines of this window, in a read-only log document beside the editor. */
+  /** The node's transcript on disk (every window's lines about it in this run), in the main editor area. */
   private async showNodeLog(node: string): Promise<void> {
-    const doc = await vscode.workspace.openTextDocument(NodeLog.uri(node));
-    await vscode.languages.setTextDocumentLanguage(doc, 'log');
-    await vscode.window.showTextDocument(doc, { preview: true, viewColumn: vscode.ViewColumn.Beside });
+    const file = this.runLog.nodeFile(node);
+    if (!file) {
+      void vscode.window.showInformationMessage(`UCD Upgrade: there is no run yet, so nothing is logged about ${node}: open a valid cluster file first.`);
+      return;
+    }
+    try {
+      await showTranscript(file);
+    } catch (e) {
+      void vscode.window.showErrorMessage(`UCD Upgrade: cannot open the transcript of ${node} (${file}): ${(e as Error).message}. The same lines are in the UCD Upgrade output channel.`);
+    }
   }
 
 
