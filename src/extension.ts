@@ -3,6 +3,7 @@ import * as vscode from 'vscode';
 import { ClusterFile } from './vscode/clusterFile';
 import { Controller } from './vscode/controller';
 import { buildHandlers } from './vscode/handlers';
+import type { Decision } from './core/journal/events';
 import { RunLog } from './core/journal/transcript';
 import { channelSink, createLog, teeChannel } from './vscode/log';
 import { registerPreflight } from './vscode/preflight';
@@ -24,12 +25,15 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     return;
   }
   const clusterFile = new ClusterFile(folder);
-  const pool = createSshPool(context, log);
+  // Accepted host keys and certificates go to the run's journal, once the controller has a run.
+  let controller: Controller | undefined;
+  const decided = (d: Decision) => controller?.recordDecision(d);
+  const pool = createSshPool(context, log, decided);
   context.subscriptions.push({ dispose: () => void pool.closeAll() });
-  const tls = createTlsTrust(context);
+  const tls = createTlsTrust(context, decided);
   const loaded = () => (clusterFile.state.kind === 'loaded' && clusterFile.state.result.ok ? clusterFile.state.result.cluster : undefined);
   const handlers = buildHandlers({ context, pool, tls, cluster: loaded });
-  const controller = new Controller(context.extensionUri, clusterFile, log, handlers, runLog);
+  controller = new Controller(context.extensionUri, clusterFile, log, handlers, runLog);
   context.subscriptions.push(clusterFile, controller, ...controller.registerCommands());
   context.subscriptions.push(...registerPreflight({ context, pool, tls, log, cluster: loaded, session: () => controller.runSession }));
   await clusterFile.reload();

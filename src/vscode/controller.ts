@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { Cluster } from '../core/cluster/types';
 import { CLUSTER_TEMPLATE } from '../core/cluster/template';
-import type { Target } from '../core/journal/events';
+import type { Decision, Target } from '../core/journal/events';
 import { renderReport } from '../core/journal/report';
 import type { RunLog } from '../core/journal/transcript';
 import type { HandlerTable } from '../core/runbook/actions';
@@ -71,6 +71,19 @@ export class Controller implements vscode.Disposable {
   /** The run session of the loaded cluster file, for commands that record beside the steps (the pre-flight). */
   get runSession(): RunSession | undefined {
     return this.session;
+  }
+
+  /**
+   * A host key or certificate a person accepted, in the run's journal with who and when. Outside a
+   * run (no valid cluster file) or in a read-only window it can only be logged, and says so.
+   */
+  recordDecision(d: Decision): void {
+    try {
+      if (!this.session) throw new Error('no run is open (the cluster file is missing or has problems)');
+      this.session.decided(d);
+    } catch (e) {
+      this.log.warn(`a ${d.kind} decision was not recorded in the run journal: ${(e as Error).message}`);
+    }
   }
 
   registerCommands(): vscode.Disposable[] {

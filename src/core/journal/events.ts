@@ -32,7 +32,28 @@ export type JournalEvent =
   // The pre-flight (src/core/preflight): not a step (no step, no node, so code that filters events
   // by step passes them by); its fails and warns, one line each.
   | ({ readonly type: 'preflight'; readonly ts: string; readonly verdict: Verdict; readonly findings: readonly string[] } & NoTarget)
-  | ({ readonly type: 'preflight-skipped'; readonly ts: string; readonly reason: string } & NoTarget);
+  | ({ readonly type: 'preflight-skipped'; readonly ts: string; readonly reason: string } & NoTarget)
+  // A person's decision, with who made it: what the steps' confirmations, the host-key and
+  // certificate prompts were answered, in the words and numbers the person was shown.
+  | ({ readonly type: 'decided'; readonly ts: string; readonly by: Actor; readonly decision: Decision } & (Target | NoTarget));
+
+/** Who decided: the OS user and the machine that ran the extension (or the command line). */
+export interface Actor {
+  readonly user: string;
+  readonly host: string;
+}
+
+export type Decision =
+  /** UCD processes cancelled from step 2, each as the Dashboard shows it ("application: JPetStore / Deploy (PROD), started …, by …"). */
+  | { readonly kind: 'cancel-processes'; readonly processes: readonly string[] }
+  /** Processes on a node that were to be killed: pid and command line. */
+  | { readonly kind: 'kill'; readonly node: string; readonly processes: readonly { readonly pid: number; readonly command: string }[] }
+  /** An SSH host key not known before, accepted; `remembered`: stored for later connections. */
+  | { readonly kind: 'host-key'; readonly node: string; readonly endpoint: string; readonly keyType: string; readonly fingerprint: string; readonly remembered: boolean }
+  /** A TLS certificate that did not verify, accepted (pinned) for `endpoint`. */
+  | { readonly kind: 'tls-certificate'; readonly endpoint: string; readonly fingerprint: string; readonly subject: string; readonly remembered: boolean }
+  /** A yes/no asked before something that cannot be undone, and the answer. */
+  | { readonly kind: 'confirmation'; readonly question: string; readonly answer: 'yes' | 'no' };
 
 interface NoTarget {
   readonly step?: undefined;
@@ -41,9 +62,9 @@ interface NoTarget {
 
 export type JournalEventType = JournalEvent['type'];
 
-const TYPES: ReadonlySet<string> = new Set(['run-opened', 'started', 'finished', 'interrupted', 'skipped', 'confirmed', 'reset', 'refused', 'noted', 'detached', 'preflight', 'preflight-skipped']);
-/** Events about the run as a whole, with no step. */
-const RUN_WIDE: ReadonlySet<string> = new Set(['run-opened', 'preflight', 'preflight-skipped']);
+const TYPES: ReadonlySet<string> = new Set(['run-opened', 'started', 'finished', 'interrupted', 'skipped', 'confirmed', 'reset', 'refused', 'noted', 'detached', 'preflight', 'preflight-skipped', 'decided']);
+/** Events that may concern the run as a whole, with no step. */
+const RUN_WIDE: ReadonlySet<string> = new Set(['run-opened', 'preflight', 'preflight-skipped', 'decided']);
 
 /** Accepts a parsed line only if it has the shape of a known event; old or foreign lines are reported, not trusted. */
 export function asEvent(value: unknown): JournalEvent | undefined {

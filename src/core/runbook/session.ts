@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import type { Cluster } from '../cluster/types';
 import { Journal, journalFileName, type SecretMask } from '../journal/journal';
-import type { ActionKind, JournalEvent, RequestKind, Target, Verdict } from '../journal/events';
+import type { ActionKind, Decision, JournalEvent, RequestKind, Target, Verdict } from '../journal/events';
 import { DEFAULT_LOCK_TIMING, describeOwner, OwnerLiveness, OwnerLock, type Claim, type LockTiming, type OwnerRecord } from '../journal/owner';
 import type { DetachedRun } from '../remote/detached';
 import type { NodeFacts } from '../status/facts';
@@ -211,6 +211,16 @@ export class RunSession {
   skipPreflight(reason: string): void {
     this.requireText(reason, 'A reason');
     this.record({ type: 'preflight-skipped', ts: this.ts(), reason: reason.trim() });
+  }
+
+  /**
+   * A person's decision, with who made it (the OS user and machine of this run's owner), recorded
+   * before it is acted on. Without a target it concerns the run (a host key, a certificate).
+   */
+  decided(decision: Decision, target?: Target): void {
+    const { user, host } = this.current.owner;
+    const at = target ? this.checked(target) : {};
+    this.record({ type: 'decided', ts: this.ts(), by: { user, host }, decision, ...at });
   }
 
   /** Records that an action started; the returned id closes it. */
