@@ -1,5 +1,6 @@
 // The command line's words. Secrets never come as values here: only the NAME of an environment
 // variable or the number of a file descriptor that holds one.
+import * as path from 'node:path';
 import { CONFIRMATIONS, type Confirmation } from '../core/steps/table';
 import { STEPS, isStepId, type StepId } from '../core/runbook/steps';
 
@@ -26,6 +27,8 @@ export interface CliArgs {
   readonly tlsPins: ReadonlyMap<string, string>;
   readonly tlsCa?: string;
   readonly stoppedMaxAgeSeconds?: number;
+  /** report: save it to this file (said on stderr) instead of printing it. */
+  readonly out?: string;
 }
 
 export class UsageError extends Error {}
@@ -45,9 +48,10 @@ export const USAGE = `usage: ucd-upgrade <plan|status|check STEP|run STEP|report
   --tls-ca FILE               extra CA certificates (PEM)
   --stopped-max-age SECONDS   how old step 5's proof may be when the installer starts (default 300)
   --verbose                   the steps' log on stderr
+  --out FILE                  report: save the report to FILE (default: print it)
 exit: 0 done, 1 failed, 2 blocked by a gate (or the run is owned elsewhere), 3 waiting for a person`;
 
-const VALUED = new Set(['dir', 'node', 'confirm', 'ucd-user', 'ucd-password-env', 'ucd-password-fd', 'ucd-token-env', 'known-hosts', 'ssh-config', 'tls-fingerprint', 'tls-ca', 'stopped-max-age']);
+const VALUED = new Set(['dir', 'node', 'confirm', 'ucd-user', 'ucd-password-env', 'ucd-password-fd', 'ucd-token-env', 'known-hosts', 'ssh-config', 'tls-fingerprint', 'tls-ca', 'stopped-max-age', 'out']);
 const SWITCHES = new Set(['json', 'verbose', 'wait-processes']);
 /** Flags someone might try to pass a secret with: refused with the safe way instead. */
 const SECRET_VALUES = new Set(['ucd-password', 'password', 'ucd-token', 'token', 'passphrase']);
@@ -130,5 +134,6 @@ export function parseArgs(argv: readonly string[], cwd: string): CliArgs {
     tlsPins,
     ...(one('tls-ca') !== undefined ? { tlsCa: one('tls-ca') } : {}),
     ...(int('stopped-max-age') !== undefined ? { stoppedMaxAgeSeconds: int('stopped-max-age') } : {}),
+    ...(one('out') !== undefined ? { out: path.resolve(cwd, one('out')!) } : {}),
   };
 }

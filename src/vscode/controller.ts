@@ -366,13 +366,24 @@ export class Controller implements vscode.Disposable {
     }
   }
 
-  /** Writes the run as Markdown next to the journal and opens it: the change record. */
+  /**
+   * The change record: saved where the engineer chooses (by default beside the cluster file, not in
+   * the hidden journal folder), shown as a rendered preview, and the path said.
+   */
   private async exportReport(): Promise<void> {
     const session = this.session;
     if (!session) {
       void vscode.window.showWarningMessage('UCD Upgrade: there is no run to report (the cluster file is missing or has problems).');
       return;
     }
+    const suggested = vscode.Uri.joinPath(this.clusterFile.folder.uri, reportFileName(session.journalFile));
+    const file = await vscode.window.showSaveDialog({
+      title: 'Save the run report (Markdown) for the change record',
+      defaultUri: suggested,
+      filters: { Markdown: ['md'] },
+      saveLabel: 'Save Report',
+    });
+    if (!file) return;
     const markdown = renderReport({
       cluster: session.cluster,
       events: session.journal.events,
@@ -381,11 +392,17 @@ export class Controller implements vscode.Disposable {
       generatedAt: new Date(),
       operator: { user: os.userInfo().username, machine: os.hostname() },
       journalFile: path.basename(session.journalFile),
+      savedTo: file.fsPath,
     });
-    const file = vscode.Uri.file(session.journalFile.replace(/\.jsonl$/, '.report.md'));
-    await vscode.workspace.fs.writeFile(file, new TextEncoder().encode(markdown));
-    this.log.info(`report written to ${file.fsPath}`);
-    await vscode.window.showTextDocument(file);
+    try {
+      await vscode.workspace.fs.writeFile(file, new TextEncoder().encode(markdown));
+    } catch (e) {
+      void vscode.window.showErrorMessage(`UCD Upgrade: the report could not be saved to ${file.fsPath}: ${(e as Error).message}. Nothing was written; choose another place.`);
+      return;
+    }
+    this.log.info(`report saved to ${file.fsPath}`);
+    await vscode.commands.executeCommand('markdown.showPreview', file);
+    void vscode.window.showInformationMessage(`UCD Upgrade: the run report is saved to ${file.fsPath}.`);
   }
 
   private async skip(item: RunbookItem): Promise<void> {
@@ -445,5 +462,10 @@ export class Controller implements vscode.Disposable {
 }
 
 const describe = describeTarget;
+
+/** "<cluster>-<from>-to-<to>-report.md", named like the run's journal. */
+function reportFileName(journalFile: string): string {
+  return path.basename(journalFile).replace(/\.jsonl$/, '') + '-report.md';
+}
 
 const INSTALLER_STEPS: ReadonlySet<string> = new Set(['installFirst', 'installOthers']);
