@@ -5,14 +5,20 @@ import { Controller } from './vscode/controller';
 import { LocalTransport } from './core/remote/local';
 import { buildRollback } from './core/steps/table';
 import { buildHandlers, editorDialogs, transportFor } from './vscode/handlers';
-import { createLog } from './vscode/log';
+import type { Decision } from './core/journal/events';
+import { RunLog } from './core/journal/transcript';
+import { channelSink, createLog, teeChannel } from './vscode/log';
 import { registerPreflight } from './vscode/preflight';
 import { registerRollback } from './vscode/rollback';
+import { secretsInUse } from './vscode/secretsInUse';
 import { createSshPool, createSudoPasswords, createTlsTrust } from './vscode/trust';
 
 export async function activate(context: vscode.ExtensionContext): Promise<void> {
-  const log = createLog();
-  context.subscriptions.push(log);
+  const channel = createLog();
+  context.subscriptions.push(channel);
+  // Every line, from the steps or the glue, is masked and kept on disk beside the journal.
+  const runLog = new RunLog(secretsInUse.mask, channelSink(channel));
+  const log = teeChannel(channel, runLog);
   await vscode.commands.executeCommand('setContext', 'ucdUpgrade.hasClusterFile', false);
 
   const folder = vscode.workspace.workspaceFolders?.[0];
@@ -22,17 +28,21 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     return;
   }
   const clusterFile = new ClusterFile(folder);
-  const pool = createSshPool(context, log);
+  // Accepted host keys and certificates go to the run's journal, once the controller has a run.
+  let controller: Controller | undefined;
+  const decided = (d: Decision) => controller?.recordDecision(d);
+  const pool = createSshPool(context, log, decided);
   context.subscriptions.push({ dispose: () => void pool.closeAll() });
-  const tls = createTlsTrust(context);
+  const tls = createTlsTrust(context, decided);
   const loaded = () => (clusterFile.state.kind === 'loaded' && clusterFile.state.result.ok ? clusterFile.state.result.cluster : undefined);
   const sudoPasswords = createSudoPasswords(context);
   const handlers = buildHandlers({ context, pool, tls, cluster: loaded, sudoPasswords });
   const rollback = buildRollback({ dialogs: editorDialogs, transportFor: transportFor(pool), local: () => new LocalTransport(), trust: tls, sudoPasswords });
-  const controller = new Controller(context.extensionUri, clusterFile, log, handlers, rollback);
-  context.subscriptions.push(clusterFile, controller, ...controller.registerCommands());
-  context.subscriptions.push(...registerRollback({ log, runner: () => controller.runbookRunner, session: () => controller.runSession }));
-  context.subscriptions.push(...registerPreflight({ context, pool, tls, log, cluster: loaded, session: () => controller.runSession }));
+  const ctl = new Controller(context.extensionUri, clusterFile, log, handlers, runLog, rollback);
+  controller = ctl;
+  context.subscriptions.push(clusterFile, ctl, ...ctl.registerCommands());
+  context.subscriptions.push(...registerRollback({ log, runner: () => ctl.runbookRunner, session: () => ctl.runSession }));
+  context.subscriptions.push(...registerPreflight({ context, pool, tls, log, cluster: loaded, session: () => ctl.runSession }));
   await clusterFile.reload();
 }
 

@@ -1,5 +1,6 @@
 // The command line's words. Secrets never come as values here: only the NAME of an environment
 // variable or the number of a file descriptor that holds one.
+import * as path from 'node:path';
 import { CONFIRMATIONS, type Confirmation } from '../core/steps/table';
 import { STEPS, isStepId, type StepId } from '../core/runbook/steps';
 
@@ -43,6 +44,8 @@ export interface CliArgs {
   readonly notBefore?: number;
   readonly list: boolean;
   readonly onlineWaitSeconds?: number;
+  /** report: save it to this file (said on stderr) instead of printing it. */
+  readonly out?: string;
 }
 
 export class UsageError extends Error {}
@@ -63,13 +66,14 @@ export const USAGE = `usage: ucd-upgrade <plan|status|check STEP|run STEP|report
   --tls-ca FILE               extra CA certificates (PEM)
   --stopped-max-age SECONDS   how old step 5's proof may be when the installer starts (default 300)
   --verbose                   the steps' log on stderr
+  --out FILE                  report: save the report to FILE (default: print it)
   preflight                   the read-only pre-flight; its report beside the cluster file (exit 1 when it fails)
   export ansible [DIR]        write an Ansible inventory and playbook (default DIR: ansible/ beside the cluster file);
                               with --known-hosts, --ssh-config, --ucd-user, --ucd-password-env NAME, --online-wait SECONDS
   verdict ${VERDICTS.join('|')}   the runbook's judgement of a probe's output on stdin (used by the exported playbook)
 exit: 0 done, 1 failed, 2 blocked by a gate (or the run is owned elsewhere), 3 waiting for a person`;
 
-const VALUED = new Set(['nonce', 'exit', 'artifact', 'where', 'not-before', 'online-wait', 'dir', 'node', 'confirm', 'ucd-user', 'ucd-password-env', 'ucd-password-fd', 'ucd-token-env', 'sudo-password-fd', 'known-hosts', 'ssh-config', 'tls-fingerprint', 'tls-ca', 'stopped-max-age']);
+const VALUED = new Set(['nonce', 'exit', 'artifact', 'where', 'not-before', 'online-wait', 'dir', 'node', 'confirm', 'ucd-user', 'ucd-password-env', 'ucd-password-fd', 'ucd-token-env', 'sudo-password-fd', 'known-hosts', 'ssh-config', 'tls-fingerprint', 'tls-ca', 'stopped-max-age', 'out']);
 const SWITCHES = new Set(['json', 'verbose', 'wait-processes', 'list']);
 /** Flags someone might try to pass a secret with: refused with the safe way instead. */
 const SECRET_VALUES = new Set(['ucd-password', 'password', 'ucd-token', 'token', 'passphrase', 'sudo-password']);
@@ -172,5 +176,6 @@ export function parseArgs(argv: readonly string[], cwd: string): CliArgs {
     ...(int('not-before') !== undefined ? { notBefore: int('not-before') } : {}),
     ...(int('online-wait') !== undefined ? { onlineWaitSeconds: int('online-wait') } : {}),
     list: flags.has('list'),
+    ...(one('out') !== undefined ? { out: path.resolve(cwd, one('out')!) } : {}),
   };
 }

@@ -9,7 +9,9 @@ import type { Cluster } from '../core/cluster/types';
 import { Journal, mask as maskSecrets, type JournalReadIssue } from '../core/journal/journal';
 import type { JournalEvent, Target } from '../core/journal/events';
 import { describeOwner } from '../core/journal/owner';
+import { replaceDurably } from '../core/journal/durable';
 import { renderReport } from '../core/journal/report';
+import { RunLog } from '../core/journal/transcript';
 import { SecretValues } from '../core/journal/secrets';
 import { DEFAULT_GATE_OPTIONS, type GateOptions } from '../core/runbook/gates';
 import { runPhase } from '../core/runbook/phase';
@@ -97,12 +99,25 @@ function status(cluster: Cluster, args: CliArgs): number {
   return EXIT.done;
 }
 
+/** The same report as the editor's: printed, or saved with --out (written whole, then said where). */
 function report(cluster: Cluster, args: CliArgs): number {
   const run = readRun(cluster, args.dir, gateOptions(args));
-  out(renderReport({
+  const markdown = renderReport({
     cluster, events: run.events, views: run.views, readIssues: run.issues, generatedAt: new Date(),
     operator: { user: os.userInfo().username, machine: os.hostname() }, journalFile: path.basename(run.file),
-  }));
+    ...(args.out !== undefined ? { savedTo: args.out } : {}),
+  });
+  if (args.out === undefined) {
+    out(markdown);
+    return EXIT.done;
+  }
+  try {
+    replaceDurably(args.out, `${markdown}\n`);
+  } catch (e) {
+    err(`failed: the report could not be saved to ${args.out}: ${(e as Error).message}; nothing was written. Choose another --out.`);
+    return EXIT.failed;
+  }
+  err(`report saved to ${args.out}`);
   return EXIT.done;
 }
 
@@ -287,11 +302,11 @@ async function act(cluster: Cluster, args: CliArgs): Promise<number> {
   // The sudo password from the variable each node's privilege.passwordEnv names, or --sudo-password-fd; masked from the moment it is read.
   const sudoPasswords = sudoPasswordsFromEnv(process.env, (v) => secrets.add(v), args.sudoPasswordFd !== undefined ? () => readFd(args.sudoPasswordFd!) : undefined);
   const handlers = buildStepTable({ dialogs, transportFor: async (n) => pool.transport(targetFromNode(n)), local: () => local, rest, trust, sudoPasswords });
-  const log = {
-    info: (m: string) => args.verbose && err(`  ${m}`),
-    warn: (m: string) => err(`  ${m}`),
-    error: (m: string) => err(`  ${m}`),
-  };
+  // The same transcripts as the editor's, beside the journal; stderr shows warnings (all with --verbose).
+  const log = new RunLog(secrets.mask, (level, line) => {
+    if (level === 'warn' || level === 'error' || (args.verbose && level === 'info')) err(`  ${line}`);
+  });
+  log.attach(session.journalFile, cluster.nodes.map((n) => n.name));
   const runner = new Runner(session, { handlers, log, gates: () => gateOptions(args) });
   const abort = new AbortController();
   const onSignal = () => {

@@ -5,8 +5,9 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { Cluster } from '../core/cluster/types';
 import { CLUSTER_TEMPLATE } from '../core/cluster/template';
-import type { Target } from '../core/journal/events';
+import type { Decision, Target } from '../core/journal/events';
 import { renderReport } from '../core/journal/report';
+import type { RunLog } from '../core/journal/transcript';
 import type { HandlerTable } from '../core/runbook/actions';
 import { describeOwner } from '../core/journal/owner';
 import { WindowClosing } from '../core/runbook/cutOff';
@@ -17,7 +18,7 @@ import { targetKey } from '../core/runbook/state';
 import { clusterStatus } from '../core/status/clusterStatus';
 import { ClusterFile, type ClusterFileState } from './clusterFile';
 import { confirmDestructive } from './dialogs';
-import { NODE_LOG_SCHEME, NodeLog } from './log';
+import { showTranscript } from './log';
 import { updateRollbackContext } from './rollback';
 import { RunbookTree, type RunbookItem } from './runbookTree';
 import { secretsInUse } from './secretsInUse';
@@ -37,17 +38,16 @@ export class Controller implements vscode.Disposable {
   private runner: Runner | undefined;
   private readonly running = new Set<AbortController>();
   private readonly statusPanel: StatusPanel;
-  private readonly nodeLog: NodeLog;
 
   constructor(
     extensionUri: vscode.Uri,
     private readonly clusterFile: ClusterFile,
     private readonly log: Log,
     private readonly handlers: HandlerTable,
+    /** The run's logger: `log` writes through it; Show Log opens its transcripts. */
+    private readonly runLog: RunLog,
     private readonly rollback?: RunnerOptions['rollback'],
   ) {
-    this.nodeLog = new NodeLog(log);
-    this.disposables.push(vscode.workspace.registerTextDocumentContentProvider(NODE_LOG_SCHEME, this.nodeLog));
     this.statusPanel = new StatusPanel(extensionUri, {
       checkNode: (node) => {
         const item = this.nodeItem(node);
@@ -79,6 +79,19 @@ export class Controller implements vscode.Disposable {
   /** The run session of the loaded cluster file, for commands that record beside the steps (the pre-flight). */
   get runSession(): RunSession | undefined {
     return this.session;
+  }
+
+  /**
+   * A host key or certificate a person accepted, in the run's journal with who and when. Outside a
+   * run (no valid cluster file) or in a read-only window it can only be logged, and says so.
+   */
+  recordDecision(d: Decision): void {
+    try {
+      if (!this.session) throw new Error('no run is open (the cluster file is missing or has problems)');
+      this.session.decided(d);
+    } catch (e) {
+      this.log.warn(`a ${d.kind} decision was not recorded in the run journal: ${(e as Error).message}`);
+    }
   }
 
   registerCommands(): vscode.Disposable[] {
@@ -143,7 +156,8 @@ export class Controller implements vscode.Disposable {
     }
     this.sessionKey = key;
     this.sessionRole = undefined;
-    this.runner = new Runner(this.session, { handlers: this.handlers, log: this.nodeLog, gates: () => this.gateOptions(), ...(this.rollback ? { rollback: this.rollback } : {}) });
+    this.runLog.attach(this.session.journalFile, cluster.nodes.map((n) => n.name));
+    this.runner = new Runner(this.session, { handlers: this.handlers, log: this.runLog, gates: () => this.gateOptions(), ...(this.rollback ? { rollback: this.rollback } : {}) });
     this.sessionSub = this.session.onDidChange(() => {
       this.announceRole();
       this.render();
@@ -259,11 +273,18 @@ export class Controller implements vscode.Disposable {
     vscode.window.createTerminal({ name: `UCD ${n.name}`, shellPath: 'ssh', shellArgs: args, iconPath: new vscode.ThemeIcon('server') }).show();
   }
 
-  /** Just this node's lines of this window, in a read-only log document beside the editor. */
+  /** The node's transcript on disk (every window's lines about it in this run), in the main editor area. */
   private async showNodeLog(node: string): Promise<void> {
-    const doc = await vscode.workspace.openTextDocument(NodeLog.uri(node));
-    await vscode.languages.setTextDocumentLanguage(doc, 'log');
-    await vscode.window.showTextDocument(doc, { preview: true, viewColumn: vscode.ViewColumn.Beside });
+    const file = this.runLog.nodeFile(node);
+    if (!file) {
+      void vscode.window.showInformationMessage(`UCD Upgrade: there is no run yet, so nothing is logged about ${node}: open a valid cluster file first.`);
+      return;
+    }
+    try {
+      await showTranscript(file);
+    } catch (e) {
+      void vscode.window.showErrorMessage(`UCD Upgrade: cannot open the transcript of ${node} (${file}): ${(e as Error).message}. The same lines are in the UCD Upgrade output channel.`);
+    }
   }
 
 
@@ -374,13 +395,24 @@ export class Controller implements vscode.Disposable {
     }
   }
 
-  /** Writes the run as Markdown next to the journal and opens it: the change record. */
+  /**
+   * The change record: saved where the engineer chooses (by default beside the cluster file, not in
+   * the hidden journal folder), shown as a rendered preview, and the path said.
+   */
   private async exportReport(): Promise<void> {
     const session = this.session;
     if (!session) {
       void vscode.window.showWarningMessage('UCD Upgrade: there is no run to report (the cluster file is missing or has problems).');
       return;
     }
+    const suggested = vscode.Uri.joinPath(this.clusterFile.folder.uri, reportFileName(session.journalFile));
+    const file = await vscode.window.showSaveDialog({
+      title: 'Save the run report (Markdown) for the change record',
+      defaultUri: suggested,
+      filters: { Markdown: ['md'] },
+      saveLabel: 'Save Report',
+    });
+    if (!file) return;
     const markdown = renderReport({
       cluster: session.cluster,
       events: session.journal.events,
@@ -389,11 +421,17 @@ export class Controller implements vscode.Disposable {
       generatedAt: new Date(),
       operator: { user: os.userInfo().username, machine: os.hostname() },
       journalFile: path.basename(session.journalFile),
+      savedTo: file.fsPath,
     });
-    const file = vscode.Uri.file(session.journalFile.replace(/\.jsonl$/, '.report.md'));
-    await vscode.workspace.fs.writeFile(file, new TextEncoder().encode(markdown));
-    this.log.info(`report written to ${file.fsPath}`);
-    await vscode.window.showTextDocument(file);
+    try {
+      await vscode.workspace.fs.writeFile(file, new TextEncoder().encode(markdown));
+    } catch (e) {
+      void vscode.window.showErrorMessage(`UCD Upgrade: the report could not be saved to ${file.fsPath}: ${(e as Error).message}. Nothing was written; choose another place.`);
+      return;
+    }
+    this.log.info(`report saved to ${file.fsPath}`);
+    await vscode.commands.executeCommand('markdown.showPreview', file);
+    void vscode.window.showInformationMessage(`UCD Upgrade: the run report is saved to ${file.fsPath}.`);
   }
 
   private async skip(item: RunbookItem): Promise<void> {
@@ -453,5 +491,10 @@ export class Controller implements vscode.Disposable {
 }
 
 const describe = describeTarget;
+
+/** "<cluster>-<from>-to-<to>-report.md", named like the run's journal. */
+function reportFileName(journalFile: string): string {
+  return path.basename(journalFile).replace(/\.jsonl$/, '') + '-report.md';
+}
 
 const INSTALLER_STEPS: ReadonlySet<string> = new Set(['installFirst', 'installOthers']);

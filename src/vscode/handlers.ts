@@ -94,7 +94,7 @@ export function buildHandlers(deps: HandlerDeps): HandlerTable {
     if (!c) throw new Error('the cluster file has problems; fix them first');
     const key = `${c.ucd.url} ${c.ucd.credential}`;
     if (client?.key !== key) {
-      client = { key, client: new UcdRestClient({ baseUrl: c.ucd.url, credentials: credentialSource(deps.context, c.ucd.credential), pins: deps.tls.pins, prompt: deps.tls.prompt, credentialName: c.ucd.credential }) };
+      client = { key, client: new UcdRestClient({ baseUrl: c.ucd.url, credentials: credentialSource(deps.context, c.ucd.credential), pins: deps.tls.pins, prompt: deps.tls.prompt, ...(deps.tls.onAccepted ? { onAccepted: deps.tls.onAccepted } : {}), credentialName: c.ucd.credential }) };
     }
     return client.client;
   };

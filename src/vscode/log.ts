@@ -1,62 +1,49 @@
-// The "UCD Upgrade" log channel; every action logs node, command, exit code, duration, output.
-// Lines about a node start with "[node]"; the tee keeps the recent ones per node, so "Show Log"
-// on a node (tree or status view) opens just that node's record.
+// The "UCD Upgrade" log channel. The run's logger (core/journal/transcript.ts) writes every line to
+// the transcripts on disk beside the journal and shows it here; Show Log on a node opens that
+// node's transcript, so what it says survives a reload.
 import * as vscode from 'vscode';
-import type { ActionLog } from '../core/runbook/actions';
-
-const KEEP_PER_NODE = 5_000;
+import type { LogSink, RunLog } from '../core/journal/transcript';
 
 export function createLog(): vscode.LogOutputChannel {
   return vscode.window.createOutputChannel('UCD Upgrade', { log: true });
 }
 
-export const NODE_LOG_SCHEME = 'ucd-upgrade-log';
+/** The channel as the run's logger shows its (already masked) lines. */
+export function channelSink(channel: vscode.LogOutputChannel): LogSink {
+  return (level, line) => channel[level](line);
+}
 
-/** Also a read-only document provider (ucd-upgrade-log:/<node>.log): no save prompt on close, live while open. */
-export class NodeLog implements ActionLog, vscode.TextDocumentContentProvider {
-  private readonly lines = new Map<string, string[]>();
-  private readonly changed = new vscode.EventEmitter<vscode.Uri>();
-  readonly onDidChange = this.changed.event;
+/**
+ * The channel as the rest of the glue writes to it: every line goes through the run's logger, so
+ * it is masked, on disk and then shown; the channel's own controls are the channel's.
+ */
+export function teeChannel(channel: vscode.LogOutputChannel, runLog: RunLog): vscode.LogOutputChannel {
+  return {
+    get name() {
+      return channel.name;
+    },
+    get logLevel() {
+      return channel.logLevel;
+    },
+    onDidChangeLogLevel: channel.onDidChangeLogLevel,
+    trace: (message: string) => runLog.debug(message),
+    debug: (message: string) => runLog.debug(message),
+    info: (message: string) => runLog.info(message),
+    warn: (message: string) => runLog.warn(message),
+    error: (e: string | Error) => runLog.error(typeof e === 'string' ? e : e.stack ?? e.message),
+    append: (value: string) => channel.append(value),
+    appendLine: (value: string) => channel.appendLine(value),
+    replace: (value: string) => channel.replace(value),
+    clear: () => channel.clear(),
+    show: (...args: unknown[]) => (channel.show as (...a: unknown[]) => void)(...args),
+    hide: () => channel.hide(),
+    dispose: () => channel.dispose(),
+  };
+}
 
-  constructor(readonly channel: vscode.LogOutputChannel) {}
-
-  static uri(node: string): vscode.Uri {
-    return vscode.Uri.from({ scheme: NODE_LOG_SCHEME, path: `/${node}.log` });
-  }
-
-  provideTextDocumentContent(uri: vscode.Uri): string {
-    const node = uri.path.replace(/^\//, '').replace(/\.log$/, '');
-    const lines = this.of(node);
-    return lines.length ? `${lines.join('\n')}\n` : `Nothing has been logged about ${node} in this window yet.\n`;
-  }
-
-  info(message: string): void {
-    this.channel.info(message);
-    this.keep('INFO', message);
-  }
-
-  warn(message: string): void {
-    this.channel.warn(message);
-    this.keep('WARN', message);
-  }
-
-  error(message: string): void {
-    this.channel.error(message);
-    this.keep('ERROR', message);
-  }
-
-  /** This window's lines about `node`, oldest first. */
-  of(node: string): readonly string[] {
-    return this.lines.get(node) ?? [];
-  }
-
-  private keep(level: string, message: string): void {
-    const m = /^\[([^\]\s]+)\]/.exec(message);
-    if (!m) return;
-    const list = this.lines.get(m[1]) ?? [];
-    list.push(`${new Date().toISOString()} [${level}] ${message}`);
-    if (list.length > KEEP_PER_NODE) list.splice(0, list.length - KEEP_PER_NODE);
-    this.lines.set(m[1], list);
-    this.changed.fire(NodeLog.uri(m[1]));
-  }
+/** A node's transcript in an editor tab of its own, in the main area, kept open (not a preview). */
+export async function showTranscript(file: string): Promise<void> {
+  const doc = await vscode.workspace.openTextDocument(vscode.Uri.file(file));
+  if (doc.languageId !== 'log') await vscode.languages.setTextDocumentLanguage(doc, 'log');
+  await vscode.window.showTextDocument(doc, { preview: false, viewColumn: vscode.ViewColumn.Active });
 }

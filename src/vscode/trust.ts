@@ -4,6 +4,7 @@
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
+import type { Decision } from '../core/journal/events';
 import { HostKeyPolicy } from '../core/remote/hostKeys';
 import type { AuthPrompt } from '../core/remote/interaction';
 import { SshPool } from '../core/remote/ssh';
@@ -45,13 +46,17 @@ export function createSudoPasswords(context: vscode.ExtensionContext): SudoPassw
   return sudoPasswordsFrom(maskingSecretSource(new EditorSecrets(context.secrets), secretsInUse));
 }
 
-export function createSshPool(context: vscode.ExtensionContext, log: vscode.LogOutputChannel): SshPool {
+/** Where an accepted host key or certificate is recorded: the run's journal, with who accepted it. */
+export type DecisionRecorder = (d: Decision) => void;
+
+export function createSshPool(context: vscode.ExtensionContext, log: vscode.LogOutputChannel, decided: DecisionRecorder = () => undefined): SshPool {
   return new SshPool({
     hostKeys: new HostKeyPolicy({
       knownHostsFiles: [sshSetting('knownHostsFile', '~/.ssh/known_hosts')],
       storeFile: path.join(context.globalStorageUri.fsPath, 'known_hosts'),
       prompt: askUnknownHostKey,
       log: (l) => log.info(`[ssh] ${l}`),
+      onAccepted: (k) => decided({ kind: 'host-key', node: k.node, endpoint: `${k.host}:${k.port}`, keyType: k.keyType, fingerprint: k.fingerprintSha256, remembered: k.remembered }),
     }),
     secrets: maskingSecretSource(new EditorSecrets(context.secrets), secretsInUse),
     authPrompt: maskingAuthPrompt(authPrompt, secretsInUse),
@@ -86,8 +91,13 @@ async function askCertificate(c: UnknownCertificate): Promise<CertDecision> {
 }
 
 /** One trust for the whole window: a certificate accepted once is not asked again until reload. */
-export function createTlsTrust(context: vscode.ExtensionContext): TlsTrust {
-  return { pins: new MementoPins(context.globalState), prompt: askCertificate, sessionPins: new Map() };
+export function createTlsTrust(context: vscode.ExtensionContext, decided: DecisionRecorder = () => undefined): TlsTrust {
+  return {
+    pins: new MementoPins(context.globalState),
+    prompt: askCertificate,
+    sessionPins: new Map(),
+    onAccepted: (c, remembered) => decided({ kind: 'tls-certificate', endpoint: `${c.host}:${c.port}`, fingerprint: c.fingerprint256, subject: c.subject, remembered }),
+  };
 }
 
 /** What SecretStorage holds per credential: the secret and the origins it may be sent to. */

@@ -218,6 +218,8 @@ describe('the whole HA upgrade through the UI, on the 3-node demo cluster', { sk
     // Long lines wrap: a line of the log is a row that starts with its time stamp.
     const logged = lines.filter((l) => /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} \[/.test(l));
     assert.ok(logged.length >= 2 && logged.every((l) => /\[ucd1\] (\$|exit) /.test(l)), `the filter shows only ucd1's commands and exits: ${lines.join('\n')}`);
+    // Every line says its step.
+    assert.ok(logged.every((l) => l.includes('[step 1] [ucd1] ')), `each line names step 1: ${logged.join('\n')}`);
     await w.filterOutput('');
   });
 
@@ -323,20 +325,91 @@ describe('the whole HA upgrade through the UI, on the 3-node demo cluster', { sk
     await w.screenshot(path.join(SCREENSHOTS, 'upgrade-tree-end.png'));
   });
 
-  stage('neither secret typed into the UI is in the journal, the exported report or the output channel\'s log', async (w, d) => {
-    await w.runCommand('UCD Upgrade: Export Run Report (Markdown)');
+  stage('the node transcripts on disk survive a reload; Show Log on ucd3 opens its transcript in the main editor area', async (w, d) => {
     const dir = path.join(d.workspace, '.ucd-upgrade');
-    const [report] = await w.waitUntil(async () => fs.readdirSync(dir).filter((f) => f.endsWith('.report.md')), (f) => f.length === 1, `the exported report in ${dir}`);
-    await w.page.locator('.tabs-container .tab', { hasText: report }).waitFor();
+    const [journal] = fs.readdirSync(dir).filter((f) => f.endsWith('.jsonl'));
+    assert.ok(journal, `no journal in ${dir}`);
+    const logs = path.join(dir, journal.replace(/\.jsonl$/, '.logs'));
+    const ucd3 = path.join(logs, 'nodes', 'ucd3.log');
+    const before = fs.readFileSync(ucd3, 'utf8');
+    // ucd3's own record, each line with its step: the upload (3), the shutdown (4), the restart (10).
+    for (const step of [3, 4, 10]) assert.match(before, new RegExp(`\\[step ${step}\\] \\[ucd3\\] `), `${ucd3} has step ${step}'s lines`);
+    assert.ok(before.trimEnd().split('\n').every((l) => /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} [+-]\d\d:\d\d \[(info|warn|error)\] \[(step \d+|run)\] /.test(l)), `every line of ${ucd3} has its time, level and step`);
+    assert.doesNotMatch(before, /\[(step \d+|run)\] \[ucd[12]\] /, 'only ucd3\'s lines in its transcript');
+    // The probe's protocol is in the run's transcript, at debug level, and out of the node's.
+    assert.doesNotMatch(before, /@@ucd-probe:/);
+    const run = fs.readFileSync(path.join(logs, 'run.log'), 'utf8').split('\n');
+    const probeLines = run.filter((l) => l.includes('@@ucd-probe:'));
+    assert.ok(probeLines.length > 0 && probeLines.every((l) => l.includes(' [debug] ')), `probe framing at debug: ${probeLines.slice(0, 3).join('\n')}`);
+
+    await w.reloadWindow();
+    await w.waitForTopLevelRows(STEPS.length);
+    const step10 = label('startOthers');
+    await w.expand(step10);
+    await w.contextMenu(await w.childRow(step10, 'ucd3'), 'Show Log');
+    const tab = w.page.locator('.tabs-container .tab', { hasText: 'ucd3.log' });
+    await tab.waitFor();
+    assert.match((await tab.getAttribute('class')) ?? '', /\bactive\b/, 'the transcript tab is the active one');
+    assert.equal(await w.page.locator('.editor-group-container').count(), 1, 'it opened in the main area, not in a new editor column');
+    assert.doesNotMatch((await tab.getAttribute('class')) ?? '', /\bpreview\b|\bitalic\b/, 'it stays open (not a preview tab)');
+    // The lines from before the reload are in the editor: its first lines are the upload's.
+    const text = await w.waitUntil(
+      () => w.page.locator('.editor-group-container .monaco-editor .view-lines').first().innerText(),
+      (t) => t.replace(/\u00a0/g, ' ').includes('[step 3] [ucd3] '),
+      `the ucd3.log editor showing "[step 3] [ucd3]" (logged before the reload)`,
+    );
+    assert.doesNotMatch(text, /Nothing has been logged/);
+    assert.ok(fs.readFileSync(ucd3, 'utf8').startsWith(before), 'the transcript was appended to, never rewritten');
+  });
+
+  stage('Export Run Report: saved beside the cluster file, shown as a preview, with the cancelled deployment, every accepted fingerprint, step durations and the outage window', async (w, d) => {
+    await w.runCommand('UCD Upgrade: Export Run Report (Markdown)');
+    // VS Code's own save dialog (in the browser, a path box): the suggested place is taken.
+    const box = w.page.locator('.quick-input-widget .quick-input-box input');
+    const suggested = await w.waitUntil(() => box.inputValue().catch(() => ''), (v) => v.endsWith('-report.md'), 'the save dialog suggesting "…-report.md"');
+    assert.equal(path.dirname(suggested), d.workspace, `the report is suggested beside the cluster file: ${suggested}`);
+    await box.press('Enter');
+    const file = path.join(d.workspace, path.basename(suggested));
+    await w.waitUntil(async () => fs.existsSync(file), (x) => x, `the report saved as ${file}`);
+    await w.page.locator('.tabs-container .tab', { hasText: `Preview ${path.basename(file)}` }).waitFor();
+    const notes = await w.waitUntil(() => w.notifications(), (n) => n.some((x) => x.includes(file)), `a notification saying the report is saved to ${file}`);
+    assert.ok(notes.length > 0);
+    assert.deepEqual(fs.readdirSync(path.join(d.workspace, '.ucd-upgrade')).filter((f) => f.endsWith('.md') && f.includes('report')), [], 'nothing written into the hidden journal folder');
+    const md = fs.readFileSync(file, 'utf8');
+    const section = (title: string) => md.slice(md.indexOf(`\n## ${title}`), md.indexOf('\n## ', md.indexOf(`\n## ${title}`) + 4));
+    assert.match(section('Decisions'), /cancelled in UCD: application: JPetStore \/ Deploy \(PROD\)/);
+    const trusted = asked.filter((a): a is Extract<Asked, { kind: 'dialog' }> => a.kind === 'dialog' && a.answer === 'Trust and Remember');
+    assert.ok(trusted.length > 0, 'certificates were accepted on the way');
+    for (const a of trusted) {
+      const fp = /SHA-256 fingerprint:\s*([0-9A-F:]{95})/.exec(a.dialog.detail)?.[1];
+      assert.ok(fp, `the dialog showed a fingerprint: ${a.dialog.detail}`);
+      assert.ok(section('Decisions').includes(`SHA-256 ${fp}`), `the report lists the accepted ${fp} (${a.dialog.message})`);
+    }
+    for (const s of STEPS.filter((x) => x.id !== 'storage')) {
+      const row = md.split('\n').find((l) => l.startsWith(`| ${STEPS.indexOf(s) + 1} | `));
+      assert.match(row ?? '', /\| \d{4}-\d\d-\d\d \d\d:\d\d:\d\d [+-]\d\d:\d\d \| \d{4}-\d\d-\d\d \d\d:\d\d:\d\d [+-]\d\d:\d\d \| \d+ (ms|s|min)/, `step ${s.title} has a start, an end and a duration: ${row}`);
+    }
+    assert.match(md, /^\| Total time \| \d+ (s|min)/m);
+    assert.match(md, /^\| Outage \| \d+ (s|min)[^|]*: \d{4}-\d\d-\d\d [\d:]+ [+-]\d\d:\d\d → \d{4}-\d\d-\d\d [\d:]+ [+-]\d\d:\d\d \(every server down once ucd\d was proven stopped, until ucd1 was back online/m);
+    assert.doesNotMatch(md.replace(/application: JPetStore[^|]*/g, ''), /\| \d{4}-\d\d-\d\dT\d\d:/, 'no UTC time in a time column');
+  });
+
+  stage('neither secret typed into the UI is in the journal, the exported report, the transcripts or the output channel\'s log', async (w, d) => {
+    const dir = path.join(d.workspace, '.ucd-upgrade');
+    const [report] = fs.readdirSync(d.workspace).filter((f) => f.endsWith('-report.md'));
+    assert.ok(report, `the exported report in ${d.workspace}`);
+    const transcripts = fs.readdirSync(dir, { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.log')).map((f) => path.join(dir, f));
+    assert.ok(transcripts.length >= 4, `the run's and the nodes' transcripts: ${transcripts.join(', ')}`);
     const journals = fs.readdirSync(dir).filter((f) => f.endsWith('.jsonl')).map((f) => path.join(dir, f));
     const channelLog = d.server.channelLogFile(EXTENSION_ID, 'UCD Upgrade');
     assert.ok(channelLog, `no "UCD Upgrade.log" under ${d.server.logsDir}`);
     // The files are this run's: the journal and the channel's log hold its steps, the report its outcome.
     assert.ok(journals.length > 0, `no journal in ${dir}`);
-    assert.match(fs.readFileSync(channelLog, 'utf8'), /\[ucd3\] exit 0 after \d+\.\d s/);
+    // The channel's log is this window's (the window was reloaded); the run's transcript has it all.
+    assert.match(fs.readFileSync(path.join(dir, journals[0] ? path.basename(journals[0]).replace(/\.jsonl$/, '.logs') : '?', 'run.log'), 'utf8'), /\[step 10\] \[ucd3\] exit 0 after \d+\.\d s/);
     assert.match(journals.map((f) => fs.readFileSync(f, 'utf8')).join(''), /"verifyVersions"/);
-    assert.match(fs.readFileSync(path.join(dir, report), 'utf8'), /ucd1[\s\S]*ucd2[\s\S]*ucd3/);
-    const files = [...journals, path.join(dir, report), channelLog];
+    assert.match(fs.readFileSync(path.join(d.workspace, report), 'utf8'), /ucd1[\s\S]*ucd2[\s\S]*ucd3/);
+    const files = [...journals, path.join(d.workspace, report), channelLog, ...transcripts];
 
     const { user, password } = d.ucdUser;
     const secrets: Record<string, string> = {

@@ -56,7 +56,7 @@ test('a run journal built through RunSession becomes a complete change record', 
 
   const md = renderReport({
     cluster: c, events: s2.journal.events, views: s2.view(), readIssues: s2.readIssues,
-    generatedAt: '2026-11-24T12:00:00.000Z', operator: { user: 'jdoe', machine: 'laptop-7' }, journalFile: path.basename(s2.journalFile),
+    generatedAt: '2026-11-24T12:00:00.000Z', operator: { user: 'jdoe', machine: 'laptop-7' }, journalFile: path.basename(s2.journalFile), timeZone: 'UTC',
   });
   fs.writeFileSync(path.join(dir, 'report.md'), md);
 
@@ -65,14 +65,14 @@ test('a run journal built through RunSession becomes a complete change record', 
   // Header.
   assert.match(md, /^# UCD HA upgrade: demo, 7\.0\.5\.0 → 7\.1\.2\.0$/m);
   assert.match(md, /^\| Nodes \| ucd1 \(10\.0\.0\.1, first node\), ucd2 \(10\.0\.0\.2\), ucd3 \(10\.0\.0\.3\) \|$/m);
-  assert.match(md, /^\| Run started \| 2026-11-24T09:01:00\.000Z \|$/m);
-  assert.match(md, /^\| Operator \| jdoe on laptop-7 \|$/m);
+  assert.match(md, /^\| Run started \| 2026-11-24 09:01:00 \+00:00 \|$/m);
+  assert.match(md, /^\| Report by \| jdoe on laptop-7 \|$/m);
   assert.match(md, /^\| Outcome \| FAILED at step 4 \|$/m);
   // Steps table: final states.
   const steps = section(md, 'Steps');
   assert.match(steps, /^\| 1 \| Back up the database \| 1 \| passed \|/m);
   assert.match(steps, /^\| 2 \| Ensure no application or generic processes are running \| 2 \| confirmed manually \|/m);
-  assert.match(steps, /^\| 3 \| Download and extract the installation package \| 3 \| passed with warning \| 3\/3 nodes extracted \|$/m);
+  assert.match(steps, /^\| 3 \| Download and extract the installation package \| 3 \| passed with warning \| 2026-11-24 09:05:00 \+00:00 \| 2026-11-24 09:10:00 \+00:00 \| 5 min 0 s \(3 actions\) \| 3\/3 nodes extracted \|$/m);
   assert.match(steps, /^\| 4 \| Shut down the servers \| 4 \| FAILED \|/m);
   assert.match(steps, /^\| 6 \| Update network storage \(upgrades from before 6\.1\.1\.5\) \| 6 \| not needed \|/m);
   assert.equal(steps.split('\n').filter((l) => /^\| \d+ \|/.test(l)).length, 11, 'one row per step');
@@ -89,8 +89,10 @@ test('a run journal built through RunSession becomes a complete change record', 
   assert.match(manual, /\| Ensure no application or generic processes are running \| confirmed manually \| Dashboard empty \\\| checked with DBA \(pw \\\*\\\*\\\*\) \|/);
   assert.match(manual, /\| Shut down the servers — ucd3 \| skipped \| node already powered off &lt;by ops&gt; \|/);
   // Warnings and interruptions.
-  assert.match(section(md, 'Warnings'), /Download and extract the installation package — ucd3 \| disk: 1\.2 GiB free; next: free space/);
-  assert.match(section(md, 'Interruptions'), /\| Shut down the servers — ucd2 \| INTERRUPTED \|/);
+  assert.match(section(md, 'Warnings'), /\| 2026-11-24 09:10:00 \+00:00 \| Download and extract the installation package — ucd3 \| check warning \| disk: 1\.2 GiB free; next: free space/);
+  assert.match(section(md, 'Warnings'), /Shut down the servers — ucd1 \| run FAILED \| var\/server\.pid present \(pid 4242\); next: run step 5/);
+  assert.match(section(md, 'Interrupted actions, and where they stand now'), /\| Shut down the servers — ucd2 \| INTERRUPTED \|/);
+  assert.match(section(md, 'Warnings'), /Shut down the servers — ucd2 \| interrupted \| it was running when its window closed/);
   // Appendix: every event, in order.
   const appendix = section(md, 'Appendix: every journal event, in order');
   const rows = appendix.split('\n').filter((l) => /^\| \d+ \|/.test(l));
@@ -113,18 +115,18 @@ test('a finished run reads as complete; a truncated journal line is listed as a 
     else for (const n of v.nodes) s2.confirm({ step: v.def.id, node: n.node }, `done on ${n.node}`);
   }
   // Words are not a finished upgrade: only a probe of every node on the target version is.
-  const unverified = renderReport({ cluster: c, events: s2.journal.events, views: s2.view(), generatedAt: new Date('2026-11-24T11:00:00Z') });
+  const unverified = renderReport({ cluster: c, events: s2.journal.events, views: s2.view(), generatedAt: new Date('2026-11-24T11:00:00Z'), timeZone: 'UTC' });
   assert.match(unverified, /^\| Outcome \| not verified: every step is settled, but no probe has shown every node on 7\.1\.2\.0 \(step 11 is confirmed manually\) \|/m);
   for (const n of c.nodes) {
     const id = s2.begin({ step: 'verifyVersions', node: n.name }, 'check');
     s2.finish(id, { step: 'verifyVersions', node: n.name }, 'check', 'passed', ['login page v. 7.1.2.0', 'installed.version 7.1.2.0']);
   }
-  const md = renderReport({ cluster: c, events: s2.journal.events, views: s2.view(), readIssues: s2.readIssues, generatedAt: new Date('2026-11-24T11:00:00Z') });
-  assert.match(md, /^\| Outcome \| complete: a probe showed every node on 7\.1\.2\.0 at 2026-11-24T10:\d\d:\d\d\.000Z \|/m);
-  assert.ok(!/\| Operator \|/.test(md), 'no operator line when unknown');
+  const md = renderReport({ cluster: c, events: s2.journal.events, views: s2.view(), readIssues: s2.readIssues, generatedAt: new Date('2026-11-24T11:00:00Z'), timeZone: 'UTC' });
+  assert.match(md, /^\| Outcome \| complete: a probe showed every node on 7\.1\.2\.0 at 2026-11-24 10:\d\d:\d\d \+00:00 \|/m);
+  assert.ok(!/\| Report by \|/.test(md), 'no operator line when unknown');
   assert.match(md, /\| 6 \| Update network storage \(upgrades from before 6\.1\.1\.5\) \| 6 \| confirmed manually \|/);
-  assert.match(section(md, 'Warnings'), /\| journal \| line 2 was cut short/);
-  assert.match(section(md, 'Interruptions'), /None\./);
+  assert.match(section(md, 'Warnings'), /\| journal \| unreadable line \| line 2 was cut short/);
+  assert.ok(!md.includes('Interrupted actions'), 'no interruption to list');
 });
 
 test('mdText keeps table cells intact and HTML inert', () => {

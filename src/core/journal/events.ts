@@ -43,7 +43,10 @@ export type JournalEvent =
   | ({ readonly type: 'maintenance'; readonly ts: string; readonly state: MaintenanceOutcome; readonly detail: string } & NoTarget)
   // The link to a node that runs a detached action (id) went down or came back; the action goes on there.
   | ({ readonly type: 'connection-lost'; readonly ts: string; readonly id: string; readonly message: string } & Target)
-  | ({ readonly type: 'connection-restored'; readonly ts: string; readonly id: string; readonly message: string } & Target);
+  | ({ readonly type: 'connection-restored'; readonly ts: string; readonly id: string; readonly message: string } & Target)
+  // A person's decision, with who made it: what the steps' confirmations, the host-key and
+  // certificate prompts were answered, in the words and numbers the person was shown.
+  | ({ readonly type: 'decided'; readonly ts: string; readonly by: Actor; readonly decision: Decision } & (Target | NoTarget));
 
 /** What a step-1 archive holds. */
 export type BackupWhat = 'database' | 'install' | 'appdata';
@@ -54,6 +57,24 @@ export type RollbackStage = 'begin' | 'stop' | 'checksums' | 'database' | 'files
 /** on / off: the server confirmed the flag so; kept: left as it was (said why); skipped: not available; failed: not done. */
 export type MaintenanceOutcome = 'on' | 'off' | 'kept' | 'skipped' | 'failed';
 
+/** Who decided: the OS user and the machine that ran the extension (or the command line). */
+export interface Actor {
+  readonly user: string;
+  readonly host: string;
+}
+
+export type Decision =
+  /** UCD processes cancelled from step 2, each as the Dashboard shows it ("application: JPetStore / Deploy (PROD), started …, by …"). */
+  | { readonly kind: 'cancel-processes'; readonly processes: readonly string[] }
+  /** Processes on a node that were to be killed: pid and command line. */
+  | { readonly kind: 'kill'; readonly node: string; readonly processes: readonly { readonly pid: number; readonly command: string }[] }
+  /** An SSH host key not known before, accepted; `remembered`: stored for later connections. */
+  | { readonly kind: 'host-key'; readonly node: string; readonly endpoint: string; readonly keyType: string; readonly fingerprint: string; readonly remembered: boolean }
+  /** A TLS certificate that did not verify, accepted (pinned) for `endpoint`. */
+  | { readonly kind: 'tls-certificate'; readonly endpoint: string; readonly fingerprint: string; readonly subject: string; readonly remembered: boolean }
+  /** A yes/no asked before something that cannot be undone, and the answer. */
+  | { readonly kind: 'confirmation'; readonly question: string; readonly answer: 'yes' | 'no' };
+
 interface NoTarget {
   readonly step?: undefined;
   readonly node?: undefined;
@@ -61,9 +82,9 @@ interface NoTarget {
 
 export type JournalEventType = JournalEvent['type'];
 
-const TYPES: ReadonlySet<string> = new Set(['run-opened', 'started', 'finished', 'interrupted', 'skipped', 'confirmed', 'reset', 'refused', 'noted', 'detached', 'preflight', 'preflight-skipped', 'backup-archive', 'rollback', 'maintenance', 'connection-lost', 'connection-restored']);
-/** Events about the run as a whole, with no step. */
-const RUN_WIDE: ReadonlySet<string> = new Set(['run-opened', 'preflight', 'preflight-skipped', 'backup-archive', 'rollback', 'maintenance']);
+const TYPES: ReadonlySet<string> = new Set(['run-opened', 'started', 'finished', 'interrupted', 'skipped', 'confirmed', 'reset', 'refused', 'noted', 'detached', 'preflight', 'preflight-skipped', 'backup-archive', 'rollback', 'maintenance', 'connection-lost', 'connection-restored', 'decided']);
+/** Events that may concern the run as a whole, with no step. */
+const RUN_WIDE: ReadonlySet<string> = new Set(['run-opened', 'preflight', 'preflight-skipped', 'backup-archive', 'rollback', 'maintenance', 'decided']);
 
 /** Accepts a parsed line only if it has the shape of a known event; old or foreign lines are reported, not trusted. */
 export function asEvent(value: unknown): JournalEvent | undefined {

@@ -61,6 +61,18 @@ export interface HostKeyPolicyOptions {
   readonly storeFile: string;
   readonly prompt: HostKeyPrompt;
   readonly log?: RemoteLog;
+  /** A person accepted an unknown key: for the run's journal (who, when, which key). */
+  readonly onAccepted?: (accepted: AcceptedHostKey) => void;
+}
+
+export interface AcceptedHostKey {
+  readonly node: string;
+  readonly host: string;
+  readonly port: number;
+  readonly keyType: string;
+  readonly fingerprintSha256: string;
+  /** true: stored in the extension's known hosts; false: for this connection only. */
+  readonly remembered: boolean;
 }
 
 export class HostKeyPolicy {
@@ -142,11 +154,13 @@ export class HostKeyPolicy {
       const answer = await this.opts.prompt({ node, host, port, keyType, fingerprintSha256: fp });
       if (answer === 'once') {
         this.opts.log?.(`${node}: accepted ${keyType} host key ${fp} of ${host}:${port} for this connection only`);
+        this.opts.onAccepted?.({ node, host, port, keyType, fingerprintSha256: fp, remembered: false });
         return 'accepted-once';
       }
       if (answer === 'always') {
         await this.store(host, port, presented);
         this.opts.log?.(`${node}: accepted ${keyType} host key ${fp} of ${host}:${port} and stored it in ${this.opts.storeFile}`);
+        this.opts.onAccepted?.({ node, host, port, keyType, fingerprintSha256: fp, remembered: true });
         return 'accepted-stored';
       }
       throw new RemoteError(

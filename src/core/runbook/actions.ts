@@ -9,6 +9,8 @@ export interface ActionLog {
   info(message: string): void;
   warn(message: string): void;
   error(message: string): void;
+  /** The log of one action on `target` (its lines say their step); a plain log is used as it is. */
+  forStep?(target: Target): ActionLog;
 }
 
 export interface ActionContext {

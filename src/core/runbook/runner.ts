@@ -188,11 +188,11 @@ export class Runner {
         case 'confirm': return await this.confirmNow(target, req.note, signal, onStart);
         case 'skip':
           this.session.skip(target, req.reason);
-          this.opts.log.info(`${describeTarget(target)}: skipped — ${req.reason.trim()}`);
+          this.logOf(target).info(`${describeTarget(target)}: skipped — ${req.reason.trim()}`);
           return { kind: 'done' };
         case 'reset':
           this.session.reset(target, req.reason);
-          this.opts.log.info(`${describeTarget(target)}: reset`);
+          this.logOf(target).info(`${describeTarget(target)}: reset`);
           return { kind: 'done' };
       }
     } finally {
@@ -212,7 +212,7 @@ export class Runner {
     const handler = this.opts.handlers[target.step]?.[kind];
     if (!handler) {
       const reason = `"${stepDef(target.step).title}": ${VERB[kind]} is not available in this version of the extension. Do it by hand, then use Confirm Manually (or Skip) to record it.`;
-      this.opts.log.info(`${describeTarget(target)}: ${VERB[kind]} requested, not available`);
+      this.logOf(target).info(`${describeTarget(target)}: ${VERB[kind]} requested, not available`);
       return { kind: 'unavailable', reason };
     }
     onStart?.();
@@ -232,7 +232,7 @@ export class Runner {
     }
     if (!PROVEN_BY_CHECK.has(target.step)) {
       this.session.confirm(target, note);
-      this.opts.log.info(`${describeTarget(target)}: confirmed manually — ${note.trim()}`);
+      this.logOf(target).info(`${describeTarget(target)}: confirmed manually — ${note.trim()}`);
       return { kind: 'done' };
     }
     const handler = this.opts.handlers[target.step]?.check;
@@ -242,7 +242,7 @@ export class Runner {
       return { kind: 'refused', reasons };
     }
     const since = this.session.time();
-    this.opts.log.info(`${describeTarget(target)}: Confirm Manually — checking with a fresh probe first`);
+    this.logOf(target).info(`${describeTarget(target)}: Confirm Manually — checking with a fresh probe first`);
     onStart?.();
     const checked = await this.execute(handler, 'check', target, signal);
     if (checked.kind === 'error') return checked;
@@ -264,7 +264,7 @@ export class Runner {
       return { kind: 'refused', reasons };
     }
     this.session.note(target, note);
-    this.opts.log.info(`${describeTarget(target)}: a fresh probe proved it (${evidence.join(' | ')}); note recorded beside it — ${note.trim()}`);
+    this.logOf(target).info(`${describeTarget(target)}: a fresh probe proved it (${evidence.join(' | ')}); note recorded beside it — ${note.trim()}`);
     return { kind: 'proven', evidence };
   }
 
@@ -283,11 +283,11 @@ export class Runner {
     // is an interruption: what the node did is not known, and Check tells.
     const judging = this.session.judgeFailures(this.keysOf(target), (t, evidence) => this.cutOff(t, signal, evidence));
     try {
-      await handler({ cluster: this.cluster, session: this.session, target, log: this.opts.log, signal });
+      await handler({ cluster: this.cluster, session: this.session, target, log: this.logOf(target), signal });
       return { kind: 'done' };
     } catch (e) {
       const message = (e as Error).message;
-      this.opts.log.error(`${describeTarget(target)}: ${VERB[kind]} failed: ${message}`);
+      this.logOf(target).error(`${describeTarget(target)}: ${VERB[kind]} failed: ${message}`);
       this.closeDangling(target, since, message);
       return { kind: 'error', message };
     } finally {
@@ -324,7 +324,12 @@ export class Runner {
 
   private refuse(target: Target, kind: RequestKind, reasons: readonly string[]): void {
     this.session.refused(target, kind, reasons);
-    this.opts.log.warn(`${describeTarget(target)}: ${VERB[kind]} refused: ${reasons.join('; ')}`);
+    this.logOf(target).warn(`${describeTarget(target)}: ${VERB[kind]} refused: ${reasons.join('; ')}`);
+  }
+
+  /** The action's own log: its lines say their step. */
+  private logOf(target: Target): ActionLog {
+    return this.opts.log.forStep?.(target) ?? this.opts.log;
   }
 
   private gateOptions(): GateOptions {

@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import type { Cluster } from '../cluster/types';
 import { Journal, journalFileName, type SecretMask } from '../journal/journal';
-import type { ActionKind, JournalEvent, MaintenanceOutcome, RequestKind, Target, Verdict } from '../journal/events';
+import type { ActionKind, Decision, JournalEvent, MaintenanceOutcome, RequestKind, Target, Verdict } from '../journal/events';
 import { DEFAULT_LOCK_TIMING, describeOwner, OwnerLiveness, OwnerLock, type Claim, type LockTiming, type OwnerRecord } from '../journal/owner';
 import type { DetachedRun } from '../remote/detached';
 import type { NodeFacts } from '../status/facts';
@@ -256,6 +256,16 @@ export class RunSession {
   /** The maintenance-mode events so far, oldest first (off after step 11 only undoes this run's own on). */
   maintenanceEvents(): readonly Extract<JournalEvent, { type: 'maintenance' }>[] {
     return this.journal.events.filter((e): e is Extract<JournalEvent, { type: 'maintenance' }> => e.type === 'maintenance');
+  }
+
+  /**
+   * A person's decision, with who made it (the OS user and machine of this run's owner), recorded
+   * before it is acted on. Without a target it concerns the run (a host key, a certificate).
+   */
+  decided(decision: Decision, target?: Target): void {
+    const { user, host } = this.current.owner;
+    const at = target ? this.checked(target) : {};
+    this.record({ type: 'decided', ts: this.ts(), by: { user, host }, decision, ...at });
   }
 
   /** Records that an action started; the returned id closes it. */

@@ -43,7 +43,8 @@ export function reduceJournal(events: readonly JournalEvent[], cluster: Cluster)
     return nodes.map((n) => targetKey(step, n));
   };
   for (const ev of events) {
-    if (ev.type === 'run-opened' || ev.type === 'backup-archive' || ev.type === 'rollback' || ev.type === 'maintenance') continue;
+    // A decision is the record of what a person said; the step's outcome is its own event.
+    if (ev.type === 'run-opened' || ev.type === 'backup-archive' || ev.type === 'rollback' || ev.type === 'maintenance' || ev.type === 'decided') continue;
     if (ev.type === 'preflight') {
       state.set(PREFLIGHT_KEY, { status: ev.verdict, at: ev.ts, kind: 'check', evidence: ev.findings });
       continue;

@@ -236,6 +236,7 @@ async function confirmAtPrompt(ctx: ActionContext, deps: InstallerDeps, node: st
   let yes = false;
   try {
     yes = await deps.confirm(question, detail);
+    ctx.session.decided({ kind: 'confirmation', question: `${node}: ${question}`, answer: yes ? 'yes' : 'no' }, { step: ctx.target.step, node });
   } catch (e) {
     ctx.log.error(`[${node}] the NOTICE question failed: ${(e as Error).message}; stopping here`);
   }
@@ -581,6 +582,7 @@ async function recordRan(ctx: ActionContext, deps: InstallerDeps, step: InstallS
 async function askNotice(ctx: ActionContext, deps: InstallerDeps, node: string, notice: Extract<NoticeDecision, { kind: 'ask' }>): Promise<boolean> {
   ctx.log.warn(`[${node}] asking the engineer before the silent installer: ${notice.question}`);
   const yes = await deps.confirm(notice.question, notice.detail);
+  ctx.session.decided({ kind: 'confirmation', question: `${node}: ${notice.question}`, answer: yes ? 'yes' : 'no' }, { step: ctx.target.step, node });
   ctx.log[yes ? 'warn' : 'info'](`[${node}] ${yes ? '"Upgrade Anyway": the engineer goes on without the proof' : '"Stop Here": the installer is not started'}`);
   return yes;
 }

@@ -78,9 +78,11 @@ async function run(ctx: ActionContext, deps: ProcessesDeps): Promise<void> {
         `${list.join('\n')}\n\nThis is the Dashboard's Cancel button: the deployments stop where they are.`,
       );
       if (!ok) {
+        ctx.session.decided({ kind: 'confirmation', question: `Cancel in UCD: ${list.join('; ')}`, answer: 'no' }, TARGET);
         ctx.log.info('[ucd] cancel declined; nothing was cancelled');
         return record(ctx, id, 'run', running);
       }
+      ctx.session.decided({ kind: 'cancel-processes', processes: list }, TARGET);
       for (const p of choice.processes) {
         await client.cancel(p, ctx.signal);
         ctx.log.info(`[ucd] cancelled ${describeProcess(p)}`);

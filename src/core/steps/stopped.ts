@@ -467,10 +467,20 @@ export function planCleanup(p: Probed): CleanupPlan {
 /** The plan as the lines a person approves: "kill pid 4242: /usr/lib/jvm/.../java ... com.urbancode.ds.UDeployServer". */
 export function describeKill(item: KillItem): string {
   const holds = item.ports.length ? ` (holds ${item.ports.map((x) => `:${x}`).join(', ')})` : '';
+  return `kill pid ${item.process.pid}${holds}: ${shownCommand(item)}`;
+}
+
+/** A JVM command line can hold a classpath of many kilobytes; keep its start and its end (the main class). */
+function shownCommand(item: KillItem): string {
   const cmd = commandText(item.process);
-  // A JVM command line can hold a classpath of many kilobytes; keep its start and its end (the main class).
-  const shown = cmd.length > 1600 ? `${cmd.slice(0, 1200)} … ${cmd.slice(-300)}` : cmd;
-  return `kill pid ${item.process.pid}${holds}: ${shown}`;
+  return cmd.length > 1600 ? `${cmd.slice(0, 1200)} … ${cmd.slice(-300)}` : cmd;
+}
+
+/** What the person approved and declined on a node, in the journal with who decided. */
+function recordApproval(ctx: ActionContext, node: string, approved: { kills: KillItem[]; declined: string[] }): void {
+  const target = { step: ctx.target.step, node };
+  if (approved.kills.length) ctx.session.decided({ kind: 'kill', node, processes: approved.kills.map((k) => ({ pid: k.process.pid, command: shownCommand(k) })) }, target);
+  for (const d of approved.declined) ctx.session.decided({ kind: 'confirmation', question: `${node}: ${d.replace(/^declined: /, '')}`, answer: 'no' }, target);
 }
 
 export interface StopLeftoversDeps {
@@ -659,7 +669,9 @@ export async function stopLeftovers(ctx: ActionContext, deps: StopLeftoversDeps,
     if (plan) {
       ctx.log.info(`[${plan.node}] plan: ${[...plan.own, ...plan.foreign].map(describeKill).join(' | ') || 'no process to stop'}${plan.pidFilePid !== undefined ? ` | remove ${PID_FILE} (pid ${plan.pidFilePid}) if no process has it` : ''}${plan.blockers.length ? ` | cannot fix: ${plan.blockers.join('; ')}` : ''}`);
     }
-    approvals.push(plan && !ctx.signal.aborted ? await approve(plan, deps.confirm, grace) : undefined);
+    const approval = plan && !ctx.signal.aborted ? await approve(plan, deps.confirm, grace) : undefined;
+    if (plan && approval) recordApproval(ctx, plan.node, approval);
+    approvals.push(approval);
   }
 
   const executed = await Promise.all(

@@ -67,7 +67,10 @@ async function act(ctx: ActionContext, deps: StorageDeps, kind: 'run' | 'check')
       ...before.moves.map(describeMove),
       ...(before.conflicts.length ? ['', 'Left for you to decide (nothing is overwritten):', ...before.conflicts.map((c) => c.message)] : []),
     ].join('\n');
-    if (!(await deps.confirm(`Move ${before.moves.length} item(s) into the shared appdata folder ${ctx.cluster.sharedAppdata}?`, detail))) {
+    const question = `Move ${before.moves.length} item(s) into the shared appdata folder ${ctx.cluster.sharedAppdata}?`;
+    const yes = await deps.confirm(question, detail);
+    ctx.session.decided({ kind: 'confirmation', question: `${question} ${before.moves.map(describeMove).join('; ')}`, answer: yes ? 'yes' : 'no' }, { step: 'storage' });
+    if (!yes) {
       ctx.log.info('[storage] move declined; nothing was moved');
       return finish(ctx, id, kind, before);
     }

@@ -13,7 +13,7 @@ import { blockingProcesses, describeProcess, parseCurrentActivity, type RunningP
 import { maskSecrets, UcdRestError } from './errors';
 import { parseServerList, SERVERS_PATH, type ListedServer } from './servers';
 import { parseSystemConfiguration, SYSTEM_CONFIG_READ_PATH, SYSTEM_CONFIG_WRITE_PATH, withMaintenance, type SystemConfiguration } from './systemConfig';
-import { connectTrusted, type CertPrompt, type TlsPinStore, type TlsTarget } from './tls';
+import { connectTrusted, type CertPrompt, type TlsPinStore, type TlsTarget, type TlsTrust } from './tls';
 
 export type UcdCredentials =
   | { readonly kind: 'basic'; readonly user: string; readonly password: string }
@@ -72,6 +72,8 @@ export interface UcdRestOptions {
   readonly credentials: CredentialSource;
   readonly pins: TlsPinStore;
   readonly prompt: CertPrompt;
+  /** A certificate a person accepted: for the run's journal (TlsTrust.onAccepted). */
+  readonly onAccepted?: TlsTrust['onAccepted'];
   /** Extra CA (PEM) to trust, for servers with a company CA. */
   readonly ca?: string;
   /** Per request, connection included. Default 30 s. */
@@ -232,7 +234,7 @@ export class UcdRestClient {
 
   private async request(method: 'GET' | 'PUT', path: string, signal: AbortSignal | undefined, body?: string): Promise<HttpResult> {
     const timeoutMs = this.opts.requestTimeoutMs ?? 30_000;
-    const trust = { pins: this.opts.pins, prompt: this.opts.prompt, sessionPins: this.sessionPins, ...(this.opts.ca ? { ca: this.opts.ca } : {}) };
+    const trust = { pins: this.opts.pins, prompt: this.opts.prompt, sessionPins: this.sessionPins, ...(this.opts.ca ? { ca: this.opts.ca } : {}), ...(this.opts.onAccepted ? { onAccepted: this.opts.onAccepted } : {}) };
     let socket = await connectTrusted(this.target, trust, signal, timeoutMs);
     let creds: UcdCredentials;
     if (this.cachedCredentials) creds = this.cachedCredentials;

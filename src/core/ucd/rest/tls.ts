@@ -60,6 +60,8 @@ export interface TlsTrust {
   readonly ca?: string;
   /** Fingerprints accepted 'once' in this client's lifetime, by host:port. */
   readonly sessionPins: Map<string, string>;
+  /** A person accepted a certificate that did not verify: for the run's journal (who, when, which). */
+  readonly onAccepted?: (cert: UnknownCertificate, remembered: boolean) => void;
 }
 
 export function pinKey(host: string, port: number): string {
@@ -112,6 +114,7 @@ export async function connectTrusted(target: TlsTarget, trust: TlsTrust, signal:
     }
     if (decision === 'always') await trust.pins.set(key, presented);
     else trust.sessionPins.set(key, presented);
+    trust.onAccepted?.(info, decision === 'always');
   }
   throw new Error('unreachable');
 }
