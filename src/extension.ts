@@ -2,7 +2,7 @@
 import * as vscode from 'vscode';
 import { ClusterFile } from './vscode/clusterFile';
 import { Controller } from './vscode/controller';
-import { buildHandlers } from './vscode/handlers';
+import { buildHandlers, editorGuard } from './vscode/handlers';
 import { createLog } from './vscode/log';
 import { registerPreflight } from './vscode/preflight';
 import { createSshPool, createTlsTrust } from './vscode/trust';
@@ -23,8 +23,9 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   context.subscriptions.push({ dispose: () => void pool.closeAll() });
   const tls = createTlsTrust(context);
   const loaded = () => (clusterFile.state.kind === 'loaded' && clusterFile.state.result.ok ? clusterFile.state.result.cluster : undefined);
-  const handlers = buildHandlers({ context, pool, tls, cluster: loaded });
-  const controller = new Controller(context.extensionUri, clusterFile, log, handlers);
+  const guard = editorGuard(pool);
+  const handlers = buildHandlers({ context, pool, tls, cluster: loaded, guard });
+  const controller = new Controller(context.extensionUri, clusterFile, log, handlers, guard);
   context.subscriptions.push(clusterFile, controller, ...controller.registerCommands());
   context.subscriptions.push(...registerPreflight({ context, pool, tls, log, cluster: loaded, session: () => controller.runSession }));
   await clusterFile.reload();

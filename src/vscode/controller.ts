@@ -16,6 +16,7 @@ import { targetKey } from '../core/runbook/state';
 import { clusterStatus } from '../core/status/clusterStatus';
 import { ClusterFile, type ClusterFileState } from './clusterFile';
 import { confirmDestructive } from './dialogs';
+import type { InstallerGuard } from '../core/steps/installerGuard';
 import { NODE_LOG_SCHEME, NodeLog } from './log';
 import { RunbookTree, type RunbookItem } from './runbookTree';
 import { secretsInUse } from './secretsInUse';
@@ -42,6 +43,8 @@ export class Controller implements vscode.Disposable {
     private readonly clusterFile: ClusterFile,
     private readonly log: Log,
     private readonly handlers: HandlerTable,
+    /** Answers the installer notification's Cancel: the core asks first (installerGuard.ts). */
+    private readonly guard?: InstallerGuard,
   ) {
     this.nodeLog = new NodeLog(log);
     this.disposables.push(vscode.workspace.registerTextDocumentContentProvider(NODE_LOG_SCHEME, this.nodeLog));
@@ -289,9 +292,10 @@ export class Controller implements vscode.Disposable {
   }
 
   /**
-   * The installer's own progress notification. Its Cancel asks first: stopping a schema upgrade
-   * halfway can leave the database half-upgraded. Only "Stop the Installer" aborts; after "Let It
-   * Run" the notification comes back, so it can still be stopped.
+   * The installer's own progress notification. Its Cancel is the core's decision: the guard asks
+   * (what stopping a schema upgrade halfway means, "Let It Run" first) and stops the installer
+   * only on "Stop the Installer"; the step then records the stop. After "Let It Run" the
+   * notification comes back, so it can still be stopped. Closing the window stops nothing.
    */
   private async offerInstallerCancel(target: Target, work: Thenable<unknown>, abort: AbortController): Promise<void> {
     let finished = false;
@@ -305,20 +309,10 @@ export class Controller implements vscode.Disposable {
         }),
       );
       if (!cancelled || finished) return;
-      const stop = await confirmDestructive(
-        `Stop the installer now (${describe(target)})?`,
-        'The installer may be upgrading the database schema right now. Stopped halfway, the database may be left half-upgraded, and a server upgrade cannot be rolled back: only a restore of the backup (step 1) undoes it.',
-        'Stop the Installer',
-        'Let It Run',
-        {
-          destructive: 'the installer is ended at once, wherever it is; the step fails and you must look at the node and the database before anything else.',
-          safe: 'the installer goes on; nothing is interrupted.',
-        },
-      );
-      if (stop && !finished) {
-        this.log.warn(`${describe(target)}: the engineer stopped the installer`);
-        abort.abort();
-      }
+      const answer = this.guard ? await this.guard.cancel(target) : 'not-running';
+      // Not started yet (the proof, the start gate): nothing runs on a node, so Cancel just ends the wait.
+      if (answer === 'not-running' && !finished) abort.abort();
+      if (answer === 'stopped') return;
     }
   }
 

@@ -32,7 +32,12 @@ export type JournalEvent =
   // The pre-flight (src/core/preflight): not a step (no step, no node, so code that filters events
   // by step passes them by); its fails and warns, one line each.
   | ({ readonly type: 'preflight'; readonly ts: string; readonly verdict: Verdict; readonly findings: readonly string[] } & NoTarget)
-  | ({ readonly type: 'preflight-skipped'; readonly ts: string; readonly reason: string } & NoTarget);
+  | ({ readonly type: 'preflight-skipped'; readonly ts: string; readonly reason: string } & NoTarget)
+  // The link to a node that runs a detached action (id) went down or came back; the action goes on there.
+  | ({ readonly type: 'connection-lost'; readonly ts: string; readonly id: string; readonly message: string } & Target)
+  | ({ readonly type: 'connection-restored'; readonly ts: string; readonly id: string; readonly message: string } & Target)
+  // While an installer (id) ran, a node that must stay down showed a server: what was seen and done.
+  | ({ readonly type: 'guard-alarm'; readonly ts: string; readonly id: string; readonly server: string; readonly evidence: readonly string[]; readonly action: 'installer-stopped' | 'installer-left-running'; readonly message: string } & Target);
 
 interface NoTarget {
   readonly step?: undefined;
@@ -41,7 +46,7 @@ interface NoTarget {
 
 export type JournalEventType = JournalEvent['type'];
 
-const TYPES: ReadonlySet<string> = new Set(['run-opened', 'started', 'finished', 'interrupted', 'skipped', 'confirmed', 'reset', 'refused', 'noted', 'detached', 'preflight', 'preflight-skipped']);
+const TYPES: ReadonlySet<string> = new Set(['run-opened', 'started', 'finished', 'interrupted', 'skipped', 'confirmed', 'reset', 'refused', 'noted', 'detached', 'preflight', 'preflight-skipped', 'connection-lost', 'connection-restored', 'guard-alarm']);
 /** Events about the run as a whole, with no step. */
 const RUN_WIDE: ReadonlySet<string> = new Set(['run-opened', 'preflight', 'preflight-skipped']);
 

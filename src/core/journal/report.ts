@@ -82,6 +82,8 @@ function eventDetails(e: JournalEvent, startedAt: ReadonlyMap<string, string>): 
     case 'preflight': return `pre-flight ${e.verdict}: ${e.findings.map(mdText).join('; ')}`;
     case 'preflight-skipped': return `pre-flight skipped: ${mdText(e.reason)}`;
     case 'noted': return `note beside the probe result: ${mdText(e.note)}`;
+    case 'connection-lost': case 'connection-restored': return mdText(e.message);
+    case 'guard-alarm': return `guard alarm: ${mdText(e.message)} (${e.evidence.map(mdText).join('; ')})`;
   }
 }
 

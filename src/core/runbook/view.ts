@@ -79,7 +79,7 @@ function outcomeState(o: Outcome | undefined): DisplayState | undefined {
 function detailOf(o: Outcome | undefined): string {
   if (!o) return '';
   switch (o.status) {
-    case 'running': return o.kind === 'run' ? 'running…' : 'checking…';
+    case 'running': return [o.alarm, o.connection].filter(Boolean).join('; ') || (o.kind === 'run' ? 'running…' : 'checking…');
     case 'passed': case 'failed': case 'warning': return o.evidence.join('; ');
     case 'skipped': return `skipped: ${o.reason}`;
     case 'confirmed': return `confirmed: ${o.note}`;

@@ -29,7 +29,9 @@ import type { TlsTrust } from '../ucd/rest/tls';
 import { noticeDecision } from './installerNotice';
 import { provePreconditions, type InstallStep, type Proof } from './installerPreconditions';
 import { recordedStaging, StagedInstallerRefusal, verifyStagedInstaller, type PackageLayout } from './package';
+import { stillRunningLine, stopDetached, type GuardStop, type InstallerGuard } from './installerGuard';
 import type { StoppedOptions } from './stopped';
+import { connectionLostMessage, connectionRestoredMessage, LinkWatch } from '../remote/reconnect';
 
 export interface InstallerDeps {
   transportFor(node: ClusterNode): Promise<Transport>;
@@ -55,6 +57,8 @@ export interface InstallerDeps {
   readonly proofMaxAgeMs?: number;
   /** How long the wrapper may take to report ready once the command was sent; default 2 min. */
   readonly readyTimeoutMs?: number;
+  /** Probes the nodes that must stay down while an installer runs, and answers Cancel (installerGuard.ts). */
+  readonly guard?: InstallerGuard;
 }
 
 type PtyTransport = Transport & { execPty(command: string, o?: { signal?: AbortSignal }): Promise<PtySession> };
@@ -145,7 +149,7 @@ function waitReady(node: string, ready: Promise<void>, ended: Promise<unknown>, 
   });
 }
 
-async function runGuided(ctx: ActionContext, deps: InstallerDeps, node: ClusterNode, t: Transport, script: string, gate: StartGate, notice: NoticeDecision): Promise<Ran> {
+async function runGuided(ctx: ActionContext, deps: InstallerDeps, node: ClusterNode, t: Transport, script: string, gate: StartGate, notice: NoticeDecision, id: string): Promise<SilentRan> {
   if (typeof (t as Partial<PtyTransport>).execPty !== 'function') {
     throw new StepFailure(`guided mode needs a terminal on ${node.name}, and its transport has none`, 'Set "installerMode": "silent" in the cluster file, or run the installer by hand and Confirm Manually.');
   }
@@ -200,10 +204,12 @@ async function runGuided(ctx: ActionContext, deps: InstallerDeps, node: ClusterN
     }
     ctx.log.info(`[${node.name}] starting the installer: ${decision.evidence}`);
     pty.write(`${GO_LINE}\r`);
+    const watch = deps.guard?.watch(ctx, node.name, id, { events: driver.events, stop: async () => (pty.close(), 'its terminal session was closed') });
     // No timer hangs up: a schema upgrade may take an hour, and stopping it halfway is the worst case.
-    const exit = await pty.exit;
+    const exit = await pty.exit.finally(() => watch?.end());
     ctx.log.info(`[${node.name}] installer exit ${exit.code ?? exit.signal ?? '?'}`);
     driver.end(exit.code);
+    if (watch?.stopped) return { kind: 'stopped', stop: watch.stopped };
     return { kind: 'ran', outcome: summarizeEvents(driver.events, ctx.cluster.targetVersion), started: decision.evidence };
   } finally {
     driver.dispose();
@@ -237,10 +243,6 @@ type FollowEnd =
   /** This window stopped following (cancel, reload, a connection that did not come back); the installer goes on. */
   | { readonly kind: 'let-go'; readonly why: string };
 
-function ago(ms: number): string {
-  return ms < 120_000 ? `${Math.round(ms / 1000)} s` : `${Math.round(ms / 60_000)} min`;
-}
-
 function abortableSleep(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
     if (signal.aborted) return resolve();
@@ -256,14 +258,20 @@ function abortableSleep(ms: number, signal: AbortSignal): Promise<void> {
  * never the installer's: the poll is tried again with backoff (the pool reconnects, host key
  * verified again) until `deps.reconnectMs` has passed, then this window lets go.
  */
-async function followDetached(ctx: ActionContext, deps: InstallerDeps, node: ClusterNode, run: DetachedRun, feed: (text: string) => void, offset = 0): Promise<FollowEnd> {
+async function followDetached(ctx: ActionContext, deps: InstallerDeps, node: ClusterNode, run: DetachedRun, id: string, feed: (text: string) => void, offset = 0): Promise<FollowEnd> {
   const pollMs = deps.pollMs ?? 1_000;
   const silenceMs = deps.silenceLogMs ?? 5 * 60_000;
-  const reconnectMs = deps.reconnectMs ?? 5 * 60_000;
+  const link = new LinkWatch({ firstDelayMs: pollMs, patienceMs: deps.reconnectMs ?? 5 * 60_000 });
+  const target = { step: ctx.target.step, node: node.name };
+  const say = (lost: boolean, message: string) => {
+    try {
+      ctx.session.connection(id, target, lost, message);
+    } catch (e) {
+      ctx.log.warn(`[${node.name}] not recorded in the journal: ${(e as Error).message}`);
+    }
+  };
   let lastOutput = Date.now();
   let lastSaid = Date.now();
-  let failingSince: number | undefined;
-  let backoff = pollMs;
   for (;;) {
     if (ctx.signal.aborted) return { kind: 'let-go', why: 'this window stopped following it (cancelled or closing)' };
     let poll: DetachedPoll | undefined;
@@ -278,19 +286,22 @@ async function followDetached(ctx: ActionContext, deps: InstallerDeps, node: Clu
     }
     if (!poll) {
       if (ctx.signal.aborted) continue;
-      const now = Date.now();
-      if (failingSince === undefined) {
-        failingSince = now;
-        ctx.log.warn(`[${node.name}] connection to ${node.name} lost (${problem}); the installer keeps running there (run ${run.runId}, pid ${run.pid}); reconnecting`);
+      const change = link.failed(problem);
+      if (change.kind === 'given-up') return { kind: 'let-go', why: `no connection to ${node.name} for ${Math.round(change.downMs / 1000)} s (${change.problem})` };
+      if (change.kind === 'lost') {
+        const message = connectionLostMessage(node.name, 'the installer');
+        ctx.log.warn(`[${node.name}] ${message} (run ${run.runId}, pid ${run.pid}): ${problem}; reconnecting`);
+        say(true, message);
       }
-      if (now - failingSince > reconnectMs) return { kind: 'let-go', why: `no connection to ${node.name} for ${Math.round((now - failingSince) / 1000)} s (${problem})` };
-      await abortableSleep(backoff, ctx.signal);
-      backoff = Math.min(backoff * 2, 30_000);
+      await abortableSleep(change.kind === 'lost' || change.kind === 'down' ? change.waitMs : pollMs, ctx.signal);
       continue;
     }
-    if (failingSince !== undefined) ctx.log.info(`[${node.name}] connection to ${node.name} back; following the installer again from byte ${offset}`);
-    failingSince = undefined;
-    backoff = pollMs;
+    const up = link.ok();
+    if (up.kind === 'restored') {
+      const message = connectionRestoredMessage(node.name, up.downMs);
+      ctx.log.info(`[${node.name}] ${message}; following the installer again from byte ${offset}`);
+      say(false, message);
+    }
     if (poll.size > offset && poll.chunk) {
       feed(poll.chunk);
       offset = poll.size;
@@ -301,7 +312,7 @@ async function followDetached(ctx: ActionContext, deps: InstallerDeps, node: Clu
     if (poll.state.kind === 'gone') return { kind: 'gone' };
     // No timer ends the installer; a long silence is only said.
     if (Date.now() - lastSaid >= silenceMs) {
-      ctx.log.info(`[${node.name}] still running on ${node.name}, last output ${ago(Date.now() - lastOutput)} ago`);
+      ctx.log.info(`[${node.name}] ${stillRunningLine(node.name, lastOutput)}`);
       lastSaid = Date.now();
     }
     await abortableSleep(pollMs, ctx.signal);
@@ -314,7 +325,9 @@ function goneReason(node: ClusterNode, run: DetachedRun, appdata: string | undef
     `Look at conf/installed.version in ${node.installDir}${appdata ? ` and in ${appdata}` : ''}, ds_db_version in the database, and the installer log ${run.dir}/log; then Check this step.`;
 }
 
-type SilentRan = Ran | { readonly kind: 'let-go'; readonly why: string; readonly run: DetachedRun } | { readonly kind: 'gone'; readonly run: DetachedRun };
+type SilentRan = Ran | { readonly kind: 'let-go'; readonly why: string; readonly run: DetachedRun } | { readonly kind: 'gone'; readonly run: DetachedRun }
+  /** Stopped on purpose (the guard, or Cancel and "Stop the Installer"). */
+  | { readonly kind: 'stopped'; readonly stop: GuardStop; readonly run?: DetachedRun };
 
 function silentDriver(ctx: ActionContext, node: ClusterNode): InstallerDriver {
   return new InstallerDriver({ cluster: ctx.cluster, node, mode: 'silent', lineEnding: '\n', onEvent: (e) => logEvent(ctx, node.name, e) });
@@ -330,6 +343,22 @@ function endedRan(ctx: ActionContext, node: ClusterNode, driver: InstallerDriver
   }
   driver.end(end.code);
   return { kind: 'ran', outcome: summarizeEvents(driver.events, ctx.cluster.targetVersion), started };
+}
+
+/** Follows a detached installer with the guard on it; a stop on purpose is its outcome. */
+async function followGuarded(ctx: ActionContext, deps: InstallerDeps, node: ClusterNode, run: DetachedRun, id: string, driver: InstallerDriver, started: string): Promise<SilentRan> {
+  const watch = deps.guard?.watch(ctx, node.name, id, { events: driver.events, stop: async () => stopDetached(await deps.transportFor(node), run) });
+  let end: FollowEnd;
+  try {
+    end = await followDetached(ctx, deps, node, run, id, (text) => driver.feed(text));
+  } finally {
+    watch?.end();
+  }
+  if (watch?.stopped && end.kind !== 'let-go') {
+    if (end.kind === 'exited') driver.end(end.code);
+    return { kind: 'stopped', stop: watch.stopped, run };
+  }
+  return endedRan(ctx, node, driver, end, run, started);
 }
 
 async function runSilent(ctx: ActionContext, deps: InstallerDeps, node: ClusterNode, t: Transport, cmd: InstallerCommand, layout: PackageLayout, gate: StartGate, id: string): Promise<SilentRan> {
@@ -399,8 +428,7 @@ async function runSilent(ctx: ActionContext, deps: InstallerDeps, node: ClusterN
     stdin?.end(`${GO_LINE}\n`);
     // The launch ends once the go line is at the gate; the installer is the node's from here.
     await launch.catch((e: unknown) => ctx.log.warn(`[${node.name}] the launch channel ended with ${(e as Error).message}; following the installer's log`));
-    const end = await followDetached(ctx, deps, node, run, (text) => driver.feed(text));
-    return endedRan(ctx, node, driver, end, run, decision.evidence);
+    return await followGuarded(ctx, deps, node, run, id, driver, decision.evidence);
   } finally {
     ctx.signal.removeEventListener('abort', onCancel);
     driver.dispose();
@@ -424,7 +452,7 @@ async function installNode(ctx: ActionContext, deps: InstallerDeps, step: Instal
   const gate = startGate(ctx, deps, step, node.name, proof);
   const ran = ctx.cluster.installerMode === 'silent'
     ? await runSilent(ctx, deps, node, t, cmd, layout, gate, id)
-    : await runGuided(ctx, deps, node, t, gatedInstallerScript(cmd).text, gate, notice);
+    : await runGuided(ctx, deps, node, t, gatedInstallerScript(cmd).text, gate, notice, id);
   await recordRan(ctx, deps, step, node, id, 'run', ran, gate.proof.evidence);
 }
 
@@ -447,6 +475,7 @@ async function recordRan(ctx: ActionContext, deps: InstallerDeps, step: InstallS
     ctx.session.interrupt(id, target, reason);
     return;
   }
+  if (ran.kind === 'stopped') return recordStopped(ctx, deps, node, id, kind, ran.stop, ran.run);
   const t = await deps.transportFor(node);
   const outcome = ran.outcome;
 
@@ -489,6 +518,26 @@ async function recordRan(ctx: ActionContext, deps: InstallerDeps, step: InstallS
     ? 'The first node did not report a database upgrade: check ds_db_version in the database before going on.'
     : 'A later node upgraded the database schema: the first node\'s upgrade may not have reached the database. Check ds_db_version.';
   ctx.session.finish(id, target, kind, schemaAsExpected ? 'passed' : 'warning', evidence, hint, { ...facts, installer: 'upgraded' });
+}
+
+/** An installer stopped on purpose: failed, with where it was stopped and what the node shows now. */
+async function recordStopped(ctx: ActionContext, deps: InstallerDeps, node: ClusterNode, id: string, kind: 'run' | 'check', stop: GuardStop, run: DetachedRun | undefined): Promise<void> {
+  const target = { step: ctx.target.step, node: node.name };
+  const { probe } = await probeNode(() => deps.transportFor(node), node, { appdataDir: ctx.cluster.sharedAppdata, signal: ctx.signal });
+  const facts = factsFromProbe(probe);
+  const unchanged = facts.version === ctx.cluster.currentVersion;
+  const before = stop.phase === 'before-database';
+  const evidence = [
+    `the installer was ${stop.why}`,
+    `stop: ${stop.result}`,
+    before ? 'stopped before the database upgrade' : 'it had reached the database upgrade when it was stopped',
+    `conf/installed.version ${facts.version ?? 'unreadable'}${unchanged ? ' (unchanged)' : ''}`,
+  ];
+  const hint = before && unchanged
+    ? 'Nothing was upgraded. Make sure every server is stopped (steps 4 and 5), then run the installer again.'
+    : `${node.name} may be half-upgraded: look at conf/installed.version in ${node.installDir}${ctx.cluster.sharedAppdata ? ` and in ${ctx.cluster.sharedAppdata}` : ''}, ds_db_version in the database${run ? ` and the installer log ${run.dir}/log` : ''} before anything else.`;
+  ctx.log.error(`[${node.name}] ${evidence.join('; ')}`);
+  ctx.session.finish(id, target, kind, 'failed', evidence, hint, { ...facts, installer: 'failed' });
 }
 
 async function askNotice(ctx: ActionContext, deps: InstallerDeps, node: string, notice: Extract<NoticeDecision, { kind: 'ask' }>): Promise<boolean> {
@@ -543,8 +592,7 @@ async function reattach(ctx: ActionContext, deps: InstallerDeps, step: InstallSt
   const driver = silentDriver(ctx, node);
   const how = `re-attached to the installer on ${node.name} (run ${run.runId}, pid ${run.pid}); its log read from the start`;
   try {
-    const end = await followDetached(ctx, deps, node, run, (text) => driver.feed(text));
-    await recordRan(ctx, deps, step, node, id, 'run', endedRan(ctx, node, driver, end, run, how), []);
+    await recordRan(ctx, deps, step, node, id, 'run', await followGuarded(ctx, deps, node, run, id, driver, how), []);
   } catch (e) {
     const hint = e instanceof StepFailure || e instanceof RemoteError ? e.hint : `Read ${run.dir}/log on ${node.name}; check installed.version before running again.`;
     ctx.log.error(`[${node.name}] installer (re-attached): ${(e as Error).message}`);

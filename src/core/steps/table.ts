@@ -11,6 +11,7 @@ import type { UcdRestClient } from '../ucd/rest/client';
 import type { TlsTrust } from '../ucd/rest/tls';
 import { backupHandlers } from './backup';
 import { installerHandlers } from './installer';
+import { InstallerGuard } from './installerGuard';
 import { startHandlers, verifyVersionsHandlers } from './online';
 import { packageHandlers } from './package';
 import { processesHandlers, type ProcessesChoice } from './processes';
@@ -21,9 +22,9 @@ import { storageHandlers } from './storage';
  * What a person confirms before something that cannot be undone. The names are the command line's
  * `--confirm` values, so a pipeline says in so many words what it agreed to.
  */
-export type Confirmation = 'kill' | 'move-storage' | 'cancel-processes' | 'upgrade-without-backup';
+export type Confirmation = 'kill' | 'move-storage' | 'cancel-processes' | 'upgrade-without-backup' | 'stop-installer';
 
-export const CONFIRMATIONS: readonly Confirmation[] = ['kill', 'move-storage', 'cancel-processes', 'upgrade-without-backup'];
+export const CONFIRMATIONS: readonly Confirmation[] = ['kill', 'move-storage', 'cancel-processes', 'upgrade-without-backup', 'stop-installer'];
 
 /** The questions the steps ask a person. Dismissed or unanswerable is always the safe answer. */
 export interface RunbookDialogs {
@@ -46,12 +47,23 @@ export interface StepTableDeps {
   readonly trust: TlsTrust;
   /** The server refused the credentials: the front end forgets what it stored. */
   onAuthRejected?(): Promise<void>;
+  /** The installers' guard, when the front end keeps it for its Cancel (installerGuard below). */
+  readonly guard?: InstallerGuard;
+}
+
+/**
+ * The guard that watches every installer while it runs and answers Cancel: the front end makes
+ * one, passes it to buildStepTable and sends its Cancel to `guard.cancel(target)`.
+ */
+export function installerGuard(deps: Pick<StepTableDeps, 'dialogs' | 'transportFor'>): InstallerGuard {
+  return new InstallerGuard({ transportFor: deps.transportFor, confirm: (q, d) => deps.dialogs.confirm('stop-installer', q, d) });
 }
 
 export function buildStepTable(deps: StepTableDeps): Record<StepId, StepHandlers> {
   const { dialogs, transportFor, trust } = deps;
   const online = { transportFor, trust };
-  const installer = { transportFor, trust, handOver: dialogs.handOver, confirm: (q: string, d: string) => dialogs.confirm('upgrade-without-backup', q, d) };
+  const guard = deps.guard ?? installerGuard(deps);
+  const installer = { transportFor, trust, guard, handOver: dialogs.handOver, confirm: (q: string, d: string) => dialogs.confirm('upgrade-without-backup', q, d) };
   const stopped = stoppedHandlers({ transportFor, confirm: (q, d) => dialogs.confirm('kill', q, d) });
   return {
     backup: backupHandlers({ local: deps.local, transportFor }),
