@@ -171,7 +171,7 @@ describe('the guard while an installer runs', () => {
       assert.match(stopped?.why ?? '', /engineer's word/);
       assert.equal(stopped?.result, 'its processes were ended');
     } finally {
-      watch.end();
+      await watch.end();
     }
     assert.equal(await guard.cancel({ step: 'installFirst' }), 'not-running', 'an ended follow is not asked about');
   });
@@ -217,7 +217,7 @@ describe('the guard while an installer runs', () => {
       await waitFor('two more guard rounds', () => rounds >= before + 2, 20_000, () => lines.join('\n'));
       assert.equal(session.journal.events.filter((e) => e.type === 'guard-alarm').length, 1);
     } finally {
-      watch.end();
+      await watch.end();
     }
   });
 
@@ -239,7 +239,7 @@ describe('the guard while an installer runs', () => {
       assert.deepEqual(inst.stops, []);
       assert.equal(watch.stopped, undefined);
     } finally {
-      watch.end();
+      await watch.end();
     }
   });
 });

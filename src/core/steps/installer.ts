@@ -207,9 +207,10 @@ async function runGuided(ctx: ActionContext, deps: InstallerDeps, node: ClusterN
     const watch = deps.guard?.watch(ctx, node.name, id, { events: driver.events, stop: async () => (pty.close(), 'its terminal session was closed') });
     // No timer hangs up: a schema upgrade may take an hour, and stopping it halfway is the worst case.
     const exit = await pty.exit.finally(() => watch?.end());
+    const stopped = await watch?.end();
     ctx.log.info(`[${node.name}] installer exit ${exit.code ?? exit.signal ?? '?'}`);
     driver.end(exit.code);
-    if (watch?.stopped) return { kind: 'stopped', stop: watch.stopped };
+    if (stopped) return { kind: 'stopped', stop: stopped };
     return { kind: 'ran', outcome: summarizeEvents(driver.events, ctx.cluster.targetVersion), started: decision.evidence };
   } finally {
     driver.dispose();
@@ -352,11 +353,12 @@ async function followGuarded(ctx: ActionContext, deps: InstallerDeps, node: Clus
   try {
     end = await followDetached(ctx, deps, node, run, id, (text) => driver.feed(text));
   } finally {
-    watch?.end();
+    void watch?.end();
   }
-  if (watch?.stopped && end.kind !== 'let-go') {
+  const stopped = await watch?.end();
+  if (stopped && end.kind !== 'let-go') {
     if (end.kind === 'exited') driver.end(end.code);
-    return { kind: 'stopped', stop: watch.stopped, run };
+    return { kind: 'stopped', stop: stopped, run };
   }
   return endedRan(ctx, node, driver, end, run, started);
 }

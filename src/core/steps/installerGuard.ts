@@ -133,8 +133,11 @@ export interface WatchedInstaller {
 export interface GuardWatch {
   /** Set once the installer was stopped (by the guard or by a person). */
   readonly stopped: GuardStop | undefined;
-  /** The follow is over: probing ends; the stop, if any. */
-  end(): GuardStop | undefined;
+  /**
+   * The follow is over: probing ends. Resolves with the stop, if one was begun, once it is done
+   * (the installer can end under a stop before the stop's own answer is back).
+   */
+  end(): Promise<GuardStop | undefined>;
 }
 
 interface Entry {
@@ -181,11 +184,11 @@ export class InstallerGuard {
       get stopped() {
         return entry.stopped;
       },
-      end: () => {
+      end: async () => {
         entry.ended = true;
         endLoop();
         this.entries.delete(entry);
-        return entry.stopped;
+        return entry.stopping ? await entry.stopping : entry.stopped;
       },
     };
   }
