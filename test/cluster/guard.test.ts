@@ -65,7 +65,6 @@ function open(tc: TestCluster, pkg: InstallerPackage): Run {
 
 function ctx(w: Run): ActionContext {
   const log: ActionLog = { info: (m) => w.lines.push(m), warn: (m) => w.lines.push(m), error: (m) => w.lines.push(m) };
-  if (process.env.DEBUG_GUARD) for (const k of ['info', 'warn', 'error'] as const) { const f = log[k]; log[k] = (m) => (console.log(new Date().toISOString(), m), f(m)); }
   return { cluster: w.cluster, session: w.session, target: { step: 'installFirst' }, log, signal: new AbortController().signal };
 }
 

@@ -13,6 +13,7 @@ import type { Cluster, ClusterNode } from '../../src/core/cluster/types';
 import { detachedLaunchScript, parseDetachedPid, parsePoll, pollScript, runFolder, type DetachedRun } from '../../src/core/remote/detached';
 import { sh } from '../../src/core/remote/quote';
 import { Backoff, connectionLostMessage, LinkWatch } from '../../src/core/remote/reconnect';
+import type { JournalEvent } from '../../src/core/journal/events';
 import type { Transport } from '../../src/core/remote/transport';
 import type { ActionContext } from '../../src/core/runbook/actions';
 import { RunSession } from '../../src/core/runbook/session';
@@ -293,5 +294,38 @@ describe('the stop script, under a real /bin/sh', () => {
     // A pid that is not the run's (its command line does not name the folder): left alone.
     const other = { ...run, dir: `${run.dir}-other`, pid: process.pid };
     assert.deepEqual(parseStop((await shell.exec(stopDetachedScript(other).text)).stdout), { kind: 'gone' });
+  });
+});
+
+describe('what the views read', () => {
+  test('a lost link and a guard alarm beside a running installer: in the run state, the status warnings, gone with the link back or the run ended', async () => {
+    const { VALID_CLUSTER } = await import('../fixtures/clusters');
+    const r = loadCluster(VALID_CLUSTER);
+    if (!r.ok) throw new Error(JSON.stringify(r.problems));
+    const c = r.cluster;
+    const node = c.firstNode;
+    const { reduceJournal } = await import('../../src/core/runbook/state');
+    const { clusterStatus } = await import('../../src/core/status/clusterStatus');
+    const ts = (s: number) => new Date(Date.parse('2026-12-02T01:00:00Z') + s * 1000).toISOString();
+    const lost = connectionLostMessage(node, 'the installer');
+    const alarmText = `a server is running on x while the installer runs on ${node}: the installer was stopped before the database upgrade`;
+    const events: JournalEvent[] = [
+      { type: 'started', ts: ts(0), id: 'a', kind: 'run', step: 'installFirst', node },
+      { type: 'connection-lost', ts: ts(1), id: 'a', message: lost, step: 'installFirst', node },
+      // An event of another action changes nothing here.
+      { type: 'connection-lost', ts: ts(2), id: 'b', message: 'other', step: 'installFirst', node },
+    ];
+    let st = reduceJournal(events, c).get(`installFirst@${node}`);
+    assert.ok(st?.status === 'running' && st.connection === lost && st.alarm === undefined, JSON.stringify(st));
+    assert.deepEqual(clusterStatus(c, events, reduceJournal(events, c)).warnings.filter((w) => w.code === 'connection-lost').map((w) => [w.node, w.message]), [[node, lost]]);
+    events.push({ type: 'guard-alarm', ts: ts(3), id: 'a', server: 'x', evidence: ['pid 1 listening on :8443'], action: 'installer-stopped', message: alarmText, step: 'installFirst', node });
+    events.push({ type: 'connection-restored', ts: ts(4), id: 'a', message: `connection to ${node} back after 3 s`, step: 'installFirst', node });
+    st = reduceJournal(events, c).get(`installFirst@${node}`);
+    assert.ok(st?.status === 'running' && st.connection === undefined && st.alarm === alarmText, JSON.stringify(st));
+    const warnings = clusterStatus(c, events, reduceJournal(events, c)).warnings;
+    assert.deepEqual(warnings.filter((w) => w.code === 'installer-guard-alarm').map((w) => [w.severity, w.node, w.message]), [['critical', node, alarmText]]);
+    assert.ok(!warnings.some((w) => w.code === 'connection-lost'), 'the link is back');
+    events.push({ type: 'finished', ts: ts(5), id: 'a', kind: 'run', verdict: 'failed', evidence: ['stopped'], step: 'installFirst', node });
+    assert.ok(!clusterStatus(c, events, reduceJournal(events, c)).warnings.some((w) => w.code === 'installer-guard-alarm'), 'the outcome says it once the run ended');
   });
 });
