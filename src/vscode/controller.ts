@@ -303,9 +303,14 @@ export class Controller implements vscode.Disposable {
     while (!finished && !abort.signal.aborted) {
       const cancelled = await vscode.window.withProgress(
         { location: vscode.ProgressLocation.Notification, title: `Installer: ${describe(target)}`, cancellable: true },
-        (_p, token) => new Promise<boolean>((resolve) => {
-          token.onCancellationRequested(() => resolve(true));
-          void done.then(() => resolve(false));
+        (progress, token) => new Promise<boolean>((resolve) => {
+          // The core's words for where it is, a long silence included; nothing here ends it.
+          const say = () => this.guard && progress.report({ message: this.guard.progress(target) });
+          say();
+          const tick = setInterval(say, 15_000);
+          const settle = (v: boolean) => (clearInterval(tick), resolve(v));
+          token.onCancellationRequested(() => settle(true));
+          void done.then(() => settle(false));
         }),
       );
       if (!cancelled || finished) return;

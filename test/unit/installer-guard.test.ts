@@ -329,3 +329,23 @@ describe('what the views read', () => {
     assert.ok(!clusterStatus(c, events, reduceJournal(events, c)).warnings.some((w) => w.code === 'installer-guard-alarm'), 'the outcome says it once the run ended');
   });
 });
+
+describe('the progress line', () => {
+  test('each installer running, and a silence over a minute said from the last output time', async () => {
+    const { cluster } = await twoNodes();
+    const { ctx, id } = contextFor(cluster);
+    const guard = new InstallerGuard({ transportFor: async (n) => new LocalShell(n.name), confirm: async () => false, everyMs: 3_600_000 });
+    const now = Date.now();
+    let last = now - 30_000;
+    const watch = guard.watch(ctx, 'ucd1', id, { ...installer([]), lastOutputAt: () => last });
+    try {
+      assert.equal(guard.progress({ step: 'installFirst' }, now), 'running on ucd1', 'half a minute of quiet is not worth a word');
+      last = now - 12 * 60_000;
+      assert.equal(guard.progress({ step: 'installFirst' }, now), 'still running on ucd1, last output 12 min ago');
+      assert.equal(guard.progress({ step: 'installOthers' }, now), '');
+    } finally {
+      await watch.end();
+    }
+    assert.equal(guard.progress({ step: 'installFirst' }, now), '', 'nothing once the follow ended');
+  });
+});

@@ -348,10 +348,11 @@ function endedRan(ctx: ActionContext, node: ClusterNode, driver: InstallerDriver
 
 /** Follows a detached installer with the guard on it; a stop on purpose is its outcome. */
 async function followGuarded(ctx: ActionContext, deps: InstallerDeps, node: ClusterNode, run: DetachedRun, id: string, driver: InstallerDriver, started: string): Promise<SilentRan> {
-  const watch = deps.guard?.watch(ctx, node.name, id, { events: driver.events, stop: async () => stopDetached(await deps.transportFor(node), run) });
+  let heard = Date.now();
+  const watch = deps.guard?.watch(ctx, node.name, id, { events: driver.events, stop: async () => stopDetached(await deps.transportFor(node), run), lastOutputAt: () => heard });
   let end: FollowEnd;
   try {
-    end = await followDetached(ctx, deps, node, run, id, (text) => driver.feed(text));
+    end = await followDetached(ctx, deps, node, run, id, (text) => ((heard = Date.now()), driver.feed(text)));
   } finally {
     void watch?.end();
   }

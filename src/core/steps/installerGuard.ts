@@ -128,7 +128,12 @@ export interface WatchedInstaller {
   readonly events: readonly InstallerEvent[];
   /** Ends the installer on its node; resolves with what happened there. */
   stop(): Promise<string>;
+  /** When its output last grew (ms since the epoch); the progress line says a long silence. */
+  lastOutputAt?(): number;
 }
+
+/** Silence shorter than this is not worth a word in the progress line. */
+export const SILENCE_SHOWN_AFTER_MS = 60_000;
 
 export interface GuardWatch {
   /** Set once the installer was stopped (by the guard or by a person). */
@@ -191,6 +196,17 @@ export class InstallerGuard {
         return entry.stopping ? await entry.stopping : entry.stopped;
       },
     };
+  }
+
+  /**
+   * What the front end's progress line says for `target` now: each installer running, and how long
+   * it has been silent when that is over a minute ("still running on ucd1, last output 12 min ago").
+   */
+  progress(target: Target, now: number = Date.now()): string {
+    return [...this.entries].filter((e) => this.matches(e, target)).map((e) => {
+      const last = e.installer.lastOutputAt?.();
+      return last !== undefined && now - last >= SILENCE_SHOWN_AFTER_MS ? stillRunningLine(e.target.node, last, now) : `running on ${e.target.node}`;
+    }).join('; ');
   }
 
   /** The installers being followed now for `target` (its step, and its node when given). */
