@@ -20,6 +20,7 @@ import { ClusterFile, type ClusterFileState } from './clusterFile';
 import { confirmDestructive } from './dialogs';
 import { showTranscript } from './log';
 import { updateRollbackContext } from './rollback';
+import type { InstallerGuard } from '../core/steps/installerGuard';
 import { RunbookTree, type RunbookItem } from './runbookTree';
 import { secretsInUse } from './secretsInUse';
 import { StatusPanel } from './statusPanel';
@@ -47,6 +48,8 @@ export class Controller implements vscode.Disposable {
     /** The run's logger: `log` writes through it; Show Log opens its transcripts. */
     private readonly runLog: RunLog,
     private readonly rollback?: RunnerOptions['rollback'],
+    /** Answers the installer notification's Cancel: the core asks first (installerGuard.ts). */
+    private readonly guard?: InstallerGuard,
   ) {
     this.statusPanel = new StatusPanel(extensionUri, {
       checkNode: (node) => {
@@ -339,9 +342,10 @@ export class Controller implements vscode.Disposable {
   }
 
   /**
-   * The installer's own progress notification. Its Cancel asks first: stopping a schema upgrade
-   * halfway can leave the database half-upgraded. Only "Stop the Installer" aborts; after "Let It
-   * Run" the notification comes back, so it can still be stopped.
+   * The installer's own progress notification. Its Cancel is the core's decision: the guard asks
+   * (what stopping a schema upgrade halfway means, "Let It Run" first) and stops the installer
+   * only on "Stop the Installer"; the step then records the stop. After "Let It Run" the
+   * notification comes back, so it can still be stopped. Closing the window stops nothing.
    */
   private async offerInstallerCancel(target: Target, work: Thenable<unknown>, abort: AbortController): Promise<void> {
     let finished = false;
@@ -349,26 +353,21 @@ export class Controller implements vscode.Disposable {
     while (!finished && !abort.signal.aborted) {
       const cancelled = await vscode.window.withProgress(
         { location: vscode.ProgressLocation.Notification, title: `Installer: ${describe(target)}`, cancellable: true },
-        (_p, token) => new Promise<boolean>((resolve) => {
-          token.onCancellationRequested(() => resolve(true));
-          void done.then(() => resolve(false));
+        (progress, token) => new Promise<boolean>((resolve) => {
+          // The core's words for where it is, a long silence included; nothing here ends it.
+          const say = () => this.guard && progress.report({ message: this.guard.progress(target) });
+          say();
+          const tick = setInterval(say, 15_000);
+          const settle = (v: boolean) => (clearInterval(tick), resolve(v));
+          token.onCancellationRequested(() => settle(true));
+          void done.then(() => settle(false));
         }),
       );
       if (!cancelled || finished) return;
-      const stop = await confirmDestructive(
-        `Stop the installer now (${describe(target)})?`,
-        'The installer may be upgrading the database schema right now. Stopped halfway, the database may be left half-upgraded, and a server upgrade cannot be rolled back: only a restore of the backup (step 1) undoes it.',
-        'Stop the Installer',
-        'Let It Run',
-        {
-          destructive: 'the installer is ended at once, wherever it is; the step fails and you must look at the node and the database before anything else.',
-          safe: 'the installer goes on; nothing is interrupted.',
-        },
-      );
-      if (stop && !finished) {
-        this.log.warn(`${describe(target)}: the engineer stopped the installer`);
-        abort.abort();
-      }
+      const answer = this.guard ? await this.guard.cancel(target) : 'not-running';
+      // Not started yet (the proof, the start gate): nothing runs on a node, so Cancel just ends the wait.
+      if (answer === 'not-running' && !finished) abort.abort();
+      if (answer === 'stopped') return;
     }
   }
 

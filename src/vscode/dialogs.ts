@@ -11,16 +11,18 @@ import * as vscode from 'vscode';
 
 /**
  * Asks `question`; true only when the person clicked `destructiveLabel`. Enter, Escape, Cancel,
- * the close box and `safeLabel` all answer false. `detail` says what will be done; the lines
- * added below it say what each answer does.
+ * the close box and `safeLabel` all answer false. `detail` says what will be done; when the core's
+ * question does not already say what each answer does, `what` adds one line for each below it
+ * (never both: a dialog explains its buttons once).
  */
-export async function confirmDestructive(question: string, detail: string, destructiveLabel: string, safeLabel: string, what: { destructive: string; safe: string }): Promise<boolean> {
+export async function confirmDestructive(question: string, detail: string, destructiveLabel: string, safeLabel: string, what?: { destructive: string; safe: string }): Promise<boolean> {
   const safe: vscode.MessageItem = { title: safeLabel };
   const destructive: vscode.MessageItem = { title: destructiveLabel };
-  const answers = [
+  const answers = what ? [
     `${destructiveLabel}: ${what.destructive}`,
     `${safeLabel} (Enter) or Cancel (Escape): ${what.safe}`,
-  ].join('\n');
-  const choice = await vscode.window.showWarningMessage(question, { modal: true, detail: detail ? `${detail}\n\n${answers}` : answers }, safe, destructive);
+  ].join('\n') : '';
+  const text = [detail, answers].filter(Boolean).join('\n\n');
+  const choice = await vscode.window.showWarningMessage(question, { modal: true, ...(text ? { detail: text } : {}) }, safe, destructive);
   return choice === destructive;
 }

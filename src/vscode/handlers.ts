@@ -1,6 +1,6 @@
 // The editor's answers to the steps' questions (which process to cancel, are you sure, a live
 // installer to take over), plugged into the core's step table. No step logic lives here.
-import type { SudoPasswords } from '../core/remote/privilege';
+import { withRights, type SudoPasswords } from '../core/remote/privilege';
 import * as vscode from 'vscode';
 import type { ClusterNode } from '../core/cluster/types';
 import type { HandlerTable } from '../core/runbook/actions';
@@ -8,7 +8,9 @@ import { LocalTransport } from '../core/remote/local';
 import { targetFromNode, type SshPool } from '../core/remote/ssh';
 import type { Transport } from '../core/remote/transport';
 import type { ProcessesChoice } from '../core/steps/processes';
-import { buildStepTable, type Confirmation, type RunbookDialogs } from '../core/steps/table';
+import { LET_IT_RUN, STOP_THE_INSTALLER, type InstallerGuard } from '../core/steps/installerGuard';
+import { KILL_ANSWER, LEAVE_ANSWER } from '../core/steps/stopped';
+import { buildStepTable, installerGuard, type Confirmation, type RunbookDialogs } from '../core/steps/table';
 import { describeProcess, type RunningProcess } from '../core/ucd/rest/activity';
 import { UcdRestClient } from '../core/ucd/rest/client';
 import type { TlsTrust } from '../core/ucd/rest/tls';
@@ -24,15 +26,24 @@ export interface HandlerDeps {
   readonly cluster: () => { ucd: { url: string; credential: string } } | undefined;
   /** Sudo passwords, kept by name in SecretStorage (masked in the journal). */
   readonly sudoPasswords?: SudoPasswords;
+  /** The installers' guard, shared with the controller's Cancel (editorGuard). */
+  readonly guard?: InstallerGuard;
 }
 
-/** Each confirmation's buttons and what each answer does, in the words of its dialog. */
-const CONFIRM_BUTTONS: Record<Confirmation, { yes: string; no: string; destructive: string; safe: string }> = {
-  kill: {
-    yes: 'Kill Them', no: 'Leave Them Running',
-    destructive: 'each process listed gets TERM, then KILL if it is still running after the grace time; a pid file is removed only as listed.',
-    safe: 'nothing is signalled and no file is removed; step 5 stays failed and names what still runs.',
-  },
+/** The guard whose stop question is the editor's modal dialog. */
+/** The guard probes other users' servers as step 5's proof does: as root, through sudo where set. */
+export function editorGuard(pool: SshPool, sudoPasswords?: SudoPasswords): InstallerGuard {
+  const t = transportFor(pool);
+  return installerGuard({ dialogs: editorDialogs, transportFor: async (n) => withRights(await t(n), n, 'root', sudoPasswords) });
+}
+
+/**
+ * Each confirmation's buttons and, where the core's question does not say it, what each answer
+ * does. The kill and stop questions explain their answers themselves (stopped.ts, installerGuard.ts).
+ */
+const CONFIRM_BUTTONS: Record<Confirmation, { yes: string; no: string; destructive?: string; safe?: string }> = {
+  kill: { yes: KILL_ANSWER, no: LEAVE_ANSWER },
+  'stop-installer': { yes: STOP_THE_INSTALLER, no: LET_IT_RUN },
   'move-storage': {
     yes: 'Move Storage', no: 'Do Not Move',
     destructive: 'each item listed is moved into the shared appdata folder; nothing there is overwritten, and what is left for you is not touched.',
@@ -75,7 +86,7 @@ async function chooseProcesses(running: readonly RunningProcess[]): Promise<Proc
 export const editorDialogs: RunbookDialogs = {
   confirm: (what, question, detail) => {
     const b = CONFIRM_BUTTONS[what];
-    return confirmDestructive(question, detail, b.yes, b.no, { destructive: b.destructive, safe: b.safe });
+    return confirmDestructive(question, detail, b.yes, b.no, b.destructive && b.safe ? { destructive: b.destructive, safe: b.safe } : undefined);
   },
   chooseProcesses,
   handOver: handOverToTerminal,
@@ -105,6 +116,7 @@ export function buildHandlers(deps: HandlerDeps): HandlerTable {
     rest,
     trust: deps.tls,
     ...(deps.sudoPasswords ? { sudoPasswords: deps.sudoPasswords } : {}),
+    ...(deps.guard ? { guard: deps.guard } : {}),
     onAuthRejected: async () => {
       const c = deps.cluster();
       if (c) await forgetCredential(deps.context, c.ucd.credential);

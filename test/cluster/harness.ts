@@ -148,7 +148,7 @@ export interface TestCluster {
   /** The running requests, from the shared appdata. */
   processes(): SimProcessRecord[];
   /** Builds ibm-ucd-<version>.zip into <stateDir>/packages; version defaults to the next one. */
-  buildPackage(opts?: { version?: string; product?: string; format?: 'zip' | 'tar.gz'; extraPrompt?: string; schemaUpgradeSeconds?: number; failAfterSchema?: boolean }): InstallerPackage;
+  buildPackage(opts?: { version?: string; product?: string; format?: 'zip' | 'tar.gz'; extraPrompt?: string; schemaUpgradeSeconds?: number; failAfterSchema?: boolean; preSchemaSeconds?: number }): InstallerPackage;
   /** The version `java -version` prints for a node's JRE (the one bin/set_env's JAVA_HOME names), e.g. '11.0.21' or '1.8.0_392'. */
   setJavaVersion(node: string, version: string): void;
   /** Sets (or, with undefined, removes) one key of a node's conf/server/installed.properties, other lines kept. */
@@ -985,11 +985,11 @@ class Cluster implements TestCluster {
     return out;
   }
 
-  buildPackage(opts: { version?: string; product?: string; format?: 'zip' | 'tar.gz'; extraPrompt?: string; schemaUpgradeSeconds?: number; failAfterSchema?: boolean } = {}): InstallerPackage {
+  buildPackage(opts: { version?: string; product?: string; format?: 'zip' | 'tar.gz'; extraPrompt?: string; schemaUpgradeSeconds?: number; failAfterSchema?: boolean; preSchemaSeconds?: number } = {}): InstallerPackage {
     const outDir = path.join(this.stateDir, 'packages');
     fs.mkdirSync(outDir, { recursive: true });
     const builder = require(simFile('package.js')) as {
-      buildPackage(o: { version: string; outDir: string; texts: unknown; product?: string; format?: string; extraPrompt?: string; schemaUpgradeSeconds?: number; failAfterSchema?: boolean }): InstallerPackage;
+      buildPackage(o: { version: string; outDir: string; texts: unknown; product?: string; format?: string; extraPrompt?: string; schemaUpgradeSeconds?: number; failAfterSchema?: boolean; preSchemaSeconds?: number }): InstallerPackage;
     };
     return builder.buildPackage({
       version: opts.version ?? nextVersion(this.version),
@@ -1000,6 +1000,7 @@ class Cluster implements TestCluster {
       ...(opts.extraPrompt ? { extraPrompt: opts.extraPrompt } : {}),
       ...(opts.schemaUpgradeSeconds !== undefined ? { schemaUpgradeSeconds: opts.schemaUpgradeSeconds } : {}),
       ...(opts.failAfterSchema ? { failAfterSchema: true } : {}),
+      ...(opts.preSchemaSeconds !== undefined ? { preSchemaSeconds: opts.preSchemaSeconds } : {}),
     });
   }
 

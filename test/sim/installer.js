@@ -222,6 +222,15 @@ function removeCustomKeystores(dir) {
   }
 }
 
+/** Seconds the installer spends checking the install before it changes anything: conf/sim/pre-schema-seconds, else none. */
+function preSchemaSeconds() {
+  const file = path.join(PKG, 'conf/sim/pre-schema-seconds');
+  const raw = fs.existsSync(file) ? fs.readFileSync(file, 'utf8').trim() : '0';
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n < 0) fail(70, `bad pre-schema time ${raw}`);
+  return n;
+}
+
 async function main() {
   writeOut(`Buildfile: ${BUILD_FILE}\n\ninstall:\n`);
   const newVersion = versionOf(path.join(PKG, 'conf/installed.version'));
@@ -302,6 +311,9 @@ async function main() {
     }
   }
 
+  // Still nothing changed: a killed installer leaves the install and the database as they were.
+  const checking = preSchemaSeconds();
+  if (checking > 0) await new Promise((r) => setTimeout(r, checking * 1000));
   writeOut(`    [mkdir] Created dir: ${dir}/var/temp\n`);
   // Not atomic, as in the product: from here a killed installer leaves a half-upgraded node. The
   // markers say so (Check and the tests can see them); only a finished run removes them.

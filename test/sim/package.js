@@ -150,6 +150,12 @@ function buildPackage(opts) {
     fs.mkdirSync(path.join(root, 'conf/sim'), { recursive: true });
     fs.writeFileSync(path.join(root, 'conf/sim/fail-after-schema'), 'java.io.IOException: No space left on device\n');
   }
+  // How long the installer checks the install before it touches anything (seconds): the window
+  // in which a guard can still stop it with nothing changed.
+  if (opts.preSchemaSeconds !== undefined) {
+    fs.mkdirSync(path.join(root, 'conf/sim'), { recursive: true });
+    fs.writeFileSync(path.join(root, 'conf/sim/pre-schema-seconds'), `${Number(opts.preSchemaSeconds)}\n`);
+  }
   for (const f of PACKAGE_FILES) fs.copyFileSync(path.join(__dirname, f), path.join(root, 'lib/sim', f));
   fs.writeFileSync(path.join(root, 'lib/sim/texts.json'), `${JSON.stringify(texts, null, 2)}\n`);
 

@@ -184,7 +184,7 @@ test('Run on step 5: names each process and asks; stops what was approved, remov
 
   const q1 = questions.find((x) => x.q.includes('ucd1'));
   assert.equal(q1?.q, `Kill 1 UCD server process of ${d1} on ucd1?`);
-  assert.match(q1?.detail ?? '', /\n"Kill Them" sends each TERM, then KILL if it still runs after 1 s, then removes the pid file\. "Leave Them Running" changes nothing on ucd1\.$/);
+  assert.match(q1?.detail ?? '', /\n"Kill Them" sends each TERM, then KILL if it still runs after 1 s, then removes the pid file\. "Leave Them Running" changes nothing on ucd1; step 5 stays failed and names what still runs\.$/);
   assert.match(q1?.detail ?? '', new RegExp(`^kill pid ${own.pid} \\(holds :${own.ports[0]}\\): /usr/lib/jvm/java-17/bin/java .* -jar ${d1}/bin/launcher.jar ${d1}/bin/classpath.conf com.urbancode.ds.UDeployServer$`, 'm'));
   assert.match(q1?.detail ?? '', new RegExp(`^remove ${d1}/var/server.pid \\(pid ${own.pid}\\) if no process has that pid$`, 'm'));
   const q2 = questions.find((x) => x.q.includes('ucd2'));

@@ -44,6 +44,8 @@ export type JournalEvent =
   // The link to a node that runs a detached action (id) went down or came back; the action goes on there.
   | ({ readonly type: 'connection-lost'; readonly ts: string; readonly id: string; readonly message: string } & Target)
   | ({ readonly type: 'connection-restored'; readonly ts: string; readonly id: string; readonly message: string } & Target)
+  // While an installer (id) ran, a node that must stay down showed a server: what was seen and done.
+  | ({ readonly type: 'guard-alarm'; readonly ts: string; readonly id: string; readonly server: string; readonly evidence: readonly string[]; readonly action: 'installer-stopped' | 'installer-left-running'; readonly message: string } & Target)
   // A person's decision, with who made it: what the steps' confirmations, the host-key and
   // certificate prompts were answered, in the words and numbers the person was shown.
   | ({ readonly type: 'decided'; readonly ts: string; readonly by: Actor; readonly decision: Decision } & (Target | NoTarget));
@@ -82,7 +84,7 @@ interface NoTarget {
 
 export type JournalEventType = JournalEvent['type'];
 
-const TYPES: ReadonlySet<string> = new Set(['run-opened', 'started', 'finished', 'interrupted', 'skipped', 'confirmed', 'reset', 'refused', 'noted', 'detached', 'preflight', 'preflight-skipped', 'backup-archive', 'rollback', 'maintenance', 'connection-lost', 'connection-restored', 'decided']);
+const TYPES: ReadonlySet<string> = new Set(['run-opened', 'started', 'finished', 'interrupted', 'skipped', 'confirmed', 'reset', 'refused', 'noted', 'detached', 'preflight', 'preflight-skipped', 'backup-archive', 'rollback', 'maintenance', 'connection-lost', 'connection-restored', 'decided', 'guard-alarm']);
 /** Events that may concern the run as a whole, with no step. */
 const RUN_WIDE: ReadonlySet<string> = new Set(['run-opened', 'preflight', 'preflight-skipped', 'backup-archive', 'rollback', 'maintenance', 'decided']);
 

@@ -117,6 +117,7 @@ function eventDetails(e: JournalEvent, startedAt: ReadonlyMap<string, string>): 
     case 'rollback': return `roll back, ${ROLLBACK_STAGE[e.stage]}: ${e.verdict}${e.evidence.length ? `: ${e.evidence.map(mdText).join('; ')}` : ''}${e.hint ? ` (next: ${mdText(e.hint)})` : ''}`;
     case 'connection-lost': case 'connection-restored': return mdText(e.message);
     case 'decided': return `decided by ${mdText(`${e.by.user}@${e.by.host}`)}: ${decisionText(e.decision)}`;
+    case 'guard-alarm': return `guard alarm: ${mdText(e.message)} (${e.evidence.map(mdText).join('; ')})`;
   }
 }
 

@@ -309,6 +309,17 @@ export class RunSession {
     this.changed();
   }
 
+  /** The link to the node of a detached action went down (lost) or came back; nothing about its outcome. */
+  connection(id: string, target: Target, lost: boolean, message: string): void {
+    const where = this.checked(target);
+    this.record(lost ? { type: 'connection-lost', ts: this.ts(), id, message, ...where } : { type: 'connection-restored', ts: this.ts(), id, message, ...where });
+  }
+
+  /** The installer guard saw a server on a node that must stay down, and did `action`. */
+  guardAlarm(id: string, target: Target, alarm: { server: string; evidence: readonly string[]; action: 'installer-stopped' | 'installer-left-running'; message: string }): void {
+    this.record({ type: 'guard-alarm', ts: this.ts(), id, ...alarm, ...this.checked(target) });
+  }
+
   /** The action's own process was found gone: interrupted, with what to look at. */
   interrupt(id: string, target: Target, reason: string): void {
     this.record({ type: 'interrupted', ts: this.ts(), id, reason, ...this.checked(target) });

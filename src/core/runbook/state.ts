@@ -6,7 +6,8 @@ import type { ActionKind, JournalEvent, Verdict } from '../journal/events';
 import { STEPS, type StepDef, type StepId } from './steps';
 
 export type Outcome =
-  | { readonly status: 'running'; readonly at: string; readonly kind: ActionKind; readonly id: string }
+  // What the views say beside "running": a link down to its node, a guard alarm while it ran.
+  | { readonly status: 'running'; readonly at: string; readonly kind: ActionKind; readonly id: string; readonly connection?: string; readonly alarm?: string }
   | { readonly status: Verdict; readonly at: string; readonly kind: ActionKind; readonly evidence: readonly string[]; readonly hint?: string }
   | { readonly status: 'skipped'; readonly at: string; readonly reason: string }
   | { readonly status: 'confirmed'; readonly at: string; readonly note: string }
@@ -64,6 +65,17 @@ export function reduceJournal(events: readonly JournalEvent[], cluster: Cluster)
         case 'interrupted': {
           const cur = state.get(key);
           if (cur?.status === 'running' && cur.id === ev.id) state.set(key, { status: 'interrupted', at: ev.ts, ...(ev.reason ? { reason: ev.reason } : {}) });
+          break;
+        }
+        case 'connection-lost': case 'connection-restored': case 'guard-alarm': {
+          const cur = state.get(key);
+          if (cur?.status !== 'running' || cur.id !== ev.id) break;
+          if (ev.type === 'guard-alarm') state.set(key, { ...cur, alarm: ev.message });
+          else if (ev.type === 'connection-lost') state.set(key, { ...cur, connection: ev.message });
+          else {
+            const { connection: _gone, ...rest } = cur;
+            state.set(key, rest);
+          }
           break;
         }
         case 'skipped':

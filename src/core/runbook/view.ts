@@ -82,7 +82,7 @@ function outcomeState(o: Outcome | undefined): DisplayState | undefined {
 function detailOf(o: Outcome | undefined, following: ReadonlyMap<string, Following>): string {
   if (!o) return '';
   switch (o.status) {
-    case 'running': return runningDetail(o.kind, following.get(o.id));
+    case 'running': return [o.alarm, o.connection].filter(Boolean).join('; ') || runningDetail(o.kind, following.get(o.id));
     case 'passed': case 'failed': case 'warning': return o.evidence.join('; ');
     case 'skipped': return `skipped: ${o.reason}`;
     case 'confirmed': return `confirmed: ${o.note}`;

@@ -31,7 +31,7 @@ export type Severity = 'critical' | 'error' | 'warning' | 'info';
 export type WarningCode =
   | 'host-key-changed' | 'still-running' | 'stale-pid' | 'unreachable' | 'storage-must-move'
   | 'versions-differ' | 'unexpected-version' | 'backup-missing' | 'backup-before-shutdown' | 'fips'
-  | 'connection-lost';
+  | 'installer-guard-alarm' | 'connection-lost';
 
 export interface StatusWarning {
   readonly severity: Severity;
@@ -119,6 +119,10 @@ export function clusterStatus(cluster: Cluster, events: readonly JournalEvent[],
     }
     if (f.version && f.version !== cluster.currentVersion && f.version !== cluster.targetVersion) {
       warnings.push({ severity: 'error', code: 'unexpected-version', node: n.name, message: `${n.name} runs ${f.version}, but the cluster file says the upgrade goes from ${cluster.currentVersion} to ${cluster.targetVersion}. Fix the cluster file or the node before the installer runs.` });
+    }
+    // While its installer runs: what the guard saw (installerGuard.ts); a lost link is said above.
+    if (install?.status === 'running' && install.alarm) {
+      warnings.push({ severity: 'critical', code: 'installer-guard-alarm', node: n.name, message: install.alarm });
     }
     if (f.pidFile?.state === 'stale') {
       warnings.push({ severity: 'error', code: 'stale-pid', node: n.name, message: `${n.name} has a stale var/server.pid (pid ${f.pidFile.pid}, no process). The installer refuses while it exists: Run step 5 removes it.` });

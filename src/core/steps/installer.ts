@@ -31,7 +31,9 @@ import type { TlsTrust } from '../ucd/rest/tls';
 import { noticeDecision } from './installerNotice';
 import { provePreconditions, type InstallStep, type Proof } from './installerPreconditions';
 import { recordedStaging, STAGE_ROOT, StagedInstallerRefusal, verifyStagedInstaller, type PackageLayout } from './package';
+import { stillRunningLine, type GuardStop, type InstallerGuard } from './installerGuard';
 import type { StoppedOptions } from './stopped';
+import { connectionLostMessage, connectionRestoredMessage, LinkWatch } from '../remote/reconnect';
 import { InstallerHandle } from './installerHandle';
 import { DetachedInput, detachedSession, type InstallerSession } from './installerInput';
 
@@ -67,6 +69,8 @@ export interface InstallerDeps {
   readonly proofMaxAgeMs?: number;
   /** How long the wrapper may take to report ready once the command was sent; default 2 min. */
   readonly readyTimeoutMs?: number;
+  /** Probes the nodes that must stay down while an installer runs, and answers Cancel (installerGuard.ts). */
+  readonly guard?: InstallerGuard;
 }
 
 type PtyTransport = Transport & { execPty(command: string, o?: { signal?: AbortSignal }): Promise<PtySession> };
@@ -163,7 +167,7 @@ function ptySession(pty: PtySession): InstallerSession {
 }
 
 /** Guided on a Windows node: over a pty, tied to the channel (detached runs need a POSIX node). */
-async function runGuidedPty(ctx: ActionContext, deps: InstallerDeps, node: ClusterNode, t: Transport, script: string, gate: StartGate, notice: NoticeDecision): Promise<Ran> {
+async function runGuidedPty(ctx: ActionContext, deps: InstallerDeps, node: ClusterNode, t: Transport, script: string, gate: StartGate, notice: NoticeDecision, id: string): Promise<DetachedRan> {
   if (typeof (t as Partial<PtyTransport>).execPty !== 'function') {
     throw new StepFailure(`guided mode needs a terminal on ${node.name}, and its transport has none`, 'Set "installerMode": "silent" in the cluster file, or run the installer by hand and Confirm Manually.');
   }
@@ -218,10 +222,13 @@ async function runGuidedPty(ctx: ActionContext, deps: InstallerDeps, node: Clust
     }
     ctx.log.info(`[${node.name}] starting the installer: ${decision.evidence}`);
     pty.write(`${GO_LINE}\r`);
+    const watch = deps.guard?.watch(ctx, node.name, id, { events: driver.events, stop: async () => (pty.close(), 'its terminal session was closed') });
     // No timer hangs up: a schema upgrade may take an hour, and stopping it halfway is the worst case.
-    const exit = await pty.exit;
+    const exit = await pty.exit.finally(() => watch?.end());
+    const stopped = await watch?.end();
     ctx.log.info(`[${node.name}] installer exit ${exit.code ?? exit.signal ?? '?'}`);
     driver.end(exit.code);
+    if (stopped) return { kind: 'stopped', stop: stopped };
     return { kind: 'ran', outcome: summarizeEvents(driver.events, ctx.cluster.targetVersion), started: decision.evidence };
   } finally {
     driver.dispose();
@@ -256,10 +263,6 @@ type FollowEnd =
   /** This window stopped following (cancel, reload, a connection that did not come back); the installer goes on. */
   | { readonly kind: 'let-go'; readonly why: string };
 
-function ago(ms: number): string {
-  return ms < 120_000 ? `${Math.round(ms / 1000)} s` : `${Math.round(ms / 60_000)} min`;
-}
-
 function abortableSleep(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
     if (signal.aborted) return resolve();
@@ -275,14 +278,20 @@ function abortableSleep(ms: number, signal: AbortSignal): Promise<void> {
  * never the installer's: the poll is tried again with backoff (the pool reconnects, host key
  * verified again) until `deps.reconnectMs` has passed, then this window lets go.
  */
-async function followDetached(ctx: ActionContext, deps: InstallerDeps, node: ClusterNode, run: DetachedRun, feed: (text: string, end: number) => void, offset = 0): Promise<FollowEnd> {
+async function followDetached(ctx: ActionContext, deps: InstallerDeps, node: ClusterNode, run: DetachedRun, id: string, feed: (text: string, end: number) => void, offset = 0): Promise<FollowEnd> {
   const pollMs = deps.pollMs ?? 1_000;
   const silenceMs = deps.silenceLogMs ?? 5 * 60_000;
-  const reconnectMs = deps.reconnectMs ?? 5 * 60_000;
+  const link = new LinkWatch({ firstDelayMs: pollMs, patienceMs: deps.reconnectMs ?? 5 * 60_000 });
+  const target = { step: ctx.target.step, node: node.name };
+  const say = (lost: boolean, message: string) => {
+    try {
+      ctx.session.connection(id, target, lost, message);
+    } catch (e) {
+      ctx.log.warn(`[${node.name}] not recorded in the journal: ${(e as Error).message}`);
+    }
+  };
   let lastOutput = Date.now();
   let lastSaid = Date.now();
-  let failingSince: number | undefined;
-  let backoff = pollMs;
   for (;;) {
     if (ctx.signal.aborted) return { kind: 'let-go', why: 'this window stopped following it (cancelled or closing)' };
     let poll: DetachedPoll | undefined;
@@ -297,19 +306,22 @@ async function followDetached(ctx: ActionContext, deps: InstallerDeps, node: Clu
     }
     if (!poll) {
       if (ctx.signal.aborted) continue;
-      const now = Date.now();
-      if (failingSince === undefined) {
-        failingSince = now;
-        ctx.log.warn(`[${node.name}] connection to ${node.name} lost (${problem}); the installer keeps running there (run ${run.runId}, pid ${run.pid}); reconnecting`);
+      const change = link.failed(problem);
+      if (change.kind === 'given-up') return { kind: 'let-go', why: `no connection to ${node.name} for ${Math.round(change.downMs / 1000)} s (${change.problem})` };
+      if (change.kind === 'lost') {
+        const message = connectionLostMessage(node.name, 'the installer');
+        ctx.log.warn(`[${node.name}] ${message} (run ${run.runId}, pid ${run.pid}): ${problem}; reconnecting`);
+        say(true, message);
       }
-      if (now - failingSince > reconnectMs) return { kind: 'let-go', why: `no connection to ${node.name} for ${Math.round((now - failingSince) / 1000)} s (${problem})` };
-      await abortableSleep(backoff, ctx.signal);
-      backoff = Math.min(backoff * 2, 30_000);
+      await abortableSleep(change.kind === 'lost' || change.kind === 'down' ? change.waitMs : pollMs, ctx.signal);
       continue;
     }
-    if (failingSince !== undefined) ctx.log.info(`[${node.name}] connection to ${node.name} back; following the installer again from byte ${offset}`);
-    failingSince = undefined;
-    backoff = pollMs;
+    const up = link.ok();
+    if (up.kind === 'restored') {
+      const message = connectionRestoredMessage(node.name, up.downMs);
+      ctx.log.info(`[${node.name}] ${message}; following the installer again from byte ${offset}`);
+      say(false, message);
+    }
     if (poll.size > offset && poll.chunk) {
       offset = poll.size;
       feed(poll.chunk, offset);
@@ -320,7 +332,7 @@ async function followDetached(ctx: ActionContext, deps: InstallerDeps, node: Clu
     if (poll.state.kind === 'gone') return { kind: 'gone' };
     // No timer ends the installer; a long silence is only said.
     if (Date.now() - lastSaid >= silenceMs) {
-      ctx.log.info(`[${node.name}] still running on ${node.name}, last output ${ago(Date.now() - lastOutput)} ago`);
+      ctx.log.info(`[${node.name}] ${stillRunningLine(node.name, lastOutput)}`);
       lastSaid = Date.now();
     }
     await abortableSleep(pollMs, ctx.signal);
@@ -333,7 +345,9 @@ function goneReason(node: ClusterNode, run: DetachedRun, appdata: string | undef
     `Look at conf/installed.version in ${node.installDir}${appdata ? ` and in ${appdata}` : ''}, ds_db_version in the database, and the installer log ${run.dir}/log; then Check this step.`;
 }
 
-type DetachedRan = Ran | { readonly kind: 'let-go'; readonly why: string; readonly run: DetachedRun } | { readonly kind: 'gone'; readonly run: DetachedRun };
+type DetachedRan = Ran | { readonly kind: 'let-go'; readonly why: string; readonly run: DetachedRun } | { readonly kind: 'gone'; readonly run: DetachedRun }
+  /** Stopped on purpose (the guard, or Cancel and "Stop the Installer"). */
+  | { readonly kind: 'stopped'; readonly stop: GuardStop; readonly run?: DetachedRun };
 
 /** The installer's end as read from its exit status and log: what the driver makes of it. */
 function endedRan(ctx: ActionContext, node: ClusterNode, driver: InstallerDriver, end: FollowEnd, run: DetachedRun, started: string): DetachedRan {
@@ -354,7 +368,7 @@ function endedRan(ctx: ActionContext, node: ClusterNode, driver: InstallerDriver
  * to a person through `deps.handOver`; a refusal while the installer waits stops it (Enter would
  * mean "go on"). `decide` re-checks the proof when a person says "Upgrade Anyway" at the NOTICE.
  */
-async function followInstaller(ctx: ActionContext, deps: InstallerDeps, node: ClusterNode, run: DetachedRun, notice: NoticeDecision, decide: () => Promise<GoDecision>): Promise<{ end: FollowEnd; driver: InstallerDriver }> {
+async function followInstaller(ctx: ActionContext, deps: InstallerDeps, node: ClusterNode, run: DetachedRun, id: string, notice: NoticeDecision, decide: () => Promise<GoDecision>): Promise<{ end: FollowEnd; driver: InstallerDriver; stopped: GuardStop | undefined }> {
   // Writes end with this follow: the next window answers what is left.
   const follow = new AbortController();
   const onAbort = () => follow.abort();
@@ -393,15 +407,25 @@ async function followInstaller(ctx: ActionContext, deps: InstallerDeps, node: Cl
     },
   });
   deps.onInstaller?.(handle);
+  // The guard watches the nodes that must stay down and answers Cancel; it stops through the handle.
+  let heard = Date.now();
+  const watch = deps.guard?.watch(ctx, node.name, id, { events: driver.events, stop: () => handle.stop(), lastOutputAt: () => heard });
   try {
-    const end = await followDetached(ctx, deps, node, run, (text, size) => {
-      at = size;
-      backlog = (backlog + text).slice(-BACKLOG_CHARS);
-      session?.publish(text);
-      driver.feed(text);
-    });
+    let end: FollowEnd;
+    try {
+      end = await followDetached(ctx, deps, node, run, id, (text, size) => {
+        at = size;
+        heard = Date.now();
+        backlog = (backlog + text).slice(-BACKLOG_CHARS);
+        session?.publish(text);
+        driver.feed(text);
+      });
+    } finally {
+      void watch?.end();
+    }
+    const stopped = await watch?.end();
     session?.ended(end.kind === 'exited' ? end.code : null, end.kind === 'exited' ? undefined : end.kind);
-    return { end, driver };
+    return { end, driver, stopped: end.kind === 'let-go' ? undefined : stopped };
   } finally {
     ctx.signal.removeEventListener('abort', onAbort);
     follow.abort();
@@ -409,8 +433,27 @@ async function followInstaller(ctx: ActionContext, deps: InstallerDeps, node: Cl
   }
 }
 
+/** A followed installer's outcome: stopped on purpose, or what its exit status and log say. */
+function followedRan(ctx: ActionContext, node: ClusterNode, f: { end: FollowEnd; driver: InstallerDriver; stopped: GuardStop | undefined }, run: DetachedRun, started: string): DetachedRan {
+  if (f.stopped) {
+    if (f.end.kind === 'exited') f.driver.end(f.end.code);
+    return { kind: 'stopped', stop: f.stopped, run };
+  }
+  return endedRan(ctx, node, f.driver, f.end, run, started);
+}
+
 async function runDetached(ctx: ActionContext, deps: InstallerDeps, node: ClusterNode, t: Transport, cmd: InstallerCommand, layout: PackageLayout, gate: StartGate, id: string, notice: NoticeDecision): Promise<DetachedRan> {
   const guided = ctx.cluster.installerMode === 'guided';
+
+/** A followed installer's outcome: stopped on purpose, or what its exit status and log say. */
+function followedRan(ctx: ActionContext, node: ClusterNode, f: { end: FollowEnd; driver: InstallerDriver; stopped: GuardStop | undefined }, run: DetachedRun, started: string): DetachedRan {
+  if (f.stopped) {
+    if (f.end.kind === 'exited') f.driver.end(f.end.code);
+    return { kind: 'stopped', stop: f.stopped, run };
+  }
+  return endedRan(ctx, node, f.driver, f.end, run, started);
+}
+
   if (cmd.os !== 'linux') throw new StepFailure(`silent mode runs the installer detached, which needs a Linux node; ${node.name} is Windows`, 'Run the installer on this node by hand and Confirm Manually.');
   if (!guided) {
     const props = installPropertiesPath(layout.installerDir, 'linux');
@@ -477,8 +520,7 @@ async function runDetached(ctx: ActionContext, deps: InstallerDeps, node: Cluste
     stdin?.end(`${GO_LINE}\n`);
     // The launch ends once the go line is at the gate; the installer is the node's from here.
     await launch.catch((e: unknown) => ctx.log.warn(`[${node.name}] the launch channel ended with ${(e as Error).message}; following the installer's log`));
-    const { end, driver } = await followInstaller(ctx, deps, node, run, notice, () => gate.decide());
-    return endedRan(ctx, node, driver, end, run, decision.evidence);
+    return followedRan(ctx, node, await followInstaller(ctx, deps, node, run, id, notice, () => gate.decide()), run, decision.evidence);
   } finally {
     ctx.signal.removeEventListener('abort', onCancel);
   }
@@ -500,7 +542,7 @@ async function installNode(ctx: ActionContext, deps: InstallerDeps, step: Instal
   const cmd = installerCommand({ node, packageDir: layout.installerDir, fips: ctx.cluster.fips, mode: ctx.cluster.installerMode });
   const gate = startGate(ctx, deps, step, node.name, proof);
   const ran = cmd.os === 'windows' && ctx.cluster.installerMode === 'guided'
-    ? await runGuidedPty(ctx, deps, node, t, gatedInstallerScript(cmd).text, gate, notice)
+    ? await runGuidedPty(ctx, deps, node, t, gatedInstallerScript(cmd).text, gate, notice, id)
     : await runDetached(ctx, deps, node, t, cmd, layout, gate, id, notice);
   await recordRan(ctx, deps, step, node, id, 'run', ran, gate.proof.evidence);
 }
@@ -524,6 +566,7 @@ async function recordRan(ctx: ActionContext, deps: InstallerDeps, step: InstallS
     ctx.session.interrupt(id, target, reason);
     return;
   }
+  if (ran.kind === 'stopped') return recordStopped(ctx, deps, node, id, kind, ran.stop, ran.run);
   const t = await deps.transportFor(node, 'owner');
   const outcome = ran.outcome;
 
@@ -577,6 +620,26 @@ async function recordRan(ctx: ActionContext, deps: InstallerDeps, step: InstallS
     ? 'The first node did not report a database upgrade: check ds_db_version in the database before going on.'
     : 'A later node upgraded the database schema: the first node\'s upgrade may not have reached the database. Check ds_db_version.';
   ctx.session.finish(id, target, kind, schemaAsExpected ? 'passed' : 'warning', evidence, hint, { ...facts, installer: 'upgraded' });
+}
+
+/** An installer stopped on purpose: failed, with where it was stopped and what the node shows now. */
+async function recordStopped(ctx: ActionContext, deps: InstallerDeps, node: ClusterNode, id: string, kind: 'run' | 'check', stop: GuardStop, run: DetachedRun | undefined): Promise<void> {
+  const target = { step: ctx.target.step, node: node.name };
+  const { probe } = await probeNode(() => deps.transportFor(node), node, { appdataDir: ctx.cluster.sharedAppdata, signal: ctx.signal });
+  const facts = factsFromProbe(probe);
+  const unchanged = facts.version === ctx.cluster.currentVersion;
+  const before = stop.phase === 'before-database';
+  const evidence = [
+    `the installer was ${stop.why}`,
+    `stop: ${stop.result}`,
+    before ? 'stopped before the database upgrade' : 'it had reached the database upgrade when it was stopped',
+    `conf/installed.version ${facts.version ?? 'unreadable'}${unchanged ? ' (unchanged)' : ''}`,
+  ];
+  const hint = before && unchanged
+    ? 'Nothing was upgraded. Make sure every server is stopped (steps 4 and 5), then run the installer again.'
+    : `${node.name} may be half-upgraded: look at conf/installed.version in ${node.installDir}${ctx.cluster.sharedAppdata ? ` and in ${ctx.cluster.sharedAppdata}` : ''}, ds_db_version in the database${run ? ` and the installer log ${run.dir}/log` : ''} before anything else.`;
+  ctx.log.error(`[${node.name}] ${evidence.join('; ')}`);
+  ctx.session.finish(id, target, kind, 'failed', evidence, hint, { ...facts, installer: 'failed' });
 }
 
 async function askNotice(ctx: ActionContext, deps: InstallerDeps, node: string, notice: Extract<NoticeDecision, { kind: 'ask' }>): Promise<boolean> {
@@ -636,8 +699,7 @@ async function reattach(ctx: ActionContext, deps: InstallerDeps, step: InstallSt
     return p.ok ? { go: true, evidence: `proven again at the NOTICE after a re-attach: ${p.evidence.join('; ')}` } : { go: false, failures: p.failures, hint: p.hint };
   };
   try {
-    const { end, driver } = await followInstaller(ctx, deps, node, run, noticeDecision(ctx.session.state(), node.name), decide);
-    await recordRan(ctx, deps, step, node, id, 'run', endedRan(ctx, node, driver, end, run, how), []);
+    await recordRan(ctx, deps, step, node, id, 'run', followedRan(ctx, node, await followInstaller(ctx, deps, node, run, id, noticeDecision(ctx.session.state(), node.name), decide), run, how), []);
   } catch (e) {
     const hint = e instanceof StepFailure || e instanceof RemoteError ? e.hint : `Read ${run.dir}/log on ${node.name}; check installed.version before running again.`;
     ctx.log.error(`[${node.name}] installer (re-attached): ${(e as Error).message}`);

@@ -545,7 +545,7 @@ async function approve(plan: CleanupPlan, confirm: Confirm, grace: number): Prom
       ? `Kill ${plan.own.length} UCD server process${plan.own.length === 1 ? '' : 'es'} of ${plan.installDir} on ${plan.node}?`
       : `Remove the stale pid file on ${plan.node}?`;
     const tail = plan.own.length > 0
-      ? answers(`sends each TERM, then KILL if it still runs after ${grace} s${pidFileWithOwn ? ', then removes the pid file' : ''}`, `changes nothing on ${plan.node}`)
+      ? answers(`sends each TERM, then KILL if it still runs after ${grace} s${pidFileWithOwn ? ', then removes the pid file' : ''}`, `changes nothing on ${plan.node}; step 5 stays failed and names what still runs`)
       : answers('removes the file, only if no process has that pid by then', 'leaves it in place (the installer refuses to run while it exists)');
     if (await confirm(what, [...ownLines, tail].join('\n'))) {
       kills.push(...plan.own);

@@ -12,6 +12,7 @@ import type { UcdRestClient } from '../ucd/rest/client';
 import type { TlsTrust } from '../ucd/rest/tls';
 import { backupHandlers } from './backup';
 import { installerHandlers } from './installer';
+import { InstallerGuard } from './installerGuard';
 import { startHandlers, verifyVersionsHandlers } from './online';
 import { packageHandlers } from './package';
 import { processesHandlers, type ProcessesChoice } from './processes';
@@ -23,9 +24,9 @@ import { storageHandlers } from './storage';
  * What a person confirms before something that cannot be undone. The names are the command line's
  * `--confirm` values, so a pipeline says in so many words what it agreed to.
  */
-export type Confirmation = 'kill' | 'move-storage' | 'cancel-processes' | 'upgrade-without-backup' | 'rollback';
+export type Confirmation = 'kill' | 'move-storage' | 'cancel-processes' | 'upgrade-without-backup' | 'rollback' | 'stop-installer';
 
-export const CONFIRMATIONS: readonly Confirmation[] = ['kill', 'move-storage', 'cancel-processes', 'upgrade-without-backup', 'rollback'];
+export const CONFIRMATIONS: readonly Confirmation[] = ['kill', 'move-storage', 'cancel-processes', 'upgrade-without-backup', 'rollback', 'stop-installer'];
 
 /** The questions the steps ask a person. Dismissed or unanswerable is always the safe answer. */
 export interface RunbookDialogs {
@@ -50,6 +51,16 @@ export interface StepTableDeps {
   onAuthRejected?(): Promise<void>;
   /** The sudo password of a node whose privilege asks for one (SecretStorage, or the CLI's variable). */
   readonly sudoPasswords?: SudoPasswords;
+  /** The installers' guard, when the front end keeps it for its Cancel (installerGuard below). */
+  readonly guard?: InstallerGuard;
+}
+
+/**
+ * The guard that watches every installer while it runs and answers Cancel: the front end makes
+ * one, passes it to buildStepTable and sends its Cancel to `guard.cancel(target)`.
+ */
+export function installerGuard(deps: Pick<StepTableDeps, 'dialogs' | 'transportFor'>): InstallerGuard {
+  return new InstallerGuard({ transportFor: deps.transportFor, confirm: (q, d) => deps.dialogs.confirm('stop-installer', q, d) });
 }
 
 export function buildStepTable(deps: StepTableDeps): Record<StepId, StepHandlers> {
@@ -57,7 +68,9 @@ export function buildStepTable(deps: StepTableDeps): Record<StepId, StepHandlers
   // Every step asks for the rights its action needs; privilege.ts turns that into sudo, or nothing.
   const transportFor = async (node: ClusterNode, rights: Rights = 'self'): Promise<Transport> => withRights(await deps.transportFor(node), node, rights, deps.sudoPasswords);
   const online = { transportFor, trust };
-  const installer = { transportFor, trust, handOver: dialogs.handOver, confirm: (q: string, d: string) => dialogs.confirm('upgrade-without-backup', q, d) };
+  // The guard probes other users' servers: as root, like step 5's proof.
+  const guard = deps.guard ?? installerGuard({ dialogs, transportFor: (n) => transportFor(n, 'root') });
+  const installer = { transportFor, trust, guard, handOver: dialogs.handOver, confirm: (q: string, d: string) => dialogs.confirm('upgrade-without-backup', q, d) };
   const stopped = stoppedHandlers({ transportFor, confirm: (q, d) => dialogs.confirm('kill', q, d) });
   return {
     backup: backupHandlers({ local: deps.local, transportFor }),
