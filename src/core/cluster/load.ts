@@ -5,7 +5,7 @@ import schemaJson from '../../../schemas/ucd-cluster.schema.json';
 import { installDirProblem, readHost } from './identity';
 import { checkAgainstSchema, describePath, type Schema } from './schemaCheck';
 import { compareVersions } from './version';
-import { BACKUP_TIMESTAMP, type Cluster, type ClusterLoadResult, type ClusterNode, type ClusterProblem, type SourceRange } from './types';
+import { BACKUP_TIMESTAMP, type Cluster, type ClusterLoadResult, type ClusterNode, type ClusterProblem, type NodeService, type ServiceManager, type SourceRange } from './types';
 
 export const CLUSTER_FILE_NAME = 'ucd-cluster.json';
 export const clusterSchema = schemaJson as unknown as Schema;
@@ -150,6 +150,9 @@ function loadChecked(text: string): ClusterLoadResult {
     if (key !== undefined && !isAbsoluteLocal(key)) {
       error(at('nodes', i, 'identityFile'), `identityFile of "${name}" must be absolute or start with ~/ ; got "${key}".`, ['nodes', i, 'identityFile']);
     }
+    if (os === 'windows' && (v('nodes', i, 'serviceManager') === 'systemd' || v('nodes', i, 'systemdUnit') !== undefined)) {
+      error(at('nodes', i), `Node "${name}" runs Windows: it has no systemd; leave out serviceManager "systemd" and systemdUnit there.`, ['nodes', i]);
+    }
     if (os === 'windows') {
       for (const cmd of ['startCommand', 'stopCommand'] as const) {
         if (v('nodes', i, cmd) === undefined) {
@@ -210,6 +213,7 @@ function loadChecked(text: string): ClusterLoadResult {
       jmsPort: (v('nodes', i, 'jmsPort') as number | undefined) ?? 7918,
       startCommand: (v('nodes', i, 'startCommand') as string | undefined) ?? `${posixQuotePath(installDir)}/bin/server start`,
       stopCommand: (v('nodes', i, 'stopCommand') as string | undefined) ?? `${posixQuotePath(installDir)}/bin/server stop`,
+      service: serviceOf(os, v('serviceManager') as ServiceManager | undefined, v('nodes', i, 'serviceManager') as ServiceManager | undefined, v('nodes', i, 'systemdUnit') as string | undefined),
     });
   }
   const cluster: Cluster = {
@@ -234,6 +238,12 @@ function loadChecked(text: string): ClusterLoadResult {
     package: pkgLocal !== undefined ? { kind: 'local', file: pkgLocal } : { kind: 'remote', path: pkgRemote as string },
   };
   return { ok: true, cluster, problems };
+}
+
+/** The node's own serviceManager wins over the cluster's; Windows nodes have no systemd. */
+function serviceOf(os: string, cluster: ServiceManager | undefined, node: ServiceManager | undefined, unit: string | undefined): NodeService {
+  if (os === 'windows') return { manager: 'scripts' };
+  return { manager: node ?? cluster ?? 'auto', ...(unit !== undefined ? { unit } : {}) };
 }
 
 function isAbsoluteFor(os: string, p: string): boolean {

@@ -3,6 +3,21 @@
 
 export type NodeOs = 'linux' | 'windows';
 
+/**
+ * Who starts and stops a node's server. auto: systemctl where the probe finds a unit that manages
+ * the install, else the service commands; systemd: always systemctl (a missing unit is an error);
+ * scripts: always the service commands, whatever units there are.
+ */
+export type ServiceManager = 'auto' | 'systemd' | 'scripts';
+
+export const SERVICE_MANAGERS: readonly ServiceManager[] = ['auto', 'systemd', 'scripts'];
+
+export interface NodeService {
+  readonly manager: ServiceManager;
+  /** The unit to use when several (or none by the probe's rules) manage the install. */
+  readonly unit?: string;
+}
+
 export interface ClusterNode {
   readonly name: string;
   readonly host: string;
@@ -20,6 +35,7 @@ export interface ClusterNode {
   /** Service commands; the doc says always to use service scripts to start and stop. */
   readonly startCommand: string;
   readonly stopCommand: string;
+  readonly service: NodeService;
 }
 
 export type DatabaseType = 'mysql' | 'mariadb' | 'oracle' | 'sqlserver' | 'db2';

@@ -32,7 +32,9 @@ export type JournalEvent =
   // The pre-flight (src/core/preflight): not a step (no step, no node, so code that filters events
   // by step passes them by); its fails and warns, one line each.
   | ({ readonly type: 'preflight'; readonly ts: string; readonly verdict: Verdict; readonly findings: readonly string[] } & NoTarget)
-  | ({ readonly type: 'preflight-skipped'; readonly ts: string; readonly reason: string } & NoTarget);
+  | ({ readonly type: 'preflight-skipped'; readonly ts: string; readonly reason: string } & NoTarget)
+  // A systemd unit of a node's install masked for the upgrade (step 5) or unmasked (steps 8, 10).
+  | ({ readonly type: 'service-unit'; readonly ts: string; readonly action: 'masked' | 'unmasked'; readonly unit: string; readonly command: string } & Target);
 
 interface NoTarget {
   readonly step?: undefined;
@@ -41,7 +43,7 @@ interface NoTarget {
 
 export type JournalEventType = JournalEvent['type'];
 
-const TYPES: ReadonlySet<string> = new Set(['run-opened', 'started', 'finished', 'interrupted', 'skipped', 'confirmed', 'reset', 'refused', 'noted', 'detached', 'preflight', 'preflight-skipped']);
+const TYPES: ReadonlySet<string> = new Set(['run-opened', 'started', 'finished', 'interrupted', 'skipped', 'confirmed', 'reset', 'refused', 'noted', 'detached', 'preflight', 'preflight-skipped', 'service-unit']);
 /** Events about the run as a whole, with no step. */
 const RUN_WIDE: ReadonlySet<string> = new Set(['run-opened', 'preflight', 'preflight-skipped']);
 

@@ -82,6 +82,7 @@ function eventDetails(e: JournalEvent, startedAt: ReadonlyMap<string, string>): 
     case 'preflight': return `pre-flight ${e.verdict}: ${e.findings.map(mdText).join('; ')}`;
     case 'preflight-skipped': return `pre-flight skipped: ${mdText(e.reason)}`;
     case 'noted': return `note beside the probe result: ${mdText(e.note)}`;
+    case 'service-unit': return `systemd unit ${mdText(e.unit)} ${e.action} (${mdText(e.command)})`;
   }
 }
 

@@ -21,9 +21,9 @@ import { storageHandlers } from './storage';
  * What a person confirms before something that cannot be undone. The names are the command line's
  * `--confirm` values, so a pipeline says in so many words what it agreed to.
  */
-export type Confirmation = 'kill' | 'move-storage' | 'cancel-processes' | 'upgrade-without-backup';
+export type Confirmation = 'kill' | 'move-storage' | 'cancel-processes' | 'upgrade-without-backup' | 'mask-unit';
 
-export const CONFIRMATIONS: readonly Confirmation[] = ['kill', 'move-storage', 'cancel-processes', 'upgrade-without-backup'];
+export const CONFIRMATIONS: readonly Confirmation[] = ['kill', 'move-storage', 'cancel-processes', 'upgrade-without-backup', 'mask-unit'];
 
 /** The questions the steps ask a person. Dismissed or unanswerable is always the safe answer. */
 export interface RunbookDialogs {
@@ -52,7 +52,7 @@ export function buildStepTable(deps: StepTableDeps): Record<StepId, StepHandlers
   const { dialogs, transportFor, trust } = deps;
   const online = { transportFor, trust };
   const installer = { transportFor, trust, handOver: dialogs.handOver, confirm: (q: string, d: string) => dialogs.confirm('upgrade-without-backup', q, d) };
-  const stopped = stoppedHandlers({ transportFor, confirm: (q, d) => dialogs.confirm('kill', q, d) });
+  const stopped = stoppedHandlers({ transportFor, confirm: (q, d) => dialogs.confirm('kill', q, d), confirmMask: (q, d) => dialogs.confirm('mask-unit', q, d) });
   return {
     backup: backupHandlers({ local: deps.local, transportFor }),
     processes: processesHandlers({
