@@ -4,7 +4,7 @@ import type { Cluster } from '../cluster/types';
 import type { JournalEvent } from '../journal/events';
 import { isSettled, storageStepApplies, warnings as gateWarnings } from '../runbook/gates';
 import { targetKey, type Outcome, type RunState } from '../runbook/state';
-import { mergeFacts, showsRunning, type NodeFacts } from './facts';
+import { mergeFacts, showsRunning, type NodeFacts, type UnitFact } from './facts';
 
 export type ServerState = 'stopped' | 'running' | 'stale-pid' | 'unknown';
 
@@ -21,6 +21,8 @@ export interface NodeRow {
   readonly installer: string;
   /** When this node was last checked (ISO time), if ever. */
   readonly lastCheck?: string;
+  /** The systemd units that manage the install, when a probe looked. */
+  readonly units?: readonly UnitFact[];
 }
 
 export type Severity = 'critical' | 'error' | 'warning' | 'info';
@@ -123,6 +125,7 @@ export function clusterStatus(cluster: Cluster, events: readonly JournalEvent[],
       loadBalancer: f.loadBalancer ?? 'unknown',
       installer: installerOf(state.get(targetKey(installStep, n.name)), f),
       ...(entry ? { lastCheck: entry.at } : {}),
+      ...(f.units && f.units.length > 0 ? { units: f.units } : {}),
     };
   });
 
