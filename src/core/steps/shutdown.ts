@@ -3,7 +3,7 @@
 // itself — a stop command that exits 0 proves nothing until the probes agree.
 import type { ClusterNode } from '../cluster/types';
 import type { Verdict } from '../journal/events';
-import type { ExecResult } from '../remote/transport';
+import { RemoteError, type ExecResult } from '../remote/transport';
 import type { ActionContext, HandlerTable, StepHandler } from '../runbook/actions';
 import { failureOf } from '../probes/node';
 import { logExec } from '../probes/logRecord';
@@ -84,7 +84,9 @@ async function stopOneNode(ctx: ActionContext, node: ClusterNode, transportFor: 
   let result: ShutdownNodeResult;
   try {
     // systemctl or the service command: the cluster file's serviceManager and the node's units decide.
-    const control = serviceControl(node, (await probeStopped(ctx, node, transportFor, opts, false)).probe, 'stop');
+    const before = (await probeStopped(ctx, node, transportFor, opts, false)).probe;
+    if (before.kind === 'failed') throw new RemoteError(before.remoteKind ?? 'protocol', node.name, before.message, before.hint);
+    const control = serviceControl(node, before, 'stop');
     if (control.kind === 'refused') {
       ctx.log.error(`[${node.name}] not stopped: ${control.why} — ${control.hint}`);
       ctx.session.finish(id, target, 'run', 'failed', ['nothing was stopped', control.why], control.hint);

@@ -105,14 +105,15 @@ export function serviceControl(node: ClusterNode, probe: NodeProbe, action: 'sto
 /** The command a control runs: systemctl with the unit quoted, or the user's own service command. */
 export function controlCommand(c: Extract<ServiceControl, { kind: 'script' | 'systemctl' }>, action: 'stop' | 'start'): string {
   // --no-ask-password: a missing right is an error now, never a prompt that hangs the step.
-  return c.kind === 'systemctl' ? sh`systemctl --no-ask-password ${action} -- ${c.unit}`.text : trustedShell(c.command).text;
+  if (c.kind === 'script') return trustedShell(c.command).text;
+  return (action === 'stop' ? sh`systemctl --no-ask-password stop -- ${c.unit}` : sh`systemctl --no-ask-password start -- ${c.unit}`).text;
 }
 
 export type UnitAction = 'mask' | 'unmask';
 
 /** `--runtime`: the mask lives in /run, so a reboot never leaves a unit masked, and a unit copied to /etc/systemd/system can be masked at all. */
 export function unitActionCommand(action: UnitAction, unit: string): string {
-  return sh`systemctl --no-ask-password ${action} --runtime -- ${unit}`.text;
+  return (action === 'mask' ? sh`systemctl --no-ask-password mask --runtime -- ${unit}` : sh`systemctl --no-ask-password unmask --runtime -- ${unit}`).text;
 }
 
 /** Pure: systemctl's failure as one message naming the node and the command, and what to do. */
