@@ -17,6 +17,7 @@ tests_only=(
   openjdk-17-jdk-headless          # java.util.Properties cross-check of the silent install.properties
   ansible                          # the benchmark's comparison tool
   chromium fonts-dejavu-core       # real Chromium for the end-to-end tests
+  systemd-container debootstrap    # the systemd cluster: nspawn nodes booting a debootstrapped root
 )
 case "${1:-test}" in
 demo) pkgs=("${demo[@]}") ;;

@@ -163,6 +163,15 @@ async function cleanUp(instance: number): Promise<void> {
   fs.rmSync(n.stateDir, { recursive: true, force: true });
 }
 
+/**
+ * On a host with the hybrid cgroup layout (v1 controllers, v2 at /sys/fs/cgroup/unified), the
+ * nodes get the unified hierarchy: under v1 a stopped unit's cgroup could not be emptied
+ * ("Failed to kill control group: Input/output error") and its next start failed 219/CGROUP.
+ */
+function cgroupEnv(): Record<string, string> {
+  return fs.existsSync('/sys/fs/cgroup/unified/cgroup.procs') ? { SYSTEMD_NSPAWN_UNIFIED_HIERARCHY: '1' } : {};
+}
+
 function nextVersion(v: string): string {
   const p = v.split('.').map(Number);
   return [p[0], p[1]! + 1, 0, 0].join('.');
@@ -233,7 +242,7 @@ export async function startSystemdCluster(opts: { nodes?: number; version?: stri
         `--network-namespace-path=/run/netns/${node.netns}`, '--console=passive',
         `--bind=${path.join(dir, 'server')}:${INSTALL_DIR}`, `--bind=${hostAppdata}:${APPDATA_DIR}`, `--bind=${dir}:/run/ucdt`,
         '--bind-ro=/usr/bin/node', `--bind-ro=${SIM_DIR}:/opt/ucdt-sim`,
-      ], { detached: true, stdio: ['ignore', log, log] });
+      ], { detached: true, stdio: ['ignore', log, log], env: { ...process.env, ...cgroupEnv() } });
       fs.closeSync(log);
       child.unref();
       if (!child.pid) throw new Error(`node ${node.name}: systemd-nspawn did not start`);

@@ -146,7 +146,9 @@ test('mask bookkeeping: what this run masked and has not unmasked, per node, fro
   const events = [ev('ucd1', 'masked', 'a.service'), ev('ucd2', 'masked', 'a.service'), ev('ucd1', 'masked', 'b.service'), ev('ucd1', 'unmasked', 'a.service')];
   assert.deepEqual(maskedByRun(events, 'ucd1'), ['b.service']);
   assert.deepEqual(maskedByRun(events, 'ucd2'), ['a.service']);
-  assert.equal(unitActionCommand('mask', 'a.service'), "systemctl --no-ask-password mask --runtime -- 'a.service'");
+  const mask = unitActionCommand('mask', "it's.service");
+  assert.match(mask, /^u='it'\\''s\.service'; d='\/run\/systemd\/system\/it'\\''s\.service\.d'; f='50-ucd-upgrade-masked\.conf'\nsystemctl --no-ask-password mask --runtime -- "\$u"/);
+  assert.match(unitActionCommand('unmask', 'a.service'), /systemctl --no-ask-password unmask --runtime -- "\$u"[\s\S]*rm -f "\$d\/\$f"/);
 });
 
 test('systemctl refused for want of rights is its own message, naming the node and the command', () => {

@@ -10,7 +10,10 @@ import type { ProbeFragment, Section } from './sections';
 /** The unit 8.1.1+ ships (bin/systemd/), and the name older examples use. */
 export const KNOWN_UNITS: readonly string[] = ['devops-deploy-server.service', 'ucdserver.service'];
 
-const PROPERTIES = ['Id', 'LoadState', 'ActiveState', 'SubState', 'UnitFileState', 'Restart', 'MainPID', 'NRestarts', 'ExecStart', 'WorkingDirectory', 'FragmentPath'];
+const PROPERTIES = ['Id', 'LoadState', 'ActiveState', 'SubState', 'UnitFileState', 'Restart', 'MainPID', 'NRestarts', 'ExecStart', 'WorkingDirectory', 'FragmentPath', 'DropInPaths'];
+
+/** steps/systemd.ts's stand-in for a mask where a unit file in /etc outranks /run. */
+export const MASK_DROP_IN = '50-ucd-upgrade-masked.conf';
 
 /** Why a unit is counted as this install's. */
 export type UnitMatch = 'exec-start' | 'working-directory' | 'known-name' | 'named';
@@ -32,6 +35,8 @@ export interface SystemdUnit {
   readonly execStart?: string;
   readonly workingDirectory?: string;
   readonly fragmentPath?: string;
+  /** Masked for the upgrade by a runtime drop-in (where a mask in /run cannot win over /etc). */
+  readonly maskedByDropIn?: boolean;
   readonly matchedBy: UnitMatch;
 }
 
@@ -137,6 +142,7 @@ export function parseSystemd(section: Section, installDirs: readonly string[], e
       ...(argv ? { execStart: argv } : {}),
       ...(wd ? { workingDirectory: wd } : {}),
       ...(b.get('FragmentPath') ? { fragmentPath: b.get('FragmentPath')! } : {}),
+      ...((b.get('DropInPaths') ?? '').split(/\s+/).some((d) => d.endsWith(`/${MASK_DROP_IN}`)) ? { maskedByDropIn: true } : {}),
       matchedBy,
     });
   }
@@ -150,7 +156,7 @@ export function unitRuns(u: SystemdUnit): boolean {
 }
 
 export function unitMasked(u: SystemdUnit): boolean {
-  return u.load === 'masked' || u.unitFile === 'masked' || u.unitFile === 'masked-runtime';
+  return u.load === 'masked' || u.unitFile === 'masked' || u.unitFile === 'masked-runtime' || u.maskedByDropIn === true;
 }
 
 /** Enabled with Restart=: systemd starts it at boot and again whenever its process dies uncleanly. */
@@ -162,7 +168,7 @@ export function unitRestartsByItself(u: SystemdUnit): boolean {
 export function describeUnit(u: SystemdUnit): string {
   const state = `${u.active}${u.sub ? ` (${u.sub})` : ''}`;
   const pid = u.mainPid > 0 ? `, main pid ${u.mainPid}` : '';
-  const file = u.unitFile ? `, ${u.unitFile}` : '';
+  const file = u.unitFile ? `, ${u.unitFile}${u.maskedByDropIn ? ' (masked for the upgrade by a runtime drop-in)' : ''}` : '';
   const restart = u.restart ? `, Restart=${u.restart}` : '';
   return `${u.name} ${state}${pid}${file}${restart}`;
 }

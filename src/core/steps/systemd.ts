@@ -3,7 +3,7 @@
 // and the systemctl commands themselves. Masking and unmasking are in systemdMask.ts.
 import type { ClusterNode } from '../cluster/types';
 import type { NodeProbe } from '../probes/node';
-import { describeUnit, unitMasked, unitRestartsByItself, unitRuns, type SystemdUnit } from '../probes/systemd';
+import { describeUnit, MASK_DROP_IN, unitMasked, unitRestartsByItself, unitRuns, type SystemdUnit } from '../probes/systemd';
 import { sh, trustedShell } from '../remote/quote';
 
 type Probed = Extract<NodeProbe, { kind: 'probed' }>;
@@ -111,9 +111,25 @@ export function controlCommand(c: Extract<ServiceControl, { kind: 'script' | 'sy
 
 export type UnitAction = 'mask' | 'unmask';
 
-/** `--runtime`: the mask lives in /run, so a reboot never leaves a unit masked, and a unit copied to /etc/systemd/system can be masked at all. */
+/**
+ * `--runtime`: everything lives in /run, so a reboot never leaves a unit masked. A unit file in
+ * /etc/systemd/system (where HCL's docs copy it) outranks a mask in /run, and a mask in /etc
+ * cannot be made beside it: then a runtime drop-in blocks every start instead (a condition that
+ * never holds, and Restart=no), which the probe reads back as masked.
+ */
 export function unitActionCommand(action: UnitAction, unit: string): string {
-  return (action === 'mask' ? sh`systemctl --no-ask-password mask --runtime -- ${unit}` : sh`systemctl --no-ask-password unmask --runtime -- ${unit}`).text;
+  const dir = `/run/systemd/system/${unit}.d`;
+  if (action === 'mask') {
+    return sh`u=${unit}; d=${dir}; f=${MASK_DROP_IN}
+systemctl --no-ask-password mask --runtime -- "$u" || exit $?
+[ "$(systemctl show -p LoadState --value -- "$u")" = masked ] && exit 0
+systemctl --no-ask-password unmask --runtime -- "$u" || exit $?
+mkdir -p "$d" && printf '%s\n' '# Masked for the UCD upgrade by the runbook (step 5); steps 8 and 10 remove this.' '[Unit]' 'ConditionPathExists=/run/ucd-upgrade-masked/never' '[Service]' 'Restart=no' > "$d/$f" || exit $?
+systemctl --no-ask-password daemon-reload`.text;
+  }
+  return sh`u=${unit}; d=${dir}; f=${MASK_DROP_IN}
+systemctl --no-ask-password unmask --runtime -- "$u" || exit $?
+if [ -e "$d/$f" ]; then rm -f "$d/$f" && rmdir "$d" 2>/dev/null; systemctl --no-ask-password daemon-reload; fi`.text;
 }
 
 /** Pure: systemctl's failure as one message naming the node and the command, and what to do. */
