@@ -122,7 +122,7 @@ async function startNode(ctx: ActionContext, deps: OnlineDeps, step: StepId, nod
       const o = await onlineAt(ctx, deps, node, ctx.cluster.targetVersion);
       if (o.ok) {
         ctx.log.info(`${tag} online: ${o.evidence.join(', ')}`);
-        ctx.session.finish(id, target, 'run', 'passed', [...unmasked.lines, `started with ${how}`, ...o.evidence], undefined, o.facts);
+        ctx.session.finish(id, target, 'run', 'passed', [...o.evidence, `started with ${how}`, ...unmasked.lines], undefined, o.facts);
         return;
       }
       if (o.why !== last) ctx.log.info(`${tag} waiting: ${o.why}`);
