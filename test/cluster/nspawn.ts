@@ -192,7 +192,9 @@ HostKey /run/ucdt/ssh_host_ed25519_key
 PermitRootLogin prohibit-password
 PasswordAuthentication no
 EOF
-systemctl restart ssh.service
+# Booted without host keys (the root keeps none), ssh.service may have failed and hit its start limit.
+systemctl reset-failed ssh.service 2>/dev/null || true
+systemctl restart ssh.service || { journalctl -u ssh.service --no-pager | tail -n 15; exit 1; }
 cp ${INSTALL_DIR}/bin/systemd/${UNIT} /etc/systemd/system/${UNIT}
 systemctl daemon-reload
 systemctl enable ${UNIT} 2>&1
