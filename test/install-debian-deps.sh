@@ -18,6 +18,7 @@ tests_only=(
   ansible                          # the benchmark's comparison tool
   sudo                             # the serviceUser test cluster: the SSH user becomes the service user or root
   chromium fonts-dejavu-core       # real Chromium for the end-to-end tests
+  systemd-container debootstrap    # the systemd cluster: nspawn nodes booting a debootstrapped root
 )
 case "${1:-test}" in
 demo) pkgs=("${demo[@]}") ;;

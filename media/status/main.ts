@@ -38,7 +38,12 @@ function renderRow(r: NodeRow, running: ReadonlySet<string>, alerted: ReadonlySe
     cell(r.reachable === 'no' ? `no: ${r.reachableDetail ?? ''}` : r.reachable, `reach-${r.reachable}`),
     cell(r.version ?? '—'),
     // A running server is news only while it must be down: the warnings say when that is.
-    el('td', { class: `server server-${r.server}${alerted.has(r.node) ? ' alert' : ''}` }, [tag(SERVER_WORD[r.server]), el('div', { class: 'sub' }, [r.serverDetail])]),
+    el('td', { class: `server server-${r.server}${alerted.has(r.node) ? ' alert' : ''}` }, [
+      tag(SERVER_WORD[r.server]),
+      el('div', { class: 'sub' }, [r.serverDetail]),
+      // The systemd units that can start or stop this server, e.g. "devops-deploy-server.service: inactive, masked-runtime, Restart=on-failure".
+      ...(r.units ?? []).map((u) => el('div', { class: 'sub unit', 'data-unit': u.name }, [`systemd ${u.name}: ${u.active}, ${u.unitFile || 'unit file unknown'}, Restart=${u.restart || 'no'}`])),
+    ]),
     cell(r.loadBalancer),
     // A detached installer says how it is followed; "busy…" says less.
     cell(busy && !r.installerFollow ? 'busy…' : r.installer),

@@ -54,6 +54,11 @@ const CONFIRM_BUTTONS: Record<Confirmation, { yes: string; no: string; destructi
     destructive: 'UCD cancels each process listed, as the Dashboard\'s Cancel button does; their deployments stop where they are.',
     safe: 'nothing is cancelled; the processes run on and step 2 stays failed until none runs.',
   },
+  'mask-unit': {
+    yes: 'Mask for the Upgrade', no: 'Leave It Unmasked',
+    destructive: 'each unit listed is masked in /run (systemctl mask --runtime), and stopped if it runs, so systemd cannot start the server during the upgrade; steps 8 and 10 unmask it.',
+    safe: 'nothing is masked; systemd may start the server again while it is upgraded.',
+  },
   'upgrade-without-backup': {
     yes: 'Upgrade Anyway', no: 'Stop Here',
     destructive: 'the installer goes past the NOTICE and upgrades: the database schema changes and cannot be rolled back.',

@@ -45,7 +45,8 @@ run_server() {
 }
 
 case "$1" in
-  run)
+  run|_systemd)
+    # _systemd: in the foreground for the unit of bin/systemd (Type=exec), as 8.1.1+ does.
     run_server
     ;;
   start)
@@ -161,6 +162,30 @@ esac
 `;
 }
 
+/** bin/systemd/devops-deploy-server.service as 8.1.1+ ships it (ucd-facts.md). */
+function systemdUnit(installPath) {
+  return `[Unit]
+Description=HCL DevOps Deploy server (simulated, test/sim)
+After=network.target
+
+[Service]
+Type=exec
+ExecStart=${installPath}/bin/server _systemd
+SuccessExitStatus=0 9 143
+Restart=on-failure
+RestartForceExitStatus=9
+
+[Install]
+WantedBy=multi-user.target
+`;
+}
+
+/** Whether a release ships the systemd unit: 8.1.1 and later. */
+function shipsSystemdUnit(version) {
+  const [a, b, c] = version.split('.').map(Number);
+  return a > 8 || (a === 8 && (b > 1 || (b === 1 && c >= 1)));
+}
+
 /** The fake JRE: execs node under the java name so the process command line has the real shape. */
 function javaScript(installPath) {
   return `#!/bin/bash
@@ -212,6 +237,7 @@ function layInstall(opts) {
 
   write(path.join(dir, 'bin/server'), serverScript(installPath), 0o755);
   write(path.join(dir, 'bin/init/server'), initScript(installPath, user), 0o755);
+  if (shipsSystemdUnit(version)) write(path.join(dir, 'bin/systemd/devops-deploy-server.service'), systemdUnit(installPath));
   write(path.join(dir, 'bin/set_env'), `# Sets the JRE for the server (simulated).\nJAVA_HOME=${sq(path.posix.join(installPath, 'java'))}\nexport JAVA_HOME\n`, 0o755);
   write(path.join(dir, 'bin/launcher.jar'), `simulated launcher for IBM UrbanCode Deploy ${version}\n`);
   write(path.join(dir, 'bin/classpath.conf'), `# simulated classpath\nlib/*.jar\n`);
@@ -268,7 +294,7 @@ function layAppdata(opts) {
   write(path.join(dir, 'conf/installed.version'), properties([['installed.version', opts.version]]));
 }
 
-module.exports = { layInstall, layAppdata, javaRelease, sq, SERVER_FILES, DEFAULT_JAVA_VERSION, TOMCAT_FILES };
+module.exports = { layInstall, layAppdata, javaRelease, sq, SERVER_FILES, DEFAULT_JAVA_VERSION, TOMCAT_FILES, shipsSystemdUnit };
 
 if (require.main === module) {
   const argv = process.argv.slice(2);

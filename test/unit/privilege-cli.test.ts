@@ -5,7 +5,7 @@ import { parseArgs } from '../../src/cli/args';
 import { sudoPasswordsFromEnv } from '../../src/core/remote/sudoPasswords';
 import type { ClusterNode } from '../../src/core/cluster/types';
 
-const node = (passwordEnv?: string): ClusterNode => ({ name: 'ucd1', host: 'h', sshPort: 22, os: 'linux', installDir: '/opt/ucd/server', httpsPort: 8443, jmsPort: 7918, startCommand: 's', stopCommand: 't', rights: { privilege: { method: 'sudo', as: 'root', password: true, ...(passwordEnv ? { passwordEnv } : {}) }, installOwner: 'ucd' } });
+const node = (passwordEnv?: string): ClusterNode => ({ name: 'ucd1', host: 'h', sshPort: 22, os: 'linux', installDir: '/opt/ucd/server', httpsPort: 8443, jmsPort: 7918, startCommand: 's', stopCommand: 't', service: { manager: 'auto' }, rights: { privilege: { method: 'sudo', as: 'root', password: true, ...(passwordEnv ? { passwordEnv } : {}) }, installOwner: 'ucd' } });
 
 test('--sudo-password is refused; --sudo-password-fd N is taken', () => {
   assert.throws(() => parseArgs(['run', '4', '--sudo-password', 'hunter2'], '/w'), /not accepted: a secret on the command line/);

@@ -94,7 +94,7 @@ test('a second prompt closes stdin instead of trying again', () => {
   assert.ok(!gate.sudoStderr.includes(m.prompt!));
 });
 
-const node = (rights: ClusterNode['rights']): ClusterNode => ({ name: 'ucd1', host: 'h', sshPort: 22, os: 'linux', installDir: '/opt/ucd/server', httpsPort: 8443, jmsPort: 7918, startCommand: 's', stopCommand: 't', ...(rights ? { rights } : {}) });
+const node = (rights: ClusterNode['rights']): ClusterNode => ({ name: 'ucd1', host: 'h', sshPort: 22, os: 'linux', installDir: '/opt/ucd/server', httpsPort: 8443, jmsPort: 7918, startCommand: 's', stopCommand: 't', service: { manager: 'auto' }, ...(rights ? { rights } : {}) });
 
 test('each action sudoes to whom the file says, and no further', () => {
   const sudoRoot = node({ privilege: { method: 'sudo', as: 'root', password: true }, installOwner: 'ucd' });

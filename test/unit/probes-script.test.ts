@@ -31,7 +31,7 @@ function install(root: string, name = 'server', version = '7.0.5.0'): string {
 }
 
 function nodeOf(installDir: string, httpsPort: number, jmsPort: number, name = 'ucd1'): ClusterNode {
-  return { name, host: '127.0.0.1', sshPort: 22, os: 'linux', installDir, httpsPort, jmsPort, startCommand: 'true', stopCommand: 'true' };
+  return { name, host: '127.0.0.1', sshPort: 22, os: 'linux', installDir, httpsPort, jmsPort, startCommand: 'true', stopCommand: 'true', service: { manager: 'auto' } };
 }
 
 async function probe(node: ClusterNode, appdataDir?: string, cwd?: string): Promise<{ p: NodeProbe; shell: LocalShell }> {

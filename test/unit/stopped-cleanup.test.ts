@@ -31,7 +31,7 @@ function alive(pid: number): boolean {
 async function serverProcess(installDir: string, opts: { ignoreTerm?: boolean; mainClass?: string } = {}): Promise<{ s: FakeServer; proc: ProcessInfo }> {
   const s = await startFakeServer({ installDir, ports: [0], ...opts });
   servers.push(s);
-  const node = { name: 'n', host: 'h', sshPort: 22, os: 'linux' as const, installDir, httpsPort: s.ports[0]!, jmsPort: s.ports[0]!, startCommand: 'true', stopCommand: 'true' };
+  const node = { name: 'n', host: 'h', sshPort: 22, os: 'linux' as const, installDir, httpsPort: s.ports[0]!, jmsPort: s.ports[0]!, startCommand: 'true', stopCommand: 'true', service: { manager: 'auto' as const } };
   const { probe } = await probeNode(async () => new LocalShell(), node);
   assert.equal(probe.kind, 'probed');
   const holder = probe.kind === 'probed' && probe.ports.kind === 'ok' ? probe.ports.listeners[0]?.owners[0]?.process : undefined;

@@ -5,7 +5,7 @@ import schemaJson from '../../../schemas/ucd-cluster.schema.json';
 import { installDirProblem, readHost } from './identity';
 import { checkAgainstSchema, describePath, type Schema } from './schemaCheck';
 import { compareVersions } from './version';
-import { BACKUP_TIMESTAMP, type Cluster, type ClusterLoadResult, type ClusterNode, type ClusterProblem, type NodeRights, type SourceRange } from './types';
+import { BACKUP_TIMESTAMP, type Cluster, type ClusterLoadResult, type ClusterNode, type ClusterProblem, type NodeRights, type NodeService, type ServiceManager, type SourceRange } from './types';
 
 export const CLUSTER_FILE_NAME = 'ucd-cluster.json';
 export const clusterSchema = schemaJson as unknown as Schema;
@@ -156,6 +156,9 @@ function loadChecked(text: string): ClusterLoadResult {
     } else if (rights.privilege.method === 'sudo' && rights.privilege.as === 'installOwner' && rights.installOwner === undefined) {
       error(privilegeAt(root, i), `Node "${name}" gains rights with sudo "as": "installOwner" but names no installOwner: give "installOwner" (the service user that owns ${dir}) for the node or the cluster.`, ['nodes', i, 'privilege']);
     }
+    if (os === 'windows' && (v('nodes', i, 'serviceManager') === 'systemd' || v('nodes', i, 'systemdUnit') !== undefined)) {
+      error(at('nodes', i), `Node "${name}" runs Windows: it has no systemd; leave out serviceManager "systemd" and systemdUnit there.`, ['nodes', i]);
+    }
     if (os === 'windows') {
       for (const cmd of ['startCommand', 'stopCommand'] as const) {
         if (v('nodes', i, cmd) === undefined) {
@@ -217,6 +220,7 @@ function loadChecked(text: string): ClusterLoadResult {
       startCommand: (v('nodes', i, 'startCommand') as string | undefined) ?? `${posixQuotePath(installDir)}/bin/server start`,
       stopCommand: (v('nodes', i, 'stopCommand') as string | undefined) ?? `${posixQuotePath(installDir)}/bin/server stop`,
       rights: rightsOf(v, i),
+      service: serviceOf(os, v('serviceManager') as ServiceManager | undefined, v('nodes', i, 'serviceManager') as ServiceManager | undefined, v('nodes', i, 'systemdUnit') as string | undefined),
     });
   }
   const cluster: Cluster = {
@@ -260,6 +264,12 @@ function rightsOf(v: (...path: (string | number)[]) => unknown, i: number): Node
 /** Where a node's privilege problem is shown: its own "privilege", else the cluster's, else the node. */
 function privilegeAt(root: JsonNode, i: number): JsonNode {
   return findNodeAtLocation(root, ['nodes', i, 'privilege']) ?? findNodeAtLocation(root, ['privilege']) ?? findNodeAtLocation(root, ['nodes', i]) ?? root;
+}
+
+/** The node's own serviceManager wins over the cluster's; Windows nodes have no systemd. */
+function serviceOf(os: string, cluster: ServiceManager | undefined, node: ServiceManager | undefined, unit: string | undefined): NodeService {
+  if (os === 'windows') return { manager: 'scripts' };
+  return { manager: node ?? cluster ?? 'auto', ...(unit !== undefined ? { unit } : {}) };
 }
 
 function isAbsoluteFor(os: string, p: string): boolean {

@@ -15,6 +15,10 @@ export const CLUSTER_TEMPLATE = `// UCD HA cluster for the upgrade runbook. The 
   "fips": false,
   // "guided" answers the installer's prompts in a terminal; "silent" uses install.properties.
   "installerMode": "guided",
+  // Who stops and starts the servers: "auto" uses systemctl where a systemd unit manages the
+  // install (else the service commands), "systemd" always systemctl, "scripts" never. A node may
+  // say otherwise with its own "serviceManager", and name its unit with "systemdUnit".
+  "serviceManager": "auto",
   "ucd": {
     "url": "https://ucd.example.com",
     "credential": "ucd-admin",
@@ -53,6 +57,7 @@ export const CLUSTER_TEMPLATE = `// UCD HA cluster for the upgrade runbook. The 
       "installDir": "/opt/ibm-ucd/server"
       // Defaults: "sshPort": 22, "os": "linux", "httpsPort": 8443, "jmsPort": 7918,
       // "startCommand"/"stopCommand": <installDir>/bin/server start|stop
+      // e.g. "systemdUnit": "devops-deploy-server.service" when the probe cannot tell the unit
     },
     {
       "name": "ucd2",

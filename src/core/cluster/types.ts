@@ -3,6 +3,21 @@
 
 export type NodeOs = 'linux' | 'windows';
 
+/**
+ * Who starts and stops a node's server. auto: systemctl where the probe finds a unit that manages
+ * the install, else the service commands; systemd: always systemctl (a missing unit is an error);
+ * scripts: always the service commands, whatever units there are.
+ */
+export type ServiceManager = 'auto' | 'systemd' | 'scripts';
+
+export const SERVICE_MANAGERS: readonly ServiceManager[] = ['auto', 'systemd', 'scripts'];
+
+export interface NodeService {
+  readonly manager: ServiceManager;
+  /** The unit to use when several (or none by the probe's rules) manage the install. */
+  readonly unit?: string;
+}
+
 export interface ClusterNode {
   readonly name: string;
   readonly host: string;
@@ -22,6 +37,7 @@ export interface ClusterNode {
   readonly stopCommand: string;
   /** How this node's actions gain the rights they need (the node's own setting over the cluster's). Absent: none. */
   readonly rights?: NodeRights;
+  readonly service: NodeService;
 }
 
 /**

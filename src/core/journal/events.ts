@@ -46,6 +46,8 @@ export type JournalEvent =
   | ({ readonly type: 'connection-restored'; readonly ts: string; readonly id: string; readonly message: string } & Target)
   // While an installer (id) ran, a node that must stay down showed a server: what was seen and done.
   | ({ readonly type: 'guard-alarm'; readonly ts: string; readonly id: string; readonly server: string; readonly evidence: readonly string[]; readonly action: 'installer-stopped' | 'installer-left-running'; readonly message: string } & Target)
+  // A systemd unit of a node's install masked for the upgrade (step 5) or unmasked (steps 8, 10).
+  | ({ readonly type: 'service-unit'; readonly ts: string; readonly action: 'masked' | 'unmasked'; readonly unit: string; readonly command: string } & Target)
   // A person's decision, with who made it: what the steps' confirmations, the host-key and
   // certificate prompts were answered, in the words and numbers the person was shown.
   | ({ readonly type: 'decided'; readonly ts: string; readonly by: Actor; readonly decision: Decision } & (Target | NoTarget));
@@ -84,7 +86,7 @@ interface NoTarget {
 
 export type JournalEventType = JournalEvent['type'];
 
-const TYPES: ReadonlySet<string> = new Set(['run-opened', 'started', 'finished', 'interrupted', 'skipped', 'confirmed', 'reset', 'refused', 'noted', 'detached', 'preflight', 'preflight-skipped', 'backup-archive', 'rollback', 'maintenance', 'connection-lost', 'connection-restored', 'decided', 'guard-alarm']);
+const TYPES: ReadonlySet<string> = new Set(['run-opened', 'started', 'finished', 'interrupted', 'skipped', 'confirmed', 'reset', 'refused', 'noted', 'detached', 'preflight', 'preflight-skipped', 'backup-archive', 'rollback', 'maintenance', 'connection-lost', 'connection-restored', 'decided', 'guard-alarm', 'service-unit']);
 /** Events that may concern the run as a whole, with no step. */
 const RUN_WIDE: ReadonlySet<string> = new Set(['run-opened', 'preflight', 'preflight-skipped', 'backup-archive', 'rollback', 'maintenance', 'decided']);
 

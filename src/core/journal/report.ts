@@ -118,6 +118,7 @@ function eventDetails(e: JournalEvent, startedAt: ReadonlyMap<string, string>): 
     case 'connection-lost': case 'connection-restored': return mdText(e.message);
     case 'decided': return `decided by ${mdText(`${e.by.user}@${e.by.host}`)}: ${decisionText(e.decision)}`;
     case 'guard-alarm': return `guard alarm: ${mdText(e.message)} (${e.evidence.map(mdText).join('; ')})`;
+    case 'service-unit': return `systemd unit ${mdText(e.unit)} ${e.action} (${mdText(e.command)})`;
   }
 }
 

@@ -8,6 +8,7 @@ import { parsePidFile, pidFileFragment, type PidFileResult } from './pidFile';
 import { parsePorts, portsFragment, type PortsResult } from './ports';
 import { parseProcesses, processesFragment, type ProcessesResult } from './processes';
 import { composeScript, splitSections, type ComposedScript } from './sections';
+import { parseSystemd, systemdFragment, type SystemdResult } from './systemd';
 import { parseVersion, versionFragment, type VersionResult } from './version';
 
 /** How every probe and action script is started: a POSIX shell reading the script from stdin. */
@@ -22,6 +23,8 @@ export interface ProbeOptions {
   readonly signal?: AbortSignal;
   /** Fixed nonce, for tests that compare scripts. */
   readonly nonce?: string;
+  /** systemd units to show besides those found (one this run masked no longer names the install). */
+  readonly extraUnits?: readonly string[];
 }
 
 export const DEFAULT_PROBE_TIMEOUT_MS = 30_000;
@@ -40,6 +43,8 @@ export interface NodeFindings {
   readonly ports: PortsResult;
   readonly processes: ProcessesResult;
   readonly version: VersionResult;
+  /** The systemd units that manage this install. */
+  readonly systemd: SystemdResult;
 }
 
 export type NodeProbe =
@@ -50,15 +55,16 @@ export type NodeProbe =
 export interface BuiltProbe extends ComposedScript {
   readonly command: string;
   readonly appdata: boolean;
+  readonly extraUnits?: readonly string[];
 }
 
-export function buildNodeProbe(node: Pick<ClusterNode, 'installDir' | 'httpsPort' | 'jmsPort'>, opts: Pick<ProbeOptions, 'appdataDir' | 'nonce'> = {}): BuiltProbe {
+export function buildNodeProbe(node: Pick<ClusterNode, 'installDir' | 'httpsPort' | 'jmsPort'>, opts: Pick<ProbeOptions, 'appdataDir' | 'nonce' | 'extraUnits'> = {}): BuiltProbe {
   const ports = [...new Set([node.httpsPort, node.jmsPort])];
   const composed = composeScript(
-    [identityFragment(node.installDir), pidFileFragment(node.installDir), portsFragment(ports), processesFragment(), versionFragment(node.installDir, opts.appdataDir)],
+    [identityFragment(node.installDir), pidFileFragment(node.installDir), portsFragment(ports), processesFragment(), versionFragment(node.installDir, opts.appdataDir), systemdFragment(opts.extraUnits)],
     opts.nonce,
   );
-  return { ...composed, command: SH_STDIN_COMMAND, appdata: opts.appdataDir !== undefined };
+  return { ...composed, command: SH_STDIN_COMMAND, appdata: opts.appdataDir !== undefined, extraUnits: opts.extraUnits ?? [] };
 }
 
 /** Pure: the exec result of a built probe → findings, or the reason there are none. */
@@ -92,6 +98,9 @@ export function parseNodeProbe(node: Pick<ClusterNode, 'name' | 'installDir' | '
     ports: parsePorts(s('ports'), ports),
     processes: parseProcesses(s('processes'), node.installDir, identity.kind === 'ok' && identity.installResolved ? effectiveInstallDir(node.installDir, identity) : undefined),
     version: parseVersion(s('version'), built.appdata),
+    systemd: built.names.includes('systemd')
+      ? parseSystemd(s('systemd'), identity.kind === 'ok' && identity.installResolved ? [node.installDir, effectiveInstallDir(node.installDir, identity)] : [node.installDir], built.extraUnits ?? [])
+      : { kind: 'none', why: 'the probe did not ask systemd' },
   };
 }
 

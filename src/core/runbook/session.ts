@@ -268,6 +268,11 @@ export class RunSession {
     this.record({ type: 'decided', ts: this.ts(), by: { user, host }, decision, ...at });
   }
 
+  /** A systemd unit masked or unmasked on a node (by the action `target` names). */
+  serviceUnit(target: Target, action: 'masked' | 'unmasked', unit: string, command: string): void {
+    this.record({ type: 'service-unit', ts: this.ts(), action, unit, command, ...this.checked(target) });
+  }
+
   /** Records that an action started; the returned id closes it. */
   begin(target: Target, kind: ActionKind): string {
     const id = randomUUID();

@@ -5,7 +5,7 @@ import type { JournalEvent } from '../journal/events';
 import { isSettled, storageStepApplies, warnings as gateWarnings } from '../runbook/gates';
 import { runningDetail, type Following } from '../runbook/following';
 import { targetKey, type Outcome, type RunState } from '../runbook/state';
-import { mergeFacts, showsRunning, type NodeFacts } from './facts';
+import { mergeFacts, showsRunning, type NodeFacts, type UnitFact } from './facts';
 
 export type ServerState = 'stopped' | 'running' | 'stale-pid' | 'unknown';
 
@@ -24,6 +24,8 @@ export interface NodeRow {
   readonly installerFollow?: Following['kind'];
   /** When this node was last checked (ISO time), if ever. */
   readonly lastCheck?: string;
+  /** The systemd units that manage the install, when a probe looked. */
+  readonly units?: readonly UnitFact[];
 }
 
 export type Severity = 'critical' | 'error' | 'warning' | 'info';
@@ -139,6 +141,7 @@ export function clusterStatus(cluster: Cluster, events: readonly JournalEvent[],
       installer: installerOf(install, f, following),
       ...(link ? { installerFollow: link.kind } : {}),
       ...(entry ? { lastCheck: entry.at } : {}),
+      ...(f.units && f.units.length > 0 ? { units: f.units } : {}),
     };
   });
 

@@ -43,6 +43,19 @@ export interface NodeFacts {
   readonly storageToMove?: readonly string[];
   /** What step 3 staged on the node; the installer runs only this tree. */
   readonly staged?: StagedPackage;
+  /** The systemd units that manage the install ([] when there are none, or no systemd). */
+  readonly units?: readonly UnitFact[];
+}
+
+/** A systemd unit of the install, as the status view shows it. */
+export interface UnitFact {
+  readonly name: string;
+  /** ActiveState: active, activating, inactive, failed, ... */
+  readonly active: string;
+  /** UnitFileState: enabled, disabled, masked-runtime, ... */
+  readonly unitFile: string;
+  /** Restart=: no, on-failure, always, ... */
+  readonly restart: string;
 }
 
 /** The installer tree step 3 left on a node, as the node itself measured it. */

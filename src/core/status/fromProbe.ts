@@ -18,6 +18,7 @@ export function factsFromProbe(p: NodeProbe): NodeFacts {
   if (p.ports.kind === 'ok') facts.listening = [...new Set(p.ports.listeners.map((l) => l.port))].sort((a, b) => a - b);
   if (p.processes.kind === 'ok') facts.serverPid = p.processes.servers[0]?.pid ?? null;
   if (p.version.kind === 'ok' && p.version.install.kind === 'found') facts.version = p.version.install.version;
+  if (p.systemd.kind !== 'error') facts.units = p.systemd.kind === 'ok' ? p.systemd.units.map((u) => ({ name: u.name, active: u.active, unitFile: u.unitFile || u.load, restart: u.restart })) : [];
 
   return facts;
 }

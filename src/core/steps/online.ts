@@ -3,11 +3,10 @@
 // showing the version), and the final proof that every node and the load balancer agree.
 import type { Rights } from '../remote/privilege';
 import type { ClusterNode } from '../cluster/types';
-import { probeNode } from '../probes/node';
+import { probeNode, type NodeProbe } from '../probes/node';
 import type { ActionContext, StepHandlers } from '../runbook/actions';
 import { nodesOf } from '../runbook/state';
 import { stepDef, type StepId } from '../runbook/steps';
-import { trustedShell } from '../remote/quote';
 import { RemoteError, type Transport } from '../remote/transport';
 import type { NodeFacts } from '../status/facts';
 import { factsFromProbe } from '../status/fromProbe';
@@ -15,6 +14,8 @@ import { fetchLoginPage } from '../ucd/loginPage';
 import type { TlsTrust } from '../ucd/rest/tls';
 import { loggedExec } from './loggedExec';
 import { maintenanceOff, type MaintenanceDeps } from './maintenance';
+import { controlCommand, serviceControl, systemctlFailure } from './systemd';
+import { maskedByRun, unmaskForStart } from './systemdMask';
 
 export interface OnlineDeps {
   transportFor(node: ClusterNode, rights?: Rights): Promise<Transport>;
@@ -69,8 +70,8 @@ function targets(ctx: ActionContext, step: StepId): ClusterNode[] {
 }
 
 /** A fresh probe of the node's conf/installed.version: is this install on the target version? */
-async function upgradedNow(ctx: ActionContext, deps: OnlineDeps, step: StepId, node: ClusterNode): Promise<{ ok: true; evidence: string } | { ok: false; why: string; hint: string; facts: NodeFacts }> {
-  const { probe } = await probeNode(() => deps.transportFor(node, 'root'), node, { appdataDir: ctx.cluster.sharedAppdata, signal: ctx.signal });
+async function upgradedNow(ctx: ActionContext, deps: OnlineDeps, step: StepId, node: ClusterNode): Promise<{ ok: true; evidence: string; probe: NodeProbe } | { ok: false; why: string; hint: string; facts: NodeFacts }> {
+  const { probe } = await probeNode(() => deps.transportFor(node, 'root'), node, { appdataDir: ctx.cluster.sharedAppdata, signal: ctx.signal, extraUnits: maskedByRun(ctx.session.journal.events, node.name) });
   const facts = factsFromProbe(probe);
   if (probe.kind === 'failed') return { ok: false, why: `${node.name}: cannot tell whether it is upgraded: ${probe.message}`, hint: probe.hint, facts };
   if (probe.kind === 'unsupported') return { ok: false, why: `${node.name}: cannot tell whether it is upgraded: ${probe.reason}`, hint: 'Check conf/installed.version on the node by hand.', facts };
@@ -79,7 +80,7 @@ async function upgradedNow(ctx: ActionContext, deps: OnlineDeps, step: StepId, n
     const install = step === 'startFirst' ? 'step 7' : 'step 9';
     return { ok: false, why: `${node.name}: conf/installed.version is ${facts.version ?? 'unreadable'}, not the target ${target}: not upgraded`, hint: `Run the installer on ${node.name} (${install}) first, then start it.`, facts };
   }
-  return { ok: true, evidence: `conf/installed.version ${facts.version} (the target): upgraded, starting it` };
+  return { ok: true, evidence: `conf/installed.version ${facts.version} (the target): upgraded, starting it`, probe };
 }
 
 async function startNode(ctx: ActionContext, deps: OnlineDeps, step: StepId, node: ClusterNode): Promise<void> {
@@ -96,11 +97,26 @@ async function startNode(ctx: ActionContext, deps: OnlineDeps, step: StepId, nod
       return;
     }
     ctx.log.info(`${tag} ${upgraded.evidence}`);
-    const t = await deps.transportFor(node, 'owner');
+    // What step 5 masked for the upgrade is unmasked first, whichever way the server starts.
+    const unmasked = await unmaskForStart(ctx, node, upgraded.probe, (n) => deps.transportFor(n, 'root'), target);
+    if (!unmasked.ok) {
+      ctx.session.finish(id, target, 'run', 'failed', ['the server was NOT started', ...unmasked.lines], `Unmask the unit on ${node.name} by hand (systemctl unmask --runtime), then Run again.`);
+      return;
+    }
+    const control = serviceControl(node, upgraded.probe, 'start');
+    if (control.kind === 'refused') {
+      ctx.session.finish(id, target, 'run', 'failed', ['the server was NOT started', ...unmasked.lines, control.why], control.hint);
+      return;
+    }
+    // systemctl needs root; the service scripts run as the install's owner.
+    const t = await deps.transportFor(node, control.kind === 'systemctl' ? 'root' : 'owner');
     // The cluster file's service command runs as the user wrote it: that is its purpose.
-    const r = await loggedExec(t, trustedShell(node.startCommand).text, ctx.log, { timeoutMs: 5 * 60_000, signal: ctx.signal });
+    ctx.log.info(`${tag} start (${control.why})`);
+    const r = await loggedExec(t, controlCommand(control, 'start'), ctx.log, { timeoutMs: 5 * 60_000, signal: ctx.signal });
+    const how = control.kind === 'systemctl' ? `systemctl start ${control.unit}` : 'start command';
     if (r.code !== 0) {
-      ctx.session.finish(id, target, 'run', 'failed', [`start command exited ${r.code ?? r.signal}`], 'Read its output in the log and var/log/deployserver.out on the node.');
+      const f = control.kind === 'systemctl' ? systemctlFailure(node.name, controlCommand(control, 'start'), r.code, `${r.stdout}\n${r.stderr}`) : undefined;
+      ctx.session.finish(id, target, 'run', 'failed', [...unmasked.lines, f?.message ?? `${how} exited ${r.code ?? r.signal}`], f?.hint ?? 'Read its output in the log and var/log/deployserver.out on the node.');
       return;
     }
     const deadline = Date.now() + (deps.startTimeoutMs ?? 10 * 60_000);
@@ -109,7 +125,7 @@ async function startNode(ctx: ActionContext, deps: OnlineDeps, step: StepId, nod
       const o = await onlineAt(ctx, deps, node, ctx.cluster.targetVersion);
       if (o.ok) {
         ctx.log.info(`${tag} online: ${o.evidence.join(', ')}`);
-        ctx.session.finish(id, target, 'run', 'passed', o.evidence, undefined, o.facts);
+        ctx.session.finish(id, target, 'run', 'passed', [...o.evidence, `started with ${how}`, ...unmasked.lines], undefined, o.facts);
         return;
       }
       if (o.why !== last) ctx.log.info(`${tag} waiting: ${o.why}`);

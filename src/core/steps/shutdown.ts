@@ -3,7 +3,7 @@
 // itself — a stop command that exits 0 proves nothing until the probes agree.
 import type { ClusterNode } from '../cluster/types';
 import type { Verdict } from '../journal/events';
-import type { ExecResult } from '../remote/transport';
+import { RemoteError, type ExecResult } from '../remote/transport';
 import type { ActionContext, HandlerTable, StepHandler } from '../runbook/actions';
 import { failureOf } from '../probes/node';
 import { logExec } from '../probes/logRecord';
@@ -17,6 +17,7 @@ import {
   type StoppedOptions,
   type TransportFor,
 } from './stopped';
+import { controlCommand, serviceControl } from './systemd';
 
 export interface ShutdownOptions extends StoppedOptions {
   /** Limit for one node's stop command. */
@@ -82,13 +83,25 @@ async function stopOneNode(ctx: ActionContext, node: ClusterNode, transportFor: 
   const id = ctx.session.begin(target, 'run');
   let result: ShutdownNodeResult;
   try {
-    const transport = await transportFor(node, 'owner');
-    ctx.log.info(`[${node.name}] stop: $ ${node.stopCommand}`);
+    // systemctl or the service command: the cluster file's serviceManager and the node's units decide.
+    const before = (await probeStopped(ctx, node, transportFor, opts, false)).probe;
+    if (before.kind === 'failed') throw new RemoteError(before.remoteKind ?? 'protocol', node.name, before.message, before.hint);
+    const control = serviceControl(node, before, 'stop');
+    if (control.kind === 'refused') {
+      ctx.log.error(`[${node.name}] not stopped: ${control.why} — ${control.hint}`);
+      ctx.session.finish(id, target, 'run', 'failed', ['nothing was stopped', control.why], control.hint);
+      return { node: node.name, verdict: 'failed', evidence: ['nothing was stopped', control.why], hint: control.hint };
+    }
+    const command = controlCommand(control, 'stop');
+    const how = control.kind === 'systemctl' ? `systemctl stop ${control.unit}` : 'stop command';
+    // systemctl needs root; the service scripts run as the install's owner.
+    const transport = await transportFor(node, control.kind === 'systemctl' ? 'root' : 'owner');
+    ctx.log.info(`[${node.name}] stop (${control.why}): $ ${command}`);
     const out = lineLogger((l) => ctx.log.info(`[${node.name}] | ${l}`));
     const err = lineLogger((l) => ctx.log.warn(`[${node.name}] ! ${l}`));
     // The stop command is the user's own shell command; nothing of ours is interpolated into it.
     // Standard input is empty and closed, so a script that asks a question fails instead of hanging.
-    const stop = await transport.exec(node.stopCommand, {
+    const stop = await transport.exec(command, {
       stdin: '',
       timeoutMs: opts.stopTimeoutMs ?? DEFAULT_STOP_TIMEOUT_MS,
       signal: ctx.signal,
@@ -97,11 +110,11 @@ async function stopOneNode(ctx: ActionContext, node: ClusterNode, transportFor: 
     });
     out.flush();
     err.flush();
-    logExec(ctx.log, node.name, 'stop command', node.stopCommand, undefined, { ...stop, stdout: '', stderr: '' });
+    logExec(ctx.log, node.name, how, command, undefined, { ...stop, stdout: '', stderr: '' });
     const seconds = (stop.durationMs / 1000).toFixed(1);
     const stopLine = stop.code === 0
-      ? `stop command exited 0 after ${seconds} s`
-      : `stop command ${stop.code === null ? `ended by signal ${stop.signal ?? '?'}` : `exited ${stop.code}`} after ${seconds} s${lastLine(stop.stderr || stop.stdout) ? `: ${lastLine(stop.stderr || stop.stdout)}` : ''}`;
+      ? `${how} exited 0 after ${seconds} s`
+      : `${how} ${stop.code === null ? `ended by signal ${stop.signal ?? '?'}` : `exited ${stop.code}`} after ${seconds} s${lastLine(stop.stderr || stop.stdout) ? `: ${lastLine(stop.stderr || stop.stdout)}` : ''}`;
 
     // A service script often returns before the JVM is gone: wait until the probes agree.
     const deadline = Date.now() + (opts.settleMs ?? DEFAULT_SETTLE_MS);
@@ -143,6 +156,8 @@ export interface StoppedHandlerDeps {
   readonly transportFor: TransportFor;
   /** Asks the user a yes/no question; `detail` lists exactly what will be done. */
   readonly confirm: Confirm;
+  /** Asks before step 5 masks a systemd unit for the upgrade. */
+  readonly confirmMask?: Confirm;
   readonly options?: ShutdownOptions;
 }
 
@@ -156,7 +171,7 @@ export function stoppedHandlers(deps: StoppedHandlerDeps): HandlerTable {
     await checkStopped(ctx, deps.transportFor, opts, 'stop');
   };
   const verifyRun: StepHandler = async (ctx) => {
-    await stopLeftovers(ctx, { transportFor: deps.transportFor, confirm: deps.confirm }, opts);
+    await stopLeftovers(ctx, { transportFor: deps.transportFor, confirm: deps.confirm, ...(deps.confirmMask ? { confirmMask: deps.confirmMask } : {}) }, opts);
   };
   const verifyCheck: StepHandler = async (ctx) => {
     await checkStopped(ctx, deps.transportFor, opts, 'verifyStopped');

@@ -18,6 +18,8 @@ import { logExec } from '../probes/logRecord';
 import { failureOf, probeNode, SH_STDIN_COMMAND, type NodeProbe } from '../probes/node';
 import { NO_PORT_TOOL, type Owner } from '../probes/ports';
 import { PID_FILE } from '../probes/pidFile';
+import { unitFindings } from './systemd';
+import { maskedByRun, offerMasks } from './systemdMask';
 
 /** A node's transport with the rights the action needs (privilege.ts); default the SSH user's own. */
 export type TransportFor = (node: ClusterNode, rights?: Rights) => Promise<Transport>;
@@ -143,6 +145,12 @@ export function evaluateStopped(probe: NodeProbe, opts: EvaluateOptions = {}): S
     }
   }
 
+  // A unit that runs brings the server back however it is stopped; one enabled with Restart= is flagged.
+  const units = unitFindings(p);
+  if (units.blocking.length > 0) stopped = false;
+  evidence.push(...units.blocking);
+  hints.push(...units.hints);
+
   switch (p.pidFile.kind) {
     case 'absent': break;
     case 'stale':
@@ -209,6 +217,7 @@ export function evaluateStopped(probe: NodeProbe, opts: EvaluateOptions = {}): S
     evidence.push(`process list limited: ${visibility.why}, so a server run by another user would be invisible: this is no proof`);
     hints.push(`Check ${p.node} with an SSH user that is root (or can sudo to it), or remount /proc without hidepid (mount -o remount,hidepid=0 /proc; under systemd, ProtectProc=default), then Check again.`);
   }
+  evidence.push(...units.notes);
   if (p.identity.kind === 'error') {
     evidence.push(`note: cannot tell which machine this is (${p.identity.message})`);
   } else if (!p.identity.machineId) {
@@ -298,7 +307,7 @@ export function evaluateProbes(ctx: Pick<ActionContext, 'cluster' | 'session'>, 
 }
 
 async function probeOnly(
-  ctx: Pick<ActionContext, 'cluster' | 'log' | 'signal'>,
+  ctx: Pick<ActionContext, 'cluster' | 'log' | 'signal' | 'session'>,
   node: ClusterNode,
   transportFor: TransportFor,
   opts: StoppedOptions,
@@ -306,6 +315,8 @@ async function probeOnly(
 ): Promise<NodeProbe> {
   const { probe, record } = await probeNode(() => transportFor(node, 'root'), node, {
     appdataDir: ctx.cluster.sharedAppdata,
+    // Masked, a unit no longer names the install: the journal says which ones this run masked.
+    extraUnits: maskedByRun(ctx.session.journal.events, node.name),
     signal: ctx.signal,
     ...(opts.probeTimeoutMs ? { timeoutMs: opts.probeTimeoutMs } : {}),
   });
@@ -486,6 +497,8 @@ function recordApproval(ctx: ActionContext, node: string, approved: { kills: Kil
 export interface StopLeftoversDeps {
   readonly transportFor: TransportFor;
   readonly confirm: Confirm;
+  /** Asks before masking a systemd unit for the upgrade; without it nothing is offered. */
+  readonly confirmMask?: Confirm;
 }
 
 export interface NodeRunResult {
@@ -648,7 +661,10 @@ export async function stopLeftovers(ctx: ActionContext, deps: StopLeftoversDeps,
   const nodes = nodesOf(ctx.cluster, ctx.target);
   const grace = opts.killGraceSeconds ?? DEFAULT_GRACE_SECONDS;
   const ids = new Map(nodes.map((n) => [n.name, ctx.session.begin({ step: 'verifyStopped', node: n.name }, 'run')]));
-  const raw = await Promise.all(nodes.map(async (node) => ({ node, probe: await probeOnly(ctx, node, deps.transportFor, opts, true) })));
+  const first = await Promise.all(nodes.map(async (node) => ({ node, probe: await probeOnly(ctx, node, deps.transportFor, opts, true) })));
+  // Units first: a server killed while its unit runs (or may start it) comes back.
+  const masking = deps.confirmMask ? await offerMasks(ctx, first.filter((r) => r.probe.kind !== 'probed' || !refuseCleanup(ctx.cluster, r.probe, { evidence: [] })), deps.transportFor, deps.confirmMask, (node) => ({ step: 'verifyStopped', node })) : new Map<string, never>();
+  const raw = await Promise.all(first.map(async (r) => (masking.get(r.node.name)?.changed ? { node: r.node, probe: await probeOnly(ctx, r.node, deps.transportFor, opts, true) } : r)));
   const evaluations = evaluateProbes(ctx, raw);
   const probes = raw.map((r, i) => ({ probe: r.probe, evaluation: evaluations[i]! }));
 
@@ -710,6 +726,8 @@ export async function stopLeftovers(ctx: ActionContext, deps: StopLeftoversDeps,
           : 'Stop the rest by hand (see the evidence), then Check again.';
       r = { node: node.name, verdict: ok ? 'passed' : 'failed', evidence: evidence.length ? evidence : ['nothing Run can stop'], ...(hint ? { hint } : {}), plan, ...(done?.cleanup ? { cleanup: done.cleanup } : {}) };
     }
+    const units = masking.get(node.name);
+    if (units) r = { ...r, evidence: [...units.lines, ...r.evidence], ...(units.ok ? {} : { verdict: 'failed' as const, hint: r.hint ?? 'See the systemctl error in the evidence, then Run again.' }) };
     logVerdict(ctx.log, 'stop-leftovers', r);
     ctx.session.finish(ids.get(node.name)!, target, 'run', r.verdict, r.evidence, r.hint);
     results.push(r);

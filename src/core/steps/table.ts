@@ -24,9 +24,9 @@ import { storageHandlers } from './storage';
  * What a person confirms before something that cannot be undone. The names are the command line's
  * `--confirm` values, so a pipeline says in so many words what it agreed to.
  */
-export type Confirmation = 'kill' | 'move-storage' | 'cancel-processes' | 'upgrade-without-backup' | 'rollback' | 'stop-installer';
+export type Confirmation = 'kill' | 'move-storage' | 'cancel-processes' | 'upgrade-without-backup' | 'rollback' | 'stop-installer' | 'mask-unit';
 
-export const CONFIRMATIONS: readonly Confirmation[] = ['kill', 'move-storage', 'cancel-processes', 'upgrade-without-backup', 'rollback', 'stop-installer'];
+export const CONFIRMATIONS: readonly Confirmation[] = ['kill', 'move-storage', 'cancel-processes', 'upgrade-without-backup', 'rollback', 'stop-installer', 'mask-unit'];
 
 /** The questions the steps ask a person. Dismissed or unanswerable is always the safe answer. */
 export interface RunbookDialogs {
@@ -71,7 +71,7 @@ export function buildStepTable(deps: StepTableDeps): Record<StepId, StepHandlers
   // The guard probes other users' servers: as root, like step 5's proof.
   const guard = deps.guard ?? installerGuard({ dialogs, transportFor: (n) => transportFor(n, 'root') });
   const installer = { transportFor, trust, guard, handOver: dialogs.handOver, confirm: (q: string, d: string) => dialogs.confirm('upgrade-without-backup', q, d) };
-  const stopped = stoppedHandlers({ transportFor, confirm: (q, d) => dialogs.confirm('kill', q, d) });
+  const stopped = stoppedHandlers({ transportFor, confirm: (q, d) => dialogs.confirm('kill', q, d), confirmMask: (q, d) => dialogs.confirm('mask-unit', q, d) });
   return {
     backup: backupHandlers({ local: deps.local, transportFor }),
     processes: processesHandlers({
