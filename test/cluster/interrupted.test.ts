@@ -1,7 +1,7 @@
 // Issue 10, item 3, on a real cluster through the core's runner: an action cut off from this window
 // (the window closing or reloading, or the SSH connection to its node dropped) is recorded as
 // interrupted, in plain words and with what to do next, never as failed with the SSH library's
-// words; the report lists it under Interruptions. The action here is step 1's backup command, run
+// words; the report lists it among its warnings, refusals and interruptions. The action here is step 1's backup command, run
 // over SSH on the node, made to last until it is cut off.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -75,7 +75,8 @@ describe('an action cut off from the window is interrupted, not failed, on a rea
     const events = parseJournal(fs.readFileSync(session.journalFile, 'utf8')).events;
     assert.ok(!events.some((e) => e.type === 'finished' && e.step === 'backup'), `no failure recorded: ${JSON.stringify(events.slice(-3))}`);
     const report = renderReport({ cluster: session.cluster, events, views: session.view(), readIssues: [], generatedAt: new Date(), operator: { user: 'u', machine: 'm' }, journalFile: path.basename(session.journalFile) });
-    const at = report.indexOf('## Interruptions');
+    const at = report.indexOf('## Warnings, refusals and interruptions');
+    assert.ok(at >= 0, 'the report has its warnings, refusals and interruptions section');
     const interruptions = report.slice(at, report.indexOf('\n## ', at + 1));
     assert.doesNotMatch(interruptions, /None\./, interruptions);
     assert.match(interruptions, /Back up the database/);

@@ -127,7 +127,7 @@ describe('maintenance mode on a real cluster', { skip, concurrency: false }, () 
     assert.equal(maintenance(r).length, 2);
     assert.match(maintenance(r)[1]!, /^off: turned off at .* after step 11 verified every node \(on since \d{4}-.*; maintenanceModeEnabled read back false\)$/);
     const report = renderReport({ cluster: r.cluster, events: events(r), views: r.session.view(), generatedAt: new Date() });
-    assert.match(report, /## Maintenance mode\n\n\| At \| Maintenance mode \| Detail \|\n\|[-| ]+\|\n\| \S+ \| on \| turned on at .*\n\| \S+ \| off \| turned off at /);
+    assert.match(report, /## Maintenance mode\n\n\| At \| Maintenance mode \| Detail \|\n\|[-| ]+\|\n\| [^|]+ \| on \| turned on at .*\n\| [^|]+ \| off \| turned off at /);
     // A second Run of step 11 turns nothing off twice and says nothing new.
     await step11(r);
     assert.equal(maintenance(r).length, 2);

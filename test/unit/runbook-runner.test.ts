@@ -265,7 +265,7 @@ test('an action cut off by the window closing is recorded interrupted in plain w
   assert.doesNotMatch(reason, /Channel has been closed/, 'the record says what happened, not the library\'s words');
   assert.ok(!events(r.session).some((e) => e.type === 'finished' && e.step === 'stop'), 'no failure in the journal');
   assert.ok(r.lines.some((l) => l.includes('interrupted, not failed') && l.includes('Channel has been closed')), 'the library\'s words stay in the log');
-  const interruptions = section(report(r.session), 'Interruptions');
+  const interruptions = section(report(r.session), 'Warnings, refusals and interruptions');
   assert.doesNotMatch(interruptions, /None\./);
   assert.match(interruptions, /ucd3/);
 });

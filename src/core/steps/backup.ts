@@ -127,7 +127,8 @@ export function backupHandlers(deps: BackupDeps): StepHandlers {
         const stamp = backupStamp(deps.now?.() ?? new Date(startedMs));
         const plan = planBackup(ctx.cluster.database.backup, stamp);
         // Room on every node first: a dump followed by a refusal would be half a backup.
-        const files = deps.files === false ? undefined : await prepareFileBackup(ctx, { transportFor: deps.transportFor }, stamp);
+        // The install belongs to its owner (conf/ holds its private keys): archived as that user, into its home.
+        const files = deps.files === false ? undefined : await prepareFileBackup(ctx, { transportFor: (n) => deps.transportFor(n, 'owner') }, stamp);
         if (files && !files.ok) {
           for (const e of files.evidence) ctx.log.error(e);
           ctx.session.finish(id, TARGET, 'run', 'failed', files.evidence, files.hint);
