@@ -135,9 +135,13 @@ describe('Roll back a failed first-node upgrade through the UI', { skip, concurr
       assert.deepEqual(stages, ['begin passed', 'stop passed', 'checksums passed', 'database passed', 'files passed', 'start passed', 'verify passed', 'end passed']);
 
       await w.runCommand('UCD Upgrade: Export Run Report (Markdown)');
-      const dir = path.join(d.workspace, '.ucd-upgrade');
-      const [report] = await w.waitUntil(async () => fs.readdirSync(dir).filter((f) => f.endsWith('.report.md')), (f) => f.length === 1, `the exported report in ${dir}`);
-      const text = fs.readFileSync(path.join(dir, report), 'utf8');
+      // VS Code's save dialog (a path box in the browser) suggests a place beside the cluster file.
+      const box = w.page.locator('.quick-input-widget .quick-input-box input');
+      const suggested = await w.waitUntil(() => box.inputValue().catch(() => ''), (v) => v.endsWith('-report.md'), 'the save dialog suggesting "…-report.md"');
+      await box.press('Enter');
+      const file = path.join(d.workspace, path.basename(suggested));
+      await w.waitUntil(async () => fs.existsSync(file), (x) => x, `the report saved as ${file}`);
+      const text = fs.readFileSync(file, 'utf8');
       assert.match(text, new RegExp(`\\| Outcome \\| rolled back to ${d.tc.version.replace(/\./g, '\\.')} at `));
       assert.match(text.slice(text.indexOf('## Rollback')), /\| database restored \| passed \|[\s\S]*\| old version verified \| passed \|/);
       for (const x of dialogs) assert.match(x.answer, /^(Trust and Remember|Upgrade Anyway|Roll Back)$/);

@@ -124,7 +124,7 @@ describe('the runbook in a real VS Code (code-server + Chromium)', () => {
 
     // What survives a reload is what was written: the journal on disk has the reason.
     const journalDir = path.join(ws, '.ucd-upgrade');
-    const journal = fs.readdirSync(journalDir).map((f) => fs.readFileSync(path.join(journalDir, f), 'utf8')).join('\n');
+    const journal = fs.readdirSync(journalDir).filter((f) => f.endsWith('.jsonl')).map((f) => fs.readFileSync(path.join(journalDir, f), 'utf8')).join('\n');
     assert.ok(journal.includes(reason), `the journal in ${journalDir} does not hold the reason`);
 
     // Confirm Manually on one node of a node-scoped step: only that node changes. (Step 5 is a

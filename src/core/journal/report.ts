@@ -136,22 +136,22 @@ function outcomeLine(v: { readonly outcome?: StepView['outcome'] }, at: (ts: str
 }
 
 /** Step 1's archives and each Roll back, stage by stage, in the order they happened. */
-function rollbackSection(events: readonly JournalEvent[]): string[] {
+function rollbackSection(events: readonly JournalEvent[], at: (ts: string) => string): string[] {
   const out = ['## Rollback', ''];
   const archives = events.filter((e): e is Extract<JournalEvent, { type: 'backup-archive' }> => e.type === 'backup-archive');
   const stages = events.filter((e): e is Extract<JournalEvent, { type: 'rollback' }> => e.type === 'rollback');
   if (archives.length) {
     out.push('Backups recorded for a rollback (step 1):', '');
-    out.push(...table(['At', 'What', 'Where', 'Path', 'Size', 'sha256'], archives.map((e) => [e.ts, e.what, mdText(e.where), mdText(e.path), `${e.size} bytes`, e.sha256])), '');
+    out.push(...table(['At', 'What', 'Where', 'Path', 'Size', 'sha256'], archives.map((e) => [at(e.ts), e.what, mdText(e.where), mdText(e.path), `${e.size} bytes`, e.sha256])), '');
   }
   if (!stages.length) {
     out.push('Not rolled back.');
     return out;
   }
   const last = stages.filter((e) => e.stage === 'end').at(-1);
-  out.push(last ? `Outcome: ${last.verdict === 'passed' ? 'rolled back' : 'FAILED'} at ${last.ts}: ${last.evidence.map(mdText).join('; ')}${last.hint ? ` (next: ${mdText(last.hint)})` : ''}` : 'Outcome: not finished (the last stage has no result).', '');
+  out.push(last ? `Outcome: ${last.verdict === 'passed' ? 'rolled back' : 'FAILED'} at ${at(last.ts)}: ${last.evidence.map(mdText).join('; ')}${last.hint ? ` (next: ${mdText(last.hint)})` : ''}` : 'Outcome: not finished (the last stage has no result).', '');
   out.push(...table(['At', 'Stage', 'Result', 'Evidence'], stages.filter((e) => e.verdict !== 'started').map((e) => [
-    e.ts, ROLLBACK_STAGE[e.stage], e.verdict === 'passed' ? 'passed' : e.verdict === 'failed' ? 'FAILED' : e.verdict, [...e.evidence.map(mdText), ...(e.hint ? [`next: ${mdText(e.hint)}`] : [])].join('<br>'),
+    at(e.ts), ROLLBACK_STAGE[e.stage], e.verdict === 'passed' ? 'passed' : e.verdict === 'failed' ? 'FAILED' : e.verdict, [...e.evidence.map(mdText), ...(e.hint ? [`next: ${mdText(e.hint)}`] : [])].join('<br>'),
   ])));
   return out;
 }
@@ -370,7 +370,7 @@ export function renderReport(input: ReportInput): string {
     })), '');
   }
 
-  out.push(...rollbackSection(events), '');
+  out.push(...rollbackSection(events, at), '');
 
   const startedAt = new Map<string, string>();
   for (const e of events) if (e.type === 'started') startedAt.set(e.id, e.ts);

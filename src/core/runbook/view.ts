@@ -82,7 +82,11 @@ function outcomeState(o: Outcome | undefined): DisplayState | undefined {
 function detailOf(o: Outcome | undefined, following: ReadonlyMap<string, Following>): string {
   if (!o) return '';
   switch (o.status) {
-    case 'running': return [o.alarm, o.connection].filter(Boolean).join('; ') || runningDetail(o.kind, following.get(o.id));
+    case 'running': {
+      // How it is followed says a lost link in the runbook's words; the event's own text otherwise.
+      const f = following.get(o.id);
+      return [o.alarm, f ? runningDetail(o.kind, f) : o.connection].filter(Boolean).join('; ') || runningDetail(o.kind, undefined);
+    }
     case 'passed': case 'failed': case 'warning': return o.evidence.join('; ');
     case 'skipped': return `skipped: ${o.reason}`;
     case 'confirmed': return `confirmed: ${o.note}`;

@@ -109,6 +109,8 @@ export function clusterStatus(cluster: Cluster, events: readonly JournalEvent[],
     const link = install?.status === 'running' ? following.get(install.id) : undefined;
     if (link?.kind === 'connection-lost') {
       warnings.push({ severity: 'warning', code: 'connection-lost', node: n.name, message: `${runningDetail('run', link)}.` });
+    } else if (install?.status === 'running' && install.connection && !link) {
+      warnings.push({ severity: 'warning', code: 'connection-lost', node: n.name, message: install.connection });
     }
     if (f.hostKeyChanged) {
       warnings.push({ severity: 'critical', code: 'host-key-changed', node: n.name, message: `${n.name}: its SSH host key CHANGED. Nothing will connect to it until you verify the new key with its administrator.` });
