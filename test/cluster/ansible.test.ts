@@ -37,7 +37,7 @@ describe('the exported Ansible playbook, on a real 3-node cluster', { skip, conc
     cwd: exportDir,
     timeoutMs: 1_200_000,
     // The password reaches Ansible only through the environment variable the inventory names.
-    env: { ...process.env, [PASSWORD_ENV]: tc.ucdAdmin.password, ANSIBLE_NOCOLOR: '1', ANSIBLE_FORCE_COLOR: '0', ANSIBLE_LOCAL_TEMP: path.join(ws, 'ansible-tmp'), ANSIBLE_RETRY_FILES_ENABLED: '0' },
+    env: { ...process.env, [PASSWORD_ENV]: tc.ucdAdmin.password, ANSIBLE_NOCOLOR: '1', ANSIBLE_FORCE_COLOR: '0', ANSIBLE_LOCAL_TEMP: path.join(ws, 'ansible-tmp') },
   });
 
   before(async () => {

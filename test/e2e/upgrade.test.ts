@@ -280,7 +280,7 @@ describe('the whole HA upgrade through the UI, on the 3-node demo cluster', { sk
     assert.match(await w.rowDescription(label('storage')), /^not needed/);
   });
 
-  stage('step 7 Run installs the first node over a pty; step 8 Run brings it back; the versions now differ', async (w, d) => {
+  stage('step 7 Run installs the first node (detached, answered through its input FIFO); step 8 Run brings it back; the versions now differ', async (w, d) => {
     await act('installFirst', 'Run', /^passed/, {}, 'inline');
     await nodeDescription(label('installFirst'), 'ucd1', /database schema upgraded by this node/);
     await act('startFirst', 'Run', /^passed/);
