@@ -36,6 +36,7 @@ import type { StoppedOptions } from './stopped';
 import { connectionLostMessage, connectionRestoredMessage, LinkWatch } from '../remote/reconnect';
 import { InstallerHandle } from './installerHandle';
 import { DetachedInput, detachedSession, type InstallerSession } from './installerInput';
+import { pause } from './pause';
 
 export interface InstallerDeps {
   transportFor(node: ClusterNode, rights?: Rights): Promise<Transport>;
@@ -263,15 +264,6 @@ type FollowEnd =
   /** This window stopped following (cancel, reload, a connection that did not come back); the installer goes on. */
   | { readonly kind: 'let-go'; readonly why: string };
 
-function abortableSleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const done = () => (clearTimeout(timer), signal.removeEventListener('abort', done), resolve());
-    const timer = setTimeout(done, ms);
-    signal.addEventListener('abort', done, { once: true });
-  });
-}
-
 /**
  * Follows the detached installer's log from `offset` into `feed`, polling one round trip at a time,
  * until its exit status is there or its process is gone. A failed poll is a connection problem,
@@ -313,7 +305,7 @@ async function followDetached(ctx: ActionContext, deps: InstallerDeps, node: Clu
         ctx.log.warn(`[${node.name}] ${message} (run ${run.runId}, pid ${run.pid}): ${problem}; reconnecting`);
         say(true, message);
       }
-      await abortableSleep(change.kind === 'lost' || change.kind === 'down' ? change.waitMs : pollMs, ctx.signal);
+      await pause(change.kind === 'lost' || change.kind === 'down' ? change.waitMs : pollMs, ctx.signal);
       continue;
     }
     const up = link.ok();
@@ -335,7 +327,7 @@ async function followDetached(ctx: ActionContext, deps: InstallerDeps, node: Clu
       ctx.log.info(`[${node.name}] ${stillRunningLine(node.name, lastOutput)}`);
       lastSaid = Date.now();
     }
-    await abortableSleep(pollMs, ctx.signal);
+    await pause(pollMs, ctx.signal);
   }
 }
 

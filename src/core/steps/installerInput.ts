@@ -6,6 +6,7 @@
 import type { ClusterNode } from '../cluster/types';
 import { inputScript, parseInputWrite, stopScript, type DetachedRun, type InputWrite } from '../remote/detached';
 import type { Transport } from '../remote/transport';
+import { pause } from './pause';
 
 /** What the hand-over terminal holds: the live installer's output and its input. */
 export interface InstallerSession {
@@ -25,15 +26,6 @@ export interface InputLog {
   info(m: string): void;
   warn(m: string): void;
   error(m: string): void;
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const done = () => (clearTimeout(timer), signal.removeEventListener('abort', done), resolve());
-    const timer = setTimeout(done, ms);
-    signal.addEventListener('abort', done, { once: true });
-  });
 }
 
 export class DetachedInput {
@@ -85,7 +77,7 @@ export class DetachedInput {
         return 'not-written';
       }
       this.log.warn(`[${this.node.name}] writing to the installer's input failed (${problem}); trying again when the connection is back`);
-      await sleep(backoff, this.signal);
+      await pause(backoff, this.signal);
       backoff = Math.min(backoff * 2, 30_000);
     }
   }

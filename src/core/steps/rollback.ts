@@ -21,6 +21,7 @@ import { describeArchive, parseRestore, restoreAppdataScript, restoreInstallScri
 import { loggedExec } from './loggedExec';
 import { onlineAt } from './online';
 import { probeStopped, type StoppedEvaluation } from './stopped';
+import { pause } from './pause';
 
 export interface RollbackDeps {
   transportFor(node: ClusterNode): Promise<Transport>;
@@ -129,19 +130,6 @@ export function rollbackQuestion(cluster: Cluster, source: RollbackSource): { qu
 
 type StageResult = { readonly ok: boolean; readonly evidence: readonly string[]; readonly hint?: string };
 
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const t = setTimeout(done, ms);
-    function done() {
-      clearTimeout(t);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
-  });
-}
-
 class Rollback {
   private readonly id: string;
 
@@ -194,7 +182,7 @@ class Rollback {
       const deadline = Date.now() + settle;
       e = (await probeStopped(ctx, node, this.deps.transportFor, {}, false)).evaluation;
       while (e.verdict !== 'passed' && e.facts.reachable === true && Date.now() < deadline && !this.ctx.signal.aborted) {
-        await sleep(this.deps.pollMs ?? 2_000, this.ctx.signal);
+        await pause(this.deps.pollMs ?? 2_000, this.ctx.signal);
         e = (await probeStopped(ctx, node, this.deps.transportFor, {}, false)).evaluation;
       }
       return e;
@@ -285,7 +273,7 @@ class Rollback {
           break;
         }
         if (Date.now() > deadline) return { ok: false, evidence: [...evidence, `${node.name}: not online on ${version} after ${Math.round((this.deps.startTimeoutMs ?? 600_000) / 1000)} s: ${o.why}`], hint: o.hint };
-        await sleep(this.deps.pollMs ?? 3_000, this.ctx.signal);
+        await pause(this.deps.pollMs ?? 3_000, this.ctx.signal);
       }
     }
     return { ok: true, evidence };
@@ -305,7 +293,7 @@ class Rollback {
     const deadline = Date.now() + (this.deps.balancerTimeoutMs ?? 60_000);
     let lb = await fetchLoginPage(this.ctx.cluster.loadBalancerUrl, this.deps.trust, { signal: this.ctx.signal });
     while (!(lb.ok && lb.version === version) && Date.now() < deadline && !this.ctx.signal.aborted) {
-      await sleep(this.deps.pollMs ?? 3_000, this.ctx.signal);
+      await pause(this.deps.pollMs ?? 3_000, this.ctx.signal);
       lb = await fetchLoginPage(this.ctx.cluster.loadBalancerUrl, this.deps.trust, { signal: this.ctx.signal });
     }
     const lbOk = lb.ok && lb.version === version;

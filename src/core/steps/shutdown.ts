@@ -18,6 +18,7 @@ import {
   type TransportFor,
 } from './stopped';
 import { controlCommand, serviceControl } from './systemd';
+import { pause } from './pause';
 
 export interface ShutdownOptions extends StoppedOptions {
   /** Limit for one node's stop command. */
@@ -44,19 +45,6 @@ export interface ShutdownNodeResult {
 function lastLine(text: string): string {
   const lines = text.trim().split('\n').filter((l) => l.trim());
   return lines[lines.length - 1]?.trim() ?? '';
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const t = setTimeout(done, ms);
-    function done() {
-      clearTimeout(t);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
-  });
 }
 
 /** Streams a command's output to the log line by line, prefixed with the node. */
@@ -121,7 +109,7 @@ async function stopOneNode(ctx: ActionContext, node: ClusterNode, transportFor: 
     let stopped = (await probeStopped(ctx, node, transportFor, opts)).evaluation;
     // Only a node that answered is worth polling; unreachable or unsupported will not change by waiting.
     while (stopped.verdict !== 'passed' && stopped.facts.reachable === true && Date.now() < deadline && !ctx.signal.aborted) {
-      await sleep(opts.pollMs ?? DEFAULT_POLL_MS, ctx.signal);
+      await pause(opts.pollMs ?? DEFAULT_POLL_MS, ctx.signal);
       stopped = (await probeStopped(ctx, node, transportFor, opts, false)).evaluation;
     }
     const isStopped = stopped.verdict === 'passed';
