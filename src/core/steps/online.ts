@@ -27,7 +27,7 @@ export interface OnlineDeps {
 
 export type Online =
   | { readonly ok: true; readonly evidence: string[]; readonly facts: NodeFacts }
-  | { readonly ok: false; readonly why: string; readonly hint: string; readonly facts: NodeFacts };
+  | { readonly ok: false; readonly why: string; readonly hint: string; readonly facts: NodeFacts; readonly untrusted?: true };
 
 export function nodeUrl(node: ClusterNode): string {
   const host = node.host.includes(':') ? `[${node.host}]` : node.host;
@@ -45,6 +45,10 @@ export async function onlineAt(ctx: Pick<ActionContext, 'cluster' | 'signal'>, d
   const listening = facts.listening?.includes(node.httpsPort);
   if (!listening) return { ok: false, why: `server process ${server.pid} runs, :${node.httpsPort} not listening yet`, hint: 'The server may still be starting; look at var/log/deployserver.out.', facts };
   const page = await fetchLoginPage(nodeUrl(node), deps.trust, { signal: ctx.signal });
+  // A certificate not accepted yet is no fault of the node: the step waits for trust, and the next Run asks again.
+  if (!page.ok && page.kind === 'tls-declined') {
+    return { ok: false, untrusted: true, why: `waiting for trust: the certificate of ${node.name}:${node.httpsPort} was not accepted, so its login page was not read`, hint: `Compare the fingerprint with ${node.name}'s certificate, then Run again (it is asked again), or accept it in UCD Upgrade: Review Host Keys and Certificates…`, facts };
+  }
   if (!page.ok) return { ok: false, why: `login page: ${page.error}`, hint: page.hint, facts };
   const withWeb: NodeFacts = { ...facts, ...(page.version ? { webVersion: page.version } : {}) };
   if (page.version !== version) {
@@ -126,6 +130,11 @@ async function startNode(ctx: ActionContext, deps: OnlineDeps, step: StepId, nod
       if (o.ok) {
         ctx.log.info(`${tag} online: ${o.evidence.join(', ')}`);
         ctx.session.finish(id, target, 'run', 'passed', [...o.evidence, `started with ${how}`, ...unmasked.lines], undefined, o.facts);
+        return;
+      }
+      if (o.untrusted) {
+        ctx.log.warn(`${tag} ${o.why}`);
+        ctx.session.finish(id, target, 'run', 'failed', [`started with ${how}`, o.why], o.hint, o.facts);
         return;
       }
       if (o.why !== last) ctx.log.info(`${tag} waiting: ${o.why}`);
