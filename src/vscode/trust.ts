@@ -237,7 +237,8 @@ export async function reviewTrust(deps: TrustReviewCommandDeps): Promise<void> {
   const left = summarize(items).unknown - chosen.length;
   const refused = summarize(items).refused;
   deps.log.info(`[trust] accepted ${chosen.length}: ${chosen.map((i) => endpointLabel(i)).join('; ') || 'none'}`);
-  const say = `UCD Upgrade: ${chosen.length} host key${chosen.length === 1 ? '' : 's'} and certificate${chosen.length === 1 ? '' : 's'} accepted and remembered${left ? `; ${left} not accepted will be asked when met` : ''}.`;
+  const known = summarize(items).known;
+  const say = `UCD Upgrade: accepted and remembered ${chosen.length} of the ${items.length} host keys and certificates collected; ${known} ${known === 1 ? 'was' : 'were'} already trusted${left ? `; ${left} not accepted ${left === 1 ? 'is' : 'are'} asked when met` : ''}.`;
   if (refused) void vscode.window.showErrorMessage(`${say} ${refused} CHANGED or revoked: the run refuses ${refused === 1 ? 'it' : 'them'}; see the log.`);
   else void vscode.window.showInformationMessage(say);
 }
