@@ -19,6 +19,11 @@ import { acceptTrust, collectTrust, type TrustItem } from '../../src/core/trust'
 import { fetchLoginPage } from '../../src/core/ucd/loginPage';
 import { credentialsFor, UcdRestClient } from '../../src/core/ucd/rest/client';
 import { MemoryPinStore, type TlsTrust } from '../../src/core/ucd/rest/tls';
+import type { ActionContext } from '../../src/core/runbook/actions';
+import { RunSession } from '../../src/core/runbook/session';
+import type { StepId } from '../../src/core/runbook/steps';
+import { startHandlers } from '../../src/core/steps/online';
+import { processesHandlers } from '../../src/core/steps/processes';
 import { clusterPrerequisites, startCluster, type TestCluster } from './harness';
 import { untilBalancerAnswers } from './loadbalancer';
 
@@ -200,5 +205,40 @@ describe('the trust pass on a real 3-node cluster with a load balancer', { skip,
     assert.match(it.why, new RegExp(`cannot reach ${ucd3.host.replace(/\./g, '\\.')}:8443: ECONNREFUSED`));
     assert.match(it.hint ?? '', /a stopped UCD server has no certificate to show/);
     await assert.rejects(acceptTrust([it], p), /is unreachable, not unknown/);
+  });
+  test('a certificate dismissed mid-step is not a refusal for good: steps 2 and 8 end "waiting for trust", asked once', { timeout: 240_000 }, async () => {
+    const p = parts([tc.knownHostsFile]);
+    const ws = fs.mkdtempSync(path.join(dir, 'steps-'));
+    const session = RunSession.open(cluster, ws);
+    const lines: string[] = [];
+    const ctx = (step: StepId, node?: string): ActionContext => ({
+      cluster, session, target: node ? { step, node } : { step }, signal: new AbortController().signal,
+      log: { info: (m) => lines.push(m), warn: (m) => lines.push(m), error: (m) => lines.push(m) },
+    });
+    const state = (key: string) => {
+      const o = session.state().get(key);
+      assert.ok(o, `no result for ${key}`);
+      return { status: o.status, evidence: 'evidence' in o ? o.evidence : [], hint: 'hint' in o ? o.hint : undefined };
+    };
+
+    // Step 2: the REST call's certificate is dismissed.
+    const rest = new UcdRestClient({ baseUrl: cluster.ucd.url, credentials: credentialsFor(cluster.ucd.url, { kind: 'basic', user: tc.ucdAdmin.user, password: tc.ucdAdmin.password }), pins: p.tls.pins, prompt: p.tls.prompt });
+    await processesHandlers({ client: () => rest, choose: async () => assert.fail('nothing is listed'), confirm: async () => assert.fail('nothing to cancel') }).check!(ctx('processes'));
+    const s2 = state('processes');
+    assert.equal(s2.status, 'failed');
+    assert.match(s2.evidence[0] ?? '', /^waiting for trust: The TLS certificate of https:\/\/\S+ \(SHA-256 [0-9A-F:]+\) was not accepted/);
+    assert.match(s2.hint ?? '', /The next Run asks again; or accept it beforehand with UCD Upgrade: Review Host Keys and Certificates/);
+
+    // Step 8: ucd1 upgraded and started, its login page's certificate dismissed: asked once, not at every poll until the deadline.
+    const ucd1 = cluster.nodes[0]!;
+    await tc.stopServer(ucd1.name);
+    tc.setInstalledVersion({ node: ucd1.name }, cluster.targetVersion);
+    const before = p.asked.length;
+    await startHandlers('startFirst', { transportFor: async (n) => p.pool.transport(targetFromNode(n)), trust: p.tls, startTimeoutMs: 120_000, pollMs: 300 }).run!(ctx('startFirst', ucd1.name));
+    const s8 = state(`startFirst@${ucd1.name}`);
+    assert.equal(s8.status, 'failed', lines.slice(-20).join('\n'));
+    assert.ok(s8.evidence.some((e) => e === `waiting for trust: the certificate of ${ucd1.name}:${ucd1.httpsPort} was not accepted, so its login page was not read`), JSON.stringify(s8.evidence));
+    assert.match(s8.hint ?? '', /Run again \(it is asked again\)/);
+    assert.deepEqual(p.asked.slice(before), [`certificate ${ucd1.host}:${ucd1.httpsPort}`], 'asked once');
   });
 });
