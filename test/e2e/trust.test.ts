@@ -78,12 +78,26 @@ describe('the trust pass through the UI, on the demo cluster', { skip, concurren
     try {
       await w.openView('UCD Upgrade');
       await w.waitForTopLevelRows(STEPS.length);
+      const lb = new URL(file.loadBalancerUrl);
+      const lbEndpoint = `${lb.hostname}:${lb.port || 443}`;
+
+      // Before the pass, a certificate met mid-step is the exception: it says what the endpoint is
+      // to the run and which step met it, and dismissing it leaves step 2 waiting for trust.
+      await w.inlineAction(label('processes'), 'Check');
+      const prompt = await w.waitUntil(() => w.dialog(), (x) => x !== undefined, 'the certificate prompt met by step 2');
+      assert.ok(prompt);
+      assert.ok(prompt.message.startsWith(`The TLS certificate of ${lbEndpoint} (the load balancer `), prompt.message);
+      assert.match(prompt.message, /ucd\.url \S+: the REST API \(step 2 and the pre-flight\)\) is not trusted \(\w+\); met during step 2 “Ensure no application or generic processes are running”\.$/);
+      assert.match(prompt.detail, /Cancel sends nothing; the step waits for trust and the next Run asks again\./);
+      await w.answerDialog('Cancel');
+      const waiting = await w.waitUntil(() => w.rowDescription(label('processes')), (t) => /^failed/.test(t), 'step 2 ending after the dismissed certificate');
+      assert.match(waiting, /waiting for trust: The TLS certificate of https:\/\/\S+ \(SHA-256 [0-9A-F:]+\) was not accepted/);
+
       await w.runCommand('UCD Upgrade: Review Host Keys and Certificates…');
       const pick = await w.waitUntil(() => w.quickInput(), (q) => q?.kind === 'pick' && /^Host keys and certificates of /.test(q.title), 'the trust review list', 60_000);
       assert.ok(pick?.kind === 'pick');
       // The demo's host keys are in the editor's known_hosts; its certificates are self-signed.
       assert.match(pick.title, /: 4 to review, 3 known$/);
-      const lb = new URL(file.loadBalancerUrl);
       const certs = [...file.nodes.map((n) => `${n.name} (${n.host}:8443) — TLS certificate`), `load balancer, UCD URL (${lb.hostname}:${lb.port || 443}) — TLS certificate`];
       const keys = file.nodes.map((n) => `${n.name} (${n.host}:22) — SSH host key`);
       for (const want of [...certs, ...keys]) assert.ok(pick.items.some((i) => i.includes(want)), `"${want}" in the list: ${JSON.stringify(pick.items)}`);
@@ -92,7 +106,7 @@ describe('the trust pass through the UI, on the demo cluster', { skip, concurren
       assert.ok(note.some((n) => /3 were already trusted/.test(n)), note.join(' | '));
 
       const accepted = journal().filter((e) => e.type === 'decided' && (e.decision as { kind: string }).kind === 'tls-certificate');
-      assert.deepEqual(accepted.map((e) => (e.decision as { endpoint: string }).endpoint).sort(), [...file.nodes.map((n) => `${n.host}:8443`), `${lb.hostname}:${lb.port || 443}`].sort());
+      assert.deepEqual(accepted.map((e) => (e.decision as { endpoint: string }).endpoint).sort(), [...file.nodes.map((n) => `${n.host}:8443`), lbEndpoint].sort());
       for (const e of accepted) {
         assert.match((e.decision as { fingerprint: string }).fingerprint, /^[0-9A-F]{2}(:[0-9A-F]{2}){31}$/);
         assert.ok((e.by as { user?: string }).user, 'who accepted it');
@@ -112,7 +126,11 @@ describe('the trust pass through the UI, on the demo cluster', { skip, concurren
       const logs = fs.readdirSync(path.join(d.workspace, '.ucd-upgrade'), { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.log'));
       const logged = logs.map((f) => fs.readFileSync(path.join(d.workspace, '.ucd-upgrade', f), 'utf8')).join('\n');
       assert.match(logged, /\[lb\] load balancer answers v\. \d/, `step 11 read the balancer's login page (run logs: ${logs.join(', ')})`);
-      assert.doesNotMatch(logged, /certificate .*(was )?not accepted/);
+      // After the pass, nothing was declined or asked: only the one dismissed before it.
+      const afterPass = logged.slice(logged.indexOf('[trust] accepted 4: '));
+      assert.ok(afterPass.length < logged.length, 'the pass is in the run log');
+      assert.doesNotMatch(afterPass, /not accepted|not trusted \(/);
+      assert.equal(logged.match(/waiting for trust/g)?.length, 1, 'the one certificate dismissed before the pass');
     } catch (e) {
       await w.screenshot(path.join(REPO_ROOT, 'test-results', 'e2e', 'trust.png')).catch(() => undefined);
       throw e;
