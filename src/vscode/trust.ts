@@ -321,6 +321,14 @@ export async function forgetCredential(context: vscode.ExtensionContext, name: s
   await context.secrets.delete(`ucdUpgrade.credential.${name}`);
 }
 
+/** "1 host key and 3 certificates", "3 certificates", "nothing". */
+function counted(items: readonly TrustItem[]): string {
+  const keys = items.filter((i) => i.kind === 'ssh').length;
+  const certs = items.length - keys;
+  const parts = [keys ? `${keys} host key${keys === 1 ? '' : 's'}` : '', certs ? `${certs} certificate${certs === 1 ? '' : 's'}` : ''].filter(Boolean);
+  return parts.join(' and ') || 'nothing';
+}
+
 /**
  * Before the pre-flight connects anywhere: if anything it will meet is not trusted yet, offer the
  * one review instead of one prompt per endpoint in the middle of it.
@@ -331,7 +339,7 @@ export async function offerTrustReview(deps: TrustReviewCommandDeps, cluster: Cl
   if (sum.unknown === 0 && sum.refused === 0) return;
   const review = 'Review Host Keys and Certificates…';
   const choice = await vscode.window.showWarningMessage(
-    `${sum.unknown} host key${sum.unknown === 1 ? '' : 's'} and certificate${sum.unknown === 1 ? '' : 's'} of ${cluster.name} ${sum.unknown === 1 ? 'is' : 'are'} not known yet${sum.refused ? `, and ${sum.refused} CHANGED or revoked` : ''}.`,
+    `${counted(items.filter((i) => i.status === 'unknown'))} of ${cluster.name} ${sum.unknown === 1 ? 'is' : 'are'} not known yet${sum.refused ? `, and ${sum.refused} CHANGED or revoked` : ''}.`,
     { modal: true, detail: `Review them together, with node names, before the pre-flight connects; otherwise each is asked when it is met.\n\n${items.filter((i) => i.status !== 'known').map((i) => `• ${endpointLabel(i)}: ${STATUS_WORDS[i.status]}`).join('\n')}` },
     review,
     'Go On Without',
