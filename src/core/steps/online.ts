@@ -11,7 +11,7 @@ import { RemoteError, type Transport } from '../remote/transport';
 import type { NodeFacts } from '../status/facts';
 import { factsFromProbe } from '../status/fromProbe';
 import { fetchLoginPage } from '../ucd/loginPage';
-import { WAITING_FOR_TRUST } from '../trust/waiting';
+import { ASKED_AGAIN, WAITING_FOR_TRUST } from '../trust/waiting';
 import type { TlsTrust } from '../ucd/rest/tls';
 import { loggedExec } from './loggedExec';
 import { maintenanceOff, type MaintenanceDeps } from './maintenance';
@@ -48,7 +48,7 @@ export async function onlineAt(ctx: Pick<ActionContext, 'cluster' | 'signal'>, d
   const page = await fetchLoginPage(nodeUrl(node), deps.trust, { signal: ctx.signal });
   // A certificate not accepted yet is no fault of the node: the step waits for trust, and the next Run asks again.
   if (!page.ok && page.kind === 'tls-declined') {
-    return { ok: false, untrusted: true, why: `${WAITING_FOR_TRUST}: the certificate of ${node.name}:${node.httpsPort} was not accepted, so its login page was not read`, hint: `Compare the fingerprint with ${node.name}'s certificate, then Run again (it is asked again), or accept it in UCD Upgrade: Review Host Keys and Certificates…`, facts };
+    return { ok: false, untrusted: true, why: `${WAITING_FOR_TRUST}: the certificate of ${node.name}:${node.httpsPort} was not accepted, so its login page was not read`, hint: `The server was started. Compare the fingerprint with ${node.name}'s certificate (openssl x509 -fingerprint -sha256 on the node). ${ASKED_AGAIN}`, facts };
   }
   if (!page.ok) return { ok: false, why: `login page: ${page.error}`, hint: page.hint, facts };
   const withWeb: NodeFacts = { ...facts, ...(page.version ? { webVersion: page.version } : {}) };
