@@ -22,7 +22,13 @@ const DEFAULT_TIMEOUT_MS = 10_000;
 async function sshItem(ep: SshEndpointPlan, deps: TrustReviewDeps): Promise<TrustItem> {
   const policy = deps.pool.options.hostKeys;
   const timeoutMs = deps.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-  const lookup = await policy.lookup(ep.host, ep.port);
+  let lookup: Awaited<ReturnType<typeof policy.lookup>>;
+  try {
+    lookup = await policy.lookup(ep.host, ep.port);
+  } catch (e) {
+    // An unreadable known_hosts file: nothing can be judged, so nothing is offered.
+    return unreachable(ep, `cannot be checked: ${(e as Error).message}`, e instanceof RemoteError ? e.hint : 'Make the known hosts files readable, then review again.');
+  }
   if (ep.via.length === 0) {
     try {
       return judgeSshKey(ep, lookup, await scanHostKey(ep.host, ep.port, lookup.known.map((k) => k.keyType), timeoutMs));
