@@ -195,6 +195,31 @@ describe('the trust pass on a real 3-node cluster with a load balancer', { skip,
     assert.match(known.stderr, /done: trust: 7 endpoints: 7 known/);
   });
 
+  test('a node behind a jump host (ProxyJump in ~/.ssh/config) is reached through it once the jump host is known', { timeout: 180_000 }, async () => {
+    const [ucd1, ucd2] = [tc.nodes[0]!, tc.nodes[1]!];
+    const cfg = path.join(dir, 'ssh_config_jump');
+    fs.writeFileSync(cfg, `Host ${ucd2.host}\n  ProxyJump ${tc.user}@${ucd1.host}\nHost ${ucd1.host}\n  IdentityFile ${tc.identityFile}\n`);
+    const through = (knownHosts: string) => {
+      const p = parts([knownHosts]);
+      const pool = new SshPool({ hostKeys: p.pool.options.hostKeys, sshConfigFile: cfg, agentSocket: null, connectTimeoutMs: 20_000 });
+      pools.push(pool);
+      return { ...p, pool };
+    };
+    const known = await collectTrust(cluster, through(tc.knownHostsFile));
+    const behind = known.find((i) => i.kind === 'ssh' && i.roles.some((r) => r.name === `${ucd2.name} via ${ucd1.host}`));
+    assert.ok(behind?.kind === 'ssh', JSON.stringify(known.map((i) => i.roles)));
+    assert.equal(behind.status, 'known', behind.why);
+    assert.equal(behind.fingerprint, keyscanFingerprint(ucd2.host, ucd2.sshPort, behind.keyType!), 'the key seen through the jump host is the node\'s own');
+    const jump = known.find((i) => i.kind === 'ssh' && i.host === ucd1.host);
+    assert.deepEqual(jump?.roles.map((r) => r.what), [`SSH to node ${ucd1.name} (every step's remote work)`, `jump host in front of node ${ucd2.name}`]);
+
+    // With nothing known, the node behind it is not scanned: the jump host's key comes first.
+    const unknown = await collectTrust(cluster, through(path.join(dir, 'empty_known_hosts')));
+    const blocked = unknown.find((i) => i.kind === 'ssh' && i.roles.some((r) => r.name === `${ucd2.name} via ${ucd1.host}`));
+    assert.equal(blocked?.status, 'unreachable');
+    assert.match(blocked.why, new RegExp(`reached through the jump host ${ucd1.host.replace(/\./g, '\\.')}:22, whose host key is unknown`));
+  });
+
   test('a stopped server has no certificate to show: named as not reachable, and nothing of it can be accepted', { timeout: 240_000 }, async () => {
     const ucd3 = tc.nodes[2]!;
     await tc.stopServer(ucd3.name);

@@ -4,7 +4,7 @@
 import * as net from 'node:net';
 import * as tls from 'node:tls';
 import type { Duplex } from 'node:stream';
-import { Client, type Client as SshClient, type ConnectConfig, type ServerHostKeyAlgorithm } from 'ssh2';
+import { Client, type ConnectConfig, type ServerHostKeyAlgorithm } from 'ssh2';
 import { hostKeyAlgorithmsFor } from '../remote/knownHosts';
 import type { PresentedCertificate, PresentedHostKey } from './judge';
 
@@ -47,7 +47,7 @@ export function scanHostKey(host: string, port: number, knownTypes: readonly str
 }
 
 /** A TCP forward through an authenticated jump host, for the next hop's scan. */
-export function forwardThrough(jump: SshClient, host: string, port: number): Promise<Duplex> {
+export function forwardThrough(jump: Client, host: string, port: number): Promise<Duplex> {
   return new Promise((resolve, reject) => {
     jump.forwardOut('127.0.0.1', 0, host, port, (err, stream) => (err ? reject(new ScanError(`the jump host cannot open ${host}:${port}: ${err.message}`)) : resolve(stream as unknown as Duplex)));
   });
