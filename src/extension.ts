@@ -11,7 +11,8 @@ import { channelSink, createLog, teeChannel } from './vscode/log';
 import { registerPreflight } from './vscode/preflight';
 import { registerRollback } from './vscode/rollback';
 import { secretsInUse } from './vscode/secretsInUse';
-import { createSshPool, createSudoPasswords, createTlsTrust } from './vscode/trust';
+import { roleOf } from './core/trust';
+import { createSshPool, createSudoPasswords, createTlsTrust, offerTrustReview, registerTrustReview, type MetDuring } from './vscode/trust';
 
 export async function activate(context: vscode.ExtensionContext): Promise<void> {
   const channel = createLog();
@@ -31,10 +32,21 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   // Accepted host keys and certificates go to the run's journal, once the controller has a run.
   let controller: Controller | undefined;
   const decided = (d: Decision) => controller?.recordDecision(d);
-  const pool = createSshPool(context, log, decided);
-  context.subscriptions.push({ dispose: () => void pool.closeAll() });
-  const tls = createTlsTrust(context, decided);
   const loaded = () => (clusterFile.state.kind === 'loaded' && clusterFile.state.result.ok ? clusterFile.state.result.cluster : undefined);
+  // A prompt after the trust pass says which step met it and what the endpoint is to the run.
+  const met: MetDuring = {
+    during: () => {
+      const running = controller?.runSession?.view().filter((v) => v.state === 'running') ?? [];
+      return running.length ? `during ${running.map((v) => `step ${v.number} “${v.def.title}”`).join(' and ')}` : undefined;
+    },
+    role: (host, port) => {
+      const c = loaded();
+      return c ? roleOf(c, host, port) : undefined;
+    },
+  };
+  const pool = createSshPool(context, log, decided, met);
+  context.subscriptions.push({ dispose: () => void pool.closeAll() });
+  const tls = createTlsTrust(context, decided, met);
   const sudoPasswords = createSudoPasswords(context);
   const guard = editorGuard(pool, sudoPasswords);
   const handlers = buildHandlers({ context, pool, tls, cluster: loaded, sudoPasswords, guard });
@@ -43,7 +55,9 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   controller = ctl;
   context.subscriptions.push(clusterFile, ctl, ...ctl.registerCommands());
   context.subscriptions.push(...registerRollback({ log, runner: () => ctl.runbookRunner, session: () => ctl.runSession }));
-  context.subscriptions.push(...registerPreflight({ context, pool, tls, log, cluster: loaded, session: () => ctl.runSession }));
+  const trustReview = { pool, tls, log, cluster: loaded };
+  context.subscriptions.push(...registerTrustReview(trustReview));
+  context.subscriptions.push(...registerPreflight({ context, pool, tls, log, cluster: loaded, session: () => ctl.runSession, reviewTrustFirst: (c) => offerTrustReview(trustReview, c) }));
   await clusterFile.reload();
 }
 

@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { CONFIRMATIONS, type Confirmation } from '../core/steps/table';
 import { STEPS, isStepId, type StepId } from '../core/runbook/steps';
 
-export const COMMANDS = ['plan', 'status', 'check', 'run', 'report', 'preflight', 'export', 'verdict'] as const;
+export const COMMANDS = ['plan', 'status', 'check', 'run', 'report', 'preflight', 'trust', 'export', 'verdict'] as const;
 /** What `export` writes and what `verdict` judges (for the exported playbook). */
 export const EXPORTS = ['ansible'] as const;
 export const VERDICTS = ['stopped', 'backup', 'processes', 'installer'] as const;
@@ -50,7 +50,7 @@ export interface CliArgs {
 
 export class UsageError extends Error {}
 
-export const USAGE = `usage: ucd-upgrade <plan|status|check STEP|run STEP|report|preflight|export ansible [DIR]> [options]
+export const USAGE = `usage: ucd-upgrade <plan|status|check STEP|run STEP|report|preflight|trust|export ansible [DIR]> [options]
   STEP is the step's number (1-${STEPS.length}) or id (${STEPS.map((s) => s.id).join(', ')})
   --dir DIR                   the folder holding ucd-cluster.json (default: the current folder)
   --node N                    only this node of the step
@@ -68,6 +68,8 @@ export const USAGE = `usage: ucd-upgrade <plan|status|check STEP|run STEP|report
   --verbose                   the steps' log on stderr
   --out FILE                  report: save the report to FILE (default: print it)
   preflight                   the read-only pre-flight; its report beside the cluster file (exit 1 when it fails)
+  trust                       every SSH host key and TLS certificate the run will meet, read-only; accepts nothing
+                              (exit 3 when one is not known, 1 when one is changed, revoked or not reachable)
   export ansible [DIR]        write an Ansible inventory and playbook (default DIR: ansible/ beside the cluster file);
                               with --known-hosts, --ssh-config, --ucd-user, --ucd-password-env NAME, --online-wait SECONDS
   verdict ${VERDICTS.join('|')}   the runbook's judgement of a probe's output on stdin (used by the exported playbook)

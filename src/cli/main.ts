@@ -34,6 +34,8 @@ import { renderPreflightReport } from '../core/preflight/report';
 import { fetchLoginPage } from '../core/ucd/loginPage';
 import type { HostKeyQuestion } from '../core/remote/interaction';
 import { exportAnsibleTo, judge } from './exportCommands';
+import { collectTrust, describeItem, summarize } from '../core/trust';
+import { formatKnownHostsLine } from '../core/remote/knownHosts';
 
 export const EXIT = { done: 0, failed: 1, blocked: 2, waiting: 3 } as const;
 
@@ -224,6 +226,39 @@ async function connections(cluster: Cluster, args: CliArgs, credentials: UcdCred
   return { pool, trust, rest };
 }
 
+/**
+ * The trust pass headless: the same list the editor shows, printed; nothing is ever accepted. For
+ * each unknown one it says how to trust it here (a known_hosts line, a --tls-fingerprint).
+ */
+async function trust(cluster: Cluster, args: CliArgs): Promise<number> {
+  const ca = args.tlsCa !== undefined ? fs.readFileSync(args.tlsCa, 'utf8') : undefined;
+  const { pool, trust: tls } = await connections(cluster, args, undefined, ca, () => undefined);
+  const items = await collectTrust(cluster, { pool, tls });
+  for (const i of items) {
+    if (args.json) {
+      // The raw key blob is what the fingerprint says; not for the log.
+      out(JSON.stringify({ event: 'trust', ...i }, (k, v: unknown) => (k === 'blob' ? undefined : v)));
+      continue;
+    }
+    out(describeItem(i));
+    if (i.status !== 'unknown') continue;
+    if (i.kind === 'ssh' && i.blob) out(`  to trust it, after comparing: add this line to ~/.ssh/known_hosts (or a --known-hosts file): ${formatKnownHostsLine(i.host, i.port, i.blob)}`);
+    if (i.kind === 'tls' && i.certificate) out(`  to trust it, after comparing: --tls-fingerprint ${i.host.toLowerCase()}:${i.port}=${i.certificate.fingerprint256}`);
+  }
+  const sum = summarize(items);
+  const line = `trust: ${items.length} endpoints: ${sum.known} known, ${sum.unknown} not known, ${sum.refused} changed or revoked, ${sum.unreachable} not reachable`;
+  if (sum.refused || sum.unreachable) {
+    err(`failed: ${line}`);
+    return EXIT.failed;
+  }
+  if (sum.unknown) {
+    err(`waiting for a person: ${line}; nothing was accepted (headless never accepts)`);
+    return EXIT.waiting;
+  }
+  err(`done: ${line}`);
+  return EXIT.done;
+}
+
 /** A new file, never over an earlier one: two reports in the same second get -2, -3, ... */
 function writeNew(base: string, ext: string, text: string): string {
   for (let n = 1; ; n++) {
@@ -382,6 +417,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       case 'run': return await act(cluster, args);
       case 'export': return exportAnsibleTo(cluster, args, homePath, out);
       case 'preflight': return await preflight(cluster, args);
+      case 'trust': return await trust(cluster, args);
       case 'verdict': return judge(cluster, args, out, err);
     }
   } catch (e) {

@@ -23,6 +23,8 @@ export interface PreflightCommandDeps {
   readonly log: vscode.LogOutputChannel;
   readonly cluster: () => Cluster | undefined;
   readonly session: () => RunSession | undefined;
+  /** Offers the one trust review before anything is contacted (trust.ts offerTrustReview). */
+  readonly reviewTrustFirst?: (cluster: Cluster) => Promise<void>;
 }
 
 function stamp(d: Date): string {
@@ -39,6 +41,7 @@ async function run(deps: PreflightCommandDeps): Promise<void> {
     void vscode.window.showWarningMessage('UCD Upgrade: this workspace is not trusted, so the pre-flight does not connect anywhere. Trust the workspace first.');
     return;
   }
+  await deps.reviewTrustFirst?.(cluster);
   const rest = new UcdRestClient({ baseUrl: cluster.ucd.url, credentials: credentialSource(deps.context, cluster.ucd.credential), pins: deps.tls.pins, prompt: deps.tls.prompt, ...(deps.tls.onAccepted ? { onAccepted: deps.tls.onAccepted } : {}), credentialName: cluster.ucd.credential });
   const packageBytes = cluster.package.kind === 'local' && fs.existsSync(cluster.package.file) ? fs.statSync(cluster.package.file).size : undefined;
   const result = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `UCD Upgrade: pre-flight of ${cluster.name} (read-only)`, cancellable: true }, (_p, token) => {

@@ -183,6 +183,23 @@ export class HostKeyPolicy {
     return p;
   }
 
+  /**
+   * An unknown key accepted ahead of time (the trust pass), stored and reported exactly as an
+   * 'always' answer to the in-step prompt is. Refuses a key that is not unknown right now.
+   */
+  async remember(node: string, host: string, port: number, presented: Buffer): Promise<void> {
+    const judgement = judgeHostKey(await this.lookup(host, port), presented);
+    const fp = fingerprintSha256(presented);
+    if (judgement.kind === 'known') return;
+    if (judgement.kind !== 'unknown') {
+      throw new RemoteError('hostkey-changed', node, `The host key ${fp} of ${node} (${host}:${port}) is ${judgement.kind === 'revoked' ? 'revoked' : 'not the known one'}; it is never stored.`, 'Review the host keys again and compare with the node\'s administrator.');
+    }
+    const keyType = keyTypeOfBlob(presented) ?? 'unknown';
+    await this.store(host, port, presented);
+    this.opts.log?.(`${node}: accepted ${keyType} host key ${fp} of ${host}:${port} in the trust review and stored it in ${this.opts.storeFile}`);
+    this.opts.onAccepted?.({ node, host, port, keyType, fingerprintSha256: fp, remembered: true });
+  }
+
   private async store(host: string, port: number, key: Buffer): Promise<void> {
     await fs.mkdir(path.dirname(this.opts.storeFile), { recursive: true });
     await fs.appendFile(this.opts.storeFile, formatKnownHostsLine(host, port, key) + '\n', { mode: 0o644 });

@@ -11,6 +11,7 @@ import { RemoteError, type Transport } from '../remote/transport';
 import type { NodeFacts } from '../status/facts';
 import { factsFromProbe } from '../status/fromProbe';
 import { fetchLoginPage } from '../ucd/loginPage';
+import { ASKED_AGAIN, WAITING_FOR_TRUST } from '../trust/waiting';
 import type { TlsTrust } from '../ucd/rest/tls';
 import { loggedExec } from './loggedExec';
 import { maintenanceOff, type MaintenanceDeps } from './maintenance';
@@ -27,7 +28,7 @@ export interface OnlineDeps {
 
 export type Online =
   | { readonly ok: true; readonly evidence: string[]; readonly facts: NodeFacts }
-  | { readonly ok: false; readonly why: string; readonly hint: string; readonly facts: NodeFacts };
+  | { readonly ok: false; readonly why: string; readonly hint: string; readonly facts: NodeFacts; readonly untrusted?: true };
 
 export function nodeUrl(node: ClusterNode): string {
   const host = node.host.includes(':') ? `[${node.host}]` : node.host;
@@ -45,6 +46,10 @@ export async function onlineAt(ctx: Pick<ActionContext, 'cluster' | 'signal'>, d
   const listening = facts.listening?.includes(node.httpsPort);
   if (!listening) return { ok: false, why: `server process ${server.pid} runs, :${node.httpsPort} not listening yet`, hint: 'The server may still be starting; look at var/log/deployserver.out.', facts };
   const page = await fetchLoginPage(nodeUrl(node), deps.trust, { signal: ctx.signal });
+  // A certificate not accepted yet is no fault of the node: the step waits for trust, and the next Run asks again.
+  if (!page.ok && page.kind === 'tls-declined') {
+    return { ok: false, untrusted: true, why: `${WAITING_FOR_TRUST}: the certificate of ${node.name}:${node.httpsPort} was not accepted, so its login page was not read`, hint: `The server was started. Compare the fingerprint with ${node.name}'s certificate (openssl x509 -fingerprint -sha256 on the node). ${ASKED_AGAIN}`, facts };
+  }
   if (!page.ok) return { ok: false, why: `login page: ${page.error}`, hint: page.hint, facts };
   const withWeb: NodeFacts = { ...facts, ...(page.version ? { webVersion: page.version } : {}) };
   if (page.version !== version) {
@@ -126,6 +131,11 @@ async function startNode(ctx: ActionContext, deps: OnlineDeps, step: StepId, nod
       if (o.ok) {
         ctx.log.info(`${tag} online: ${o.evidence.join(', ')}`);
         ctx.session.finish(id, target, 'run', 'passed', [...o.evidence, `started with ${how}`, ...unmasked.lines], undefined, o.facts);
+        return;
+      }
+      if (o.untrusted) {
+        ctx.log.warn(`${tag} ${o.why}`);
+        ctx.session.finish(id, target, 'run', 'failed', [`started with ${how}`, o.why], o.hint, o.facts);
         return;
       }
       if (o.why !== last) ctx.log.info(`${tag} waiting: ${o.why}`);

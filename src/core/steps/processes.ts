@@ -6,6 +6,7 @@ import type { RunningProcess } from '../ucd/rest/activity';
 import { describeProcess } from '../ucd/rest/activity';
 import type { UcdRestClient } from '../ucd/rest/client';
 import { UcdRestError } from '../ucd/rest/errors';
+import { trustWait } from '../trust/waiting';
 import { maintenanceOn } from './maintenance';
 
 export type ProcessesChoice =
@@ -28,6 +29,8 @@ export interface ProcessesDeps {
 const TARGET = { step: 'processes' } as const;
 
 async function failure(e: unknown, deps: ProcessesDeps): Promise<{ evidence: string[]; hint: string }> {
+  const waiting = trustWait(e);
+  if (waiting) return waiting;
   if (e instanceof UcdRestError) {
     if (e.kind === 'auth') await deps.onAuthRejected?.();
     return { evidence: [e.message], hint: e.hint };
