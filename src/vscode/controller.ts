@@ -50,8 +50,8 @@ export class Controller implements vscode.Disposable {
     private readonly rollback?: RunnerOptions['rollback'],
     /** Answers the installer notification's Cancel: the core asks first (installerGuard.ts). */
     private readonly guard?: InstallerGuard,
-    /** The status view's read-only look at a node when it opens. */
-    statusProbe?: ProbeFn,
+    /** The status view's read-only look at a node when it opens, and where its last looks are kept. */
+    status?: { readonly probe: ProbeFn; readonly memory: vscode.Memento },
   ) {
     this.statusPanel = new StatusPanel(extensionUri, {
       checkNode: (node) => {
@@ -60,7 +60,7 @@ export class Controller implements vscode.Disposable {
       },
       openTerminal: (node) => void vscode.commands.executeCommand('ucdUpgrade.openTerminal', node),
       showLog: (node) => void this.showNodeLog(node),
-      ...(statusProbe ? { probe: statusProbe } : {}),
+      ...(status ?? {}),
     });
     this.disposables.push(this.statusPanel);
     this.view = vscode.window.createTreeView('ucdUpgrade.runbook', { treeDataProvider: this.tree, showCollapseAll: true });

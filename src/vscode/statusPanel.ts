@@ -21,6 +21,17 @@ export interface StatusPanelActions {
   showLog(node: string): void;
   /** One read-only round trip to a node (probes/node.ts); without it the view only shows the journal. */
   readonly probe?: ProbeFn;
+  /**
+   * Where the last looks are kept across a reload (the workspace's state: facts a probe saw, with
+   * their times; no secret is in them), so the restored page is not blanked while it looks again.
+   */
+  readonly memory?: vscode.Memento;
+}
+
+const LOOKS_KEY = 'ucdUpgrade.statusLooks';
+interface SavedLooks {
+  readonly cluster: string;
+  readonly looks: readonly (readonly [string, Look])[];
 }
 
 /** What the status is computed from: the loaded run as the tree shows it. */
@@ -40,6 +51,7 @@ export class StatusPanel implements vscode.Disposable {
   private input: StatusInput | undefined;
   private clusterKey = '';
   private readonly looks = new Map<string, Look>();
+  private readonly probing = new Map<string, string>();
   /** Set when the panel opened (or came back) before there was a run to look at. */
   private lookWanted = false;
   private lookAbort: AbortController | undefined;
@@ -76,8 +88,11 @@ export class StatusPanel implements vscode.Disposable {
     // Another cluster file (or an edited entry): what was seen through the old entries says nothing now.
     if (key !== this.clusterKey) {
       this.clusterKey = key;
-      this.looks.clear();
       this.lookAbort?.abort();
+      this.probing.clear();
+      this.looks.clear();
+      const saved = this.actions.memory?.get<SavedLooks>(LOOKS_KEY);
+      if (saved?.cluster === key) for (const [node, look] of saved.looks) this.looks.set(node, look);
     }
     this.input = input;
     if (this.lookWanted) this.look();
@@ -106,7 +121,7 @@ export class StatusPanel implements vscode.Disposable {
       this.panel = undefined;
       this.lookAbort?.abort();
       this.lookAbort = undefined;
-      this.looks.clear();
+      this.probing.clear();
     });
     this.panel = panel;
     this.look();
@@ -123,20 +138,29 @@ export class StatusPanel implements vscode.Disposable {
     }
     this.lookWanted = false;
     const plan = lookPlan(input.cluster, input.state, { trusted: vscode.workspace.isTrusted })
-      .filter((p) => this.looks.get(p.node.name)?.kind !== 'probing');
+      .filter((p) => !this.probing.has(p.node.name));
     if (!plan.length) return;
     const abort = this.lookAbort && !this.lookAbort.signal.aborted ? this.lookAbort : (this.lookAbort = new AbortController());
-    void lookAtCluster(plan, probe, (node, look) => {
-      if (abort.signal.aborted) return;
-      this.looks.set(node, look);
-      this.post();
+    const key = this.clusterKey;
+    void lookAtCluster(plan, probe, {
+      started: (node, since) => {
+        this.probing.set(node, since);
+        this.post();
+      },
+      answered: (node, look) => {
+        if (abort.signal.aborted) return;
+        this.probing.delete(node);
+        this.looks.set(node, look);
+        void this.actions.memory?.update(LOOKS_KEY, { cluster: key, looks: [...this.looks] } satisfies SavedLooks);
+        this.post();
+      },
     }, abort.signal);
   }
 
   private post(): void {
     const input = this.input;
     if (!this.panel || !input) return;
-    const status = clusterStatus(input.cluster, input.events, input.state, input.following, { views: input.views, looks: this.looks });
+    const status = clusterStatus(input.cluster, input.events, input.state, input.following, { views: input.views, looks: this.looks, probing: this.probing });
     void this.panel.webview.postMessage({ type: 'status', status, running: input.running });
   }
 

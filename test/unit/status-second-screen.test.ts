@@ -39,11 +39,11 @@ function both(step: StepId, s: number, e: number, node?: string, facts?: NodeFac
   return [st, finished({ id: st.id, step, ...(node ? { node } : {}), kind }, e, facts, 'passed', evidence)];
 }
 
-function status(events: JournalEvent[], looks?: Map<string, Look>, nowS = 3600, c = cluster()) {
+function status(events: JournalEvent[], looks?: Map<string, Look>, nowS = 3600, c = cluster(), probing?: Map<string, string>) {
   const state = reduceJournal(events, c);
   const now = T0 + nowS * 1000;
   const views = deriveRunbook(c, state, now, DEFAULT_GATE_OPTIONS, runPhase(events, c));
-  return clusterStatus(c, events, state, new Map(), { views, now, ...(looks ? { looks } : {}) });
+  return clusterStatus(c, events, state, new Map(), { views, now, ...(looks ? { looks } : {}), ...(probing ? { probing } : {}) });
 }
 
 const STOPPED: NodeFacts = { reachable: true, pidFile: { state: 'absent' }, listening: [], serverPid: null };
@@ -86,15 +86,15 @@ test('the view\'s own look fills a node never checked, and is newer than older r
   const looks = new Map<string, Look>([
     ['ucd1', { kind: 'probed', at: at(500), facts: STOPPED }],
     ['ucd2', { kind: 'probed', at: at(500), facts: RUNNING }],
-    ['ucd3', { kind: 'probing', since: at(500) }],
   ]);
-  const s = status(both('verifyStopped', 10, 20, 'ucd1', { ...RUNNING, version: '7.0.5.0' }, 'check'), looks);
+  const s = status(both('verifyStopped', 10, 20, 'ucd1', { ...RUNNING, version: '7.0.5.0' }, 'check'), looks, 3600, cluster(), new Map([['ucd3', at(500)], ['ucd2', at(600)]]));
   const [u1, u2, u3] = s.rows;
   assert.equal(u1.server, 'stopped', 'the look at 10:08:20 is newer than the check at 10:00:20');
   assert.deepEqual(u1.serverSeen, { at: at(500), by: 'status probe' });
   assert.equal(u1.version, '7.0.5.0', 'a field the look did not carry stays from the record');
   assert.deepEqual(u1.versionSeen, { at: at(20), by: 'step 5 check' });
-  assert.equal(u2.server, 'running');
+  assert.equal(u2.server, 'running', 'probing again keeps showing what the last look saw');
+  assert.deepEqual(u2.look, { kind: 'probing', since: at(600) });
   assert.match(u2.serverDetail, /pid 4242.*:8443/);
   assert.equal(u2.reachable, 'yes');
   assert.equal(u2.lastCheck, at(500));
@@ -144,12 +144,12 @@ test('the look probes the nodes at once, says each as it starts and answers, and
   const plan = lookPlan(c, reduceJournal([started('stop', 1, 'ucd3')], c), { trusted: true });
   const asked: string[] = [];
   const release: (() => void)[] = [];
-  const seen: [string, Look['kind']][] = [];
+  const seen: [string, string][] = [];
   const probe = (node: { name: string }): Promise<NodeProbe> => {
     asked.push(node.name);
     return new Promise((resolve, reject) => release.push(() => (node.name === 'ucd2' ? reject(new Error('socket hang up')) : resolve({ kind: 'failed', node: node.name, message: `${node.name}: no route to host`, hint: 'Check the network.', remoteKind: 'unreachable' }))));
   };
-  const done = lookAtCluster(plan, probe, (node, look) => seen.push([node, look.kind]), new AbortController().signal, () => new Date(T0));
+  const done = lookAtCluster(plan, probe, { started: (node) => seen.push([node, 'probing']), answered: (node, look) => seen.push([node, look.kind]) }, new AbortController().signal, () => new Date(T0));
   await new Promise((r) => setImmediate(r));
   assert.deepEqual(asked.sort(), ['ucd1', 'ucd2'], 'both probes are out before either answered; ucd3 is never asked');
   release.forEach((f) => f());

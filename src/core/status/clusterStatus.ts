@@ -106,8 +106,10 @@ export interface ClusterStatus {
 export interface StatusExtras {
   /** The runbook as the tree shows it (RunSession.view()); derived with the default gates when absent. */
   readonly views?: readonly StepView[];
-  /** The status view's own looks at the nodes since it opened; their facts win over older records. */
+  /** The status view's own looks at the nodes (their last answers); their facts win over older records. */
   readonly looks?: ReadonlyMap<string, Look>;
+  /** Nodes a look is probing now, and since when. */
+  readonly probing?: ReadonlyMap<string, string>;
   readonly now?: number;
 }
 
@@ -153,9 +155,10 @@ function oldest(...seen: (Seen | undefined)[]): Seen | undefined {
 }
 
 /** The look as the row shows it; none once a record of the run about the node is newer. */
-function rowLook(l: Look | undefined, recordAt: string | undefined): RowLook | undefined {
+function rowLook(l: Look | undefined, since: string | undefined, recordAt: string | undefined): RowLook | undefined {
+  if (since) return { kind: 'probing', since };
   if (!l) return undefined;
-  if (recordAt && l.kind !== 'probing' && recordAt > l.at) return undefined;
+  if (recordAt && recordAt > l.at) return undefined;
   if (l.kind === 'probed') return { kind: 'probed', at: l.at };
   if (l.kind === 'failed') return { kind: 'failed', at: l.at, message: l.message, hint: l.hint };
   return l;
@@ -285,7 +288,7 @@ export function clusterStatus(cluster: Cluster, events: readonly JournalEvent[],
     const serverSeen = server.state === 'unknown' ? undefined : oldest(seen.pidFile, seen.listening, seen.serverPid);
     const staged = stagedText(f);
     const recordAt = events.filter((e) => e.type === 'finished' && e.node === n.name && e.facts).at(-1)?.ts;
-    const look = rowLook(extras.looks?.get(n.name), recordAt);
+    const look = rowLook(extras.looks?.get(n.name), extras.probing?.get(n.name), recordAt);
     const installStep = n.name === cluster.firstNode ? 'installFirst' : 'installOthers';
     const upgraded = isSettled(state.get(targetKey(installStep, n.name)));
 
@@ -313,8 +316,9 @@ export function clusterStatus(cluster: Cluster, events: readonly JournalEvent[],
       warnings.push({ severity: 'critical', code: 'installer-guard-alarm', node: n.name, message: install.alarm });
     }
     // Unreachable is said above; anything else the view's own probe met is said here, with what to do.
-    if (look?.kind === 'failed' && f.reachable !== false) {
-      warnings.push({ severity: 'warning', code: 'probe-failed', node: n.name, message: `${n.name}: the status probe got no answer it could read: ${look.message}. ${look.hint}` });
+    const lastLook = rowLook(extras.looks?.get(n.name), undefined, recordAt);
+    if (lastLook?.kind === 'failed' && f.reachable !== false) {
+      warnings.push({ severity: 'warning', code: 'probe-failed', node: n.name, message: `${n.name}: the status probe got no answer it could read: ${lastLook.message}. ${lastLook.hint}` });
     }
     if (f.pidFile?.state === 'stale') {
       warnings.push({ severity: 'error', code: 'stale-pid', node: n.name, message: `${n.name} has a stale var/server.pid (pid ${f.pidFile.pid}, no process). The installer refuses while it exists: Run step 5 removes it.` });

@@ -10,9 +10,8 @@ import { STEPS } from '../runbook/steps';
 import type { NodeFacts } from './facts';
 import { factsFromProbe } from './fromProbe';
 
-/** What the status view's own probe of one node did. */
+/** What the status view's own probe of one node found, the last time it answered. */
 export type Look =
-  | { readonly kind: 'probing'; readonly since: string }
   | { readonly kind: 'probed'; readonly at: string; readonly facts: NodeFacts }
   /** The probe ran but gave no facts (or could not reach the node): what happened and what to do. */
   | { readonly kind: 'failed'; readonly at: string; readonly facts: NodeFacts; readonly message: string; readonly hint: string }
@@ -49,17 +48,24 @@ export function lookOf(probe: NodeProbe, at: string): Look {
 
 export type ProbeFn = (node: ClusterNode, signal: AbortSignal) => Promise<NodeProbe>;
 
+export interface LookListener {
+  /** A probe of the node went out (ISO time); what was seen before stays shown until it answers. */
+  started(node: string, since: string): void;
+  answered(node: string, look: Look): void;
+}
+
 /**
- * Probes every node the plan allows, all at once; `onLook` hears each node as it starts and as
- * it answers. Resolves when every node has answered. Never throws: a failure is the node's Look.
+ * Probes every node the plan allows, all at once, telling `to` of each as it starts and as it
+ * answers. Resolves when every node has answered. Never throws: a failure is the node's Look.
  */
-export async function lookAtCluster(plan: LookPlan, probe: ProbeFn, onLook: (node: string, look: Look) => void, signal: AbortSignal, now: () => Date = () => new Date()): Promise<void> {
+export async function lookAtCluster(plan: LookPlan, probe: ProbeFn, to: LookListener, signal: AbortSignal, now: () => Date = () => new Date()): Promise<void> {
+  const onLook = (node: string, look: Look) => to.answered(node, look);
   await Promise.all(plan.map(async (p) => {
     if (!p.probe) {
       onLook(p.node.name, { kind: 'left', at: now().toISOString(), why: p.why });
       return;
     }
-    onLook(p.node.name, { kind: 'probing', since: now().toISOString() });
+    to.started(p.node.name, now().toISOString());
     let look: Look;
     try {
       look = lookOf(await probe(p.node, signal), now().toISOString());
