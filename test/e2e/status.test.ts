@@ -60,7 +60,7 @@ describe('the status webview as a second screen, in a real VS Code', { skip }, (
     const [u1, u2, u3] = rows;
     assert.match(u1.server, /^stopped/, `${when}: ucd1 ${u1.server}`);
     assert.match(u2.server, /^running/, `${when}: ucd2 ${u2.server}`);
-    assert.match(u2.server, new RegExp(`pid ${pid}.*listening on :8443`), `${when}: ucd2 ${u2.server}`);
+    assert.match(u2.server, new RegExp(`pid ${pid}\\b.*listening on .*:8443`), `${when}: ucd2 ${u2.server}`);
     assert.match(u3.server, /^stopped/, `${when}: ucd3 ${u3.server}`);
     for (const r of rows) {
       assert.equal(r.reachable, 'yes', `${when}: ${r.node}`);
