@@ -102,6 +102,9 @@ describe('the status webview as a second screen, in a real VS Code', { skip }, (
       const prev = before.client;
       const m = await w.waitUntil(() => w.statusWidth(), (x) => x.client > 0 && x.client < prev, `the status panel narrower than ${prev} px in a ${width} px window`, 20_000);
       assert.ok(m.scroll <= m.client, `at a ${width} px window the status page is ${m.scroll} px wide in a ${m.client} px panel`);
+      // Stacked, not squeezed: the caption and each node's card take the panel's width.
+      const widths = await w.statusFrame().locator('#nodes caption, #nodes tbody tr').evaluateAll((es) => es.map((e) => e.getBoundingClientRect().width));
+      assert.ok(widths.length === 4 && widths.every((x) => x >= m.client * 0.8), `at a ${width} px window the caption and cards are ${widths.join(', ')} px wide in a ${m.client} px panel`);
       before = m;
     }
     // Every node's state is still there, stacked.
