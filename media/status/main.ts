@@ -73,7 +73,7 @@ function renderRow(r: NodeRow, running: ReadonlySet<string>, alerted: ReadonlySe
   return el('tr', { 'data-node': r.node, 'data-server': r.server, ...(r.look ? { 'data-look': r.look.kind } : {}) }, [
     el('th', { scope: 'row' }, [r.node, sub([r.host])]),
     cell('Reachable', `reachable reach-${r.reachable}`, [reach]),
-    cell('Version', 'version', [r.version ?? '—', ...(r.versionSeen ? [sub([`${r.versionSeen.by}, `, age(r.versionSeen.at)], 'seen')] : [])]),
+    cell('Version', 'version', [el('span', { class: 'value' }, [r.version ?? '—']), ...(r.versionSeen ? [sub([`${r.versionSeen.by}, `, age(r.versionSeen.at)], 'seen')] : [])]),
     // A running server is news only while it must be down: the warnings say when that is.
     cell('Server', `server server-${r.server}${alerted.has(r.node) ? ' alert' : ''}`, [
       tag(r.server === 'unknown' && probing ? 'checking…' : SERVER_WORD[r.server]),

@@ -79,7 +79,9 @@ export interface StatusWarningRow {
 export interface StatusNodeRow {
   readonly node: string;
   readonly reachable: string;
+  /** The version alone, and when and by what it was read ("status probe, just now"). */
   readonly version: string;
+  readonly versionSeen: string;
   readonly server: string;
   readonly installer: string;
   readonly lastCheck: string;
@@ -488,10 +490,10 @@ export class Workbench {
     return this.statusFrame().locator('#nodes tbody tr[data-node]').evaluateAll((trs) =>
       trs.map((tr) => {
         // By the cells' classes, not their places: the narrow layout stacks them.
-        const cell = (cls: string) => (tr.querySelector(`td.${cls}`)?.textContent ?? '').replace(/\s+/g, ' ').trim();
+        const cell = (sel: string) => (tr.querySelector(`td.${sel}`)?.textContent ?? '').replace(/\s+/g, ' ').trim();
         const look = tr.getAttribute('data-look');
         const lastAt = tr.querySelector('td.last-check .age')?.getAttribute('data-at');
-        return { node: tr.getAttribute('data-node') ?? '', reachable: cell('reachable'), version: cell('version'), server: cell('server'), installer: cell('installer'), lastCheck: cell('last-check'), ...(lastAt ? { lastCheckAt: lastAt } : {}), ...(look ? { look } : {}) };
+        return { node: tr.getAttribute('data-node') ?? '', reachable: cell('reachable'), version: cell('version .value'), versionSeen: cell('version .seen'), server: cell('server'), installer: cell('installer'), lastCheck: cell('last-check'), ...(lastAt ? { lastCheckAt: lastAt } : {}), ...(look ? { look } : {}) };
       }));
   }
 
