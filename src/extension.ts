@@ -3,6 +3,8 @@ import * as vscode from 'vscode';
 import { ClusterFile } from './vscode/clusterFile';
 import { Controller } from './vscode/controller';
 import { LocalTransport } from './core/remote/local';
+import { probeNode } from './core/probes/node';
+import type { ProbeFn } from './core/status/look';
 import { buildRollback } from './core/steps/table';
 import { buildHandlers, editorDialogs, editorGuard, transportFor } from './vscode/handlers';
 import type { Decision } from './core/journal/events';
@@ -51,7 +53,9 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   const guard = editorGuard(pool, sudoPasswords);
   const handlers = buildHandlers({ context, pool, tls, cluster: loaded, sudoPasswords, guard });
   const rollback = buildRollback({ dialogs: editorDialogs, transportFor: transportFor(pool), local: () => new LocalTransport(), trust: tls, sudoPasswords });
-  const ctl = new Controller(context.extensionUri, clusterFile, log, handlers, runLog, rollback, guard);
+  // The status view's look: the SSH user's own rights (no sudo prompt), read-only, one round trip.
+  const statusProbe: ProbeFn = (n, signal) => probeNode(() => transportFor(pool)(n), n, { signal }).then((r) => r.probe);
+  const ctl = new Controller(context.extensionUri, clusterFile, log, handlers, runLog, rollback, guard, { probe: statusProbe, memory: context.workspaceState });
   controller = ctl;
   context.subscriptions.push(clusterFile, ctl, ...ctl.registerCommands());
   context.subscriptions.push(...registerRollback({ log, runner: () => ctl.runbookRunner, session: () => ctl.runSession }));

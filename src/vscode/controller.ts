@@ -15,7 +15,7 @@ import type { GateOptions } from '../core/runbook/gates';
 import { describeTarget, Runner, type Result, type RunnerOptions } from '../core/runbook/runner';
 import { journalPath, RunSession, type SessionRole } from '../core/runbook/session';
 import { targetKey } from '../core/runbook/state';
-import { clusterStatus } from '../core/status/clusterStatus';
+import type { ProbeFn } from '../core/status/look';
 import { ClusterFile, type ClusterFileState } from './clusterFile';
 import { confirmDestructive } from './dialogs';
 import { showTranscript } from './log';
@@ -50,6 +50,8 @@ export class Controller implements vscode.Disposable {
     private readonly rollback?: RunnerOptions['rollback'],
     /** Answers the installer notification's Cancel: the core asks first (installerGuard.ts). */
     private readonly guard?: InstallerGuard,
+    /** The status view's read-only look at a node when it opens, and where its last looks are kept. */
+    status?: { readonly probe: ProbeFn; readonly memory: vscode.Memento },
   ) {
     this.statusPanel = new StatusPanel(extensionUri, {
       checkNode: (node) => {
@@ -58,6 +60,7 @@ export class Controller implements vscode.Disposable {
       },
       openTerminal: (node) => void vscode.commands.executeCommand('ucdUpgrade.openTerminal', node),
       showLog: (node) => void this.showNodeLog(node),
+      ...(status ?? {}),
     });
     this.disposables.push(this.statusPanel);
     this.view = vscode.window.createTreeView('ucdUpgrade.runbook', { treeDataProvider: this.tree, showCollapseAll: true });
@@ -242,7 +245,7 @@ export class Controller implements vscode.Disposable {
     this.tree.update({ kind: 'runbook', steps, hasLog });
     this.view.description = `${c.name}: ${c.currentVersion} → ${c.targetVersion}`;
     const busyNodes = steps.flatMap((s) => s.nodes.filter((n) => n.state === 'running').map((n) => n.node));
-    this.statusPanel.update(clusterStatus(c, this.session.journal.events, this.session.state(), this.session.following()), [...new Set(busyNodes)]);
+    this.statusPanel.update({ cluster: c, events: this.session.journal.events, state: this.session.state(), following: this.session.following(), views: steps, running: [...new Set(busyNodes)] });
   }
 
   private gateOptions(): GateOptions {

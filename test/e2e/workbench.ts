@@ -78,9 +78,17 @@ export interface StatusWarningRow {
 /** One node row of the status webview's table, cell by cell as shown. */
 export interface StatusNodeRow {
   readonly node: string;
+  readonly reachable: string;
+  /** The version alone, and when and by what it was read ("status probe, just now"). */
   readonly version: string;
+  readonly versionSeen: string;
   readonly server: string;
   readonly installer: string;
+  readonly lastCheck: string;
+  /** The last check's time (ISO), from the page's own record of it. */
+  readonly lastCheckAt?: string;
+  /** The view's own probe of the node: probing, probed, failed or left (none before it looked). */
+  readonly look?: string;
 }
 
 export interface Marker {
@@ -481,10 +489,23 @@ export class Workbench {
   async statusNodes(): Promise<StatusNodeRow[]> {
     return this.statusFrame().locator('#nodes tbody tr[data-node]').evaluateAll((trs) =>
       trs.map((tr) => {
-        const cells = [...tr.querySelectorAll('td')].map((td) => (td.textContent ?? '').replace(/\s+/g, ' ').trim());
-        // Columns after the row header: reachable, version, server, load balancer, installer, last check, actions.
-        return { node: tr.getAttribute('data-node') ?? '', version: cells[1] ?? '', server: cells[2] ?? '', installer: cells[4] ?? '' };
+        // By the cells' classes, not their places: the narrow layout stacks them.
+        const cell = (sel: string) => (tr.querySelector(`td.${sel}`)?.textContent ?? '').replace(/\s+/g, ' ').trim();
+        const look = tr.getAttribute('data-look');
+        const lastAt = tr.querySelector('td.last-check .age')?.getAttribute('data-at');
+        return { node: tr.getAttribute('data-node') ?? '', reachable: cell('reachable'), version: cell('version .value'), versionSeen: cell('version .seen'), server: cell('server'), installer: cell('installer'), lastCheck: cell('last-check'), ...(lastAt ? { lastCheckAt: lastAt } : {}), ...(look ? { look } : {}) };
       }));
+  }
+
+  /** The status view's progress lines by name: step, elapsed, outage. */
+  async statusProgress(): Promise<Record<string, string>> {
+    return this.statusFrame().locator('#progress [data-fact]').evaluateAll((fs) =>
+      Object.fromEntries(fs.map((f) => [f.getAttribute('data-fact') ?? '', (f.querySelector('dd')?.textContent ?? '').trim()])));
+  }
+
+  /** How wide the status page is against its panel: wider means it scrolls sideways. */
+  async statusWidth(): Promise<{ scroll: number; client: number }> {
+    return this.statusFrame().locator('html').evaluate((h) => ({ scroll: h.scrollWidth, client: h.clientWidth }));
   }
 
   // ---- the Output panel
