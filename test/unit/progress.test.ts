@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { loadCluster } from '../../src/core/cluster/load';
-import { installerPhaseText, liveProgress, ProgressBoard, ProgressPace, span, uploadText, waitingText } from '../../src/core/runbook/progress';
+import { InstallerPhases, installerPhaseText, liveProgress, ProgressBoard, ProgressPace, span, uploadText, waitingText } from '../../src/core/runbook/progress';
 import { Runner } from '../../src/core/runbook/runner';
 import { RunSession } from '../../src/core/runbook/session';
 import { UploadMeter } from '../../src/core/steps/uploadProgress';
@@ -167,4 +167,22 @@ test('the runner gives each handler a reporter bound to its step and the node na
     s.dispose();
     fs.rmSync(dir, { recursive: true, force: true });
   }
+});
+
+describe('one installer\'s phases never go back', () => {
+  test('the files of a chunk before its schema line: the schema is then said as done', () => {
+    const p = new InstallerPhases();
+    assert.equal(p.next({ type: 'answer', prompt: 'notice', value: '', text: '\r', note: 'n', shown: {} }), 'installer: answered the NOTICE');
+    assert.equal(p.next({ type: 'progress', line: '[copy] Copying the HCL UrbanCode Deploy 7.1.2.0 files to /opt/ucd/server' }), 'installer: laying the new files');
+    assert.equal(p.next({ type: 'info', kind: 'databaseUpgrades', line: 'Found database upgrades, cancelling currently running processes' }), 'installer: database schema upgraded by this node; laying the new files');
+    assert.equal(p.next({ type: 'answer', prompt: 'notice', value: '', text: '\r', note: 'n', shown: {} }), undefined, 'nothing older after the files');
+    assert.equal(p.next({ type: 'done', success: true, exitCode: 0, message: 'BUILD SUCCESSFUL' }), 'installer: finished (BUILD SUCCESSFUL)');
+  });
+
+  test('in separate chunks the schema upgrade is said while it runs', () => {
+    const p = new InstallerPhases();
+    assert.equal(p.next({ type: 'info', kind: 'databaseUpgrades', line: 'Found database upgrades, cancelling currently running processes' }), 'installer: upgrading the database schema (stopping now would leave it half-upgraded)');
+    assert.equal(p.next({ type: 'progress', line: '[echo] Upgraded the database schema from 7.0.5.0 to 7.1.2.0.' }), undefined);
+    assert.equal(p.next({ type: 'progress', line: '[copy] Copying the HCL UrbanCode Deploy 7.1.2.0 files to /opt/ucd/server' }), 'installer: laying the new files');
+  });
 });

@@ -56,6 +56,28 @@ export function installerPhaseText(e: InstallerEvent): string | undefined {
   }
 }
 
+const RANK: Record<InstallerEvent['type'], number> = { progress: 0, answer: 0, confirm: 0, unknownPrompt: 0, info: 1, refusal: 3, done: 3 };
+
+/**
+ * One installer's phase, never going back: the driver reports a chunk's lines before the notes it
+ * finds in them, so "laying the new files" may come before the schema line of the same chunk.
+ */
+export class InstallerPhases {
+  private rank = 0;
+
+  /** The phase to show after `e`, or undefined when it says nothing new (or something older). */
+  next(e: InstallerEvent): string | undefined {
+    const text = installerPhaseText(e);
+    if (text === undefined) return undefined;
+    const rank = e.type === 'progress' ? 2 : RANK[e.type];
+    // The schema line after the files of the same chunk: the schema part is over.
+    if (e.type === 'info' && this.rank === 2) return e.kind === 'databaseUpgrades' ? 'installer: database schema upgraded by this node; laying the new files' : 'installer: no database upgrade on this node; laying the new files';
+    if (rank < this.rank) return undefined;
+    this.rank = rank;
+    return text;
+  }
+}
+
 interface Line {
   readonly step: Target['step'];
   readonly node: string;

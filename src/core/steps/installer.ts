@@ -34,7 +34,7 @@ import { recordedStaging, STAGE_ROOT, StagedInstallerRefusal, verifyStagedInstal
 import { stillRunningLine, type GuardStop, type InstallerGuard } from './installerGuard';
 import type { StoppedOptions } from './stopped';
 import { connectionLostMessage, connectionRestoredMessage, LinkWatch } from '../remote/reconnect';
-import { installerPhaseText } from '../runbook/progress';
+import { InstallerPhases } from '../runbook/progress';
 import { InstallerHandle } from './installerHandle';
 import { DetachedInput, detachedSession, type InstallerSession } from './installerInput';
 import { pause } from './pause';
@@ -134,8 +134,6 @@ type Ran =
 
 function logEvent(ctx: ActionContext, node: string, e: InstallerEvent): void {
   const tag = `[${node}]`;
-  const phase = installerPhaseText(e);
-  if (phase) ctx.progress?.(node, phase);
   switch (e.type) {
     case 'progress': ctx.log.info(`${tag} ${e.line}`); break;
     case 'answer': ctx.log.info(`${tag} answered ${e.prompt}: ${e.value === '' ? '(Enter)' : e.value} — ${e.note}`); break;
@@ -182,6 +180,7 @@ async function runGuidedPty(ctx: ActionContext, deps: InstallerDeps, node: Clust
   const ready = new Promise<void>((res) => (onReady = res));
   let backlog = '';
   let handedOver = false;
+  const phases = new InstallerPhases();
   const driver = new InstallerDriver({
     cluster: ctx.cluster,
     node,
@@ -190,6 +189,8 @@ async function runGuidedPty(ctx: ActionContext, deps: InstallerDeps, node: Clust
     ...(deps.quietMs !== undefined ? { quietMs: deps.quietMs } : {}),
     onEvent: (e) => {
       logEvent(ctx, node.name, e);
+      const phase = phases.next(e);
+      if (phase) ctx.progress?.(node.name, phase);
       if (e.type === 'answer') pty.write(e.text);
       if (e.type === 'unknownPrompt' && !handedOver) {
         handedOver = true;
@@ -377,6 +378,7 @@ async function followInstaller(ctx: ActionContext, deps: InstallerDeps, node: Cl
   let at = 0;
   let backlog = '';
   let session: ReturnType<typeof detachedSession> | undefined;
+  const phases = new InstallerPhases();
   const driver: InstallerDriver = new InstallerDriver({
     cluster: ctx.cluster,
     node,
@@ -387,6 +389,8 @@ async function followInstaller(ctx: ActionContext, deps: InstallerDeps, node: Cl
     onEvent: (e) => {
       logEvent(ctx, node.name, e);
       handle.observe(e);
+      const phase = phases.next(e);
+      if (phase) ctx.progress?.(node.name, phase);
       if (!guided) return;
       if (e.type === 'answer') {
         const offset = at;
