@@ -78,11 +78,14 @@ export class Controller implements vscode.Disposable {
     // Freshness is a function of time: a passed stopped-check turns stale without any event.
     const tick = setInterval(() => this.render(), 30_000);
     this.disposables.push({ dispose: () => clearInterval(tick) });
-    // Progress comes many times a second (an upload's every chunk): the tree is redrawn at most once a second for it.
+    // Progress comes many times a second (an upload's every chunk): the tree is redrawn at most once
+    // a second for it, and not at all once nothing runs (the journal's own change redrew the rows
+    // with their results; one more redraw would only move the buttons under the mouse).
     const sub = this.progress.onDidChange(() => {
+      if (this.progress.empty) return;
       this.renderTimer ??= setTimeout(() => {
         this.renderTimer = undefined;
-        this.render();
+        if (!this.progress.empty) this.render();
       }, 1_000);
     });
     this.disposables.push(sub, { dispose: () => clearTimeout(this.renderTimer) });

@@ -108,6 +108,11 @@ export class ProgressBoard {
     if (any) this.changed();
   }
 
+  /** Nothing running says anything: the rows already show their results. */
+  get empty(): boolean {
+    return this.lines.size === 0;
+  }
+
   text(step: Target['step'], node: string): string | undefined {
     return this.lines.get(`${step}@${node}`)?.text;
   }
