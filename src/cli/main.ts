@@ -15,6 +15,8 @@ import { RunLog } from '../core/journal/transcript';
 import { SecretValues } from '../core/journal/secrets';
 import { DEFAULT_GATE_OPTIONS, type GateOptions } from '../core/runbook/gates';
 import { runPhase } from '../core/runbook/phase';
+import { completionNotice } from '../core/runbook/notices';
+import { ProgressPace } from '../core/runbook/progress';
 import { describeTarget, runRefusals, Runner, targetNodes, type Result } from '../core/runbook/runner';
 import { journalPath, RunSession } from '../core/runbook/session';
 import { nodesOf, reduceJournal, targetKey } from '../core/runbook/state';
@@ -342,7 +344,13 @@ async function act(cluster: Cluster, args: CliArgs): Promise<number> {
     if (level === 'warn' || level === 'error' || (args.verbose && level === 'info')) err(`  ${line}`);
   });
   log.attach(session.journalFile, cluster.nodes.map((n) => n.name));
-  const runner = new Runner(session, { handlers, log, gates: () => gateOptions(args) });
+  // Where each node is, for a person watching: a new phase at once, the same one every few seconds.
+  const pace = new ProgressPace();
+  const progress = (t: Required<Target>, text: string) => {
+    if (pace.due(t.node, text)) err(`  [${t.node}] ${text}`);
+  };
+  const runner = new Runner(session, { handlers, log, gates: () => gateOptions(args), progress });
+  const from = session.journal.events.length;
   const abort = new AbortController();
   const onSignal = () => {
     err('interrupted: stopping what runs (the journal records it)');
@@ -362,6 +370,8 @@ async function act(cluster: Cluster, args: CliArgs): Promise<number> {
     await pool.closeAll().catch(() => undefined);
     session.dispose();
   }
+  const complete = completionNotice(session.journal.events, from, cluster);
+  if (complete) err(complete.message);
   return verdict(session, target, result, dialogs, args, Date.now() - t0);
 }
 

@@ -5,13 +5,15 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { Cluster } from '../core/cluster/types';
 import { CLUSTER_TEMPLATE } from '../core/cluster/template';
-import type { Decision, Target } from '../core/journal/events';
+import type { Decision, RequestKind, Target } from '../core/journal/events';
 import { renderReport } from '../core/journal/report';
 import type { RunLog } from '../core/journal/transcript';
 import type { HandlerTable } from '../core/runbook/actions';
 import { describeOwner } from '../core/journal/owner';
 import { WindowClosing } from '../core/runbook/cutOff';
 import type { GateOptions } from '../core/runbook/gates';
+import { completionNotice, failureNotice, refusalNotice, REQUEST_VERB } from '../core/runbook/notices';
+import { liveProgress, ProgressBoard } from '../core/runbook/progress';
 import { describeTarget, Runner, type Result, type RunnerOptions } from '../core/runbook/runner';
 import { journalPath, RunSession, type SessionRole } from '../core/runbook/session';
 import { targetKey } from '../core/runbook/state';
@@ -19,6 +21,7 @@ import type { ProbeFn } from '../core/status/look';
 import { ClusterFile, type ClusterFileState } from './clusterFile';
 import { confirmDestructive } from './dialogs';
 import { showTranscript } from './log';
+import { showNotice } from './notifications';
 import { updateRollbackContext } from './rollback';
 import type { InstallerGuard } from '../core/steps/installerGuard';
 import { RunbookTree, type RunbookItem } from './runbookTree';
@@ -39,6 +42,9 @@ export class Controller implements vscode.Disposable {
   private runner: Runner | undefined;
   private readonly running = new Set<AbortController>();
   private readonly statusPanel: StatusPanel;
+  /** Where each running action is on each node: the notifications' messages and the tree rows' descriptions. */
+  private readonly progress = new ProgressBoard();
+  private renderTimer: NodeJS.Timeout | undefined;
 
   constructor(
     extensionUri: vscode.Uri,
@@ -75,6 +81,17 @@ export class Controller implements vscode.Disposable {
     // Freshness is a function of time: a passed stopped-check turns stale without any event.
     const tick = setInterval(() => this.render(), 30_000);
     this.disposables.push({ dispose: () => clearInterval(tick) });
+    // Progress comes many times a second (an upload's every chunk): the tree is redrawn at most once
+    // a second for it, and not at all once nothing runs (the journal's own change redrew the rows
+    // with their results; one more redraw would only move the buttons under the mouse).
+    const sub = this.progress.onDidChange(() => {
+      if (this.progress.empty) return;
+      this.renderTimer ??= setTimeout(() => {
+        this.renderTimer = undefined;
+        if (!this.progress.empty) this.render();
+      }, 1_000);
+    });
+    this.disposables.push(sub, { dispose: () => clearTimeout(this.renderTimer) });
   }
 
   /** The runner of the loaded run, for commands beside the steps (Roll back). */
@@ -163,7 +180,13 @@ export class Controller implements vscode.Disposable {
     this.sessionKey = key;
     this.sessionRole = undefined;
     this.runLog.attach(this.session.journalFile, cluster.nodes.map((n) => n.name));
-    this.runner = new Runner(this.session, { handlers: this.handlers, log: this.runLog, gates: () => this.gateOptions(), ...(this.rollback ? { rollback: this.rollback } : {}) });
+    this.runner = new Runner(this.session, {
+      handlers: this.handlers,
+      log: this.runLog,
+      gates: () => this.gateOptions(),
+      progress: (t, text) => this.progress.report(t.step, t.node, text),
+      ...(this.rollback ? { rollback: this.rollback } : {}),
+    });
     this.sessionSub = this.session.onDidChange(() => {
       this.announceRole();
       this.render();
@@ -209,8 +232,13 @@ export class Controller implements vscode.Disposable {
     const followed = runner.followAgain(abort.signal);
     if (!followed.length) return;
     this.running.add(abort);
+    const from = runner.session.journal.events.length;
     for (const { target, result } of followed) {
-      void vscode.window.withProgress({ location: { viewId: 'ucdUpgrade.runbook' }, title: `Following: ${describe(target)}` }, () => result).then((r) => this.show(target, 'Check', r));
+      void this.progressNotification(target, 'Following', result, abort);
+      void vscode.window.withProgress({ location: { viewId: 'ucdUpgrade.runbook' }, title: `Following: ${describe(target)}` }, () => result).then((r) => {
+        this.progress.clear(target);
+        this.show(target, 'check', r, from);
+      });
     }
     void Promise.allSettled(followed.map((f) => f.result)).then(() => this.running.delete(abort));
   }
@@ -241,7 +269,7 @@ export class Controller implements vscode.Disposable {
     const c = this.session.cluster;
     const hasLog = new Set<string>();
     for (const e of this.session.journal.events) if (e.type === 'started') hasLog.add(targetKey(e.step, e.node)).add(e.step);
-    const steps = this.session.view(this.gateOptions());
+    const steps = liveProgress(this.session.view(this.gateOptions()), this.progress);
     this.tree.update({ kind: 'runbook', steps, hasLog });
     this.view.description = `${c.name}: ${c.currentVersion} → ${c.targetVersion}`;
     const busyNodes = steps.flatMap((s) => s.nodes.filter((n) => n.state === 'running').map((n) => n.node));
@@ -327,46 +355,62 @@ export class Controller implements vscode.Disposable {
     if (!r) return;
     const verb = kind === 'run' ? 'Run' : 'Check';
     const abort = new AbortController();
+    const from = r.runner.session.journal.events.length;
     this.running.add(abort);
     try {
-      // onStart may come before withProgress returns: the offer waits a tick for `work` to exist.
+      // onStart may come before withProgress returns: the notification waits a tick for `work` to exist.
       let work: Thenable<Result> | undefined;
-      const onStart = kind === 'run' && INSTALLER_STEPS.has(r.target.step)
-        ? () => void Promise.resolve().then(() => this.offerInstallerCancel(r.target, work!, abort))
-        : undefined;
+      const onStart = () => void Promise.resolve().then(() => this.progressNotification(r.target, verb, work!, abort, kind === 'check' ? CHECK_SHOWN_AFTER_MS : 0));
       work = vscode.window.withProgress(
         { location: { viewId: 'ucdUpgrade.runbook' }, title: `${verb}: ${describe(r.target)}` },
         () => r.runner.perform({ kind, target: r.target }, abort.signal, onStart),
       );
-      this.show(r.target, verb, await work);
+      const result = await work;
+      this.progress.clear(r.target);
+      this.show(r.target, kind, result, from);
     } finally {
       this.running.delete(abort);
+      this.progress.clear(r.target);
     }
   }
 
   /**
-   * The installer's own progress notification. Its Cancel is the core's decision: the guard asks
-   * (what stopping a schema upgrade halfway means, "Let It Run" first) and stops the installer
-   * only on "Stop the Installer"; the step then records the stop. After "Let It Run" the
-   * notification comes back, so it can still be stopped. Closing the window stops nothing.
+   * The action's progress notification: where it is on each node (the core's words), and a Cancel.
+   * On an installer step Cancel is the core's decision: the guard asks (what stopping a schema
+   * upgrade halfway means, "Let It Run" first) and stops the installer only on "Stop the
+   * Installer"; the step then records the stop, and after "Let It Run" the notification comes
+   * back. Elsewhere Cancel ends the action at once (the step records where it got to). Closing the
+   * window stops nothing. A Check is shown only once it takes longer than `afterMs`.
    */
-  private async offerInstallerCancel(target: Target, work: Thenable<unknown>, abort: AbortController): Promise<void> {
+  private async progressNotification(target: Target, verb: string, work: Thenable<unknown>, abort: AbortController, afterMs = 0): Promise<void> {
     let finished = false;
     const done = Promise.resolve(work).then(() => (finished = true), () => (finished = true));
+    if (afterMs > 0) await Promise.race([done, new Promise((r) => setTimeout(r, afterMs))]);
+    const installer = INSTALLER_STEPS.has(target.step);
     while (!finished && !abort.signal.aborted) {
       const cancelled = await vscode.window.withProgress(
-        { location: vscode.ProgressLocation.Notification, title: `Installer: ${describe(target)}`, cancellable: true },
+        { location: vscode.ProgressLocation.Notification, title: `${verb}: ${describe(target)}`, cancellable: true },
         (progress, token) => new Promise<boolean>((resolve) => {
-          // The core's words for where it is, a long silence included; nothing here ends it.
-          const say = () => this.guard && progress.report({ message: this.guard.progress(target) });
+          let last = '';
+          const say = () => {
+            const text = this.progressMessage(target, installer);
+            if (text !== last) progress.report({ message: (last = text) });
+          };
           say();
+          const sub = this.progress.onDidChange(say);
+          // A long silence of the installer is said by the guard; nothing here ends it.
           const tick = setInterval(say, 15_000);
-          const settle = (v: boolean) => (clearInterval(tick), resolve(v));
+          const settle = (v: boolean) => (sub.dispose(), clearInterval(tick), resolve(v));
           token.onCancellationRequested(() => settle(true));
           void done.then(() => settle(false));
         }),
       );
       if (!cancelled || finished) return;
+      if (!installer) {
+        this.log.info(`${describe(target)}: cancelled from its notification`);
+        abort.abort();
+        return;
+      }
       const answer = this.guard ? await this.guard.cancel(target) : 'not-running';
       // Not started yet (the proof, the start gate): nothing runs on a node, so Cancel just ends the wait.
       if (answer === 'not-running' && !finished) abort.abort();
@@ -374,16 +418,33 @@ export class Controller implements vscode.Disposable {
     }
   }
 
-  /** Says what the runner answered, in the words it gave. */
-  private show(target: Target, verb: string, result: Result): void {
+  /** The notification's line: each node's latest progress, and the installer's long silence when there is one. */
+  private progressMessage(target: Target, installer: boolean): string {
+    const silence = installer && this.guard ? this.guard.progress(target).split('; ').filter((l) => l.startsWith('still running')) : [];
+    return [this.progress.summary(target), ...silence].filter(Boolean).join('; ') || 'starting…';
+  }
+
+  /**
+   * Says what the runner answered, in the words it gave, and what the journal gained since `from`
+   * (its length when the action started): a failure naming its nodes, the upgrade's completion.
+   */
+  private show(target: Target, request: RequestKind, result: Result, from?: number): void {
+    const verb = REQUEST_VERB[request];
+    const session = this.session;
+    const failed = session && from !== undefined ? failureNotice(session.journal.events, from, target) : undefined;
+    const complete = session && from !== undefined ? completionNotice(session.journal.events, from, session.cluster) : undefined;
+    const actions = { showLog: (node: string) => void this.showNodeLog(node), exportReport: () => void this.exportReport() };
+    if (complete) void showNotice(complete, actions);
     switch (result.kind) {
       case 'done':
+        if (failed) void showNotice(failed, actions);
         return;
       case 'proven':
         void vscode.window.showInformationMessage(`${describe(target)}: a fresh probe proved it (${result.evidence.join('; ')}). Your note is recorded beside the probe's result.`);
         return;
       case 'refused':
-        void vscode.window.showWarningMessage(`${describe(target)}: ${verb} refused: ${result.reasons.join('; ')}`);
+        if (session) void showNotice(refusalNotice(session.cluster, target, request, result.reasons), actions);
+        else void vscode.window.showWarningMessage(`${describe(target)}: ${verb} refused: ${result.reasons.join('; ')}`);
         return;
       case 'busy':
         void vscode.window.showInformationMessage(`${describe(target)}: not started: ${result.running}.`);
@@ -392,7 +453,8 @@ export class Controller implements vscode.Disposable {
         void vscode.window.showInformationMessage(result.reason);
         return;
       case 'error':
-        void vscode.window.showErrorMessage(`${describe(target)}: ${result.message}`);
+        if (failed) void showNotice(failed, actions);
+        else void vscode.window.showErrorMessage(`${describe(target)}: ${result.message}`);
         return;
     }
   }
@@ -447,7 +509,7 @@ export class Controller implements vscode.Disposable {
       validateInput: (v) => (v.trim() ? undefined : 'A reason is required.'),
     });
     if (reason === undefined) return;
-    this.show(r.target, 'Skip', await r.runner.skip(r.target, reason));
+    this.show(r.target, 'skip', await r.runner.skip(r.target, reason));
   }
 
   private async confirm(item: RunbookItem): Promise<void> {
@@ -462,13 +524,14 @@ export class Controller implements vscode.Disposable {
     });
     if (note === undefined) return;
     const abort = new AbortController();
+    const from = r.runner.session.journal.events.length;
     this.running.add(abort);
     try {
       const result = await vscode.window.withProgress(
         { location: { viewId: 'ucdUpgrade.runbook' }, title: `Confirm: ${describe(r.target)}` },
         () => r.runner.confirm(r.target, note, abort.signal),
       );
-      this.show(r.target, 'Confirm Manually', result);
+      this.show(r.target, 'confirm', result, from);
     } finally {
       this.running.delete(abort);
     }
@@ -488,7 +551,7 @@ export class Controller implements vscode.Disposable {
       },
     );
     if (!yes) return;
-    this.show(r.target, 'Reset', await r.runner.reset(r.target, 'reset from the tree'));
+    this.show(r.target, 'reset', await r.runner.reset(r.target, 'reset from the tree'));
   }
 }
 
@@ -500,3 +563,8 @@ function reportFileName(journalFile: string): string {
 }
 
 const INSTALLER_STEPS: ReadonlySet<string> = new Set(['installFirst', 'installOthers']);
+
+/** A Check is one round trip per node: its notification appears only when it takes longer than this. */
+const CHECK_SHOWN_AFTER_MS = 3_000;
+
+

@@ -245,18 +245,26 @@ describe('ucd-upgrade, the command line, on a real 3-node cluster', { skip, conc
     assert.equal(tc.processes().length, running, 'nothing was cancelled without the flag');
     await step(['run', '2', '--confirm', 'cancel-processes']);
     assert.deepEqual(tc.processes(), [], 'every running process was cancelled in UCD');
-    await step(['run', '3']);
+    // Where each node is, for the person watching: the upload's end, then the extraction.
+    const staged = await step(['run', '3']);
+    for (const n of tc.nodes) {
+      assert.match(staged.stderr, new RegExp(`^  \\[${n.name}\\] uploaded: 100% \\(.+\\) at .+/s in \\d+ s$`, 'm'), staged.stderr);
+      assert.match(staged.stderr, new RegExp(`^  \\[${n.name}\\] extracting the package on ${n.name}$`, 'm'));
+    }
     await step(['run', '4']);
     await step(['check', '5']);
     // Step 6 does not apply from this version: the runner says so, as a gate.
     const storage = await step(['run', '6'], 2);
     assert.match(storage.stderr, /network storage is not moved/);
-    await step(['run', '7']);
+    const installed = await step(['run', '7']);
     assert.equal(await version('ucd1'), target);
+    assert.match(installed.stderr, /^  \[ucd1\] installer: answered the NOTICE$/m, installed.stderr);
+    assert.match(installed.stderr, /^  \[ucd1\] installer: finished \(BUILD SUCCESSFUL\)$/m);
     await step(['run', '8']);
     await step(['run', '9']);
     await step(['run', '10']);
-    await step(['check', '11']);
+    const verified = await step(['check', '11']);
+    assert.match(verified.stderr, /^Upgrade complete: every node of \S+ is on [\d.]+; total time \d+ (s|min).*; outage \d+ (s|min).*until ucd1 was back online\)/m, verified.stderr);
     for (const n of tc.nodes) assert.equal(await version(n.name), target, `${n.name} on ${target}`);
     const status = await cli(['status', '--json']);
     expectExit(status, 0, 'status');

@@ -38,6 +38,8 @@ interface Rig {
   session: RunSession;
   handlers: HandlerTable;
   lines: string[];
+  /** Every progress report the steps gave, in order (ActionContext.progress). */
+  progress: { step: StepId; node: string; text: string }[];
   certs: UnknownCertificate[];
   pool: SshPool;
   ws: string;
@@ -72,12 +74,13 @@ function rig(tc: TestCluster, text: string, ws = fs.mkdtempSync(path.join(os.tmp
     startOthers: startHandlers('startOthers', online),
     verifyVersions: verifyVersionsHandlers(online),
   };
-  return { cluster, session: RunSession.open(cluster, ws), handlers, lines, certs, pool, ws };
+  return { cluster, session: RunSession.open(cluster, ws), handlers, lines, progress: [], certs, pool, ws };
 }
 
 function ctx(r: Rig, step: StepId, node?: string): ActionContext {
   const log: ActionLog = { info: (m) => r.lines.push(m), warn: (m) => r.lines.push(m), error: (m) => r.lines.push(m) };
-  return { cluster: r.cluster, session: r.session, target: node ? { step, node } : { step }, log, signal: new AbortController().signal };
+  const progress = (n: string, text: string) => void r.progress.push({ step, node: n, text });
+  return { cluster: r.cluster, session: r.session, target: node ? { step, node } : { step }, log, signal: new AbortController().signal, progress };
 }
 
 async function act(r: Rig, step: StepId, kind: 'run' | 'check', node?: string): Promise<void> {
@@ -197,6 +200,28 @@ describe('a whole HA upgrade through the core, on a real cluster', { skip, concu
     for (const n of tc.nodes) assert.deepEqual(await installedVersion(tc, n.name), { install: target, appdata: target });
     const lb = await tc.loadBalancer!.get('/');
     assert.match(lb.body, new RegExp(`v\\. ${target.replace(/\./g, '\\.')}`));
+
+    // Progress as a person reads it, from the real upload and the simulator's installer output.
+    const said = (step: StepId, node: string) => r.progress.filter((p) => p.step === step && p.node === node).map((p) => p.text);
+    for (const n of tc.nodes) {
+      const upload = said('package', n.name);
+      assert.ok(upload.some((t) => /^uploaded: 100% \(.+ of .+\) at .+\/s in \d+ s$/.test(t)), `${n.name}'s upload ends at 100%: ${upload.join(' | ')}`);
+      assert.ok(upload.includes(`extracting the package on ${n.name}`), upload.join(' | '));
+    }
+    const first = said('installFirst', 'ucd1');
+    assert.ok(first.includes('installer: answered the NOTICE'), first.join(' | '));
+    assert.ok(first.some((t) => /database schema (upgraded by this node|\(stopping)/.test(t.replace('upgrading the database schema', 'database schema'))), `ucd1 upgrades the schema: ${first.join(' | ')}`);
+    assert.ok(first.some((t) => t.includes('laying the new files')), first.join(' | '));
+    assert.equal(first.at(-1), 'installer: finished (BUILD SUCCESSFUL)', first.join(' | '));
+    for (const n of ['ucd2', 'ucd3']) {
+      const other = said('installOthers', n);
+      assert.ok(other.some((t) => t.includes('no database upgrade on this node')) && !other.some((t) => /schema/.test(t)), `${n}: ${other.join(' | ')}`);
+      assert.equal(other.at(-1), 'installer: finished (BUILD SUCCESSFUL)', other.join(' | '));
+    }
+    const start = said('startFirst', 'ucd1');
+    assert.ok(start[0]?.startsWith('starting the server on ucd1 ('), start.join(' | '));
+    // Whether the login page was up at the first look depends on the machine; every wait that was said is a countdown.
+    for (const t of start.slice(1)) assert.match(t, /^waiting for (an answer|the server process|port \d+|the login page( to show [\d.]+)?) on ucd1: \d+ s of 60 s$/);
 
     // The schema was upgraded exactly once.
     const schemaAfter = await tc.database!.schemaVersions();

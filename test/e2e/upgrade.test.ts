@@ -266,6 +266,12 @@ describe('the whole HA upgrade through the UI, on the 3-node demo cluster', { sk
     const desc = await act('verifyStopped', 'Check', /^failed/, {}, 'menu');
     assert.match(desc, /0\/3 nodes proven stopped, 3 failed/);
     for (const n of ['ucd1', 'ucd2', 'ucd3']) await nodeDescription(step, n, /failed.*pid \d+/);
+    // The failure is said where a person looks, naming every node and what to do next.
+    const failed = await w.waitUntil(() => w.notifications(), (ns) => ns.some((x) => /Step 5 .* failed on ucd1, ucd2, ucd3\./.test(x)), 'a notification that step 5 failed on ucd1, ucd2, ucd3');
+    const note = failed.find((x) => /Step 5 .* failed on/.test(x))!;
+    for (const n of ['ucd1', 'ucd2', 'ucd3']) assert.match(note, new RegExp(`${n}: Check failed: `), note);
+    assert.match(note, /Next: /, note);
+    assert.match(note, /Show Log/, 'the notification offers the node\'s log');
     const ws = await waitForWarnings('still-running on every node', (x) => ['ucd1', 'ucd2', 'ucd3'].every((n) => x.some((y) => y.code === 'still-running' && y.node === n)));
     assert.equal(ws[0].code, 'still-running', 'the most serious warning comes first');
   });
@@ -304,6 +310,11 @@ describe('the whole HA upgrade through the UI, on the 3-node demo cluster', { sk
   stage('step 11 Check: every node on the target version, in the tree, the webview and on disk', async (w, d) => {
     const desc = await act('verifyVersions', 'Check', /^passed/, {}, 'menu');
     assert.match(desc, /passed/);
+    // The end is said once, with the report's total time and outage window.
+    const time = '\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d [+-]\\d\\d:\\d\\d';
+    const complete = new RegExp(`Upgrade complete: every node of \\S+ is on ${target.replace(/\./g, '\\.')}; total time \\d+ (s|min)[^;]* \\(${time} → ${time}\\); outage \\d+ (s|min)[^(]* \\(${time} → ${time}, until ucd1 was back online\\)`);
+    const notes = await w.waitUntil(() => w.notifications(), (ns) => ns.some((x) => complete.test(x)), `a notification "Upgrade complete: … total time …; outage …"`);
+    assert.equal(notes.filter((x) => /Upgrade complete/.test(x)).length, 1, notes.join(' | '));
     for (const s of STEPS) {
       const text = await w.rowDescription(label(s.id));
       assert.match(text, /^(passed|not needed)\b/, `${label(s.id)}: ${text}`);

@@ -184,6 +184,20 @@ export function stepTimings(events: readonly JournalEvent[]): StepTiming[] {
   return [...by].map(([step, t]) => ({ step: step as StepTiming['step'], start: t.start, ...(t.open.size === 0 && t.end ? { end: t.end } : {}), actions: t.actions }));
 }
 
+export type RunTotal =
+  | { readonly kind: 'none' }
+  | { readonly kind: 'running'; readonly start: string }
+  | { readonly kind: 'over'; readonly start: string; readonly end: string };
+
+/** The run's total time: from the first step's start to the last result, once nothing runs. */
+export function runTotal(events: readonly JournalEvent[]): RunTotal {
+  const timings = stepTimings(events);
+  const start = timings.map((t) => t.start).sort()[0];
+  if (start === undefined) return { kind: 'none' };
+  const end = timings.every((t) => t.end) ? timings.map((t) => t.end!).sort().at(-1) : undefined;
+  return end ? { kind: 'over', start, end } : { kind: 'running', start };
+}
+
 const DOWN_STEPS: ReadonlySet<string> = new Set(['stop', 'verifyStopped']);
 const UP_STEPS: ReadonlySet<string> = new Set(['startFirst', 'startOthers']);
 
@@ -250,11 +264,10 @@ export function renderReport(input: ReportInput): string {
     : `in progress: ${open.length} step${open.length === 1 ? '' : 's'} open (next: step ${open[0].number}, ${mdText(open[0].def.title)})`;
 
   const timings = stepTimings(events);
-  const firstStart = timings.map((t) => t.start).sort()[0];
-  const lastEnd = timings.every((t) => t.end) ? timings.map((t) => t.end!).sort().at(-1) : undefined;
-  const total = firstStart === undefined ? 'no step was run'
-    : lastEnd ? `${duration(Date.parse(lastEnd) - Date.parse(firstStart))} (${at(firstStart)} → ${at(lastEnd)})`
-    : `still running since ${at(firstStart)}`;
+  const run = runTotal(events);
+  const total = run.kind === 'none' ? 'no step was run'
+    : run.kind === 'over' ? `${duration(Date.parse(run.end) - Date.parse(run.start))} (${at(run.start)} → ${at(run.end)})`
+    : `still running since ${at(run.start)}`;
   const outage = outageWindow(events, cluster.nodes.map((n) => n.name));
   const outageText = outage.kind === 'none' ? mdText(outage.why)
     : outage.kind === 'ongoing' ? `ONGOING since ${at(outage.since)} (every server down once ${mdText(outage.lastDown)} was proven stopped); no server is back yet`

@@ -2,6 +2,7 @@
 // pretending; later work fills this table.
 import type { Cluster } from '../cluster/types';
 import type { Target } from '../journal/events';
+import type { ProgressReporter } from './progress';
 import type { RunSession } from './session';
 import type { StepId } from './steps';
 
@@ -20,6 +21,8 @@ export interface ActionContext {
   readonly target: Target;
   readonly log: ActionLog;
   readonly signal: AbortSignal;
+  /** Where the action is on a node now, as a person reads it (progress.ts); not recorded. */
+  readonly progress?: ProgressReporter;
 }
 
 export type StepHandler = (ctx: ActionContext) => Promise<void>;

@@ -40,6 +40,8 @@ export interface RunnerOptions {
   /** Gate limits, read when each action starts (a setting may change in between). */
   readonly gates?: () => GateOptions;
   /** Roll back (steps/rollback.ts `rollBack` with the front end's deps); absent: not offered. */
+  /** Where each running action is on each node (ActionContext.progress), for the front end to show. */
+  readonly progress?: (target: Required<Target>, text: string) => void;
   readonly rollback?: (ctx: { cluster: Cluster; session: RunSession; log: ActionLog; signal: AbortSignal }) => Promise<RollbackOutcome>;
 }
 
@@ -283,7 +285,8 @@ export class Runner {
     // is an interruption: what the node did is not known, and Check tells.
     const judging = this.session.judgeFailures(this.keysOf(target), (t, evidence) => this.cutOff(t, signal, evidence));
     try {
-      await handler({ cluster: this.cluster, session: this.session, target, log: this.logOf(target), signal });
+      const progress = this.opts.progress;
+      await handler({ cluster: this.cluster, session: this.session, target, log: this.logOf(target), signal, ...(progress ? { progress: (node: string, text: string) => progress({ step: target.step, node }, text) } : {}) });
       return { kind: 'done' };
     } catch (e) {
       const message = (e as Error).message;

@@ -34,6 +34,7 @@ import { recordedStaging, STAGE_ROOT, StagedInstallerRefusal, verifyStagedInstal
 import { stillRunningLine, type GuardStop, type InstallerGuard } from './installerGuard';
 import type { StoppedOptions } from './stopped';
 import { connectionLostMessage, connectionRestoredMessage, LinkWatch } from '../remote/reconnect';
+import { InstallerPhases } from '../runbook/progress';
 import { InstallerHandle } from './installerHandle';
 import { DetachedInput, detachedSession, type InstallerSession } from './installerInput';
 import { pause } from './pause';
@@ -179,6 +180,7 @@ async function runGuidedPty(ctx: ActionContext, deps: InstallerDeps, node: Clust
   const ready = new Promise<void>((res) => (onReady = res));
   let backlog = '';
   let handedOver = false;
+  const phases = new InstallerPhases();
   const driver = new InstallerDriver({
     cluster: ctx.cluster,
     node,
@@ -187,6 +189,8 @@ async function runGuidedPty(ctx: ActionContext, deps: InstallerDeps, node: Clust
     ...(deps.quietMs !== undefined ? { quietMs: deps.quietMs } : {}),
     onEvent: (e) => {
       logEvent(ctx, node.name, e);
+      const phase = phases.next(e);
+      if (phase) ctx.progress?.(node.name, phase);
       if (e.type === 'answer') pty.write(e.text);
       if (e.type === 'unknownPrompt' && !handedOver) {
         handedOver = true;
@@ -222,6 +226,7 @@ async function runGuidedPty(ctx: ActionContext, deps: InstallerDeps, node: Clust
       return { kind: 'not-started', failures: decision.failures, hint: decision.hint };
     }
     ctx.log.info(`[${node.name}] starting the installer: ${decision.evidence}`);
+    ctx.progress?.(node.name, 'installer: started, every node proven stopped');
     pty.write(`${GO_LINE}\r`);
     const watch = deps.guard?.watch(ctx, node.name, id, { events: driver.events, stop: async () => (pty.close(), 'its terminal session was closed') });
     // No timer hangs up: a schema upgrade may take an hour, and stopping it halfway is the worst case.
@@ -373,6 +378,7 @@ async function followInstaller(ctx: ActionContext, deps: InstallerDeps, node: Cl
   let at = 0;
   let backlog = '';
   let session: ReturnType<typeof detachedSession> | undefined;
+  const phases = new InstallerPhases();
   const driver: InstallerDriver = new InstallerDriver({
     cluster: ctx.cluster,
     node,
@@ -383,6 +389,8 @@ async function followInstaller(ctx: ActionContext, deps: InstallerDeps, node: Cl
     onEvent: (e) => {
       logEvent(ctx, node.name, e);
       handle.observe(e);
+      const phase = phases.next(e);
+      if (phase) ctx.progress?.(node.name, phase);
       if (!guided) return;
       if (e.type === 'answer') {
         const offset = at;
@@ -509,6 +517,7 @@ function followedRan(ctx: ActionContext, node: ClusterNode, f: { end: FollowEnd;
       return { kind: 'not-started', failures: decision.failures, hint: decision.hint };
     }
     ctx.log.info(`[${node.name}] starting the installer: ${decision.evidence}`);
+    ctx.progress?.(node.name, 'installer: started, every node proven stopped');
     stdin?.end(`${GO_LINE}\n`);
     // The launch ends once the go line is at the gate; the installer is the node's from here.
     await launch.catch((e: unknown) => ctx.log.warn(`[${node.name}] the launch channel ended with ${(e as Error).message}; following the installer's log`));
@@ -533,6 +542,7 @@ async function installNode(ctx: ActionContext, deps: InstallerDeps, step: Instal
   }
   const cmd = installerCommand({ node, packageDir: layout.installerDir, fips: ctx.cluster.fips, mode: ctx.cluster.installerMode });
   const gate = startGate(ctx, deps, step, node.name, proof);
+  ctx.progress?.(node.name, 'installer: checking the proof that every node is stopped, then starting');
   const ran = cmd.os === 'windows' && ctx.cluster.installerMode === 'guided'
     ? await runGuidedPty(ctx, deps, node, t, gatedInstallerScript(cmd).text, gate, notice, id)
     : await runDetached(ctx, deps, node, t, cmd, layout, gate, id, notice);

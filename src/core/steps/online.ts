@@ -13,6 +13,7 @@ import { factsFromProbe } from '../status/fromProbe';
 import { fetchLoginPage } from '../ucd/loginPage';
 import { ASKED_AGAIN, WAITING_FOR_TRUST } from '../trust/waiting';
 import type { TlsTrust } from '../ucd/rest/tls';
+import { waitingText } from '../runbook/progress';
 import { loggedExec } from './loggedExec';
 import { maintenanceOff, type MaintenanceDeps } from './maintenance';
 import { controlCommand, serviceControl, systemctlFailure } from './systemd';
@@ -28,7 +29,8 @@ export interface OnlineDeps {
 
 export type Online =
   | { readonly ok: true; readonly evidence: string[]; readonly facts: NodeFacts }
-  | { readonly ok: false; readonly why: string; readonly hint: string; readonly facts: NodeFacts; readonly untrusted?: true };
+  /** `waitingFor`: what a start waits on now, in the words of its countdown ("the login page"). */
+  | { readonly ok: false; readonly why: string; readonly hint: string; readonly facts: NodeFacts; readonly untrusted?: true; readonly waitingFor?: string };
 
 export function nodeUrl(node: ClusterNode): string {
   const host = node.host.includes(':') ? `[${node.host}]` : node.host;
@@ -39,21 +41,21 @@ export function nodeUrl(node: ClusterNode): string {
 export async function onlineAt(ctx: Pick<ActionContext, 'cluster' | 'signal'>, deps: Pick<OnlineDeps, 'transportFor' | 'trust'>, node: ClusterNode, version: string): Promise<Online> {
   const { probe } = await probeNode(() => deps.transportFor(node, 'root'), node, { appdataDir: ctx.cluster.sharedAppdata, signal: ctx.signal });
   const facts = factsFromProbe(probe);
-  if (probe.kind === 'failed') return { ok: false, why: probe.message, hint: probe.hint, facts };
+  if (probe.kind === 'failed') return { ok: false, why: probe.message, hint: probe.hint, facts, waitingFor: 'an answer' };
   if (probe.kind === 'unsupported') return { ok: false, why: `${node.name}: ${probe.reason}`, hint: 'Check the node by hand, then Confirm Manually.', facts };
   const server = probe.processes.kind === 'ok' ? probe.processes.servers[0] : undefined;
-  if (!server) return { ok: false, why: 'no server process of this install', hint: 'Look at var/log/deployserver.out on the node.', facts };
+  if (!server) return { ok: false, why: 'no server process of this install', hint: 'Look at var/log/deployserver.out on the node.', facts, waitingFor: 'the server process' };
   const listening = facts.listening?.includes(node.httpsPort);
-  if (!listening) return { ok: false, why: `server process ${server.pid} runs, :${node.httpsPort} not listening yet`, hint: 'The server may still be starting; look at var/log/deployserver.out.', facts };
+  if (!listening) return { ok: false, why: `server process ${server.pid} runs, :${node.httpsPort} not listening yet`, hint: 'The server may still be starting; look at var/log/deployserver.out.', facts, waitingFor: `port ${node.httpsPort}` };
   const page = await fetchLoginPage(nodeUrl(node), deps.trust, { signal: ctx.signal });
   // A certificate not accepted yet is no fault of the node: the step waits for trust, and the next Run asks again.
   if (!page.ok && page.kind === 'tls-declined') {
     return { ok: false, untrusted: true, why: `${WAITING_FOR_TRUST}: the certificate of ${node.name}:${node.httpsPort} was not accepted, so its login page was not read`, hint: `The server was started. Compare the fingerprint with ${node.name}'s certificate (openssl x509 -fingerprint -sha256 on the node). ${ASKED_AGAIN}`, facts };
   }
-  if (!page.ok) return { ok: false, why: `login page: ${page.error}`, hint: page.hint, facts };
+  if (!page.ok) return { ok: false, why: `login page: ${page.error}`, hint: page.hint, facts, waitingFor: 'the login page' };
   const withWeb: NodeFacts = { ...facts, ...(page.version ? { webVersion: page.version } : {}) };
   if (page.version !== version) {
-    return { ok: false, why: `login page shows ${page.version ? `v. ${page.version}` : 'no version'} (HTTP ${page.status}), expected ${version}`, hint: 'The server may still be starting, or this node was not upgraded.', facts: withWeb };
+    return { ok: false, why: `login page shows ${page.version ? `v. ${page.version}` : 'no version'} (HTTP ${page.status}), expected ${version}`, hint: 'The server may still be starting, or this node was not upgraded.', facts: withWeb, waitingFor: `the login page to show ${version}` };
   }
   return { ok: true, evidence: [`server process ${server.pid}`, `listening on :${node.httpsPort}`, `login page v. ${page.version}`], facts: withWeb };
 }
@@ -117,6 +119,7 @@ async function startNode(ctx: ActionContext, deps: OnlineDeps, step: StepId, nod
     const t = await deps.transportFor(node, control.kind === 'systemctl' ? 'root' : 'owner');
     // The cluster file's service command runs as the user wrote it: that is its purpose.
     ctx.log.info(`${tag} start (${control.why})`);
+    ctx.progress?.(node.name, `starting the server on ${node.name} (${control.kind === 'systemctl' ? `systemctl start ${control.unit}` : 'start command'})`);
     const r = await loggedExec(t, controlCommand(control, 'start'), ctx.log, { timeoutMs: 5 * 60_000, signal: ctx.signal });
     const how = control.kind === 'systemctl' ? `systemctl start ${control.unit}` : 'start command';
     if (r.code !== 0) {
@@ -124,10 +127,13 @@ async function startNode(ctx: ActionContext, deps: OnlineDeps, step: StepId, nod
       ctx.session.finish(id, target, 'run', 'failed', [...unmasked.lines, f?.message ?? `${how} exited ${r.code ?? r.signal}`], f?.hint ?? 'Read its output in the log and var/log/deployserver.out on the node.');
       return;
     }
-    const deadline = Date.now() + (deps.startTimeoutMs ?? 10 * 60_000);
+    const limitMs = deps.startTimeoutMs ?? 10 * 60_000;
+    const since = Date.now();
+    const deadline = since + limitMs;
     let last = '';
     for (;;) {
       const o = await onlineAt(ctx, deps, node, ctx.cluster.targetVersion);
+      if (!o.ok) ctx.progress?.(node.name, waitingText(o.waitingFor ?? 'the server to come online', node.name, Date.now() - since, limitMs));
       if (o.ok) {
         ctx.log.info(`${tag} online: ${o.evidence.join(', ')}`);
         ctx.session.finish(id, target, 'run', 'passed', [...o.evidence, `started with ${how}`, ...unmasked.lines], undefined, o.facts);

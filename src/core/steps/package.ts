@@ -19,6 +19,7 @@ import { RemoteError, type Transport } from '../remote/transport';
 import type { StagedPackage } from '../status/facts';
 import { loggedExec } from './loggedExec';
 import { formatBytes, formatProgress, UploadMeter, type UploadProgress } from './uploadProgress';
+import { uploadText } from '../runbook/progress';
 
 export const INSTALLER_FOLDER = 'ibm-ucd-install';
 /** Under the SSH user's home on each node. */
@@ -385,11 +386,13 @@ async function prepareNode(ctx: ActionContext, deps: PackageDeps, t: Transport, 
       onProgress: (sent) => {
         const { progress, report } = meter.update(sent);
         deps.onUploadProgress?.(node.name, progress);
+        ctx.progress?.(node.name, uploadText(progress));
         if (report) log.info(`[${t.label}] upload ${formatProgress(progress)}`);
       },
     });
   }
   if (layout.archive) {
+    ctx.progress?.(node.name, `sha256 of the archive on ${node.name}`);
     const r = await loggedExec(t, hashScript(layout, layout.archive).text, log, { describe: `sha256 of ${layout.archive}`, signal, timeoutMs: 30 * 60_000 });
     const why = refusal(r.stdout);
     if (why) throw new StepFailure(`refused on ${node.name}: ${why}`, REFUSED_HINT);
@@ -401,6 +404,7 @@ async function prepareNode(ctx: ActionContext, deps: PackageDeps, t: Transport, 
       log.info(`[${t.label}] ${layout.archive}: sha256 ${h}, the same as ${local}`);
     } else log.info(`[${t.label}] ${layout.archive}: sha256 ${h}`);
     archiveSha256 = h;
+    ctx.progress?.(node.name, `extracting the package on ${node.name}`);
     const x = await loggedExec(t, extractScript(layout, layout.archive).text, log, { describe: `extract ${layout.archive} in ${layout.stage}`, signal, timeoutMs: 30 * 60_000 });
     const refused = refusal(x.stdout);
     if (refused) throw new StepFailure(`refused on ${node.name}: ${refused}`, REFUSED_HINT);
