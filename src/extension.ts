@@ -39,7 +39,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   const guard = editorGuard(pool, sudoPasswords);
   const handlers = buildHandlers({ context, pool, tls, cluster: loaded, sudoPasswords, guard });
   const rollback = buildRollback({ dialogs: editorDialogs, transportFor: transportFor(pool), local: () => new LocalTransport(), trust: tls, sudoPasswords });
-  const ctl = new Controller(context.extensionUri, clusterFile, log, handlers, runLog, rollback, guard);
+  const ctl = new Controller(context.extensionUri, clusterFile, log, handlers, runLog, rollback, guard, () => pool.options.hostKeys.userFiles);
   controller = ctl;
   context.subscriptions.push(clusterFile, ctl, ...ctl.registerCommands());
   context.subscriptions.push(...registerRollback({ log, runner: () => ctl.runbookRunner, session: () => ctl.runSession }));

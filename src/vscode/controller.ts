@@ -10,6 +10,8 @@ import { renderReport } from '../core/journal/report';
 import type { RunLog } from '../core/journal/transcript';
 import type { HandlerTable } from '../core/runbook/actions';
 import { describeOwner } from '../core/journal/owner';
+import { inPlainWords } from '../core/remote/errorWords';
+import { terminalExitMessage, terminalSshArgs } from '../core/remote/terminalSsh';
 import { WindowClosing } from '../core/runbook/cutOff';
 import type { GateOptions } from '../core/runbook/gates';
 import { describeTarget, Runner, type Result, type RunnerOptions } from '../core/runbook/runner';
@@ -18,6 +20,7 @@ import { targetKey } from '../core/runbook/state';
 import { clusterStatus } from '../core/status/clusterStatus';
 import { ClusterFile, type ClusterFileState } from './clusterFile';
 import { confirmDestructive } from './dialogs';
+import { showStepExplanation } from './explainStep';
 import { showTranscript } from './log';
 import { updateRollbackContext } from './rollback';
 import type { InstallerGuard } from '../core/steps/installerGuard';
@@ -50,6 +53,8 @@ export class Controller implements vscode.Disposable {
     private readonly rollback?: RunnerOptions['rollback'],
     /** Answers the installer notification's Cancel: the core asks first (installerGuard.ts). */
     private readonly guard?: InstallerGuard,
+    /** The known_hosts files the extension verifies host keys against: the node terminal's ssh trusts the same. */
+    private readonly knownHostsFiles: () => readonly string[] = () => [],
   ) {
     this.statusPanel = new StatusPanel(extensionUri, {
       checkNode: (node) => {
@@ -116,6 +121,7 @@ export class Controller implements vscode.Disposable {
       reg('ucdUpgrade.skip', (item: RunbookItem) => this.skip(item)),
       reg('ucdUpgrade.confirm', (item: RunbookItem) => this.confirm(item)),
       reg('ucdUpgrade.reset', (item: RunbookItem) => this.reset(item)),
+      reg('ucdUpgrade.explainStep', (item?: RunbookItem) => showStepExplanation(item)),
     ];
   }
 
@@ -269,11 +275,18 @@ export class Controller implements vscode.Disposable {
     const name = node ?? (await vscode.window.showQuickPick(cluster.nodes.map((n) => n.name), { title: 'Open a terminal on which node?' }));
     const n = cluster.nodes.find((x) => x.name === name);
     if (!n) return;
-    const args = ['-p', String(n.sshPort)];
-    if (n.identityFile) args.push('-i', n.identityFile);
-    const dest = n.sshAlias ?? n.host;
-    args.push(n.user && !n.sshAlias ? `${n.user}@${dest}` : dest);
-    vscode.window.createTerminal({ name: `UCD ${n.name}`, shellPath: 'ssh', shellArgs: args, iconPath: new vscode.ThemeIcon('server') }).show();
+    const terminal = vscode.window.createTerminal({ name: `UCD ${n.name}`, shellPath: 'ssh', shellArgs: terminalSshArgs(n, this.knownHostsFiles()), iconPath: new vscode.ThemeIcon('server') });
+    const closed = vscode.window.onDidCloseTerminal((t) => {
+      if (t !== terminal) return;
+      closed.dispose();
+      const message = terminalExitMessage(n, t.exitStatus?.code);
+      if (message) {
+        this.log.warn(message);
+        void vscode.window.showWarningMessage(`UCD Upgrade: ${message}`);
+      }
+    });
+    this.disposables.push(closed);
+    terminal.show();
   }
 
   /** The node's transcript on disk (every window's lines about it in this run), in the main editor area. */
@@ -389,7 +402,7 @@ export class Controller implements vscode.Disposable {
         void vscode.window.showInformationMessage(result.reason);
         return;
       case 'error':
-        void vscode.window.showErrorMessage(`${describe(target)}: ${result.message}`);
+        void vscode.window.showErrorMessage(`${describe(target)}: ${inPlainWords(result.message, target.node)}`);
         return;
     }
   }
