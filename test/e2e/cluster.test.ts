@@ -8,16 +8,13 @@ import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Browser } from 'playwright-core';
 import { STEPS } from '../../src/core/runbook/steps';
+import { label } from './labels';
 import { clusterPrerequisites, startCluster, type TestCluster } from '../cluster/harness';
 import { CodeServer, findPrerequisites, launchChromium, SCREENSHOTS } from './harness';
 import { Workbench } from './workbench';
 
 const pre = findPrerequisites();
 const skip = !pre.ok ? pre.reason : clusterPrerequisites() ?? false;
-const label = (id: string) => {
-  const i = STEPS.findIndex((s) => s.id === id);
-  return `${i + 1}. ${STEPS[i].title}`;
-};
 
 async function waitFor(cond: () => Promise<boolean>, what: string, timeoutMs = 30_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;

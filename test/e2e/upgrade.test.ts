@@ -13,16 +13,13 @@ import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Browser } from 'playwright-core';
 import { STEPS, type StepId } from '../../src/core/runbook/steps';
+import { label, LABELS } from './labels';
 import { demoPrerequisites, startDemo, type Demo } from '../demo/demo';
 import { EXTENSION_ID, findPrerequisites, grepFixed, launchChromium, REPO_ROOT, SCREENSHOTS } from './harness';
 import { dialogButton, Workbench, type Dialog, type QuickInput, type StatusWarningRow } from './workbench';
 
 const pre = findPrerequisites();
 const skip = demoPrerequisites() ?? (pre.ok ? false : pre.reason);
-const label = (id: StepId) => {
-  const i = STEPS.findIndex((s) => s.id === id);
-  return `${i + 1}. ${STEPS[i].title}`;
-};
 
 /** Every question the extension asked during the run, in order, as the user saw it. */
 type Asked = { readonly step: string } & ({ readonly kind: 'dialog'; readonly dialog: Dialog; readonly answer: string } | { readonly kind: 'quick'; readonly input: QuickInput });
@@ -182,7 +179,7 @@ describe('the whole HA upgrade through the UI, on the 3-node demo cluster', { sk
 
   stage('the runbook shows 11 steps, and the status webview warns that no backup is recorded', async (w) => {
     await w.openView('UCD Upgrade');
-    assert.deepEqual(await w.waitForTopLevelRows(STEPS.length), STEPS.map((s, i) => `${i + 1}. ${s.title}`));
+    assert.deepEqual(await w.waitForTopLevelRows(STEPS.length), LABELS);
     await w.runCommand('UCD Upgrade: Show Cluster Status');
     let ws: StatusWarningRow[] = [];
     // Answering, should the webview's first look at the nodes ask for the key's passphrase.
