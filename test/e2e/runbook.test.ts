@@ -109,6 +109,7 @@ describe('the runbook in a real VS Code (code-server + Chromium)', () => {
     assert.ok(refusals[0]!.reasons!.some((r) => r.includes(gate)), `the journal's refusal holds "${gate}": ${JSON.stringify(refusals[0])}`);
     assert.match(await wb.rowDescription(step), /^blocked: /, 'the step is still blocked: nothing ran');
     // The README's picture of a blocked step explaining itself, at the default sidebar width.
+    await wb.expandNotifications();
     await wb.screenshot(path.join(SCREENSHOTS, 'blocked-run.png'));
   });
 

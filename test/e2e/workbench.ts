@@ -25,6 +25,7 @@ const SEL = {
   markersPanel: '.markers-panel',
   markerRow: '.markers-panel .monaco-list-row',
   notificationToast: '.notifications-toasts .notification-toast',
+  notificationExpand: '.action-label.codicon-notifications-expand',
   editorTab: (name: string) => `.tabs-container .tab[aria-label^="${name}"]`,
   activeEditor: '.editor-group-container.active .monaco-editor',
   sidebar: '#workbench\\.parts\\.sidebar',
@@ -545,6 +546,16 @@ export class Workbench {
   /** An action in the sidebar view's title bar, by its label (shown only while its when-clause holds). */
   viewTitleAction(label: string): Locator {
     return this.page.locator(SEL.viewTitleAction(label));
+  }
+
+  /** Opens each toast's full text (a long message shows one line until expanded), for a screenshot that reads it. */
+  async expandNotifications(): Promise<void> {
+    for (const toast of await this.page.locator(SEL.notificationToast).all()) {
+      await toast.hover();
+      const expand = toast.locator(SEL.notificationExpand);
+      if (await expand.count()) await expand.first().click();
+    }
+    await this.page.locator(`${SEL.notificationToast} ${SEL.notificationExpand}`).waitFor({ state: 'detached', timeout: 5_000 });
   }
 
   async notifications(): Promise<string[]> {
