@@ -4,6 +4,7 @@ import * as vscode from 'vscode';
 import type { ClusterProblem } from '../core/cluster/types';
 import { nodeDescription, offersRun, stepDescription, stepLabel, STATE_WORD } from '../core/runbook/rowText';
 import type { Actions, DisplayState, NodeView, StepView } from '../core/runbook/view';
+import { changedRows, type RowShape } from './rowChanges';
 
 export type RunbookItem =
   | { readonly kind: 'problems'; readonly problems: readonly ClusterProblem[] }
@@ -48,28 +49,67 @@ function contextValue(kind: string, state: DisplayState, actions: Actions, hasLo
   return tokens.join(' ');
 }
 
+/**
+ * The tree keeps one object per row for as long as the row exists and tells VS Code only about
+ * rows whose rendering changed. A full refresh re-renders every row, and VS Code then rebuilds each
+ * row's inline buttons: a Run clicked as the view refreshes for an unrelated reason (another
+ * step's result, the freshness tick) reaches a button that is already gone and does nothing.
+ */
 export class RunbookTree implements vscode.TreeDataProvider<RunbookItem> {
-  private readonly emitter = new vscode.EventEmitter<RunbookItem | undefined>();
+  private readonly emitter = new vscode.EventEmitter<RunbookItem | RunbookItem[] | undefined>();
   readonly onDidChangeTreeData = this.emitter.event;
   private model: TreeModel = { kind: 'empty' };
+  /** Row key → the row's object (handed to VS Code, so kept) and its rendering. */
+  private rows = new Map<string, { item: RunbookItem; rendered: vscode.TreeItem }>();
+  private shape: RowShape = [];
+  private signatures = new Map<string, string>();
 
   update(model: TreeModel): void {
     this.model = model;
-    this.emitter.fire(undefined);
+    const next = new Map<string, { item: RunbookItem; rendered: vscode.TreeItem }>();
+    const shape: [string, string | undefined][] = [];
+    const signatures = new Map<string, string>();
+    const add = (key: string, parent: string | undefined, fresh: RunbookItem) => {
+      // The old object, given the new content: VS Code knows rows by object, the commands read it.
+      const item = Object.assign(this.rows.get(key)?.item ?? {}, fresh) as RunbookItem;
+      const rendered = this.render(item);
+      next.set(key, { item, rendered });
+      shape.push([key, parent]);
+      signatures.set(key, signature(rendered));
+    };
+    for (const top of this.topItems()) {
+      const key = rowKey(top);
+      add(key, undefined, top);
+      if (top.kind === 'step') for (const node of top.step.nodes) add(rowKey({ kind: 'node', step: top.step, node }), key, { kind: 'node', step: top.step, node });
+    }
+    const change = changedRows(this.shape, this.signatures, shape, signatures);
+    this.rows = next;
+    this.shape = shape;
+    this.signatures = signatures;
+    if (change === 'all') this.emitter.fire(undefined);
+    else if (change.length) this.emitter.fire(change.map((k) => next.get(k)!.item));
   }
 
-  getChildren(element?: RunbookItem): RunbookItem[] {
+  private topItems(): RunbookItem[] {
     const m = this.model;
-    if (!element) {
-      if (m.kind === 'problems') return [{ kind: 'problems', problems: m.problems }];
-      if (m.kind === 'runbook') return m.steps.map((step) => ({ kind: 'step', step }));
-      return [];
-    }
-    if (element.kind === 'step') return element.step.nodes.map((node) => ({ kind: 'node', step: element.step, node }));
+    if (m.kind === 'problems') return [{ kind: 'problems', problems: m.problems }];
+    if (m.kind === 'runbook') return m.steps.map((step) => ({ kind: 'step', step }));
     return [];
   }
 
+  getChildren(element?: RunbookItem): RunbookItem[] {
+    const parent = element ? rowKey(element) : undefined;
+    return this.shape.filter(([, p]) => p === parent).flatMap(([k]) => {
+      const row = this.rows.get(k);
+      return row ? [row.item] : [];
+    });
+  }
+
   getTreeItem(item: RunbookItem): vscode.TreeItem {
+    return this.rows.get(rowKey(item))?.rendered ?? this.render(item);
+  }
+
+  private render(item: RunbookItem): vscode.TreeItem {
     const hasLog = this.model.kind === 'runbook' ? this.model.hasLog : new Set<string>();
     if (item.kind === 'problems') {
       const n = item.problems.length;
@@ -116,6 +156,20 @@ export class RunbookTree implements vscode.TreeDataProvider<RunbookItem> {
   getParent(item: RunbookItem): RunbookItem | undefined {
     return item.kind === 'node' ? { kind: 'step', step: item.step } : undefined;
   }
+}
+
+function rowKey(item: RunbookItem): string {
+  if (item.kind === 'problems') return 'problems';
+  return item.kind === 'step' ? item.step.def.id : `${item.step.def.id}@${item.node.node}`;
+}
+
+/** Everything VS Code draws of a row; equal signatures draw the same row. */
+function signature(t: vscode.TreeItem): string {
+  // ThemeIcon and ThemeColor are plain objects underneath: their JSON names icon and colour.
+  const icon = JSON.stringify(t.iconPath);
+  const tooltip = t.tooltip instanceof vscode.MarkdownString ? t.tooltip.value : t.tooltip;
+  const label = typeof t.label === 'string' ? t.label : t.label?.label;
+  return JSON.stringify([label, t.description, icon, tooltip, t.contextValue, t.collapsibleState, t.command?.command, t.accessibilityInformation?.label]);
 }
 
 function stepTooltip(s: StepView): vscode.MarkdownString {

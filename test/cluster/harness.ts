@@ -512,6 +512,10 @@ async function cleanLeftovers(names: Names, extraStateDir?: string): Promise<voi
         /* in use */
       }
     }
+    // The test user's password and the service user were set up for serviceUser clusters only.
+    if (host.sudoPassword) await run('usermod', ['-p', '*', TEST_USER], { allowFail: true });
+    fs.rmSync(SUDO_PASSWORD_FILE, { force: true });
+    for (const user of host.createdUsers ?? []) if (user !== TEST_USER) await run('userdel', ['--remove', user], { allowFail: true });
     fs.rmSync(HOST_RECORD, { force: true });
   }
 }
@@ -556,7 +560,10 @@ async function stopHostDaemons(stateDir: string): Promise<void> {
 }
 
 /** What the harness added to the host outside any instance's names (/run/netns). */
-interface HostRecord { createdNetnsMount: boolean; }
+/** What the harness changed on the host itself, undone by the last instance to stop. */
+interface HostRecord { createdNetnsMount: boolean; createdUsers?: string[]; sudoPassword?: boolean; }
+/** The SSH user's sudo password, one for all serviceUser instances at once (it is one host user). */
+const SUDO_PASSWORD_FILE = '/run/ucdt-sudo-password';
 const HOST_RECORD = '/run/ucdt-host.json';
 
 function readHostRecord(): HostRecord {
@@ -636,6 +643,9 @@ async function ensureUser(user: string): Promise<UserInfo> {
   if (r.code !== 0) {
     // '*' rather than a locked '!' password: no password works, but key logins are allowed.
     await run('useradd', ['--create-home', '--shell', '/bin/bash', '--password', '*', user]);
+    const host = readHostRecord();
+    host.createdUsers = [...new Set([...(host.createdUsers ?? []), user])];
+    fs.writeFileSync(HOST_RECORD, `${JSON.stringify(host)}\n`);
     r = await run('getent', ['passwd', user]);
   }
   const f = r.stdout.trim().split(':');
@@ -733,9 +743,16 @@ export async function startCluster(opts: StartOptions = {}): Promise<TestCluster
       const passwordFile = path.join(stateDir, 'sudo-password');
       desc.service = { user: SERVICE_USER, ...owner, sudoers, passwordFile };
       writeDescription(); // the drop-in below is removed by any later stop
-      const password = `${crypto.randomBytes(12).toString('base64url')}-Sudo`;
+      // Another instance's sudo password is the same host user's: reuse it, so neither breaks the other.
+      let password = fs.existsSync(SUDO_PASSWORD_FILE) ? fs.readFileSync(SUDO_PASSWORD_FILE, 'utf8').trim() : '';
+      if (!password) {
+        password = `${crypto.randomBytes(12).toString('base64url')}-Sudo`;
+        fs.writeFileSync(SUDO_PASSWORD_FILE, `${password}\n`, { mode: 0o600 });
+        const host = readHostRecord();
+        fs.writeFileSync(HOST_RECORD, `${JSON.stringify({ ...host, sudoPassword: true })}\n`);
+        await run('chpasswd', [], { input: `${TEST_USER}:${password}\n` });
+      }
       fs.writeFileSync(passwordFile, `${password}\n`, { mode: 0o600 });
-      await run('chpasswd', [], { input: `${TEST_USER}:${password}\n` });
       const rule = `# test cluster ${names.instance} (test/cluster/harness.ts): removed at its stop\n${TEST_USER} ALL=(root,${SERVICE_USER}) ALL\n`;
       const tmp = `${sudoers}.tmp`;
       fs.writeFileSync(tmp, rule, { mode: 0o440 });

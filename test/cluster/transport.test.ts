@@ -710,6 +710,25 @@ describe('SSH transport against an sshd that allows fewer sessions (MaxSessions 
     });
   }
 
+  test('under MaxSessions 1, uploads and commands side by side all succeed: the SFTP channel takes a slot, a refused open waits, and the slot is held until the channel closed', async () => {
+    const sshd = await startSshd({ maxSessions: 1 });
+    const r = rig(sshd, 'once', { maxChannels: 1 });
+    const t = r.pool.transport(target(sshd));
+    const local = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'ucd-up-')), 'pkg.zip');
+    fs.writeFileSync(local, Buffer.alloc(256 * 1024, 3));
+    try {
+      for (let i = 0; i < 8; i++) {
+        const [, after] = await Promise.all([t.upload(local, path.join(sshd.dir, `up-${i}.zip`)), t.exec('echo after')]);
+        assert.equal(after.stdout, 'after\n');
+      }
+      // A slot freed while its channel was still open shows as the pool learning a lower limit.
+      assert.ok(!r.log.some((l) => /now at most/.test(l)), `the pool learned a lower limit than it was given:\n${r.log.join('\n')}`);
+    } finally {
+      await r.pool.closeAll();
+      await sshd.stop();
+    }
+  });
+
   test('under MaxSessions 2, a cancelled command is killed on the channel kept for kills while others queue', async () => {
     const sshd = await startSshd({ maxSessions: 2 });
     const r = rig(sshd, 'once');

@@ -206,6 +206,31 @@ describe('the runbook in a real VS Code (code-server + Chromium)', () => {
     await wb.screenshot(path.join(SCREENSHOTS, 'runbook-tree.png'));
   });
 
+  e2e('a change to one step re-renders that row only: the buttons of unchanged rows stay under the mouse', async () => {
+    const wb = await openWorkbench(copyFixture('three-nodes'));
+    const labels = await wb.waitForTopLevelRows(STEPS.length);
+    const backup = stepLabel('backup');
+    await waitFor(() => wb.offers(stepLabel('package'), 'Run'), `the Run button on "${stepLabel('package')}"`);
+    // Each row's description and its first inline button as the DOM holds them now.
+    const seen = async () => Promise.all(labels.map(async (label) => {
+      const button = wb.row(label).first().locator('.actions .action-label').first();
+      return { label, description: await wb.rowDescription(label), button: (await button.count()) ? await button.elementHandle() : null };
+    }));
+    const before = await seen();
+    assert.ok(before.filter((r) => r.label !== backup && r.button).length >= 2, `rows with inline buttons: ${JSON.stringify(before.map((r) => [r.label, !!r.button]))}`);
+
+    await wb.contextMenu(backup, 'Skip…');
+    await wb.answerInputBox('taken by the DBA team');
+    await waitFor(async () => /^skipped/.test(await wb.rowDescription(backup)), `"${backup}" described as skipped`);
+
+    const after = await seen();
+    const kept = before.filter((r, i) => r.button && r.label !== backup && r.description === after[i].description);
+    assert.ok(kept.length >= 2, `rows that did not change: ${kept.map((r) => r.label).join(', ') || 'none'}`);
+    for (const r of kept) {
+      assert.equal(await r.button!.evaluate((el) => el.isConnected), true, `the inline button of "${r.label}" (unchanged: "${r.description}") was rebuilt by a change to step 1`);
+    }
+  });
+
   e2e('with no cluster file the welcome view offers Create cluster file, which writes one', async () => {
     const ws = emptyWorkspace();
     const file = path.join(ws, 'ucd-cluster.json');

@@ -121,3 +121,18 @@ test('the machine-wide known_hosts is read too: its keys, its @revoked lines, an
   assert.ok(log.some((l) => /1 @cert-authority line\(s\) cover ucd3\.example\.com; host certificates are not checked/.test(l)), log.join('\n'));
 });
 
+
+test('a known hosts file that cannot be read: refused before asking, naming the file, the node and what to do', async () => {
+  const sub = fs.mkdtempSync(path.join(dir, 'case-'));
+  const unreadable = path.join(sub, 'known_hosts'); // a directory: EISDIR even for root
+  fs.mkdirSync(unreadable);
+  const asked: HostKeyQuestion[] = [];
+  const p = new HostKeyPolicy({ knownHostsFiles: [unreadable], globalKnownHostsFiles: [], storeFile: path.join(sub, 'store'), prompt: async (q) => (asked.push(q), 'always') });
+  const err = await p.verify('ucd2', '10.0.0.2', 22, keys.a!.blob).then(() => assert.fail('connected without reading a known hosts file'), (e: unknown) => e);
+  assert.ok(err instanceof RemoteError, String(err));
+  assert.equal(err.node, 'ucd2');
+  assert.match(err.message, new RegExp(`^Cannot read the known hosts file ${unreadable.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')} \\(EISDIR\\).*ucd2 \\(10\\.0\\.0\\.2:22\\).*Nothing was sent to ucd2\\.$`));
+  assert.match(err.hint ?? '', /readable/);
+  assert.equal(asked.length, 0, 'the person was not asked to accept a key the file may refuse');
+  assert.equal(fs.existsSync(path.join(sub, 'store')), false);
+});

@@ -89,7 +89,7 @@ export class HostKeyPolicy {
     return [...this.opts.knownHostsFiles, this.opts.storeFile];
   }
 
-  async lookup(host: string, port: number): Promise<KnownHostsLookup> {
+  async lookup(host: string, port: number, node = host): Promise<KnownHostsLookup> {
     const files = [...this.opts.knownHostsFiles, ...(this.opts.globalKnownHostsFiles ?? GLOBAL_KNOWN_HOSTS_FILES), this.opts.storeFile];
     const entries: KnownHostEntry[] = [];
     let ignoredCertAuthorities = 0;
@@ -98,8 +98,15 @@ export class HostKeyPolicy {
       try {
         text = await fs.readFile(file, 'utf8');
       } catch (e) {
-        if ((e as NodeJS.ErrnoException).code === 'ENOENT') continue;
-        throw e;
+        const code = (e as NodeJS.ErrnoException).code;
+        if (code === 'ENOENT') continue;
+        // Fail closed: the file may hold this host's key, or a @revoked line for the one presented.
+        throw new RemoteError(
+          'protocol',
+          node,
+          `Cannot read the known hosts file ${file} (${code ?? (e as Error).message}), so the host key of ${node} (${host}:${port}) cannot be checked against it. Nothing was sent to ${node}.`,
+          `Make ${file} a file readable by the user running this (ls -l ${shQuote(file)}), or take it out of the known hosts files (UserKnownHostsFile in ~/.ssh/config); then run the step again.`,
+        );
       }
       const parsed = parseKnownHosts(text, file);
       for (const bad of parsed.badLines) this.opts.log?.(`known hosts: ${file} line ${bad.line} ignored: ${bad.reason}`);
@@ -117,7 +124,7 @@ export class HostKeyPolicy {
 
   /** Resolves when the key may be used; throws a RemoteError when it must not. */
   async verify(node: string, host: string, port: number, presented: Buffer): Promise<HostKeyVerdict> {
-    const lookup = await this.lookup(host, port);
+    const lookup = await this.lookup(host, port, node);
     const judgement = judgeHostKey(lookup, presented);
     const fp = fingerprintSha256(presented);
     const type = keyTypeOfBlob(presented) ?? 'unknown';

@@ -703,78 +703,91 @@ export class SshTransport implements Transport {
     const total = (await fs.promises.stat(localPath)).size;
     const stallMs = Math.min(Math.max(options.stallTimeoutMs ?? DEFAULT_UPLOAD_STALL_MS, 1), MAX_TIMER_MS);
     const conn = await this.connection(options.signal);
-    const release = await conn.slots.acquire(options.signal);
     const name = path.basename(localPath);
-    try {
-      await new Promise<void>((res, rej) => {
-        let sftp: import('ssh2').SFTPWrapper | undefined;
-        let sent = 0;
-        let settled = false;
-        let timer: NodeJS.Timeout | undefined;
-        const finish = (err?: Error): void => {
-          if (settled) return;
-          settled = true;
-          if (timer) clearTimeout(timer);
-          options.signal?.removeEventListener('abort', onAbort);
-          // Ends the channel even when the far side no longer answers; fastPut's own callback is then ignored.
-          sftp?.end();
-          if (err) rej(err);
-          else res();
-        };
-        const arm = (): void => {
-          if (timer) clearTimeout(timer);
-          timer = setTimeout(() => {
-            const seconds = Math.round(stallMs / 1000);
-            finish(
-              new RemoteError(
-                'timeout',
-                this.label,
-                `Uploading ${name} to node ${this.label} stalled: no bytes acknowledged for ${seconds} s (${sent} of ${total} bytes sent); ${remotePath} is incomplete.`,
-                `Check node ${this.label}: its network, free space (df -h) and whether its sftp-server hangs; then run the step again (the upload starts over).`,
-              ),
-            );
-          }, stallMs);
-        };
-        const onAbort = (): void =>
-          finish(new RemoteError('cancelled', this.label, `Uploading ${name} to ${this.label} was cancelled; ${remotePath} may be incomplete.`, 'Run the step again; the upload starts over.'));
-        if (options.signal?.aborted) return onAbort();
-        options.signal?.addEventListener('abort', onAbort, { once: true });
-        // Armed before the subsystem opens: a hung sftp-server may never even answer its version.
-        arm();
+    let sent = 0;
+    const stalled = (): RemoteError => {
+      const seconds = Math.round(stallMs / 1000);
+      return new RemoteError(
+        'timeout',
+        this.label,
+        `Uploading ${name} to node ${this.label} stalled: no bytes acknowledged for ${seconds} s (${sent} of ${total} bytes sent); ${remotePath} is incomplete.`,
+        `Check node ${this.label}: its network, free space (df -h) and whether its sftp-server hangs; then run the step again (the upload starts over).`,
+      );
+    };
+    const cancelled = (): RemoteError =>
+      new RemoteError('cancelled', this.label, `Uploading ${name} to ${this.label} was cancelled; ${remotePath} may be incomplete.`, 'Run the step again; the upload starts over.');
+    // The SFTP subsystem is a session like a command's: it takes a slot, a refused open is
+    // back-pressure (slots.ts), and the slot is freed only when the server has closed the channel.
+    const attempt = (): Promise<import('ssh2').SFTPWrapper> =>
+      new Promise((resolve, reject) => {
+        let answered = false;
+        // A hung sftp-server may never even answer the subsystem request.
+        const timer = setTimeout(() => {
+          answered = true;
+          reject(stalled());
+        }, stallMs);
         conn.client.sftp((err, s) => {
-          if (settled) return void s?.end();
-          if (err) return finish(connectError(err, this.ctx()));
-          sftp = s;
-          s.fastPut(
-            localPath,
-            remotePath,
-            {
-              mode: options.mode ?? 0o644,
-              step: (done: number, _chunk: number, size: number) => {
-                sent = done;
-                arm();
-                options.onProgress?.(done, size);
-              },
-            },
-            (e) => {
-              if (!e) return finish();
-              finish(
-                libraryError(e, this.label) ?? new RemoteError(
-                  'protocol',
-                  this.label,
-                  `Uploading ${localPath} to ${remotePath} on node ${this.label} failed: ${e.message}.`,
-                  'Check that the target directory exists, is writable by the SSH user, and has free space (df -h).',
-                ),
-              );
-            },
-          );
+          if (answered) return void s?.end();
+          answered = true;
+          clearTimeout(timer);
+          if (!err) return resolve(s);
+          if (!conn.alive) return reject(connectionLostError(this.label, err.message));
+          reject(/Channel open failure/i.test(err.message) ? new ChannelRefused(err.message) : connectError(err, this.ctx()));
         });
       });
-      options.onProgress?.(total, total);
-      return { bytes: total, durationMs: Date.now() - started };
-    } finally {
-      release();
-    }
+    if (options.signal?.aborted) throw cancelled();
+    const opened = await conn.slots.open(attempt, options.signal ? { signal: options.signal } : {}).catch((e: unknown) => {
+      throw options.signal?.aborted ? cancelled() : e;
+    });
+    const sftp = opened.channel;
+    sftp.once('close', opened.release);
+    await new Promise<void>((res, rej) => {
+      let settled = false;
+      let timer: NodeJS.Timeout | undefined;
+      const finish = (err?: Error): void => {
+        if (settled) return;
+        settled = true;
+        if (timer) clearTimeout(timer);
+        options.signal?.removeEventListener('abort', onAbort);
+        // Ends the channel even when the far side no longer answers; fastPut's own callback is then ignored.
+        sftp.end();
+        if (err) rej(err);
+        else res();
+      };
+      const arm = (): void => {
+        if (timer) clearTimeout(timer);
+        timer = setTimeout(() => finish(stalled()), stallMs);
+      };
+      const onAbort = (): void => finish(cancelled());
+      if (options.signal?.aborted) return onAbort();
+      options.signal?.addEventListener('abort', onAbort, { once: true });
+      arm();
+      sftp.fastPut(
+        localPath,
+        remotePath,
+        {
+          mode: options.mode ?? 0o644,
+          step: (done: number, _chunk: number, size: number) => {
+            sent = done;
+            arm();
+            options.onProgress?.(done, size);
+          },
+        },
+        (e) => {
+          if (!e) return finish();
+          finish(
+            libraryError(e, this.label) ?? new RemoteError(
+              'protocol',
+              this.label,
+              `Uploading ${localPath} to ${remotePath} on node ${this.label} failed: ${e.message}.`,
+              'Check that the target directory exists, is writable by the SSH user, and has free space (df -h).',
+            ),
+          );
+        },
+      );
+    });
+    options.onProgress?.(total, total);
+    return { bytes: total, durationMs: Date.now() - started };
   }
 
   private ctx(): ConnectContext {
