@@ -55,7 +55,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   const rollback = buildRollback({ dialogs: editorDialogs, transportFor: transportFor(pool), local: () => new LocalTransport(), trust: tls, sudoPasswords });
   // The status view's look: the SSH user's own rights (no sudo prompt), read-only, one round trip.
   const statusProbe: ProbeFn = (n, signal) => probeNode(() => transportFor(pool)(n), n, { signal }).then((r) => r.probe);
-  const ctl = new Controller(context.extensionUri, clusterFile, log, handlers, runLog, rollback, guard, { probe: statusProbe, memory: context.workspaceState });
+  const ctl = new Controller(context.extensionUri, clusterFile, log, handlers, runLog, rollback, guard, { probe: statusProbe, memory: context.workspaceState }, () => pool.options.hostKeys.userFiles);
   controller = ctl;
   context.subscriptions.push(clusterFile, ctl, ...ctl.registerCommands());
   context.subscriptions.push(...registerRollback({ log, runner: () => ctl.runbookRunner, session: () => ctl.runSession }));

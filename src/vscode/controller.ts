@@ -10,6 +10,8 @@ import { renderReport } from '../core/journal/report';
 import type { RunLog } from '../core/journal/transcript';
 import type { HandlerTable } from '../core/runbook/actions';
 import { describeOwner } from '../core/journal/owner';
+import { inPlainWords } from '../core/remote/errorWords';
+import { terminalExitMessage, terminalSshArgs } from '../core/remote/terminalSsh';
 import { WindowClosing } from '../core/runbook/cutOff';
 import type { GateOptions } from '../core/runbook/gates';
 import { completionNotice, failureNotice, refusalNotice, REQUEST_VERB } from '../core/runbook/notices';
@@ -20,6 +22,7 @@ import { targetKey } from '../core/runbook/state';
 import type { ProbeFn } from '../core/status/look';
 import { ClusterFile, type ClusterFileState } from './clusterFile';
 import { confirmDestructive } from './dialogs';
+import { showStepExplanation } from './explainStep';
 import { showTranscript } from './log';
 import { showNotice } from './notifications';
 import { updateRollbackContext } from './rollback';
@@ -58,6 +61,8 @@ export class Controller implements vscode.Disposable {
     private readonly guard?: InstallerGuard,
     /** The status view's read-only look at a node when it opens, and where its last looks are kept. */
     status?: { readonly probe: ProbeFn; readonly memory: vscode.Memento },
+    /** The known_hosts files the extension verifies host keys against: the node terminal's ssh trusts the same. */
+    private readonly knownHostsFiles: () => readonly string[] = () => [],
   ) {
     this.statusPanel = new StatusPanel(extensionUri, {
       checkNode: (node) => {
@@ -136,6 +141,7 @@ export class Controller implements vscode.Disposable {
       reg('ucdUpgrade.skip', (item: RunbookItem) => this.skip(item)),
       reg('ucdUpgrade.confirm', (item: RunbookItem) => this.confirm(item)),
       reg('ucdUpgrade.reset', (item: RunbookItem) => this.reset(item)),
+      reg('ucdUpgrade.explainStep', (item?: RunbookItem) => showStepExplanation(item)),
     ];
   }
 
@@ -300,11 +306,18 @@ export class Controller implements vscode.Disposable {
     const name = node ?? (await vscode.window.showQuickPick(cluster.nodes.map((n) => n.name), { title: 'Open a terminal on which node?' }));
     const n = cluster.nodes.find((x) => x.name === name);
     if (!n) return;
-    const args = ['-p', String(n.sshPort)];
-    if (n.identityFile) args.push('-i', n.identityFile);
-    const dest = n.sshAlias ?? n.host;
-    args.push(n.user && !n.sshAlias ? `${n.user}@${dest}` : dest);
-    vscode.window.createTerminal({ name: `UCD ${n.name}`, shellPath: 'ssh', shellArgs: args, iconPath: new vscode.ThemeIcon('server') }).show();
+    const terminal = vscode.window.createTerminal({ name: `UCD ${n.name}`, shellPath: 'ssh', shellArgs: terminalSshArgs(n, this.knownHostsFiles()), iconPath: new vscode.ThemeIcon('server') });
+    const closed = vscode.window.onDidCloseTerminal((t) => {
+      if (t !== terminal) return;
+      closed.dispose();
+      const message = terminalExitMessage(n, t.exitStatus?.code);
+      if (message) {
+        this.log.warn(message);
+        void vscode.window.showWarningMessage(`UCD Upgrade: ${message}`);
+      }
+    });
+    this.disposables.push(closed);
+    terminal.show();
   }
 
   /** The node's transcript on disk (every window's lines about it in this run), in the main editor area. */
@@ -454,7 +467,7 @@ export class Controller implements vscode.Disposable {
         return;
       case 'error':
         if (failed) void showNotice(failed, actions);
-        else void vscode.window.showErrorMessage(`${describe(target)}: ${result.message}`);
+        else void vscode.window.showErrorMessage(`${describe(target)}: ${inPlainWords(result.message, target.node)}`);
         return;
     }
   }

@@ -2,6 +2,7 @@
 // tokens that the manifest's when-clauses read to enable Run/Check/Skip/Confirm/Reset.
 import * as vscode from 'vscode';
 import type { ClusterProblem } from '../core/cluster/types';
+import { nodeDescription, offersRun, stepDescription, stepLabel, STATE_WORD } from '../core/runbook/rowText';
 import type { Actions, DisplayState, NodeView, StepView } from '../core/runbook/view';
 import { changedRows, type RowShape } from './rowChanges';
 
@@ -30,28 +31,16 @@ const ICON: Record<DisplayState, [string, string | undefined]> = {
   notNeeded: ['circle-slash', 'disabledForeground'],
 };
 
-const WORD: Record<DisplayState, string> = {
-  pending: 'pending', blocked: 'blocked', ready: 'ready', running: 'running', passed: 'passed',
-  warning: 'warning', failed: 'failed', skipped: 'skipped', confirmed: 'confirmed manually',
-  interrupted: 'interrupted', stale: 'stale', notNeeded: 'not needed',
-};
-
-/** "skipped — skipped: why" (or "blocked — blocked: …") reads twice; the state word and its reason make one phrase. */
-function stateAndDetail(state: DisplayState, detail: string): string {
-  const m = /^(skipped|confirmed|blocked|not needed): (.*)$/s.exec(detail);
-  if (m) return `${WORD[state]}: ${m[2]}`;
-  if (detail.startsWith(`${WORD[state]} `)) return detail; // "running on ucd1 (detached; followed)"
-  return [WORD[state], detail].filter(Boolean).join(' — ');
-}
+const WORD = STATE_WORD;
 
 export function stateIcon(state: DisplayState): vscode.ThemeIcon {
   const [id, color] = ICON[state];
   return new vscode.ThemeIcon(id, color ? new vscode.ThemeColor(color) : undefined);
 }
 
-function contextValue(kind: string, actions: Actions, hasLog: boolean): string {
+function contextValue(kind: string, state: DisplayState, actions: Actions, hasLog: boolean): string {
   const tokens = [kind];
-  if (actions.run) tokens.push('canRun');
+  if (offersRun(state, actions.run)) tokens.push('canRun');
   if (actions.check) tokens.push('canCheck');
   if (actions.skip) tokens.push('canSkip');
   if (actions.confirm) tokens.push('canConfirm');
@@ -136,29 +125,31 @@ export class RunbookTree implements vscode.TreeDataProvider<RunbookItem> {
     if (item.kind === 'step') {
       const s = item.step;
       const t = new vscode.TreeItem(
-        `${s.number}. ${s.def.title}`,
+        stepLabel(s),
         s.nodes.length ? vscode.TreeItemCollapsibleState.Collapsed : vscode.TreeItemCollapsibleState.None,
       );
       t.id = s.def.id;
       t.iconPath = stateIcon(s.state);
-      t.description = [stateAndDetail(s.state, s.summary), ...s.warnings.map((w) => `⚠ ${w}`)].join(' — ');
+      const description = stepDescription(s);
+      t.description = description;
       t.tooltip = stepTooltip(s);
-      t.contextValue = contextValue('step', s.actions, hasLog.has(s.def.id));
-      t.accessibilityInformation = { label: `Step ${s.number}, ${s.def.title}, ${WORD[s.state]}. ${s.summary}` };
+      t.contextValue = contextValue('step', s.state, s.actions, hasLog.has(s.def.id));
+      t.accessibilityInformation = { label: `Step ${s.number}, ${s.def.title}, ${description}` };
       return t;
     }
     const { step, node } = item;
     const t = new vscode.TreeItem(node.node, vscode.TreeItemCollapsibleState.None);
     t.id = `${step.def.id}@${node.node}`;
     t.iconPath = stateIcon(node.state);
-    t.description = stateAndDetail(node.state, node.detail);
-    const md = new vscode.MarkdownString(`**${escape(node.node)}** — ${escape(step.def.title)}\n\nState: **${WORD[node.state]}**`);
-    if (node.detail) md.appendMarkdown(`\n\n${escape(node.detail)}`);
+    const description = nodeDescription(node);
+    t.description = description;
+    const md = new vscode.MarkdownString(`**${escape(node.node)}** — ${escape(`${step.number}. ${step.def.title}`)}\n\nState: **${WORD[node.state]}**`);
+    if (node.detail) md.appendMarkdown(`\n\n${escape(description)}`);
     if (node.outcome && 'hint' in node.outcome && node.outcome.hint) md.appendMarkdown(`\n\nNext: ${escape(node.outcome.hint)}`);
     if (node.outcome) md.appendMarkdown(`\n\n_${new Date(node.outcome.at).toLocaleString()}_`);
     t.tooltip = md;
-    t.contextValue = contextValue('node', node.actions, hasLog.has(t.id));
-    t.accessibilityInformation = { label: `${node.node}, ${step.def.title}, ${WORD[node.state]}. ${node.detail}` };
+    t.contextValue = contextValue('node', node.state, node.actions, hasLog.has(t.id));
+    t.accessibilityInformation = { label: `${node.node}, ${step.def.title}, ${description}` };
     return t;
   }
 
@@ -183,7 +174,7 @@ function signature(t: vscode.TreeItem): string {
 
 function stepTooltip(s: StepView): vscode.MarkdownString {
   const md = new vscode.MarkdownString();
-  md.appendMarkdown(`**${s.number}. ${escape(s.def.title)}** — ${WORD[s.state]}\n\n`);
+  md.appendMarkdown(`**${s.number}. ${escape(s.def.title)}** — ${escape(stepDescription(s))}\n\n`);
   md.appendMarkdown(`> ${escape(s.def.doc)}\n\n`);
   if (s.outcome?.status === 'skipped') md.appendMarkdown(`Skipped: ${escape(s.outcome.reason)}\n\n`);
   if (s.outcome?.status === 'confirmed') md.appendMarkdown(`Confirmed manually: ${escape(s.outcome.note)}\n\n`);

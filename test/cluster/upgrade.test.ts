@@ -243,6 +243,22 @@ describe('a whole HA upgrade through the core, on a real cluster', { skip, concu
     await r.pool.closeAll();
   });
 
+  test('step 10 Run on a node already online at the target passes, and the running server is not started again', async () => {
+    // After the upgrade above every node runs the target version.
+    const pidBefore = (await tc.inNode('ucd2', `cat ${tc.installDir}/var/server.pid`)).stdout.trim();
+    assert.match(pidBefore, /^\d+$/, 'ucd2 runs a server');
+    const r = rig(tc, tc.clusterFile({ package: { localFile: pkg.file } }));
+    await act(r, 'startOthers', 'run', 'ucd2');
+    const o = r.session.state().get('startOthers@ucd2');
+    assert.equal(o?.status, 'passed', `${JSON.stringify(o)}\n--- log tail ---\n${r.lines.slice(-20).join('\n')}`);
+    const evidence = o && 'evidence' in o ? o.evidence.join('; ') : '';
+    assert.match(evidence, /already online at the target version: not started again/);
+    assert.match(evidence, new RegExp(`login page v\\. ${r.cluster.targetVersion.replace(/\./g, '\\.')}`));
+    assert.equal((await tc.inNode('ucd2', `cat ${tc.installDir}/var/server.pid`)).stdout.trim(), pidBefore, 'the same server process: no second start');
+    assert.ok(!r.lines.some((l) => /\bstart \(/.test(l)), `no start command was run: ${r.lines.join(' | ')}`);
+    await r.pool.closeAll();
+  });
+
   test('refusal: a second node on another version is reported and nothing is installed there', async () => {
     // After the upgrade above every node is on the target; put ucd3 back on an older version.
     await tc.stopServer('ucd3');

@@ -7,7 +7,8 @@ import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Browser } from 'playwright-core';
 import { loadCluster } from '../../src/core/cluster/load';
-import { STEPS } from '../../src/core/runbook/steps';
+import { STEPS, type StepId } from '../../src/core/runbook/steps';
+import { label } from './labels';
 import { journalPath } from '../../src/core/runbook/session';
 import { isState, Peer } from '../support/peer';
 import { CodeServer, copyFixture, findPrerequisites, launchChromium, removeTempDirs, REPO_ROOT } from './harness';
@@ -15,10 +16,7 @@ import { Workbench } from './workbench';
 
 const pre = findPrerequisites();
 const skip = pre.ok ? false : pre.reason;
-const stepLabel = (id: string) => {
-  const i = STEPS.findIndex((s) => s.id === id);
-  return `${i + 1}. ${STEPS[i].title}`;
-};
+const stepLabel = (id: StepId) => label(id);
 
 /** Polls `get` until `ok`; one deadline, and the error says what was last seen. */
 async function waitUntil<T>(what: string, get: () => Promise<T>, ok: (v: T) => boolean, wb: Workbench, ms = 30_000): Promise<T> {

@@ -11,13 +11,14 @@ import { after, before, describe, test } from 'node:test';
 import type { Browser } from 'playwright-core';
 import { HA_KEY } from '../../src/core/preflight/probe';
 import { STEPS } from '../../src/core/runbook/steps';
+import { label } from './labels';
 import { demoPrerequisites, startDemo, type Demo } from '../demo/demo';
 import { findPrerequisites, launchChromium, REPO_ROOT } from './harness';
 import { Workbench } from './workbench';
 
 const pre = findPrerequisites();
 const skip = demoPrerequisites() ?? (pre.ok ? false : pre.reason);
-const STEP1 = `1. ${STEPS[0]!.title}`;
+const STEP1 = label('backup');
 const REASON = 'ucd2 is a cold standby, checked by hand, ticket CHG-4711';
 
 describe('the pre-flight through the UI, on the demo cluster with one fault', { skip, concurrency: 1 }, () => {

@@ -10,16 +10,13 @@ import { after, before, describe, test } from 'node:test';
 import type { Browser } from 'playwright-core';
 import { parseJournal } from '../../src/core/journal/journal';
 import { STEPS, type StepId } from '../../src/core/runbook/steps';
+import { label } from './labels';
 import { demoPrerequisites, startDemo, type Demo } from '../demo/demo';
 import { findPrerequisites, launchChromium, REPO_ROOT } from './harness';
 import { dialogButton, Workbench } from './workbench';
 
 const pre = findPrerequisites();
 const skip = demoPrerequisites() ?? (pre.ok ? false : pre.reason);
-const label = (id: StepId) => {
-  const i = STEPS.findIndex((s) => s.id === id);
-  return `${i + 1}. ${STEPS[i].title}`;
-};
 /** Long enough for a reload on a loaded machine to come back while the schema upgrade still runs. */
 const SCHEMA_SECONDS = 90;
 

@@ -11,16 +11,13 @@ import type { Browser } from 'playwright-core';
 import type { JournalEvent } from '../../src/core/journal/events';
 import { parseJournal } from '../../src/core/journal/journal';
 import { STEPS, type StepId } from '../../src/core/runbook/steps';
+import { label } from './labels';
 import { demoPrerequisites, startDemo, type Demo } from '../demo/demo';
 import { findPrerequisites, launchChromium, REPO_ROOT } from './harness';
 import { dialogButton, Workbench, type Dialog } from './workbench';
 
 const pre = findPrerequisites();
 const skip = demoPrerequisites() ?? (pre.ok ? false : pre.reason);
-const label = (id: StepId) => {
-  const i = STEPS.findIndex((s) => s.id === id);
-  return `${i + 1}. ${STEPS[i].title}`;
-};
 const ROLL_BACK = 'Roll Back to the Old Version…';
 
 describe('Roll back a failed first-node upgrade through the UI', { skip, concurrency: 1 }, () => {

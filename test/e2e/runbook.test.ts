@@ -5,17 +5,15 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Browser } from 'playwright-core';
-import { STEPS } from '../../src/core/runbook/steps';
+import { STEPS, type StepId } from '../../src/core/runbook/steps';
+import { label, LABELS } from './labels';
 import { CodeServer, copyFixture, emptyWorkspace, findPrerequisites, launchChromium, removeTempDirs, REPO_ROOT, SCREENSHOTS } from './harness';
 import { Workbench } from './workbench';
 
 const pre = findPrerequisites();
 const skip = pre.ok ? false : pre.reason;
 const VIEW = 'UCD Upgrade';
-const stepLabel = (id: string) => {
-  const i = STEPS.findIndex((s) => s.id === id);
-  return `${i + 1}. ${STEPS[i].title}`;
-};
+const stepLabel = (id: StepId) => label(id);
 
 describe('the runbook in a real VS Code (code-server + Chromium)', () => {
   let server: CodeServer | undefined;
@@ -67,7 +65,66 @@ describe('the runbook in a real VS Code (code-server + Chromium)', () => {
     const wb = await openWorkbench(copyFixture('three-nodes'));
     const labels = await wb.waitForTopLevelRows(STEPS.length);
     assert.equal(STEPS.length, 11);
-    assert.deepEqual(labels, STEPS.map((s, i) => `${i + 1}. ${s.title}`));
+    assert.deepEqual(labels, LABELS);
+  });
+
+  e2e('at the default sidebar width every row shows its whole label and its state', async () => {
+    const wb = await openWorkbench(copyFixture('three-nodes'));
+    await wb.waitForTopLevelRows(STEPS.length);
+    // Node rows too: step 5 open, so its nodes' states are measured as well.
+    await wb.expand(stepLabel('verifyStopped'));
+    const rows = await wb.treeRows().all();
+    assert.ok(rows.length > STEPS.length, `step 5's node rows are showing (${rows.length} rows)`);
+    const states = new Set(['pending', 'blocked', 'ready', 'not']);
+    for (const row of rows) {
+      const r = await wb.rowLayout(row);
+      const seen = `"${r.label}" / "${r.description}" (sidebar ${Math.round(r.sidebarLeft)}–${Math.round(r.sidebarRight)} px, box ${JSON.stringify(r.container)}, label ${JSON.stringify(r.name)}, first word ${JSON.stringify(r.firstWord)})`;
+      assert.ok(states.has(r.word), `the description starts with the state: ${seen}`);
+      assert.ok(r.container && r.name && r.firstWord, `the row's boxes are measurable: ${seen}`);
+      const visibleRight = Math.min(r.sidebarRight, r.container.right);
+      assert.ok(r.name.right <= visibleRight + 0.5, `the label is not cut: ${seen}`);
+      assert.ok(r.firstWord.right > r.firstWord.left, `the state word is rendered: ${seen}`);
+      assert.ok(r.firstWord.right <= visibleRight + 0.5, `the state word is within the sidebar and its row: ${seen}`);
+    }
+  });
+
+  e2e('Run on a blocked step is offered and answers with the gate\'s own words', async () => {
+    const ws = copyFixture('three-nodes');
+    const wb = await openWorkbench(ws);
+    await wb.waitForTopLevelRows(STEPS.length);
+    const step = stepLabel('installFirst');
+    const description = await wb.waitUntil(() => wb.rowDescription(step), (t) => t.startsWith('blocked: '), `"${step}" described as blocked`);
+    const gate = description.slice('blocked: '.length).split(' — ')[0]!;
+    assert.ok(gate.length > 20, `the blocked row names its gate: ${description}`);
+    await wb.inlineAction(step, 'Run');
+    const toast = await wb.waitUntil(() => wb.notifications(), (n) => n.some((t) => t.includes('Run refused')), 'the notification saying why Run was refused');
+    const refused = toast.find((t) => t.includes('Run refused'))!;
+    assert.ok(refused.includes(gate), `the notification gives the gate's words "${gate}": ${refused}`);
+    // The engine refused it, not the view: the journal records the refusal with the same words.
+    const journalDir = path.join(ws, '.ucd-upgrade');
+    const refusals = fs.readdirSync(journalDir).filter((f) => f.endsWith('.jsonl'))
+      .flatMap((f) => fs.readFileSync(path.join(journalDir, f), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as { type: string; step?: string; request?: string; reasons?: string[] }))
+      .filter((e) => e.type === 'refused' && e.step === 'installFirst' && e.request === 'run');
+    assert.equal(refusals.length, 1, 'one refusal of step 7 in the journal');
+    assert.ok(refusals[0]!.reasons!.some((r) => r.includes(gate)), `the journal's refusal holds "${gate}": ${JSON.stringify(refusals[0])}`);
+    assert.match(await wb.rowDescription(step), /^blocked: /, 'the step is still blocked: nothing ran');
+    // The README's picture of a blocked step explaining itself, at the default sidebar width.
+    await wb.expandNotifications();
+    await wb.screenshot(path.join(SCREENSHOTS, 'blocked-run.png'));
+  });
+
+  e2e('step 6, not needed, has a context menu: Explain Step says why', async () => {
+    const wb = await openWorkbench(copyFixture('three-nodes'));
+    await wb.waitForTopLevelRows(STEPS.length);
+    const step = stepLabel('storage');
+    assert.match(await wb.rowDescription(step), /^not needed: /);
+    await wb.contextMenu(step, 'Explain Step');
+    const d = await wb.waitUntil(() => wb.dialog(), (x) => x !== undefined, 'the Explain Step dialog');
+    assert.match(d!.message, /^6\. Update network storage/);
+    assert.match(d!.detail, /Nothing to do: upgrade starts at 7\.0\.5\.0 \(6\.1\.1\.5 or later\)/);
+    assert.match(d!.detail, /The doc: If you are upgrading from a version before 6\.1\.1\.5/);
+    await wb.page.keyboard.press('Escape');
+    await wb.page.locator('.monaco-dialog-box').waitFor({ state: 'hidden' });
   });
 
   e2e('a node-scoped step expands to one child per node of the cluster file', async () => {
@@ -103,8 +160,6 @@ describe('the runbook in a real VS Code (code-server + Chromium)', () => {
     assert.equal(first.line, lineOf(text, '"firstNode"'));
 
     await wb.openFile('ucd-cluster.json');
-    await wb.setSidebarWidth(430);
-    await wb.page.waitForTimeout(500);
     await wb.screenshot(path.join(SCREENSHOTS, 'cluster-file-problems.png'));
   });
 
@@ -148,8 +203,6 @@ describe('the runbook in a real VS Code (code-server + Chromium)', () => {
 
     // The README's picture: a node-scoped step open, the skip visible, the cluster file beside it.
     await wb.openFile('ucd-cluster.json');
-    await wb.setSidebarWidth(560);
-    await wb.page.waitForTimeout(500);
     await wb.screenshot(path.join(SCREENSHOTS, 'runbook-tree.png'));
   });
 

@@ -8,13 +8,14 @@ import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Browser } from 'playwright-core';
 import { STEPS } from '../../src/core/runbook/steps';
+import { label } from './labels';
 import { clusterPrerequisites, startCluster, type TestCluster } from '../cluster/harness';
 import { CodeServer, findPrerequisites, launchChromium } from './harness';
 import { Workbench } from './workbench';
 
 const pre = findPrerequisites();
 const skip = !pre.ok ? pre.reason : clusterPrerequisites() ?? (fs.existsSync('/usr/bin/sudo') ? false : 'sudo is not installed (test/install-debian-deps.sh installs it)');
-const step = `${STEPS.findIndex((s) => s.id === 'verifyStopped') + 1}. ${STEPS.find((s) => s.id === 'verifyStopped')!.title}`;
+const step = label('verifyStopped');
 
 async function waitFor(cond: () => Promise<boolean>, what: string, timeoutMs = 60_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;

@@ -13,6 +13,8 @@ const SEL = {
   viewMessage: '.tree-explorer-viewlet-tree-view > .message',
   rowLabel: '.label-name',
   rowDescription: '.label-description',
+  // The box a row's label and description share; what does not fit is cut at its right edge.
+  rowLabelContainer: '.monaco-icon-label-container',
   rowTwistie: '.monaco-tl-twistie',
   inlineAction: (label: string) => `.actions .action-label[aria-label="${label}"]`,
   welcome: '.welcome-view',
@@ -23,6 +25,7 @@ const SEL = {
   markersPanel: '.markers-panel',
   markerRow: '.markers-panel .monaco-list-row',
   notificationToast: '.notifications-toasts .notification-toast',
+  notificationExpand: '.action-label.codicon-notifications-expand',
   editorTab: (name: string) => `.tabs-container .tab[aria-label^="${name}"]`,
   activeEditor: '.editor-group-container.active .monaco-editor',
   sidebar: '#workbench\\.parts\\.sidebar',
@@ -89,6 +92,19 @@ export interface StatusNodeRow {
   readonly lastCheckAt?: string;
   /** The view's own probe of the node: probing, probed, failed or left (none before it looked). */
   readonly look?: string;
+}
+
+/** A row's text on screen, in page pixels (rowLayout). */
+export interface RowLayout {
+  readonly sidebarLeft: number;
+  readonly sidebarRight: number;
+  readonly label: string;
+  readonly description: string;
+  /** The description's first word: the row's state. */
+  readonly word: string;
+  readonly container?: { readonly left: number; readonly right: number };
+  readonly name?: { readonly left: number; readonly right: number };
+  readonly firstWord?: { readonly left: number; readonly right: number };
 }
 
 export interface Marker {
@@ -553,11 +569,55 @@ export class Workbench {
     return this.page.locator(SEL.viewTitleAction(label));
   }
 
+  /** Opens each toast's full text (a long message shows one line until expanded), for a screenshot that reads it. */
+  async expandNotifications(): Promise<void> {
+    for (const toast of await this.page.locator(SEL.notificationToast).all()) {
+      await toast.hover();
+      const expand = toast.locator(SEL.notificationExpand);
+      if (await expand.count()) await expand.first().click();
+    }
+    await this.page.locator(`${SEL.notificationToast} ${SEL.notificationExpand}`).waitFor({ state: 'detached', timeout: 5_000 });
+  }
+
   async notifications(): Promise<string[]> {
     return (await this.page.locator(SEL.notificationToast).allInnerTexts()).map((t) => t.replace(/\s+/g, ' ').trim());
   }
 
   // ---- layout, screenshots
+
+  /**
+   * Where a row's text lands on screen: the sidebar's right edge, the right edge of the row's
+   * label box (it clips what does not fit), the label's own right edge, and the first word of
+   * its description (the state), measured on the rendered glyphs.
+   */
+  async rowLayout(row: Locator): Promise<RowLayout> {
+    const sidebar = await this.page.locator(SEL.sidebar).boundingBox();
+    if (!sidebar) throw new Error('the sidebar is not visible');
+    const inRow = await row.evaluate((el, sel) => {
+      // Runs in the page; the tests compile without the DOM's types.
+      type Box = { getBoundingClientRect(): { left: number; right: number }; textContent: string | null };
+      const page = globalThis as unknown as { document: { createTreeWalker(root: unknown, what: number): { nextNode(): Box | null }; createRange(): { setStart(n: unknown, o: number): void; setEnd(n: unknown, o: number): void; getBoundingClientRect(): { left: number; right: number } } } };
+      const SHOW_TEXT = 4;
+      const container = el.querySelector(sel.container) as Box | null;
+      const name = el.querySelector(sel.name) as Box | null;
+      const desc = el.querySelector(sel.description) as Box | null;
+      // The first text node inside: a description may be split into spans (highlights).
+      const text = desc ? page.document.createTreeWalker(desc, SHOW_TEXT).nextNode() : null;
+      const word = /[A-Za-z]+/.exec(text?.textContent ?? '')?.[0] ?? '';
+      let firstWord: { left: number; right: number } | undefined;
+      if (text && word) {
+        const range = page.document.createRange();
+        const at = (text.textContent ?? '').indexOf(word);
+        range.setStart(text, at);
+        range.setEnd(text, at + word.length);
+        const r = range.getBoundingClientRect();
+        firstWord = { left: r.left, right: r.right };
+      }
+      const box = (e: Box | null) => (e ? { left: e.getBoundingClientRect().left, right: e.getBoundingClientRect().right } : undefined);
+      return { label: (name?.textContent ?? '').trim(), description: (desc?.textContent ?? '').trim(), word, container: box(container), name: box(name), firstWord };
+    }, { container: SEL.rowLabelContainer, name: SEL.rowLabel, description: SEL.rowDescription });
+    return { sidebarLeft: sidebar.x, sidebarRight: sidebar.x + sidebar.width, ...inRow };
+  }
 
   /** Drags the sash at the sidebar's edge so the tree's descriptions are readable in screenshots. */
   async setSidebarWidth(px: number): Promise<void> {

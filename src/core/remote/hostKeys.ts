@@ -84,6 +84,11 @@ export class HostKeyPolicy {
     return this.opts.storeFile;
   }
 
+  /** The files this policy trusts besides the machine-wide ones: for an ssh that must trust the same keys (the node terminal). */
+  get userFiles(): readonly string[] {
+    return [...this.opts.knownHostsFiles, this.opts.storeFile];
+  }
+
   async lookup(host: string, port: number, node = host): Promise<KnownHostsLookup> {
     const files = [...this.opts.knownHostsFiles, ...(this.opts.globalKnownHostsFiles ?? GLOBAL_KNOWN_HOSTS_FILES), this.opts.storeFile];
     const entries: KnownHostEntry[] = [];

@@ -9,6 +9,7 @@ import { StringDecoder } from 'node:string_decoder';
 import type { Duplex } from 'node:stream';
 import { Client, type ClientChannel, type ConnectConfig, type ServerHostKeyAlgorithm } from 'ssh2';
 import type { ClusterNode } from '../cluster/types';
+import { libraryError } from './errorWords';
 import { HostKeyPolicy } from './hostKeys';
 import type { AuthPrompt, RemoteLog, SecretSource } from './interaction';
 import { hostKeyAlgorithmsFor } from './knownHosts';
@@ -470,7 +471,7 @@ export class SshTransport implements Transport {
           }
           if (!conn.alive) return reject(connectionLostError(this.label, err.message));
           // CHANNEL_OPEN_FAILURE: for a session channel, sshd's "no session free" (MaxSessions).
-          reject(/Channel open failure/i.test(err.message) ? new ChannelRefused(err.message) : new RemoteError('protocol', this.label, `Node ${this.label} could not start a command over SSH: ${err.message}.`, 'Check the node\'s sshd log (journalctl -u ssh) for why it refused, then run the step again.'));
+          reject(/Channel open failure/i.test(err.message) ? new ChannelRefused(err.message) : libraryError(err, this.label) ?? new RemoteError('protocol', this.label, `Node ${this.label} could not start a command over SSH: ${err.message}.`, 'Check the node\'s sshd log (journalctl -u ssh) for why it refused, then run the step again.'));
         };
         const pty = o.pty;
         if (pty) conn.client.exec(command, { pty: { rows: pty.rows ?? 24, cols: pty.cols ?? 80, term: pty.term ?? 'xterm-256color' } }, cb);
@@ -775,7 +776,7 @@ export class SshTransport implements Transport {
         (e) => {
           if (!e) return finish();
           finish(
-            new RemoteError(
+            libraryError(e, this.label) ?? new RemoteError(
               'protocol',
               this.label,
               `Uploading ${localPath} to ${remotePath} on node ${this.label} failed: ${e.message}.`,

@@ -1,5 +1,6 @@
 // Turns what ssh2 and the socket layer throw into RemoteErrors a user can act on. Messages are
 // built only from the node, host, port, user and the error code: never from a secret.
+import { libraryError } from './errorWords';
 import { RemoteError } from './transport';
 
 export interface ConnectContext {
@@ -67,6 +68,8 @@ export function connectError(err: unknown, ctx: ConnectContext): RemoteError {
       `The server may limit connections (MaxStartups) or block this address; check its sshd log (journalctl -u ssh).`,
     );
   }
+  const plain = libraryError(err, ctx.node);
+  if (plain) return plain;
   const message = e instanceof Error ? e.message : String(err);
   return new RemoteError(
     'protocol',

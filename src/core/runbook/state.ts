@@ -8,7 +8,8 @@ import { STEPS, type StepDef, type StepId } from './steps';
 export type Outcome =
   // What the views say beside "running": a link down to its node, a guard alarm while it ran.
   | { readonly status: 'running'; readonly at: string; readonly kind: ActionKind; readonly id: string; readonly connection?: string; readonly alarm?: string }
-  | { readonly status: Verdict; readonly at: string; readonly kind: ActionKind; readonly evidence: readonly string[]; readonly hint?: string }
+  // startedAt: when the action that gave this verdict started (its duration, in the tree).
+  | { readonly status: Verdict; readonly at: string; readonly kind: ActionKind; readonly evidence: readonly string[]; readonly hint?: string; readonly startedAt?: string }
   | { readonly status: 'skipped'; readonly at: string; readonly reason: string }
   | { readonly status: 'confirmed'; readonly at: string; readonly note: string }
   | { readonly status: 'interrupted'; readonly at: string; readonly reason?: string };
@@ -59,9 +60,12 @@ export function reduceJournal(events: readonly JournalEvent[], cluster: Cluster)
         case 'started':
           state.set(key, { status: 'running', at: ev.ts, kind: ev.kind, id: ev.id });
           break;
-        case 'finished':
-          state.set(key, { status: ev.verdict, at: ev.ts, kind: ev.kind, evidence: ev.evidence, ...(ev.hint ? { hint: ev.hint } : {}) });
+        case 'finished': {
+          const cur = state.get(key);
+          const startedAt = cur?.status === 'running' && cur.id === ev.id ? cur.at : undefined;
+          state.set(key, { status: ev.verdict, at: ev.ts, kind: ev.kind, evidence: ev.evidence, ...(ev.hint ? { hint: ev.hint } : {}), ...(startedAt ? { startedAt } : {}) });
           break;
+        }
         case 'interrupted': {
           const cur = state.get(key);
           if (cur?.status === 'running' && cur.id === ev.id) state.set(key, { status: 'interrupted', at: ev.ts, ...(ev.reason ? { reason: ev.reason } : {}) });

@@ -22,6 +22,8 @@ export type StepScope = 'cluster' | 'everyNode' | 'firstNode' | 'otherNodes';
 export interface StepDef {
   readonly id: StepId;
   readonly title: string;
+  /** The tree's label: a few words that fit the default sidebar beside the state (the title and the doc's words are in the tooltip). */
+  readonly short: string;
   readonly scope: StepScope;
   /** The doc's own words for this step (shown in tooltips and the webview). */
   readonly doc: string;
@@ -36,6 +38,7 @@ export const STEPS: readonly StepDef[] = [
   {
     id: 'backup',
     title: 'Back up the database',
+    short: 'Back up database',
     scope: 'cluster',
     docSteps: [1],
     doc: 'Back up the database.',
@@ -45,6 +48,7 @@ export const STEPS: readonly StepDef[] = [
   {
     id: 'processes',
     title: 'Ensure no application or generic processes are running',
+    short: 'No processes',
     scope: 'cluster',
     docSteps: [2],
     doc: 'Ensure that no application and generic processes are running. Open the Dashboard and confirm that no processes are running. If processes are running, you can wait for them to complete or by clicking Cancel in the same row as each process, cancel them.',
@@ -54,6 +58,7 @@ export const STEPS: readonly StepDef[] = [
   {
     id: 'package',
     title: 'Download and extract the installation package',
+    short: 'Stage package',
     scope: 'everyNode',
     docSteps: [3],
     doc: 'Download and extract the installation package. Upgrades are done with the same package used to perform new installations.',
@@ -63,6 +68,7 @@ export const STEPS: readonly StepDef[] = [
   {
     id: 'stop',
     title: 'Shut down the servers',
+    short: 'Shut down',
     scope: 'everyNode',
     docSteps: [4],
     doc: 'Shut down the servers. Warning: Ensure that all servers are stopped. If any servers are accessing the database when the upgrade happens, the upgrade will cause errors.',
@@ -72,6 +78,7 @@ export const STEPS: readonly StepDef[] = [
   {
     id: 'verifyStopped',
     title: 'Ensure each server is stopped',
+    short: 'Prove stopped',
     scope: 'everyNode',
     docSteps: [5],
     doc: 'Ensure that each server is stopped and unable to connect to the load balancer. Check to ensure that there is no file server.pid in the server_install/var folder. Check for running system processes (netstat -nap | grep 8443, ps -ef | grep server). If any server processes are still running, stop them. If a server process is still running, when you install the new version, you see an error that says "A previously installed version of HCL UrbanCode Deploy is running."',
@@ -81,6 +88,7 @@ export const STEPS: readonly StepDef[] = [
   {
     id: 'storage',
     title: 'Update network storage (upgrades from before 6.1.1.5)',
+    short: 'Network storage',
     scope: 'cluster',
     docSteps: [6],
     doc: 'If you are upgrading from a version before 6.1.1.5, update the network storage to match the folders in the new version. Depending on how you set up network storage for the high-availability cluster in the previous version, you might need to move files and folders to put them in the place that the new version of the server expects to find them.',
@@ -90,6 +98,7 @@ export const STEPS: readonly StepDef[] = [
   {
     id: 'installFirst',
     title: 'Run the installer on the first node',
+    short: 'Install first',
     scope: 'firstNode',
     docSteps: [7, 8, 9],
     doc: 'Run the server installation script: on Linux ./install-server.sh (add -fips for a FIPS-compliant server; cloud provisioning is then not available). When prompted for the location of the installation directory, enter the path to one of the servers. By specifying an existing installation, you are asked if you want to upgrade the current installation. If you answer yes, the script leads you through the upgrade steps.',
@@ -99,6 +108,7 @@ export const STEPS: readonly StepDef[] = [
   {
     id: 'startFirst',
     title: 'Restart the first node',
+    short: 'Start first',
     scope: 'firstNode',
     docSteps: [10],
     doc: 'Restart the upgraded server. Always use service scripts to start or stop the server.',
@@ -108,6 +118,7 @@ export const STEPS: readonly StepDef[] = [
   {
     id: 'installOthers',
     title: 'Run the installer on the other nodes',
+    short: 'Install others',
     scope: 'otherNodes',
     docSteps: [11],
     doc: 'After the first server is back online, upgrade the other servers. After you upgrade the first node, you will not be prompted to upgrade the database when you upgrade the other nodes.',
@@ -117,6 +128,7 @@ export const STEPS: readonly StepDef[] = [
   {
     id: 'startOthers',
     title: 'Restart the other nodes',
+    short: 'Start others',
     scope: 'otherNodes',
     docSteps: [10, 11],
     doc: 'Restart the upgraded server. Always use service scripts to start or stop the server.',
@@ -126,6 +138,7 @@ export const STEPS: readonly StepDef[] = [
   {
     id: 'verifyVersions',
     title: 'Verify every node is on the target version',
+    short: 'Verify versions',
     scope: 'everyNode',
     docSteps: [],
     doc: 'All servers that are configured for the HA feature must be on the same version. Thus, all servers must be upgraded at the same time.',

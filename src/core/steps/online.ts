@@ -7,6 +7,7 @@ import { probeNode, type NodeProbe } from '../probes/node';
 import type { ActionContext, StepHandlers } from '../runbook/actions';
 import { nodesOf } from '../runbook/state';
 import { stepDef, type StepId } from '../runbook/steps';
+import { inPlainWords } from '../remote/errorWords';
 import { RemoteError, type Transport } from '../remote/transport';
 import type { NodeFacts } from '../status/facts';
 import { factsFromProbe } from '../status/fromProbe';
@@ -110,6 +111,14 @@ async function startNode(ctx: ActionContext, deps: OnlineDeps, step: StepId, nod
       ctx.session.finish(id, target, 'run', 'failed', ['the server was NOT started', ...unmasked.lines], `Unmask the unit on ${node.name} by hand (systemctl unmask --runtime), then Run again.`);
       return;
     }
+    // Already up at the target (started by hand, or an earlier Run whose end this window missed):
+    // that is what this step is for, so it passes; a second start would only fail on the running server.
+    const already = await onlineAt(ctx, deps, node, ctx.cluster.targetVersion);
+    if (already.ok) {
+      ctx.log.info(`${tag} already online at ${ctx.cluster.targetVersion}: ${already.evidence.join(', ')}; not started again`);
+      ctx.session.finish(id, target, 'run', 'passed', [...already.evidence, 'already online at the target version: not started again', ...unmasked.lines], undefined, already.facts);
+      return;
+    }
     const control = serviceControl(node, upgraded.probe, 'start');
     if (control.kind === 'refused') {
       ctx.session.finish(id, target, 'run', 'failed', ['the server was NOT started', ...unmasked.lines, control.why], control.hint);
@@ -154,7 +163,7 @@ async function startNode(ctx: ActionContext, deps: OnlineDeps, step: StepId, nod
     }
   } catch (e) {
     const hint = e instanceof RemoteError ? e.hint : ctx.signal.aborted ? 'Cancelled: Check the node to see where it got to.' : 'Read the log and run again.';
-    ctx.session.finish(id, target, 'run', 'failed', [(e as Error).message], hint);
+    ctx.session.finish(id, target, 'run', 'failed', [inPlainWords((e as Error).message, node.name)], hint);
   }
 }
 
