@@ -9,16 +9,13 @@ import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Browser } from 'playwright-core';
 import { STEPS, type StepId } from '../../src/core/runbook/steps';
+import { label } from './labels';
 import { demoPrerequisites, startDemo, type Demo } from '../demo/demo';
 import { findPrerequisites, launchChromium, REPO_ROOT } from './harness';
 import { Workbench } from './workbench';
 
 const pre = findPrerequisites();
 const skip = demoPrerequisites() ?? (pre.ok ? false : pre.reason);
-const label = (id: StepId) => {
-  const i = STEPS.findIndex((s) => s.id === id);
-  return `${i + 1}. ${STEPS[i]!.title}`;
-};
 
 describe('the trust pass through the UI, on the demo cluster', { skip, concurrency: 1 }, () => {
   let demo: Demo | undefined;

@@ -163,7 +163,9 @@ export function liveProgress(steps: readonly StepView[], board: ProgressBoard): 
     if (!s.nodes.some((n) => n.state === 'running' && board.text(s.def.id, n.node) !== undefined)) return s;
     return { ...s, nodes: s.nodes.map((n) => {
       const text = n.state === 'running' ? board.text(s.def.id, n.node) : undefined;
-      return text === undefined ? n : { ...n, detail: text };
+      if (text === undefined) return n;
+      // How a detached installer is followed (or that its link is lost) stays in front of its phase.
+      return { ...n, detail: !n.detail || /^(running|checking)…$/.test(n.detail) ? text : `${n.detail} — ${text}` };
     }) };
   });
 }
