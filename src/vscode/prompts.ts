@@ -1,22 +1,7 @@
-// The editor's side of the core's questions: unknown host keys, secrets. Modal, explicit, and the
-// safe answer is always the one a dismissed dialog gives.
+// The editor's side of the core's secrets: SecretStorage, and a password box when one is missing.
+// (Unknown host keys are asked in trust.ts, which names the step that met them.)
 import * as vscode from 'vscode';
-import type { HostKeyAnswer, HostKeyQuestion, SecretSource } from '../core/remote/interaction';
-
-export async function askUnknownHostKey(q: HostKeyQuestion): Promise<HostKeyAnswer> {
-  const once = 'Accept Once';
-  const always = 'Accept and Remember';
-  const choice = await vscode.window.showWarningMessage(
-    `The SSH host key of node ${q.node} (${q.host}:${q.port}) is not known.`,
-    {
-      modal: true,
-      detail: `${q.keyType} key fingerprint is\n${q.fingerprintSha256}\n\nCompare it with the server's own (ssh-keygen -lf /etc/ssh/ssh_host_${q.keyType.replace(/^ssh-/, '')}_key.pub on the node, or ask its administrator) before you accept. Cancel connects to nothing.`,
-    },
-    once,
-    always,
-  );
-  return choice === always ? 'always' : choice === once ? 'once' : 'cancel';
-}
+import type { SecretSource } from '../core/remote/interaction';
 
 /** Secrets live in the editor's SecretStorage (the OS keychain), never in a file or the log. */
 export class EditorSecrets implements SecretSource {

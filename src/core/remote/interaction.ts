@@ -1,6 +1,6 @@
 // What the SSH layer needs to ask a human. The editor implements these (src/vscode/prompts.ts);
 // tests implement them with scripted answers. Shapes follow what prompts.ts already offers, so
-// askUnknownHostKey and EditorSecrets fit without adapters.
+// the editor's host-key prompt (vscode/trust.ts) and EditorSecrets fit without adapters.
 
 export interface HostKeyQuestion {
   /** Node name from the cluster file (or "<node> via <jump>" for a ProxyJump hop). */
