@@ -18,6 +18,7 @@ import { stoppedHandlers } from '../../src/core/steps/shutdown';
 import { checkStopped, stopLeftovers } from '../../src/core/steps/stopped';
 import { IsolatedShell, isolationUnavailable, PidSandbox } from '../support/isolatedShell';
 import { freePort, LocalShell, startFakeServer, type FakeServer } from '../support/localShell';
+import { actionContext } from '../../src/core/runbook/runner';
 
 const noIsolation = isolationUnavailable();
 
@@ -72,7 +73,7 @@ function context(cluster: Cluster, target: Target): { ctx: ActionContext; lines:
   const session = RunSession.open(cluster, fs.mkdtempSync(path.join(os.tmpdir(), 'ucd-ws-')));
   const lines: string[] = [];
   const log = { info: (m: string) => lines.push(`INFO ${m}`), warn: (m: string) => lines.push(`WARN ${m}`), error: (m: string) => lines.push(`ERROR ${m}`) };
-  return { ctx: { cluster, session, target, log, signal: new AbortController().signal }, lines, session };
+  return { ctx: actionContext({ cluster, session, target, log, signal: new AbortController().signal }), lines, session };
 }
 
 function outcome(session: RunSession, step: 'stop' | 'verifyStopped', node: string): Extract<Outcome, { evidence: readonly string[] }> {

@@ -157,7 +157,7 @@ class Rollback {
     return r;
   }
 
-  private actionCtx(): ActionContext {
+  private actionCtx(): Pick<ActionContext, 'cluster' | 'session' | 'target' | 'log' | 'signal'> {
     return { cluster: this.ctx.cluster, session: this.ctx.session, target: { step: 'verifyStopped' }, log: this.ctx.log, signal: this.ctx.signal };
   }
 

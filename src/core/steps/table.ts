@@ -3,8 +3,7 @@
 // in the `RunbookDialogs` they supply (as github/vscode-codeql's `App` does for its commands).
 import { withRights, type Rights, type SudoPasswords } from '../remote/privilege';
 import type { ClusterNode } from '../cluster/types';
-import type { StepHandlers } from '../runbook/actions';
-import type { StepId } from '../runbook/steps';
+import type { HandlerTable } from '../runbook/actions';
 import type { InstallerSession } from './installerInput';
 import type { Transport } from '../remote/transport';
 import type { RunningProcess } from '../ucd/rest/activity';
@@ -63,7 +62,7 @@ export function installerGuard(deps: Pick<StepTableDeps, 'dialogs' | 'transportF
   return new InstallerGuard({ transportFor: deps.transportFor, confirm: (q, d) => deps.dialogs.confirm('stop-installer', q, d) });
 }
 
-export function buildStepTable(deps: StepTableDeps): Record<StepId, StepHandlers> {
+export function buildStepTable(deps: StepTableDeps): HandlerTable {
   const { dialogs, trust } = deps;
   // Every step asks for the rights its action needs; privilege.ts turns that into sudo, or nothing.
   const transportFor = async (node: ClusterNode, rights: Rights = 'self'): Promise<Transport> => withRights(await deps.transportFor(node), node, rights, deps.sudoPasswords);
@@ -81,8 +80,8 @@ export function buildStepTable(deps: StepTableDeps): Record<StepId, StepHandlers
       ...(deps.onAuthRejected ? { onAuthRejected: deps.onAuthRejected } : {}),
     }),
     package: packageHandlers({ transportFor }),
-    stop: stopped.stop ?? {},
-    verifyStopped: stopped.verifyStopped ?? {},
+    stop: stopped.stop,
+    verifyStopped: stopped.verifyStopped,
     storage: storageHandlers({ transportFor, confirm: (q, d) => dialogs.confirm('move-storage', q, d) }),
     installFirst: installerHandlers('installFirst', installer),
     startFirst: startHandlers('startFirst', online),
