@@ -9,7 +9,7 @@ import { targetFromNode, type SshPool } from '../core/remote/ssh';
 import type { Transport } from '../core/remote/transport';
 import type { ProcessesChoice } from '../core/steps/processes';
 import { LET_IT_RUN, STOP_THE_INSTALLER, type InstallerGuard } from '../core/steps/installerGuard';
-import { KILL_ANSWER, LEAVE_ANSWER } from '../core/steps/stopped';
+import { KILL_ANSWER, LEAVE_ANSWER } from '../core/steps/verifyStopped';
 import { buildStepTable, installerGuard, type Confirmation, type RunbookDialogs } from '../core/steps/table';
 import { describeProcess, type RunningProcess } from '../core/ucd/rest/activity';
 import { UcdRestClient } from '../core/ucd/rest/client';

@@ -25,7 +25,7 @@ import { HostKeyPolicy } from '../../src/core/remote/hostKeys';
 import { SshPool, targetFromNode, type SshTransport } from '../../src/core/remote/ssh';
 import type { ExecOptions, Transport } from '../../src/core/remote/transport';
 import { installerHandlers, type InstallerDeps } from '../../src/core/steps/installer';
-import { startHandlers } from '../../src/core/steps/online';
+import { startHandlers } from '../../src/core/steps/start';
 import { packageHandlers } from '../../src/core/steps/package';
 import { NOT_STARTED_MARKER } from '../../src/core/ucd/installer/startGate';
 import { MemoryPinStore } from '../../src/core/ucd/rest/tls';

@@ -20,7 +20,7 @@ import type { StepId } from '../../src/core/runbook/steps';
 import { HostKeyPolicy } from '../../src/core/remote/hostKeys';
 import { SshPool, targetFromNode } from '../../src/core/remote/ssh';
 import type { Transport } from '../../src/core/remote/transport';
-import { verifyVersionsHandlers } from '../../src/core/steps/online';
+import { verifyVersionsHandlers } from '../../src/core/steps/start';
 import { processesHandlers } from '../../src/core/steps/processes';
 import { credentialsFor, UcdRestClient } from '../../src/core/ucd/rest/client';
 import { maintenanceState } from '../../src/core/ucd/rest/systemConfig';

@@ -26,7 +26,7 @@ import { BACKUP_ROOT } from '../../src/core/steps/backup-files';
 import { installerHandlers } from '../../src/core/steps/installer';
 import { packageHandlers } from '../../src/core/steps/package';
 import { rollBack } from '../../src/core/steps/rollback';
-import { stoppedHandlers } from '../../src/core/steps/shutdown';
+import { stoppedHandlers } from '../../src/core/steps/stop';
 import { MemoryPinStore, type UnknownCertificate } from '../../src/core/ucd/rest/tls';
 import { clusterPrerequisites, startCluster, type InstallerPackage, type TestCluster } from './harness';
 import { untilBalancerAnswers } from './loadbalancer';

@@ -15,7 +15,7 @@ import type { Outcome } from '../../src/core/runbook/state';
 import { HostKeyPolicy } from '../../src/core/remote/hostKeys';
 import type { HostKeyAnswer, HostKeyQuestion } from '../../src/core/remote/interaction';
 import { SshPool, targetFromNode } from '../../src/core/remote/ssh';
-import { stoppedHandlers } from '../../src/core/steps/shutdown';
+import { stoppedHandlers } from '../../src/core/steps/stop';
 import { clusterPrerequisites, startCluster, type TestCluster } from './harness';
 import { actionContext } from '../../src/core/runbook/runner';
 import type { SomeHandlers } from '../fixtures/handlers';

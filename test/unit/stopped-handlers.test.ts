@@ -14,8 +14,8 @@ import { shQuote } from '../../src/core/remote/quote';
 import type { ActionContext } from '../../src/core/runbook/actions';
 import { RunSession } from '../../src/core/runbook/session';
 import { targetKey, type Outcome } from '../../src/core/runbook/state';
-import { stoppedHandlers } from '../../src/core/steps/shutdown';
-import { checkStopped, stopLeftovers } from '../../src/core/steps/stopped';
+import { stoppedHandlers } from '../../src/core/steps/stop';
+import { checkStopped, stopLeftovers } from '../../src/core/steps/verifyStopped';
 import { IsolatedShell, isolationUnavailable, PidSandbox } from '../support/isolatedShell';
 import { freePort, LocalShell, startFakeServer, type FakeServer } from '../support/localShell';
 import { actionContext } from '../../src/core/runbook/runner';
@@ -352,7 +352,7 @@ test('two entries that reach one machine and install: both fail the check, namin
 });
 
 test('findDuplicates: the same machine-id on another kernel (a cloned VM) is not the same machine; without machine-id, boot id and host name decide', async () => {
-  const { findDuplicates } = await import('../../src/core/steps/stopped');
+  const { findDuplicates } = await import('../../src/core/steps/verifyStopped');
   const m = (machineId: string | undefined, bootId: string, hostname: string, install = '/opt/ucd/server') => ({ ...(machineId ? { machineId } : {}), bootId, hostname, install });
   const d = findDuplicates([
     { node: 'a', machine: m('aa', 'b1', 'h1') },

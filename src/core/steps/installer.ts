@@ -32,7 +32,7 @@ import { noticeDecision } from './installerNotice';
 import { provePreconditions, type InstallStep, type Proof } from './installerPreconditions';
 import { recordedStaging, STAGE_ROOT, StagedInstallerRefusal, verifyStagedInstaller, type PackageLayout } from './package';
 import { stillRunningLine, type GuardStop, type InstallerGuard } from './installerGuard';
-import type { StoppedOptions } from './stopped';
+import type { StoppedOptions } from './verifyStopped';
 import { connectionLostMessage, connectionRestoredMessage, LinkWatch } from '../remote/reconnect';
 import { InstallerHandle } from './installerHandle';
 import { DetachedInput, detachedSession, type InstallerSession } from './installerInput';

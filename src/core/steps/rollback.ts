@@ -19,8 +19,8 @@ import type { TlsTrust } from '../ucd/rest/tls';
 import { backupProbeScript, parseBackupProbe } from './backup-verify';
 import { describeArchive, parseRestore, restoreAppdataScript, restoreInstallScript, verifyArchiveScript } from './backup-files';
 import { loggedExec } from './loggedExec';
-import { onlineAt } from './online';
-import { probeStopped, type StoppedEvaluation } from './stopped';
+import { onlineAt } from './start';
+import { probeStopped, type StoppedEvaluation } from './verifyStopped';
 import { pause } from './pause';
 
 export interface RollbackDeps {

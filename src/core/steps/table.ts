@@ -12,10 +12,10 @@ import type { TlsTrust } from '../ucd/rest/tls';
 import { backupHandlers } from './backup';
 import { installerHandlers } from './installer';
 import { InstallerGuard } from './installerGuard';
-import { startHandlers, verifyVersionsHandlers } from './online';
+import { startHandlers, verifyVersionsHandlers } from './start';
 import { packageHandlers } from './package';
 import { processesHandlers, type ProcessesChoice } from './processes';
-import { stoppedHandlers } from './shutdown';
+import { stoppedHandlers } from './stop';
 import { rollBack, type RollbackContext, type RollbackOutcome } from './rollback';
 import { storageHandlers } from './storage';
 

@@ -16,7 +16,7 @@ import {
   type StoppedEvaluation,
   type StoppedOptions,
   type TransportFor,
-} from './stopped';
+} from './verifyStopped';
 import { controlCommand, serviceControl } from './systemd';
 import { pause } from './pause';
 
