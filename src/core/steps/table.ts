@@ -5,9 +5,10 @@ import { withRights, type Rights, type SudoPasswords } from '../remote/privilege
 import type { ClusterNode } from '../cluster/types';
 import type { HandlerTable } from '../runbook/actions';
 import type { InstallerSession } from './installerInput';
+import { targetFromNode, type SshPool } from '../remote/ssh';
 import type { Transport } from '../remote/transport';
 import type { RunningProcess } from '../ucd/rest/activity';
-import type { UcdRestClient } from '../ucd/rest/client';
+import { UcdRestClient, type CredentialSource } from '../ucd/rest/client';
 import type { TlsTrust } from '../ucd/rest/tls';
 import { backupHandlers } from './backup';
 import { installerHandlers } from './installer';
@@ -52,6 +53,33 @@ export interface StepTableDeps {
   readonly sudoPasswords?: SudoPasswords;
   /** The installers' guard, when the front end keeps it for its Cancel (installerGuard below). */
   readonly guard?: InstallerGuard;
+}
+
+/** SSH to each node through the pool (its host-key and secret questions are asked where it was made). */
+export function sshTransports(pool: SshPool): (node: ClusterNode) => Promise<Transport> {
+  return async (node) => pool.transport(targetFromNode(node));
+}
+
+/**
+ * The UCD REST client for the cluster as loaded when a step asks: one per URL and credential, so a
+ * certificate trusted "once" stays trusted while the front end runs.
+ */
+export function restClients(current: () => { readonly url: string; readonly credential: string } | undefined, credentials: (name: string) => CredentialSource, trust: TlsTrust): () => UcdRestClient {
+  let client: { key: string; client: UcdRestClient } | undefined;
+  return () => {
+    const c = current();
+    if (!c) throw new Error('the cluster file has problems; fix them first');
+    const key = `${c.url} ${c.credential}`;
+    if (client?.key !== key) {
+      client = { key, client: new UcdRestClient({ baseUrl: c.url, credentials: credentials(c.credential), pins: trust.pins, prompt: trust.prompt, ...(trust.ca ? { ca: trust.ca } : {}), ...(trust.onAccepted ? { onAccepted: trust.onAccepted } : {}), credentialName: c.credential }) };
+    }
+    return client.client;
+  };
+}
+
+/** The installers' guard probing as root, as step 5's proof does (through sudo where the node says so). */
+export function rootGuard(deps: Pick<StepTableDeps, 'dialogs' | 'transportFor' | 'sudoPasswords'>): InstallerGuard {
+  return installerGuard({ dialogs: deps.dialogs, transportFor: async (n) => withRights(await deps.transportFor(n), n, 'root', deps.sudoPasswords) });
 }
 
 /**
