@@ -5,8 +5,9 @@ import { Controller } from './vscode/controller';
 import { LocalTransport } from './core/remote/local';
 import { probeNode } from './core/probes/node';
 import type { ProbeFn } from './core/status/look';
-import { buildRollback } from './core/steps/table';
-import { buildHandlers, editorDialogs, editorGuard, transportFor } from './vscode/handlers';
+import { buildRollback, sshTransports } from './core/steps/table';
+import { editorDialogs } from './vscode/handlers';
+import { buildHandlers, editorGuard } from './vscode/stepTable';
 import type { Decision } from './core/journal/events';
 import { RunLog } from './core/journal/transcript';
 import { channelSink, createLog, teeChannel } from './vscode/log';
@@ -52,9 +53,9 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   const sudoPasswords = createSudoPasswords(context);
   const guard = editorGuard(pool, sudoPasswords);
   const handlers = buildHandlers({ context, pool, tls, cluster: loaded, sudoPasswords, guard });
-  const rollback = buildRollback({ dialogs: editorDialogs, transportFor: transportFor(pool), local: () => new LocalTransport(), trust: tls, sudoPasswords });
+  const rollback = buildRollback({ dialogs: editorDialogs, transportFor: sshTransports(pool), local: () => new LocalTransport(), trust: tls, sudoPasswords });
   // The status view's look: the SSH user's own rights (no sudo prompt), read-only, one round trip.
-  const statusProbe: ProbeFn = (n, signal) => probeNode(() => transportFor(pool)(n), n, { signal }).then((r) => r.probe);
+  const statusProbe: ProbeFn = (n, signal) => probeNode(() => sshTransports(pool)(n), n, { signal }).then((r) => r.probe);
   const ctl = new Controller(context.extensionUri, clusterFile, log, handlers, runLog, rollback, guard, { probe: statusProbe, memory: context.workspaceState }, () => pool.options.hostKeys.userFiles);
   controller = ctl;
   context.subscriptions.push(clusterFile, ctl, ...ctl.registerCommands());

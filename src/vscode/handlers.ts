@@ -1,45 +1,18 @@
 // The editor's answers to the steps' questions (which process to cancel, are you sure, a live
-// installer to take over), plugged into the core's step table. No step logic lives here.
-import { withRights, type SudoPasswords } from '../core/remote/privilege';
+// installer to take over): the core's RunbookDialogs, and nothing else. The step table, its
+// transports and its REST client are the core's (steps/table.ts), wired in stepTable.ts.
 import * as vscode from 'vscode';
-import type { ClusterNode } from '../core/cluster/types';
-import type { HandlerTable } from '../core/runbook/actions';
-import { LocalTransport } from '../core/remote/local';
-import { targetFromNode, type SshPool } from '../core/remote/ssh';
-import type { Transport } from '../core/remote/transport';
 import type { ProcessesChoice } from '../core/steps/processes';
-import { LET_IT_RUN, STOP_THE_INSTALLER, type InstallerGuard } from '../core/steps/installerGuard';
-import { KILL_ANSWER, LEAVE_ANSWER } from '../core/steps/stopped';
-import { buildStepTable, installerGuard, type Confirmation, type RunbookDialogs } from '../core/steps/table';
+import { LET_IT_RUN, STOP_THE_INSTALLER } from '../core/steps/installerGuard';
+import { KILL_ANSWER, LEAVE_ANSWER } from '../core/steps/verifyStopped';
+import type { Confirmation, RunbookDialogs } from '../core/steps/table';
 import { describeProcess, type RunningProcess } from '../core/ucd/rest/activity';
-import { UcdRestClient } from '../core/ucd/rest/client';
-import type { TlsTrust } from '../core/ucd/rest/tls';
 import { handOverToTerminal } from './installerTerminal';
 import { confirmDestructive } from './dialogs';
-import { credentialSource, forgetCredential } from './trust';
-
-export interface HandlerDeps {
-  readonly context: vscode.ExtensionContext;
-  readonly pool: SshPool;
-  readonly tls: TlsTrust;
-  /** The cluster as loaded now; handlers read it when they run, so edits apply at once. */
-  readonly cluster: () => { ucd: { url: string; credential: string } } | undefined;
-  /** Sudo passwords, kept by name in SecretStorage (masked in the journal). */
-  readonly sudoPasswords?: SudoPasswords;
-  /** The installers' guard, shared with the controller's Cancel (editorGuard). */
-  readonly guard?: InstallerGuard;
-}
-
-/** The guard whose stop question is the editor's modal dialog. */
-/** The guard probes other users' servers as step 5's proof does: as root, through sudo where set. */
-export function editorGuard(pool: SshPool, sudoPasswords?: SudoPasswords): InstallerGuard {
-  const t = transportFor(pool);
-  return installerGuard({ dialogs: editorDialogs, transportFor: async (n) => withRights(await t(n), n, 'root', sudoPasswords) });
-}
 
 /**
  * Each confirmation's buttons and, where the core's question does not say it, what each answer
- * does. The kill and stop questions explain their answers themselves (stopped.ts, installerGuard.ts).
+ * does. The kill and stop questions explain their answers themselves (verifyStopped.ts, installerGuard.ts).
  */
 const CONFIRM_BUTTONS: Record<Confirmation, { yes: string; no: string; destructive?: string; safe?: string }> = {
   kill: { yes: KILL_ANSWER, no: LEAVE_ANSWER },
@@ -96,35 +69,3 @@ export const editorDialogs: RunbookDialogs = {
   chooseProcesses,
   handOver: handOverToTerminal,
 };
-
-export function transportFor(pool: SshPool): (node: ClusterNode) => Promise<Transport> {
-  return async (node) => pool.transport(targetFromNode(node));
-}
-
-export function buildHandlers(deps: HandlerDeps): HandlerTable {
-  const local = new LocalTransport();
-  // One client per URL and credential, so a certificate trusted "once" stays trusted for the window.
-  let client: { key: string; client: UcdRestClient } | undefined;
-  const rest = () => {
-    const c = deps.cluster();
-    if (!c) throw new Error('the cluster file has problems; fix them first');
-    const key = `${c.ucd.url} ${c.ucd.credential}`;
-    if (client?.key !== key) {
-      client = { key, client: new UcdRestClient({ baseUrl: c.ucd.url, credentials: credentialSource(deps.context, c.ucd.credential), pins: deps.tls.pins, prompt: deps.tls.prompt, ...(deps.tls.onAccepted ? { onAccepted: deps.tls.onAccepted } : {}), credentialName: c.ucd.credential }) };
-    }
-    return client.client;
-  };
-  return buildStepTable({
-    dialogs: editorDialogs,
-    transportFor: transportFor(deps.pool),
-    local: () => local,
-    rest,
-    trust: deps.tls,
-    ...(deps.sudoPasswords ? { sudoPasswords: deps.sudoPasswords } : {}),
-    ...(deps.guard ? { guard: deps.guard } : {}),
-    onAuthRejected: async () => {
-      const c = deps.cluster();
-      if (c) await forgetCredential(deps.context, c.ucd.credential);
-    },
-  });
-}

@@ -13,7 +13,7 @@ import type { RunSession } from '../core/runbook/session';
 import { fetchLoginPage } from '../core/ucd/loginPage';
 import { UcdRestClient } from '../core/ucd/rest/client';
 import type { TlsTrust } from '../core/ucd/rest/tls';
-import { transportFor } from './handlers';
+import { sshTransports } from '../core/steps/table';
 import { credentialSource } from './trust';
 
 export interface PreflightCommandDeps {
@@ -48,7 +48,7 @@ async function run(deps: PreflightCommandDeps): Promise<void> {
     const abort = new AbortController();
     token.onCancellationRequested(() => abort.abort());
     return runPreflight(cluster, {
-      transportFor: transportFor(deps.pool),
+      transportFor: sshTransports(deps.pool),
       // A backup that runs on this machine: its database check runs here too.
       local: () => new LocalTransport(),
       servers: (signal) => rest.servers(signal),

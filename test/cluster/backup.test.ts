@@ -19,6 +19,7 @@ import { SshPool, targetFromNode } from '../../src/core/remote/ssh';
 import { backupHandlers, type BackupDeps } from '../../src/core/steps/backup';
 import { BACKUP_ARTIFACT, NODE_DB_OPTION_FILE, clusterPrerequisites, startCluster, type TestCluster } from './harness';
 import { databasePrerequisites } from './mariadb';
+import { actionContext } from '../../src/core/runbook/runner';
 
 const skip = clusterPrerequisites() ?? databasePrerequisites();
 
@@ -46,7 +47,7 @@ describe('step 1 twice against the real database', { skip, concurrency: 1 }, () 
     const lines: string[] = [];
     const log: ActionLog = { info: (m) => lines.push(m), warn: (m) => lines.push(m), error: (m) => lines.push(m) };
     const handlers = backupHandlers({ local: () => new LocalTransport(), transportFor: async (n) => pool.transport(targetFromNode(n)), ...extra });
-    const ctx: ActionContext = { cluster: r.cluster, session, target: { step: 'backup' }, log, signal: new AbortController().signal };
+    const ctx: ActionContext = actionContext({ cluster: r.cluster, session, target: { step: 'backup' }, log, signal: new AbortController().signal });
     const evidence = () => session.journal.events.flatMap((e) => (e.type === 'finished' && e.step === 'backup' ? [{ verdict: e.verdict, evidence: [...e.evidence] }] : []));
     return { session, handlers, ctx, lines, evidence };
   }

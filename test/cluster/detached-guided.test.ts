@@ -23,6 +23,7 @@ import type { InstallerSession } from '../../src/core/steps/installerInput';
 import { packageHandlers } from '../../src/core/steps/package';
 import { MemoryPinStore } from '../../src/core/ucd/rest/tls';
 import { clusterPrerequisites, startCluster, type TestCluster } from './harness';
+import { actionContext } from '../../src/core/runbook/runner';
 
 const skip = clusterPrerequisites();
 const SCHEMA_SECONDS = 8;
@@ -65,7 +66,7 @@ function openWindow(tc: TestCluster, text: string, ws: string, extra: Extra = {}
 
 function ctx(w: Window, signal: AbortSignal = new AbortController().signal): ActionContext {
   const log: ActionLog = { info: (m) => w.lines.push(m), warn: (m) => w.lines.push(m), error: (m) => w.lines.push(m) };
-  return { cluster: w.cluster, session: w.session, target: { step: 'installFirst' }, log, signal };
+  return actionContext({ cluster: w.cluster, session: w.session, target: { step: 'installFirst' }, log, signal });
 }
 
 async function waitFor(what: string, ok: () => Promise<boolean> | boolean, timeoutMs: number, detail: () => string): Promise<void> {

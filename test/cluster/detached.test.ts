@@ -20,6 +20,7 @@ import { installerHandlers } from '../../src/core/steps/installer';
 import { packageHandlers } from '../../src/core/steps/package';
 import { MemoryPinStore } from '../../src/core/ucd/rest/tls';
 import { clusterPrerequisites, startCluster, type InstallerPackage, type TestCluster } from './harness';
+import { actionContext } from '../../src/core/runbook/runner';
 
 const skip = clusterPrerequisites();
 const SCHEMA_SECONDS = 8;
@@ -56,7 +57,7 @@ function openWindow(tc: TestCluster, text: string, ws: string, silenceLogMs?: nu
 
 function ctx(w: Window, signal: AbortSignal = new AbortController().signal): ActionContext {
   const log: ActionLog = { info: (m) => w.lines.push(m), warn: (m) => w.lines.push(m), error: (m) => w.lines.push(m) };
-  return { cluster: w.cluster, session: w.session, target: { step: 'installFirst' }, log, signal };
+  return actionContext({ cluster: w.cluster, session: w.session, target: { step: 'installFirst' }, log, signal });
 }
 
 async function waitFor(what: string, ok: () => Promise<boolean>, timeoutMs: number, detail: () => string): Promise<void> {

@@ -21,6 +21,7 @@ import { InstallerGuard } from '../../src/core/steps/installerGuard';
 import { packageHandlers } from '../../src/core/steps/package';
 import { MemoryPinStore } from '../../src/core/ucd/rest/tls';
 import { clusterPrerequisites, startCluster, type InstallerPackage, type TestCluster } from './harness';
+import { actionContext } from '../../src/core/runbook/runner';
 
 const skip = clusterPrerequisites();
 /** The simulated installer checks for this long before it changes anything: the window to stop it in. */
@@ -65,7 +66,7 @@ function open(tc: TestCluster, pkg: InstallerPackage): Run {
 
 function ctx(w: Run): ActionContext {
   const log: ActionLog = { info: (m) => w.lines.push(m), warn: (m) => w.lines.push(m), error: (m) => w.lines.push(m) };
-  return { cluster: w.cluster, session: w.session, target: { step: 'installFirst' }, log, signal: new AbortController().signal };
+  return actionContext({ cluster: w.cluster, session: w.session, target: { step: 'installFirst' }, log, signal: new AbortController().signal });
 }
 
 async function waitFor(what: string, ok: () => boolean | Promise<boolean>, timeoutMs: number, detail: () => string): Promise<void> {

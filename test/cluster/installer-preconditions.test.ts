@@ -18,18 +18,19 @@ import * as path from 'node:path';
 import type { JournalEvent } from '../../src/core/journal/events';
 import { loadCluster } from '../../src/core/cluster/load';
 import type { Cluster, ClusterNode } from '../../src/core/cluster/types';
-import type { ActionContext, ActionLog, StepHandlers } from '../../src/core/runbook/actions';
+import type { ActionContext, ActionLog, RunAndCheck } from '../../src/core/runbook/actions';
 import { RunSession } from '../../src/core/runbook/session';
 import type { StepId } from '../../src/core/runbook/steps';
 import { HostKeyPolicy } from '../../src/core/remote/hostKeys';
 import { SshPool, targetFromNode, type SshTransport } from '../../src/core/remote/ssh';
 import type { ExecOptions, Transport } from '../../src/core/remote/transport';
 import { installerHandlers, type InstallerDeps } from '../../src/core/steps/installer';
-import { startHandlers } from '../../src/core/steps/online';
+import { startHandlers } from '../../src/core/steps/start';
 import { packageHandlers } from '../../src/core/steps/package';
 import { NOT_STARTED_MARKER } from '../../src/core/ucd/installer/startGate';
 import { MemoryPinStore } from '../../src/core/ucd/rest/tls';
 import { clusterPrerequisites, startCluster, type InstallerPackage, type TestCluster } from './harness';
+import { actionContext } from '../../src/core/runbook/runner';
 
 const skip = clusterPrerequisites();
 
@@ -63,10 +64,10 @@ function rig(tc: TestCluster, overrides: Record<string, unknown>): Rig {
 
 function ctx(r: Rig, step: StepId, node?: string): ActionContext {
   const log: ActionLog = { info: (m) => r.lines.push(m), warn: (m) => r.lines.push(m), error: (m) => r.lines.push(m) };
-  return { cluster: r.cluster, session: r.session, target: node ? { step, node } : { step }, log, signal: new AbortController().signal };
+  return actionContext({ cluster: r.cluster, session: r.session, target: node ? { step, node } : { step }, log, signal: new AbortController().signal });
 }
 
-async function act(r: Rig, h: StepHandlers, step: StepId, node?: string): Promise<void> {
+async function act(r: Rig, h: RunAndCheck, step: StepId, node?: string): Promise<void> {
   assert.ok(h.run);
   await h.run(ctx(r, step, node));
 }

@@ -21,6 +21,7 @@ import { LocalTransport } from '../../src/core/remote/local';
 import { SshPool, targetFromNode } from '../../src/core/remote/ssh';
 import { backupHandlers } from '../../src/core/steps/backup';
 import { clusterPrerequisites, startCluster, type TestCluster } from './harness';
+import { tableOf } from '../fixtures/handlers';
 
 const skip = clusterPrerequisites();
 
@@ -49,7 +50,7 @@ describe('an action cut off from the window is interrupted, not failed, on a rea
     const session = RunSession.open(r.cluster, ws);
     const lines: string[] = [];
     const log: ActionLog = { info: (m) => lines.push(m), warn: (m) => lines.push(m), error: (m) => lines.push(m) };
-    const runner = new Runner(session, { log, handlers: { backup: backupHandlers({ local: () => new LocalTransport(), transportFor: async (n) => pool.transport(targetFromNode(n)) }) } });
+    const runner = new Runner(session, { log, handlers: tableOf({ backup: backupHandlers({ local: () => new LocalTransport(), transportFor: async (n) => pool.transport(targetFromNode(n)) }) }) });
     return { session, pool, runner, lines };
   }
 

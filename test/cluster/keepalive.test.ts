@@ -19,6 +19,7 @@ import { installerHandlers } from '../../src/core/steps/installer';
 import { packageHandlers } from '../../src/core/steps/package';
 import { MemoryPinStore } from '../../src/core/ucd/rest/tls';
 import { clusterPrerequisites, startCluster, type InstallerPackage, type TestCluster } from './harness';
+import { actionContext } from '../../src/core/runbook/runner';
 
 const skip = clusterPrerequisites();
 /** Long enough for the link to be down and noticed, and to come back, while the installer runs. */
@@ -61,7 +62,7 @@ describe('a dead link is seen and said, and followed again once it is back, on a
     const session = RunSession.open(cluster, ws);
     const lines: string[] = [];
     const log: ActionLog = { info: (m) => lines.push(m), warn: (m) => lines.push(m), error: (m) => lines.push(m) };
-    const ctx: ActionContext = { cluster, session, target: { step: 'installFirst' }, log, signal: new AbortController().signal };
+    const ctx: ActionContext = actionContext({ cluster, session, target: { step: 'installFirst' }, log, signal: new AbortController().signal });
     const transportFor = async (n: Cluster['nodes'][number]) => pool.transport(targetFromNode(n));
     try {
       await packageHandlers({ transportFor }).run!({ ...ctx, target: { step: 'package', node: 'ucd1' } });

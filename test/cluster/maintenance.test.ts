@@ -20,13 +20,14 @@ import type { StepId } from '../../src/core/runbook/steps';
 import { HostKeyPolicy } from '../../src/core/remote/hostKeys';
 import { SshPool, targetFromNode } from '../../src/core/remote/ssh';
 import type { Transport } from '../../src/core/remote/transport';
-import { verifyVersionsHandlers } from '../../src/core/steps/online';
+import { verifyVersionsHandlers } from '../../src/core/steps/start';
 import { processesHandlers } from '../../src/core/steps/processes';
 import { credentialsFor, UcdRestClient } from '../../src/core/ucd/rest/client';
 import { maintenanceState } from '../../src/core/ucd/rest/systemConfig';
 import { MemoryPinStore } from '../../src/core/ucd/rest/tls';
 import { clusterPrerequisites, startCluster, type TestCluster } from './harness';
 import { loadBalancerPrerequisites, untilBalancerAnswers } from './loadbalancer';
+import { actionContext } from '../../src/core/runbook/runner';
 
 const skip = clusterPrerequisites() ?? loadBalancerPrerequisites();
 let c: TestCluster;
@@ -64,7 +65,7 @@ function rig(ucd: Record<string, unknown>, versions: { currentVersion: string; t
 
 function ctx(r: Rig, step: StepId): ActionContext {
   const log: ActionLog = { info: (m) => r.lines.push(m), warn: (m) => r.lines.push(m), error: (m) => r.lines.push(m) };
-  return { cluster: r.cluster, session: r.session, target: { step }, log, signal: new AbortController().signal };
+  return actionContext({ cluster: r.cluster, session: r.session, target: { step }, log, signal: new AbortController().signal });
 }
 
 async function step2(r: Rig): Promise<void> {

@@ -15,7 +15,7 @@ import type { Cluster } from '../../src/core/cluster/types';
 import type { JournalEvent } from '../../src/core/journal/events';
 import { parseJournal } from '../../src/core/journal/journal';
 import { renderReport } from '../../src/core/journal/report';
-import type { ActionLog, HandlerTable } from '../../src/core/runbook/actions';
+import type { ActionLog } from '../../src/core/runbook/actions';
 import { Runner } from '../../src/core/runbook/runner';
 import { RunSession } from '../../src/core/runbook/session';
 import { HostKeyPolicy } from '../../src/core/remote/hostKeys';
@@ -26,11 +26,12 @@ import { BACKUP_ROOT } from '../../src/core/steps/backup-files';
 import { installerHandlers } from '../../src/core/steps/installer';
 import { packageHandlers } from '../../src/core/steps/package';
 import { rollBack } from '../../src/core/steps/rollback';
-import { stoppedHandlers } from '../../src/core/steps/shutdown';
+import { stoppedHandlers } from '../../src/core/steps/stop';
 import { MemoryPinStore, type UnknownCertificate } from '../../src/core/ucd/rest/tls';
 import { clusterPrerequisites, startCluster, type InstallerPackage, type TestCluster } from './harness';
 import { untilBalancerAnswers } from './loadbalancer';
 import { databasePrerequisites } from './mariadb';
+import { tableOf } from '../fixtures/handlers';
 
 const skip = clusterPrerequisites() ?? databasePrerequisites();
 
@@ -85,12 +86,12 @@ describe('Roll back a failed first-node upgrade on a real cluster, through the c
     });
     const transportFor = async (n: Cluster['nodes'][number]) => pool.transport(targetFromNode(n));
     const trust = { pins: new MemoryPinStore(), sessionPins: new Map<string, string>(), prompt: async (c: UnknownCertificate) => (certs.push(c), 'always' as const) };
-    const handlers: HandlerTable = {
+    const handlers = tableOf({
       backup: backupHandlers({ local: () => new LocalTransport(), transportFor }),
       package: packageHandlers({ transportFor }),
       ...stoppedHandlers({ transportFor, confirm: async () => true, options: { settleMs: 10_000, pollMs: 500, killGraceSeconds: 2 } }),
       installFirst: installerHandlers('installFirst', { transportFor, trust, confirm: async () => true, handOver: async () => assert.fail('no prompt of the upgrade is unknown'), quietMs: 3_000 }),
-    };
+    });
     const asked: { question: string; detail: string }[] = [];
     const session = RunSession.open(cluster, ws);
     const runner = new Runner(session, {

@@ -11,7 +11,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { loadCluster } from '../../src/core/cluster/load';
 import type { Cluster } from '../../src/core/cluster/types';
-import type { ActionContext, HandlerTable } from '../../src/core/runbook/actions';
+import type { ActionContext } from '../../src/core/runbook/actions';
 import { RunSession } from '../../src/core/runbook/session';
 import type { StepId } from '../../src/core/runbook/steps';
 import { HostKeyPolicy } from '../../src/core/remote/hostKeys';
@@ -21,13 +21,15 @@ import { installerHandlers } from '../../src/core/steps/installer';
 import { MemoryPinStore } from '../../src/core/ucd/rest/tls';
 import { packageHandlers, packageLayout, recordedStaging } from '../../src/core/steps/package';
 import { clusterPrerequisites, startCluster, type InstallerPackage, type TestCluster } from './harness';
+import { actionContext } from '../../src/core/runbook/runner';
+import type { SomeHandlers } from '../fixtures/handlers';
 
 const skip = clusterPrerequisites();
 
 interface Rig {
   readonly cluster: Cluster;
   readonly session: RunSession;
-  readonly handlers: HandlerTable;
+  readonly handlers: SomeHandlers;
   readonly lines: string[];
   readonly pool: SshPool;
 }
@@ -42,7 +44,7 @@ function rig(tc: TestCluster, pkg: InstallerPackage): Rig {
     agentSocket: null,
   });
   const transportFor = async (n: Cluster['nodes'][number]) => pool.transport(targetFromNode(n));
-  const handlers: HandlerTable = {
+  const handlers: SomeHandlers = {
     package: packageHandlers({ transportFor }),
     installFirst: installerHandlers('installFirst', { transportFor, trust: { pins: new MemoryPinStore(), sessionPins: new Map<string, string>(), prompt: async () => 'once' as const }, confirm: async () => false, handOver: async () => assert.fail('the installer must not even start'), quietMs: 3_000 }),
   };
@@ -51,7 +53,7 @@ function rig(tc: TestCluster, pkg: InstallerPackage): Rig {
 
 async function act(r: Rig, step: StepId, kind: 'run' | 'check', node: string): Promise<void> {
   const log = { info: (m: string) => r.lines.push(m), warn: (m: string) => r.lines.push(m), error: (m: string) => r.lines.push(m) };
-  const ctx: ActionContext = { cluster: r.cluster, session: r.session, target: { step, node }, log, signal: new AbortController().signal };
+  const ctx: ActionContext = actionContext({ cluster: r.cluster, session: r.session, target: { step, node }, log, signal: new AbortController().signal });
   await r.handlers[step]![kind]!(ctx);
 }
 

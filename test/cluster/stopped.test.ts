@@ -9,21 +9,23 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { loadCluster } from '../../src/core/cluster/load';
 import type { Cluster } from '../../src/core/cluster/types';
-import type { ActionContext, ActionLog, HandlerTable } from '../../src/core/runbook/actions';
+import type { ActionContext, ActionLog } from '../../src/core/runbook/actions';
 import { RunSession } from '../../src/core/runbook/session';
 import type { Outcome } from '../../src/core/runbook/state';
 import { HostKeyPolicy } from '../../src/core/remote/hostKeys';
 import type { HostKeyAnswer, HostKeyQuestion } from '../../src/core/remote/interaction';
 import { SshPool, targetFromNode } from '../../src/core/remote/ssh';
-import { stoppedHandlers } from '../../src/core/steps/shutdown';
+import { stoppedHandlers } from '../../src/core/steps/stop';
 import { clusterPrerequisites, startCluster, type TestCluster } from './harness';
+import { actionContext } from '../../src/core/runbook/runner';
+import type { SomeHandlers } from '../fixtures/handlers';
 
 const skip = clusterPrerequisites();
 
 interface Rig {
   cluster: Cluster;
   session: RunSession;
-  handlers: HandlerTable;
+  handlers: SomeHandlers;
   lines: string[];
   asked: HostKeyQuestion[];
   confirmations: string[];
@@ -58,7 +60,7 @@ function rig(tc: TestCluster, opts: { file?: string; knownHosts?: string[]; answ
 
 function ctx(r: Rig, step: 'stop' | 'verifyStopped', node?: string): ActionContext {
   const log: ActionLog = { info: (m) => r.lines.push(m), warn: (m) => r.lines.push(m), error: (m) => r.lines.push(m) };
-  return { cluster: r.cluster, session: r.session, target: node ? { step, node } : { step }, log, signal: new AbortController().signal };
+  return actionContext({ cluster: r.cluster, session: r.session, target: node ? { step, node } : { step }, log, signal: new AbortController().signal });
 }
 
 function outcome(r: Rig, node: string): Outcome & { evidence: readonly string[]; hint?: string } {

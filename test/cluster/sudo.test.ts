@@ -13,7 +13,7 @@ import { loadCluster } from '../../src/core/cluster/load';
 import type { Cluster } from '../../src/core/cluster/types';
 import { renderReport } from '../../src/core/journal/report';
 import { SecretValues, maskingSecretSource } from '../../src/core/journal/secrets';
-import type { ActionContext, ActionLog, HandlerTable } from '../../src/core/runbook/actions';
+import { handlerOf, type ActionContext, type ActionLog, type HandlerTable } from '../../src/core/runbook/actions';
 import { RunSession } from '../../src/core/runbook/session';
 import type { StepId } from '../../src/core/runbook/steps';
 import { HostKeyPolicy } from '../../src/core/remote/hostKeys';
@@ -26,6 +26,7 @@ import { buildStepTable } from '../../src/core/steps/table';
 import { credentialsFor, UcdRestClient } from '../../src/core/ucd/rest/client';
 import { MemoryPinStore, type UnknownCertificate } from '../../src/core/ucd/rest/tls';
 import { clusterPrerequisites, SERVICE_USER, startCluster, TEST_USER, type InstallerPackage, type TestCluster } from './harness';
+import { actionContext } from '../../src/core/runbook/runner';
 
 const skip = clusterPrerequisites() ?? (fs.existsSync('/usr/bin/sudo') ? undefined : 'sudo is not installed (test/install-debian-deps.sh installs it)');
 
@@ -92,11 +93,11 @@ function rig(tc: TestCluster, text: string, answer: () => string | undefined): R
 
 function ctx(r: Rig, step: StepId): ActionContext {
   const log: ActionLog = { info: (m) => r.lines.push(m), warn: (m) => r.lines.push(m), error: (m) => r.lines.push(m) };
-  return { cluster: r.cluster, session: r.session, target: { step }, log, signal: new AbortController().signal };
+  return actionContext({ cluster: r.cluster, session: r.session, target: { step }, log, signal: new AbortController().signal });
 }
 
 async function act(r: Rig, step: StepId, kind: 'run' | 'check'): Promise<void> {
-  const h = r.handlers[step]?.[kind];
+  const h = handlerOf(r.handlers[step][kind]);
   assert.ok(h, `no ${kind} handler for ${step}`);
   await h(ctx(r, step));
 }

@@ -11,24 +11,26 @@ import * as path from 'node:path';
 import { loadCluster } from '../../src/core/cluster/load';
 import type { Cluster } from '../../src/core/cluster/types';
 import { renderReport } from '../../src/core/journal/report';
-import type { ActionContext, ActionLog, HandlerTable } from '../../src/core/runbook/actions';
+import type { ActionContext, ActionLog } from '../../src/core/runbook/actions';
 import { RunSession } from '../../src/core/runbook/session';
 import type { StepId } from '../../src/core/runbook/steps';
 import { HostKeyPolicy } from '../../src/core/remote/hostKeys';
 import { SshPool, targetFromNode } from '../../src/core/remote/ssh';
 import { probeNode } from '../../src/core/probes/node';
 import { installerHandlers } from '../../src/core/steps/installer';
-import { startHandlers, verifyVersionsHandlers } from '../../src/core/steps/online';
+import { startHandlers, verifyVersionsHandlers } from '../../src/core/steps/start';
 import { packageHandlers } from '../../src/core/steps/package';
-import { stoppedHandlers } from '../../src/core/steps/shutdown';
+import { stoppedHandlers } from '../../src/core/steps/stop';
 import { clusterStatus } from '../../src/core/status/clusterStatus';
 import { MemoryPinStore, type UnknownCertificate } from '../../src/core/ucd/rest/tls';
 import { nspawnPrerequisites, startSystemdCluster, UNIT, type SystemdCluster } from './nspawn';
 import type { InstallerPackage } from './harness';
+import { actionContext } from '../../src/core/runbook/runner';
+import type { SomeHandlers } from '../fixtures/handlers';
 
 const skip = nspawnPrerequisites();
 
-interface Rig { cluster: Cluster; session: RunSession; handlers: HandlerTable; lines: string[]; pool: SshPool; masks: string[] }
+interface Rig { cluster: Cluster; session: RunSession; handlers: SomeHandlers; lines: string[]; pool: SshPool; masks: string[] }
 
 function rig(tc: SystemdCluster, text: string): Rig {
   const r = loadCluster(text);
@@ -44,7 +46,7 @@ function rig(tc: SystemdCluster, text: string): Rig {
   const masks: string[] = [];
   const online = { transportFor, trust, startTimeoutMs: 60_000, pollMs: 500 };
   const installer = { transportFor, trust, confirm: async () => true, handOver: async () => assert.fail('no prompt of the upgrade is unknown'), quietMs: 3_000 };
-  const handlers: HandlerTable = {
+  const handlers: SomeHandlers = {
     package: packageHandlers({ transportFor }),
     ...stoppedHandlers({ transportFor, confirm: async () => true, confirmMask: async (q, d) => (masks.push(`${q}\n${d}`), true), options: { settleMs: 15_000, pollMs: 500, killGraceSeconds: 2 } }),
     installFirst: installerHandlers('installFirst', installer),
@@ -58,7 +60,7 @@ function rig(tc: SystemdCluster, text: string): Rig {
 
 function ctx(r: Rig, step: StepId, node?: string): ActionContext {
   const log: ActionLog = { info: (m) => r.lines.push(m), warn: (m) => r.lines.push(m), error: (m) => r.lines.push(m) };
-  return { cluster: r.cluster, session: r.session, target: node ? { step, node } : { step }, log, signal: new AbortController().signal };
+  return actionContext({ cluster: r.cluster, session: r.session, target: node ? { step, node } : { step }, log, signal: new AbortController().signal });
 }
 
 async function act(r: Rig, step: StepId, kind: 'run' | 'check', node?: string): Promise<void> {

@@ -20,9 +20,10 @@ import { fetchLoginPage } from '../../src/core/ucd/loginPage';
 import { credentialsFor, UcdRestClient } from '../../src/core/ucd/rest/client';
 import { MemoryPinStore, type TlsTrust } from '../../src/core/ucd/rest/tls';
 import type { ActionContext } from '../../src/core/runbook/actions';
+import { actionContext } from '../../src/core/runbook/runner';
 import { RunSession } from '../../src/core/runbook/session';
 import type { StepId } from '../../src/core/runbook/steps';
-import { startHandlers } from '../../src/core/steps/online';
+import { startHandlers } from '../../src/core/steps/start';
 import { processesHandlers } from '../../src/core/steps/processes';
 import { clusterPrerequisites, startCluster, type TestCluster } from './harness';
 import { untilBalancerAnswers } from './loadbalancer';
@@ -236,7 +237,7 @@ describe('the trust pass on a real 3-node cluster with a load balancer', { skip,
     const ws = fs.mkdtempSync(path.join(dir, 'steps-'));
     const session = RunSession.open(cluster, ws);
     const lines: string[] = [];
-    const ctx = (step: StepId, node?: string): ActionContext => ({
+    const ctx = (step: StepId, node?: string): ActionContext => actionContext({
       cluster, session, target: node ? { step, node } : { step }, signal: new AbortController().signal,
       log: { info: (m) => lines.push(m), warn: (m) => lines.push(m), error: (m) => lines.push(m) },
     });

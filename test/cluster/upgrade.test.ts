@@ -10,8 +10,8 @@ import * as path from 'node:path';
 import { loadCluster } from '../../src/core/cluster/load';
 import type { Cluster } from '../../src/core/cluster/types';
 import { parseJournal } from '../../src/core/journal/journal';
-import type { ActionContext, ActionLog, HandlerTable } from '../../src/core/runbook/actions';
-import { Runner } from '../../src/core/runbook/runner';
+import type { ActionContext, ActionLog } from '../../src/core/runbook/actions';
+import { Runner, actionContext } from '../../src/core/runbook/runner';
 import { RunSession } from '../../src/core/runbook/session';
 import { STEPS, type StepId } from '../../src/core/runbook/steps';
 import { HostKeyPolicy } from '../../src/core/remote/hostKeys';
@@ -19,14 +19,15 @@ import { LocalTransport } from '../../src/core/remote/local';
 import { SshPool, targetFromNode } from '../../src/core/remote/ssh';
 import { backupHandlers } from '../../src/core/steps/backup';
 import { installerHandlers } from '../../src/core/steps/installer';
-import { startHandlers, verifyVersionsHandlers } from '../../src/core/steps/online';
+import { startHandlers, verifyVersionsHandlers } from '../../src/core/steps/start';
 import { packageHandlers, packageLayout } from '../../src/core/steps/package';
 import { processesHandlers } from '../../src/core/steps/processes';
-import { stoppedHandlers } from '../../src/core/steps/shutdown';
+import { stoppedHandlers } from '../../src/core/steps/stop';
 import { storageHandlers } from '../../src/core/steps/storage';
 import { credentialsFor, UcdRestClient } from '../../src/core/ucd/rest/client';
 import { MemoryPinStore, type UnknownCertificate } from '../../src/core/ucd/rest/tls';
 import { BACKUP_ARTIFACT, clusterPrerequisites, startCluster, type InstallerPackage, type TestCluster } from './harness';
+import { tableOf, type SomeHandlers } from '../fixtures/handlers';
 
 const skip = clusterPrerequisites();
 /** Every NOTICE question the installer step asked (it asks only when backup or processes are not proven). */
@@ -36,7 +37,7 @@ const confirmNotice = async (q: string): Promise<boolean> => (noticeAsked.push(q
 interface Rig {
   cluster: Cluster;
   session: RunSession;
-  handlers: HandlerTable;
+  handlers: SomeHandlers;
   lines: string[];
   /** Every progress report the steps gave, in order (ActionContext.progress). */
   progress: { step: StepId; node: string; text: string }[];
@@ -62,7 +63,7 @@ function rig(tc: TestCluster, text: string, ws = fs.mkdtempSync(path.join(os.tmp
   const rest = new UcdRestClient({ baseUrl: cluster.ucd.url, credentials: credentialsFor(cluster.ucd.url, { kind: 'basic', user: tc.ucdAdmin.user, password: tc.ucdAdmin.password }), pins: trust.pins, prompt: trust.prompt });
   const yes = async () => true;
   const online = { transportFor, trust, startTimeoutMs: 60_000, pollMs: 500 };
-  const handlers: HandlerTable = {
+  const handlers: SomeHandlers = {
     backup: backupHandlers({ local: () => new LocalTransport(), transportFor }),
     processes: processesHandlers({ client: () => rest, choose: async (running) => ({ kind: 'cancel', processes: running }), confirm: yes, pollIntervalMs: 500, waitTimeoutMs: 30_000 }),
     package: packageHandlers({ transportFor }),
@@ -80,7 +81,7 @@ function rig(tc: TestCluster, text: string, ws = fs.mkdtempSync(path.join(os.tmp
 function ctx(r: Rig, step: StepId, node?: string): ActionContext {
   const log: ActionLog = { info: (m) => r.lines.push(m), warn: (m) => r.lines.push(m), error: (m) => r.lines.push(m) };
   const progress = (n: string, text: string) => void r.progress.push({ step, node: n, text });
-  return { cluster: r.cluster, session: r.session, target: node ? { step, node } : { step }, log, signal: new AbortController().signal, progress };
+  return actionContext({ cluster: r.cluster, session: r.session, target: node ? { step, node } : { step }, log, signal: new AbortController().signal, progress });
 }
 
 async function act(r: Rig, step: StepId, kind: 'run' | 'check', node?: string): Promise<void> {
@@ -370,7 +371,7 @@ describe('the runner enforces the gates on a real cluster', { skip, concurrency:
 
   test('ucd1 never upgraded and running the old version: Check, then Run on step 9 for ucd2 is refused; nothing is installed', async () => {
     const r = rig(tc, tc.clusterFile({ package: { localFile: pkg.file } }));
-    const runner = new Runner(r.session, { handlers: r.handlers, log: { info: (m) => r.lines.push(m), warn: (m) => r.lines.push(m), error: (m) => r.lines.push(m) } });
+    const runner = new Runner(r.session, { handlers: tableOf(r.handlers), log: { info: (m) => r.lines.push(m), warn: (m) => r.lines.push(m), error: (m) => r.lines.push(m) } });
     try {
       await tc.startServer('ucd1');
       await tc.stopServer('ucd2');

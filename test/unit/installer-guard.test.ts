@@ -22,6 +22,7 @@ import { CONFIRMATIONS } from '../../src/core/steps/table';
 import type { InstallerEvent } from '../../src/core/ucd/installer/driver';
 import { GO_LINE, NOT_STARTED_EXIT, NOT_STARTED_MARKER, READY_MARKER } from '../../src/core/ucd/installer/startGate';
 import { freePort, LocalShell, startFakeServer, type FakeServer } from '../support/localShell';
+import { actionContext } from '../../src/core/runbook/runner';
 
 const servers: FakeServer[] = [];
 after(async () => {
@@ -123,7 +124,7 @@ function contextFor(cluster: Cluster): { ctx: ActionContext; lines: string[]; se
   const lines: string[] = [];
   const log = { info: (m: string) => lines.push(`INFO ${m}`), warn: (m: string) => lines.push(`WARN ${m}`), error: (m: string) => lines.push(`ERROR ${m}`) };
   const id = session.begin({ step: 'installFirst', node: 'ucd1' }, 'run');
-  return { ctx: { cluster, session, target: { step: 'installFirst' }, log, signal: new AbortController().signal }, lines, session, id };
+  return { ctx: actionContext({ cluster, session, target: { step: 'installFirst' }, log, signal: new AbortController().signal }), lines, session, id };
 }
 
 async function waitFor(what: string, ok: () => boolean, timeoutMs: number, detail: () => string): Promise<void> {

@@ -18,6 +18,7 @@ import { READY_MARKER } from '../../src/core/ucd/installer/startGate';
 import { MemoryPinStore } from '../../src/core/ucd/rest/tls';
 import { IsolatedShell, isolationUnavailable } from '../support/isolatedShell';
 import { freePort } from '../support/localShell';
+import { actionContext } from '../../src/core/runbook/runner';
 
 function install(root: string, name: string, version: string, shared: string[]): string {
   const dir = path.join(root, name);
@@ -45,10 +46,10 @@ async function clusterOf(root: string, currentVersion: string, installs: string[
   return r.cluster;
 }
 
-function context(cluster: Cluster): ActionContext {
+function context(cluster: Cluster): ActionContext & { session: RunSession } {
   const session = RunSession.open(cluster, fs.mkdtempSync(path.join(os.tmpdir(), 'ucd-ws-')));
   const log = { info: () => undefined, warn: () => undefined, error: () => undefined };
-  return { cluster, session, target: { step: 'installFirst' }, log, signal: new AbortController().signal };
+  return { ...actionContext({ cluster, session, target: { step: 'installFirst' }, log, signal: new AbortController().signal }), session };
 }
 
 // Each node an isolated machine, so a UCD server elsewhere on this host is not on "the node".

@@ -11,12 +11,13 @@ import type { Cluster } from '../../src/core/cluster/types';
 import { asEvent } from '../../src/core/journal/events';
 import { parseJournal } from '../../src/core/journal/journal';
 import { renderReport } from '../../src/core/journal/report';
-import type { ActionContext, HandlerTable } from '../../src/core/runbook/actions';
+import { finding, type ActionContext } from '../../src/core/runbook/actions';
 import { hardGates } from '../../src/core/runbook/gates';
 import { Runner } from '../../src/core/runbook/runner';
 import { RunSession } from '../../src/core/runbook/session';
 import { PREFLIGHT_KEY, reduceJournal } from '../../src/core/runbook/state';
 import { VALID_CLUSTER } from '../fixtures/clusters';
+import { tableOf } from '../fixtures/handlers';
 
 const T0 = Date.parse('2026-11-23T10:00:00Z');
 
@@ -30,15 +31,14 @@ function rig(): { session: RunSession; runner: Runner; calls: string[]; dir: str
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ucd-preflight-gate-'));
   const session = RunSession.open(cluster(), dir, undefined, () => T0);
   const calls: string[] = [];
-  const handlers: HandlerTable = {
+  const handlers = tableOf({
     backup: {
       run: async (ctx: ActionContext) => {
         calls.push('run backup');
-        const id = ctx.session.begin(ctx.target, 'run');
-        ctx.session.finish(id, ctx.target, 'run', 'passed', ['dump written']);
+        await ctx.act(ctx.target, 'run', async () => finding('passed', ['dump written']));
       },
     },
-  };
+  });
   const log = { info: () => undefined, warn: () => undefined, error: () => undefined };
   return { session, runner: new Runner(session, { handlers, log }), calls, dir };
 }

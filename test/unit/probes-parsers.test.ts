@@ -142,7 +142,7 @@ test('sections: output cut short is an error naming what is missing, never a pas
 });
 
 test('hidepid (captured as user nobody): the pid file\'s process exists but is hidden — live, not stale; the process list is limited', async () => {
-  const { evaluateStopped, planCleanup } = await import('../../src/core/steps/stopped');
+  const { evaluateStopped, planCleanup } = await import('../../src/core/steps/verifyStopped');
   const text = read('composed-probe-hidepid.txt');
   const built: BuiltProbe = { ...composeScript([], 'c0ffee000002'), names: ['identity', 'pidfile', 'ports', 'processes', 'version'], command: '/bin/sh -s', appdata: false };
   const r = parseNodeProbe({ name: 'ucd1', installDir: '/tmp/ucd-probe-hidepid/server', httpsPort: 8443, jmsPort: 7918 }, built, { code: 0, stdout: text, stderr: '', durationMs: 1 });
@@ -162,7 +162,7 @@ test('hidepid (captured as user nobody): the pid file\'s process exists but is h
 });
 
 test('hidepid=ptraceable (systemd ProtectProc=, captured as user nobody): a root-owned server is invisible, and the proof fails with what to do', async () => {
-  const { evaluateStopped } = await import('../../src/core/steps/stopped');
+  const { evaluateStopped } = await import('../../src/core/steps/verifyStopped');
   // The capture machine's own listeners on 8443/7918 (other software) are not part of this case.
   const text = read('composed-probe-ptraceable.txt').replace(/^\| .*:(8443|7918) .*\n/gm, '');
   assert.match(text, /^procopts .*hidepid=ptraceable/m, 'the capture really ran under hidepid=ptraceable');

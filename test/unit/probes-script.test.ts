@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import type { ClusterNode } from '../../src/core/cluster/types';
 import { isServerOf } from '../../src/core/probes/cmdline';
 import { buildNodeProbe, parseNodeProbe, probeNode, WINDOWS_UNSUPPORTED, type NodeProbe } from '../../src/core/probes/node';
-import { evaluateStopped } from '../../src/core/steps/stopped';
+import { evaluateStopped } from '../../src/core/steps/verifyStopped';
 import { IsolatedShell, isolationUnavailable } from '../support/isolatedShell';
 import { freePort, LocalShell, startFakeServer, type FakeServer } from '../support/localShell';
 

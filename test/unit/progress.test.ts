@@ -8,11 +8,13 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { loadCluster } from '../../src/core/cluster/load';
 import { InstallerPhases, installerPhaseText, liveProgress, ProgressBoard, ProgressPace, span, uploadText, waitingText } from '../../src/core/runbook/progress';
+import { finding } from '../../src/core/runbook/actions';
 import { Runner } from '../../src/core/runbook/runner';
 import { RunSession } from '../../src/core/runbook/session';
 import { UploadMeter } from '../../src/core/steps/uploadProgress';
 import type { Target } from '../../src/core/journal/events';
 import { VALID_CLUSTER } from '../fixtures/clusters';
+import { tableOf } from '../fixtures/handlers';
 import { converse, FIRST_NODE, OTHER_NODE } from '../fixtures/installer/transcripts';
 
 const OPTIONS = (() => {
@@ -150,16 +152,15 @@ test('the runner gives each handler a reporter bound to its step and the node na
     const runner = new Runner(s, {
       log: { info: () => undefined, warn: () => undefined, error: () => undefined },
       progress: (t, text) => seen.push([t, text]),
-      handlers: {
+      handlers: tableOf({
         package: {
           check: async (ctx) => {
             assert.ok(ctx.progress, 'the handler has a reporter');
             ctx.progress('ucd2', 'sha256 of the archive on ucd2');
-            const id = ctx.session.begin({ step: 'package', node: 'ucd2' }, 'check');
-            ctx.session.finish(id, { step: 'package', node: 'ucd2' }, 'check', 'passed', ['ok']);
+            await ctx.act({ step: 'package', node: 'ucd2' }, 'check', async () => finding('passed', ['ok']));
           },
         },
-      },
+      }),
     });
     assert.deepEqual(await runner.check({ step: 'package', node: 'ucd2' }), { kind: 'done' });
     assert.deepEqual(seen, [[{ step: 'package', node: 'ucd2' }, 'sha256 of the archive on ucd2']]);

@@ -14,6 +14,7 @@ import { RunSession } from '../../src/core/runbook/session';
 import { rollBack, rollbackQuestion, rollbackRefusals, rollbackSource, type RollbackDeps } from '../../src/core/steps/rollback';
 import { MemoryPinStore } from '../../src/core/ucd/rest/tls';
 import { VALID_CLUSTER, variant } from '../fixtures/clusters';
+import { tableOf } from '../fixtures/handlers';
 
 const WITH_RESTORE = variant('"backup": { "command": "mysqldump ucd > /var/backups/ucd.sql", "artifact": "/var/backups/ucd.sql" }', '"backup": { "command": "mysqldump ucd > /var/backups/ucd.sql", "artifact": "/var/backups/ucd.sql" }, "restore": { "command": "mysql ucd" }');
 
@@ -94,7 +95,7 @@ test('the source is the newest complete backup, and the question says what is lo
 test('the runner records a refusal and asks nothing; the safe answer does nothing and is recorded', async () => {
   const r = open();
   const asked: string[] = [];
-  const runner = new Runner(r.session, { handlers: {}, log: r.log, rollback: (ctx) => rollBack(ctx, noNodes(asked)) });
+  const runner = new Runner(r.session, { handlers: tableOf({}), log: r.log, rollback: (ctx) => rollBack(ctx, noNodes(asked)) });
   const refused = await runner.rollback();
   assert.equal(refused.kind, 'refused');
   assert.equal(asked.length, 0);
@@ -118,7 +119,7 @@ test('while any action runs, Roll back does not start; while it runs, nothing el
   let release!: () => void;
   const held = new Promise<void>((res) => (release = res));
   const runner = new Runner(r.session, {
-    handlers: { verifyVersions: { check: async () => held } },
+    handlers: tableOf({ verifyVersions: { check: async () => held } }),
     log: r.log,
     rollback: async () => {
       await held;
@@ -131,7 +132,7 @@ test('while any action runs, Roll back does not start; while it runs, nothing el
   await check;
   let releaseRb!: () => void;
   const rbHeld = new Promise<void>((res) => (releaseRb = res));
-  const runner2 = new Runner(r.session, { handlers: { backup: { run: async () => undefined } }, log: r.log, rollback: async () => (await rbHeld, { kind: 'declined' as const }) });
+  const runner2 = new Runner(r.session, { handlers: tableOf({ backup: { run: async () => undefined } }), log: r.log, rollback: async () => (await rbHeld, { kind: 'declined' as const }) });
   const rb = runner2.rollback();
   const other = await runner2.run({ step: 'backup' });
   assert.deepEqual(other, { kind: 'busy', running: 'Roll back is still running' });

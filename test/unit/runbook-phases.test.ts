@@ -17,6 +17,7 @@ import { RunSession } from '../../src/core/runbook/session';
 import { reduceJournal } from '../../src/core/runbook/state';
 import type { StepId } from '../../src/core/runbook/steps';
 import { VALID_CLUSTER } from '../fixtures/clusters';
+import { tableOf } from '../fixtures/handlers';
 
 const T0 = Date.parse('2026-11-23T10:00:00Z');
 const OPTS = { stoppedMaxAgeMs: 300_000 };
@@ -88,7 +89,7 @@ test('a complete run stays complete: five minutes on, nothing is stale, the repo
   const later = renderReport({ cluster: s.cluster, events: s.journal.events, views: s.view(OPTS), generatedAt: new Date(clock.now) });
   assert.match(later, /^\| Outcome \| complete: /m);
 
-  const runner = new Runner(s, { handlers: {}, log: { info() {}, warn() {}, error() {} } });
+  const runner = new Runner(s, { handlers: tableOf({}), log: { info() {}, warn() {}, error() {} } });
   const refused = await runner.run({ step: 'verifyStopped', node: 'ucd1' });
   assert.deepEqual(refused, { kind: 'refused', reasons: ['ucd1 is already on 7.1.2.0: stopping it is not part of this upgrade any more'] });
   const stopAll = await runner.run({ step: 'stop' });

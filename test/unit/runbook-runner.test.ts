@@ -9,7 +9,7 @@ import { loadCluster } from '../../src/core/cluster/load';
 import type { Cluster } from '../../src/core/cluster/types';
 import type { JournalEvent, Target, Verdict } from '../../src/core/journal/events';
 import { parseJournal } from '../../src/core/journal/journal';
-import type { ActionContext, HandlerTable, StepHandler } from '../../src/core/runbook/actions';
+import { finding, type ActionContext, type StepHandler } from '../../src/core/runbook/actions';
 import { WindowClosing } from '../../src/core/runbook/cutOff';
 import { renderReport } from '../../src/core/journal/report';
 import { Runner } from '../../src/core/runbook/runner';
@@ -17,6 +17,7 @@ import { RunSession } from '../../src/core/runbook/session';
 import { nodesOf } from '../../src/core/runbook/state';
 import { stepDef, type StepId } from '../../src/core/runbook/steps';
 import { VALID_CLUSTER } from '../fixtures/clusters';
+import { tableOf, type SomeHandlers } from '../fixtures/handlers';
 
 const T0 = Date.parse('2026-11-23T10:00:00Z');
 
@@ -40,27 +41,23 @@ function recording(calls: string[], kind: 'run' | 'check', verdict: (node: strin
   return async (ctx: ActionContext) => {
     calls.push(`${kind} ${ctx.target.step}${ctx.target.node ? `@${ctx.target.node}` : ''}`);
     const nodes = ctx.target.node ? [ctx.target.node] : nodesOf(stepDef(ctx.target.step), ctx.cluster);
-    for (const n of nodes) {
-      const t = { step: ctx.target.step, node: n };
-      const id = ctx.session.begin(t, kind);
-      ctx.session.finish(id, t, kind, verdict(n), evidence(n));
-    }
+    for (const n of nodes) await ctx.act({ step: ctx.target.step, node: n }, kind, async () => finding(verdict(n), evidence(n)));
   };
 }
 
-function rig(handlers: (calls: string[]) => HandlerTable = (calls) => defaultHandlers(calls)): Rig {
+function rig(handlers: (calls: string[]) => SomeHandlers = (calls) => defaultHandlers(calls)): Rig {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ucd-runner-'));
   const clock = { now: T0 };
   const session = RunSession.open(cluster(), dir, undefined, () => clock.now);
   const calls: string[] = [];
   const lines: string[] = [];
   const log = { info: (m: string) => lines.push(m), warn: (m: string) => lines.push(m), error: (m: string) => lines.push(m) };
-  return { session, runner: new Runner(session, { handlers: handlers(calls), log }), clock, calls, lines };
+  return { session, runner: new Runner(session, { handlers: tableOf(handlers(calls)), log }), clock, calls, lines };
 }
 
-function defaultHandlers(calls: string[]): HandlerTable {
+function defaultHandlers(calls: string[]): SomeHandlers {
   const pass = () => 'passed' as const;
-  const table: HandlerTable = {};
+  const table: SomeHandlers = {};
   for (const step of ['stop', 'verifyStopped', 'installFirst', 'startFirst', 'installOthers', 'startOthers', 'verifyVersions'] as StepId[]) {
     table[step] = { run: recording(calls, 'run', pass, () => [`${step} done`]), check: recording(calls, 'check', pass, () => [`${step} proven`]) };
   }
@@ -216,8 +213,9 @@ test('a handler that throws leaves no record running: it is closed as failed wit
     ...defaultHandlers(calls),
     stop: {
       run: async (ctx) => {
-        ctx.session.begin({ step: 'stop', node: 'ucd1' }, 'run');
-        throw new Error('ssh: connection reset');
+        await ctx.act({ step: 'stop', node: 'ucd1' }, 'run', async () => {
+          throw new Error('ssh: connection reset');
+        });
       },
     },
   }));
@@ -230,10 +228,10 @@ test('a handler that throws leaves no record running: it is closed as failed wit
 /** A handler that starts its record on ucd3, then, as the core's handlers do, records the error it met as failed. */
 function failingWith(message: string, hold?: Promise<void>): StepHandler {
   return async (ctx) => {
-    const t = { step: ctx.target.step, node: 'ucd3' };
-    const id = ctx.session.begin(t, 'run');
-    await hold;
-    ctx.session.finish(id, t, 'run', 'failed', [message], 'Read the log.');
+    await ctx.act({ step: ctx.target.step, node: 'ucd3' }, 'run', async () => {
+      await hold;
+      return finding('failed', [message], 'Read the log.');
+    });
   };
 }
 
@@ -291,8 +289,9 @@ test('an action cut off by a lost connection is interrupted; a Cancel the engine
     ...defaultHandlers(calls),
     installFirst: {
       run: async (ctx) => {
-        ctx.session.begin({ step: 'installFirst', node: 'ucd1' }, 'run');
-        throw new Error('Channel has been closed');
+        await ctx.act({ step: 'installFirst', node: 'ucd1' }, 'run', async () => {
+          throw new Error('Channel has been closed');
+        });
       },
     },
   }));
@@ -320,17 +319,18 @@ test('followAgain: the installer an earlier window left running detached is foll
   let seen = '';
   const runner = new Runner(second, {
     log,
-    handlers: {
+    handlers: tableOf({
       installFirst: {
         check: async (ctx) => {
           calls.push(`check ${ctx.target.step}@${ctx.target.node}`);
-          // What the installer's Check does: adopt the run, then record its real outcome on it.
-          ctx.session.adopt(id);
-          seen = ctx.session.view().find((v) => v.def.id === 'installFirst')?.nodes[0].detail ?? '';
-          ctx.session.finish(id, target, 'run', 'passed', ['upgraded 7.0.5.0 → 7.1.2.0']);
+          // What the installer's Check does: resume the run, then record its real outcome on it.
+          await ctx.resume(id, target, 'run', async () => {
+            seen = ctx.session.view().find((v) => v.def.id === 'installFirst')?.nodes[0].detail ?? '';
+            return finding('passed', ['upgraded 7.0.5.0 → 7.1.2.0']);
+          });
         },
       },
-    },
+    }),
   });
   const followed = runner.followAgain();
   assert.deepEqual(followed.map((f) => f.target), [target]);

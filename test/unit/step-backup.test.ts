@@ -10,6 +10,7 @@ import { RunSession } from '../../src/core/runbook/session';
 import { LocalTransport } from '../../src/core/remote/local';
 import { backupHandlers } from '../../src/core/steps/backup';
 import { VALID_CLUSTER } from '../fixtures/clusters';
+import { actionContext } from '../../src/core/runbook/runner';
 
 function setup(command: string, artifact: string) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ucd-backup-'));
@@ -20,7 +21,7 @@ function setup(command: string, artifact: string) {
   const lines: string[] = [];
   const log: ActionLog = { info: (m) => lines.push(m), warn: (m) => lines.push(m), error: (m) => lines.push(m) };
   const handlers = backupHandlers({ local: () => new LocalTransport(), transportFor: () => Promise.reject(new Error("no nodes here")), files: false });
-  const ctx = { cluster: r.cluster, session, target: { step: 'backup' as const }, log, signal: new AbortController().signal };
+  const ctx = actionContext({ cluster: r.cluster, session, target: { step: 'backup' as const }, log, signal: new AbortController().signal });
   return { dir, session, lines, handlers, ctx };
 }
 

@@ -12,6 +12,7 @@ import { LocalTransport } from '../../src/core/remote/local';
 import { describeTreeChanges, packageHandlers, packageLayout, recordedStaging, StagedInstallerRefusal, stageName, verifyStagedInstaller, versionFromName } from '../../src/core/steps/package';
 import { formatProgress, UploadMeter } from '../../src/core/steps/uploadProgress';
 import { VALID_CLUSTER } from '../fixtures/clusters';
+import { actionContext } from '../../src/core/runbook/runner';
 
 // The scripts resolve the stage under $HOME, as on a node; here a fresh home per test, below this
 // user's own home (a folder under /tmp would be refused: /tmp is writable by everyone).
@@ -50,7 +51,7 @@ function run(archive: string) {
   const log = { info: (m: string) => lines.push(m), warn: (m: string) => lines.push(m), error: (m: string) => lines.push(m) };
   const local = new LocalTransport();
   const h = packageHandlers({ transportFor: async () => local });
-  const c = (kind: 'run' | 'check') => h[kind]!({ cluster: r.cluster, session, target: { step: 'package', node: 'ucd1' }, log, signal: new AbortController().signal });
+  const c = (kind: 'run' | 'check') => h[kind]!(actionContext({ cluster: r.cluster, session, target: { step: 'package', node: 'ucd1' }, log, signal: new AbortController().signal }));
   const node = r.cluster.nodes[0]!;
   return {
     cluster: r.cluster,

@@ -7,6 +7,7 @@ import { loadCluster } from '../../src/core/cluster/load';
 import { RunSession } from '../../src/core/runbook/session';
 import { LocalTransport } from '../../src/core/remote/local';
 import { storageHandlers } from '../../src/core/steps/storage';
+import { actionContext } from '../../src/core/runbook/runner';
 
 function setup(version: string) {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'ucd-storage-'));
@@ -25,7 +26,7 @@ function setup(version: string) {
   const session = RunSession.open(r.cluster, root);
   const asked: string[] = [];
   const h = storageHandlers({ transportFor: async () => new LocalTransport(), confirm: async (q, d) => (asked.push(`${q}\n${d}`), true) });
-  const ctx = { cluster: r.cluster, session, target: { step: 'storage' as const }, log: { info() {}, warn() {}, error() {} }, signal: new AbortController().signal };
+  const ctx = actionContext({ cluster: r.cluster, session, target: { step: 'storage' as const }, log: { info() {}, warn() {}, error() {} }, signal: new AbortController().signal });
   return { inst, appdata, session, asked, h, ctx };
 }
 

@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import { cleanupScript, parseCleanup, type CleanupPlanScript } from '../../src/core/probes/cleanup';
 import { parseNodeProbe, probeNode, type BuiltProbe, type NodeProbe } from '../../src/core/probes/node';
 import { composeScript } from '../../src/core/probes/sections';
-import { describeKill, planCleanup } from '../../src/core/steps/stopped';
+import { describeKill, planCleanup } from '../../src/core/steps/verifyStopped';
 import type { ProcessInfo } from '../../src/core/probes/cmdline';
 import { LocalShell, startFakeServer, type FakeServer } from '../support/localShell';
 

@@ -14,10 +14,11 @@ import { shQuote } from '../../src/core/remote/quote';
 import type { ActionContext } from '../../src/core/runbook/actions';
 import { RunSession } from '../../src/core/runbook/session';
 import { targetKey, type Outcome } from '../../src/core/runbook/state';
-import { stoppedHandlers } from '../../src/core/steps/shutdown';
-import { checkStopped, stopLeftovers } from '../../src/core/steps/stopped';
+import { stoppedHandlers } from '../../src/core/steps/stop';
+import { checkStopped, stopLeftovers } from '../../src/core/steps/verifyStopped';
 import { IsolatedShell, isolationUnavailable, PidSandbox } from '../support/isolatedShell';
 import { freePort, LocalShell, startFakeServer, type FakeServer } from '../support/localShell';
+import { actionContext } from '../../src/core/runbook/runner';
 
 const noIsolation = isolationUnavailable();
 
@@ -72,7 +73,7 @@ function context(cluster: Cluster, target: Target): { ctx: ActionContext; lines:
   const session = RunSession.open(cluster, fs.mkdtempSync(path.join(os.tmpdir(), 'ucd-ws-')));
   const lines: string[] = [];
   const log = { info: (m: string) => lines.push(`INFO ${m}`), warn: (m: string) => lines.push(`WARN ${m}`), error: (m: string) => lines.push(`ERROR ${m}`) };
-  return { ctx: { cluster, session, target, log, signal: new AbortController().signal }, lines, session };
+  return { ctx: actionContext({ cluster, session, target, log, signal: new AbortController().signal }), lines, session };
 }
 
 function outcome(session: RunSession, step: 'stop' | 'verifyStopped', node: string): Extract<Outcome, { evidence: readonly string[] }> {
@@ -351,7 +352,7 @@ test('two entries that reach one machine and install: both fail the check, namin
 });
 
 test('findDuplicates: the same machine-id on another kernel (a cloned VM) is not the same machine; without machine-id, boot id and host name decide', async () => {
-  const { findDuplicates } = await import('../../src/core/steps/stopped');
+  const { findDuplicates } = await import('../../src/core/steps/verifyStopped');
   const m = (machineId: string | undefined, bootId: string, hostname: string, install = '/opt/ucd/server') => ({ ...(machineId ? { machineId } : {}), bootId, hostname, install });
   const d = findDuplicates([
     { node: 'a', machine: m('aa', 'b1', 'h1') },

@@ -9,7 +9,7 @@ import type { JournalEvent } from '../../src/core/journal/events';
 import type { NodeProbe } from '../../src/core/probes/node';
 import { parseSystemd, systemdFragment, unitRestartsByItself, unitRuns, type SystemdResult } from '../../src/core/probes/systemd';
 import { factsFromProbe } from '../../src/core/status/fromProbe';
-import { evaluateStopped } from '../../src/core/steps/stopped';
+import { evaluateStopped } from '../../src/core/steps/verifyStopped';
 import { controlCommand, serviceControl, systemctlFailure, unitActionCommand } from '../../src/core/steps/systemd';
 import { maskedByRun, unitsToMask } from '../../src/core/steps/systemdMask';
 

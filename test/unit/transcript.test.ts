@@ -13,6 +13,7 @@ import { Runner } from '../../src/core/runbook/runner';
 import { RunSession } from '../../src/core/runbook/session';
 import { loadCluster } from '../../src/core/cluster/load';
 import { VALID_CLUSTER } from '../fixtures/clusters';
+import { tableOf } from '../fixtures/handlers';
 
 const NODES = ['ucd1', 'ucd2', 'ucd3'];
 const AT = new Date('2026-11-24T09:00:00.250Z');
@@ -118,7 +119,7 @@ test('the runner gives each action a log that names its step', async () => {
   log.attach(session.journalFile, NODES);
   const runner = new Runner(session, {
     log,
-    handlers: { package: { check: async (ctx) => ctx.log.info('[ucd2] install-server.sh present') } },
+    handlers: tableOf({ package: { check: async (ctx) => ctx.log.info('[ucd2] install-server.sh present') } }),
   });
   await runner.check({ step: 'package', node: 'ucd2' });
   await runner.skip({ step: 'backup' }, 'taken by the DBA');

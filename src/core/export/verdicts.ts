@@ -2,7 +2,7 @@
 // probe scripts on the nodes, then asks here): the same parsers and rules the runbook's steps use.
 import type { Cluster } from '../cluster/types';
 import { buildNodeProbe, parseNodeProbe } from '../probes/node';
-import { evaluateStopped } from '../steps/stopped';
+import { evaluateStopped } from '../steps/verifyStopped';
 import { evaluateBackup, parseBackupProbe } from '../steps/backup-verify';
 import { blockingProcesses, describeProcess, parseCurrentActivity } from '../ucd/rest/activity';
 import { summarizeTranscript } from '../ucd/installer';

@@ -3,13 +3,14 @@
 // are evaluated from the journal at the moment the action starts, whatever the views show; a
 // refusal is recorded with the gates' own words and nothing is done.
 import { randomUUID } from 'node:crypto';
-import type { Cluster } from '../cluster/types';
-import type { RequestKind, Target } from '../journal/events';
-import type { ActionLog, HandlerTable, StepHandler } from './actions';
+import type { Cluster, ClusterNode } from '../cluster/types';
+import type { ActionKind, RequestKind, Target } from '../journal/events';
+import { handlerOf, type ActionContext, type ActionLog, type ActionRecord, type HandlerTable, type Outcome, type StepHandler } from './actions';
 import { cutOffOf, cutOffReason } from './cutOff';
 import { DEFAULT_GATE_OPTIONS, hardGates, isProven, storageStepApplies, type GateOptions } from './gates';
 import { STOPS_A_SERVER, upgradedNodes } from './phase';
 import type { RunSession } from './session';
+import type { ProgressReporter } from './progress';
 import type { RollbackOutcome } from '../steps/rollback';
 import { nodesOf, targetKey, type RunState } from './state';
 import { isStepId, stepDef, type StepId } from './steps';
@@ -86,6 +87,67 @@ export function runRefusals(cluster: Cluster, state: RunState, now: number, opts
   }
   reasons.push(...hardGates(target.step, cluster, state, now, opts, target.node).map((g) => g.reason));
   return reasons;
+}
+
+/** What a handler's context is made of; actionContext adds the recording the runner does. */
+export interface ActionBase {
+  readonly cluster: Cluster;
+  readonly session: RunSession;
+  readonly target: Target;
+  readonly log: ActionLog;
+  readonly signal: AbortSignal;
+  readonly progress?: ProgressReporter;
+}
+
+const THROWN_HINT = 'Read the log, then Check this step again.';
+
+/**
+ * The context a handler works in, and the only code that records an action's start and its
+ * outcome (session.begin/finish): a handler returns what it found, or throws. Runner.execute makes
+ * one per action; a test drives a handler through one too.
+ */
+export function actionContext(base: ActionBase): ActionContext {
+  const { session } = base;
+  const settle = async <T extends Outcome>(id: string, target: Target, kind: ActionKind, work: (a: ActionRecord) => Promise<T>): Promise<T> => {
+    let outcome: T;
+    try {
+      outcome = await work({ id, target });
+    } catch (e) {
+      // It ran in this window and ended with no finding: failed here, unless it was cut off
+      // (the runner's judge then records it interrupted).
+      const message = (e as Error).message;
+      const hint = typeof (e as { hint?: unknown }).hint === 'string' ? (e as { hint: string }).hint : THROWN_HINT;
+      session.finish(id, target, kind, 'failed', [`ended without a result: ${message}`], hint);
+      throw e;
+    }
+    if ('verdict' in outcome) session.finish(id, target, kind, outcome.verdict, outcome.evidence, outcome.hint, outcome.facts);
+    else if (outcome.ended === 'let-go') session.letGo(id);
+    else session.interrupt(id, target, outcome.reason);
+    return outcome;
+  };
+  return {
+    cluster: base.cluster,
+    session,
+    target: base.target,
+    log: base.log,
+    signal: base.signal,
+    ...(base.progress ? { progress: base.progress } : {}),
+    act: (target, kind, work) => settle(session.begin(target, kind), target, kind, work),
+    eachNode: async <T extends Outcome>(nodes: readonly ClusterNode[], step: StepId, kind: ActionKind, work: (node: ClusterNode, a: ActionRecord) => Promise<T>): Promise<T[]> => {
+      const started = nodes.map((node) => {
+        const target = { step, node: node.name };
+        return { node, target, id: session.begin(target, kind) };
+      });
+      const settled = await Promise.allSettled(started.map(({ node, target, id }) => settle(id, target, kind, (a) => work(node, a))));
+      const thrown = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+      if (thrown) throw thrown.reason;
+      return settled.map((s) => (s as PromiseFulfilledResult<T>).value);
+    },
+    resume: (id, target, kind, work) => {
+      session.adopt(id);
+      return settle(id, target, kind, work);
+    },
+  };
 }
 
 export class Runner {
@@ -211,9 +273,11 @@ export class Runner {
         return { kind: 'refused', reasons };
       }
     }
-    const handler = this.opts.handlers[target.step]?.[kind];
+    const entry = this.opts.handlers[target.step][kind];
+    const handler = handlerOf(entry);
     if (!handler) {
-      const reason = `"${stepDef(target.step).title}": ${VERB[kind]} is not available in this version of the extension. Do it by hand, then use Confirm Manually (or Skip) to record it.`;
+      const why = typeof entry === 'function' ? '' : ` ${entry.unavailable}`;
+      const reason = `"${stepDef(target.step).title}": ${VERB[kind]} is not available in this version of the extension.${why} Do it by hand, then use Confirm Manually (or Skip) to record it.`;
       this.logOf(target).info(`${describeTarget(target)}: ${VERB[kind]} requested, not available`);
       return { kind: 'unavailable', reason };
     }
@@ -237,7 +301,7 @@ export class Runner {
       this.logOf(target).info(`${describeTarget(target)}: confirmed manually — ${note.trim()}`);
       return { kind: 'done' };
     }
-    const handler = this.opts.handlers[target.step]?.check;
+    const handler = handlerOf(this.opts.handlers[target.step].check);
     if (!handler) {
       const reasons = [`a probe guards this step and this version of the extension cannot run its Check: nothing was recorded`];
       this.refuse(target, 'confirm', reasons);
@@ -286,7 +350,7 @@ export class Runner {
     const judging = this.session.judgeFailures(this.keysOf(target), (t, evidence) => this.cutOff(t, signal, evidence));
     try {
       const progress = this.opts.progress;
-      await handler({ cluster: this.cluster, session: this.session, target, log: this.logOf(target), signal, ...(progress ? { progress: (node: string, text: string) => progress({ step: target.step, node }, text) } : {}) });
+      await handler(actionContext({ cluster: this.cluster, session: this.session, target, log: this.logOf(target), signal, ...(progress ? { progress: (node: string, text: string) => progress({ step: target.step, node }, text) } : {}) }));
       return { kind: 'done' };
     } catch (e) {
       const message = (e as Error).message;

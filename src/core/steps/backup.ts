@@ -5,7 +5,7 @@
 // archive's size and sha256 is recorded, for a rollback to check before it restores.
 import type { Rights } from '../remote/privilege';
 import { BACKUP_TIMESTAMP, type ClusterNode } from '../cluster/types';
-import type { ActionContext, StepHandlers } from '../runbook/actions';
+import { finding, type ActionContext, type Finding, type RunAndCheck } from '../runbook/actions';
 import { RemoteError, type Transport } from '../remote/transport';
 import { asideName, backupStamp, moveAsideScript, newestStampedScript, parseMoveAside, parseNewestStamped, planBackup, type BackupPlan } from './backup-artifact';
 import { backupProbeScript, evaluateBackup, parseBackupProbe, type BackupProbe } from './backup-verify';
@@ -59,10 +59,10 @@ function recordDump(ctx: ActionContext, id: string, t: Transport, artifact: stri
   if (j.verdict !== 'failed' && j.sha256) ctx.session.recordBackupArchive({ id, what: 'database', where: t.label, path: artifact, size: j.size, sha256: j.sha256 });
 }
 
-async function verify(ctx: ActionContext, t: Transport, id: string, kind: 'run' | 'check', artifact: string, notBeforeMs: number, kept: readonly string[] = []): Promise<void> {
+async function verify(ctx: ActionContext, t: Transport, id: string, artifact: string, notBeforeMs: number, kept: readonly string[] = []): Promise<Finding> {
   const j = await judge(ctx, t, artifact, notBeforeMs);
   recordDump(ctx, id, t, artifact, j);
-  ctx.session.finish(id, TARGET, kind, j.verdict, [...j.evidence, ...kept], j.hint);
+  return finding(j.verdict, [...j.evidence, ...kept], j.hint);
 }
 
 type Clearance = { readonly ok: true; readonly kept: readonly string[] } | { readonly ok: false; readonly evidence: readonly string[]; readonly hint: string };
@@ -105,10 +105,10 @@ async function checkedArtifact(ctx: ActionContext, t: Transport): Promise<string
   return found.path ?? pattern;
 }
 
-function failed(ctx: ActionContext, id: string, kind: 'run' | 'check', e: unknown): void {
+function failed(ctx: ActionContext, e: unknown): Finding {
   const hint = e instanceof RemoteError ? e.hint : 'Read the log, fix the cause and run the step again.';
   ctx.log.error(`backup: ${(e as Error).message}`);
-  ctx.session.finish(id, TARGET, kind, 'failed', [(e as Error).message], hint);
+  return { verdict: 'failed', evidence: [(e as Error).message], hint };
 }
 
 /** When this upgrade run began: a backup older than that is not a backup of this upgrade. */
@@ -117,10 +117,9 @@ function runStartMs(ctx: ActionContext): number {
   return opened ? Date.parse(opened.ts) : 0;
 }
 
-export function backupHandlers(deps: BackupDeps): StepHandlers {
+export function backupHandlers(deps: BackupDeps): RunAndCheck {
   return {
-    run: async (ctx) => {
-      const id = ctx.session.begin(TARGET, 'run');
+    run: async (ctx) => void (await ctx.act(TARGET, 'run', async ({ id }) => {
       const startedMs = Date.now();
       try {
         const t = await where(ctx, deps);
@@ -131,55 +130,48 @@ export function backupHandlers(deps: BackupDeps): StepHandlers {
         const files = deps.files === false ? undefined : await prepareFileBackup(ctx, { transportFor: (n) => deps.transportFor(n, 'owner') }, stamp);
         if (files && !files.ok) {
           for (const e of files.evidence) ctx.log.error(e);
-          ctx.session.finish(id, TARGET, 'run', 'failed', files.evidence, files.hint);
-          return;
+          return finding('failed', files.evidence, files.hint);
         }
         const way = await clearTheWay(ctx, t, plan);
         if (!way.ok) {
           ctx.log.error(`[${t.label}] ${way.evidence.join('; ')}`);
-          ctx.session.finish(id, TARGET, 'run', 'failed', way.evidence, way.hint);
-          return;
+          return finding('failed', way.evidence, way.hint);
         }
         const r = await loggedExec(t, plan.command, ctx.log, { timeoutMs: deps.timeoutMs ?? 2 * 3_600_000, signal: ctx.signal });
         if (r.code !== 0) {
           const tail = r.stderr.trim().split('\n').slice(-3).join(' | ');
-          ctx.session.finish(id, TARGET, 'run', 'failed', [`backup command exited ${r.code ?? r.signal}${tail ? `: ${tail}` : ''}`, ...way.kept], 'Read the output in the log, fix the command or its option file, and run again.');
-          return;
+          return finding('failed', [`backup command exited ${r.code ?? r.signal}${tail ? `: ${tail}` : ''}`, ...way.kept], 'Read the output in the log, fix the command or its option file, and run again.');
         }
         const db = await judge(ctx, t, plan.artifact, startedMs);
         recordDump(ctx, id, t, plan.artifact, db);
         if (db.verdict === 'failed' || !files) {
-          ctx.session.finish(id, TARGET, 'run', db.verdict, [...db.evidence, ...way.kept], db.hint);
-          return;
+          return finding(db.verdict, [...db.evidence, ...way.kept], db.hint);
         }
         const made = await makeFileBackup(ctx, files.prepared);
         if (!made.ok) {
           for (const e of made.evidence) ctx.log.error(e);
-          ctx.session.finish(id, TARGET, 'run', 'failed', [...db.evidence, ...way.kept, ...made.evidence], made.hint);
-          return;
+          return finding('failed', [...db.evidence, ...way.kept, ...made.evidence], made.hint);
         }
         for (const a of made.archives) ctx.session.recordBackupArchive({ id, what: a.what, where: a.node, path: a.path, size: a.size, sha256: a.sha256 });
         for (const a of made.archives) ctx.log.info(`[${a.node}] filesystem backup: ${describeArchive(a)}`);
         const verdict = db.verdict === 'warning' || made.notes.length ? 'warning' : 'passed';
         const hint = db.hint ?? (made.notes.length ? 'A file changed while it was archived; the server was running. The archive holds everything else; look at the note.' : undefined);
-        ctx.session.finish(id, TARGET, 'run', verdict, [...db.evidence, ...way.kept, ...made.evidence, ...made.notes], hint);
+        return finding(verdict, [...db.evidence, ...way.kept, ...made.evidence, ...made.notes], hint);
       } catch (e) {
-        failed(ctx, id, 'run', e);
+        return failed(ctx, e);
       }
-    },
-    check: async (ctx) => {
-      const id = ctx.session.begin(TARGET, 'check');
+    })),
+    check: async (ctx) => void (await ctx.act(TARGET, 'check', async ({ id }) => {
       try {
         const t = await where(ctx, deps);
         const artifact = await checkedArtifact(ctx, t);
         if (typeof artifact !== 'string') {
-          ctx.session.finish(id, TARGET, 'check', 'failed', [`could not look for the backup: ${artifact.problem}`], 'Check the backup folder by hand, then Confirm Manually with a note.');
-          return;
+          return finding('failed', [`could not look for the backup: ${artifact.problem}`], 'Check the backup folder by hand, then Confirm Manually with a note.');
         }
-        await verify(ctx, t, id, 'check', artifact, runStartMs(ctx));
+        return await verify(ctx, t, id, artifact, runStartMs(ctx));
       } catch (e) {
-        failed(ctx, id, 'check', e);
+        return failed(ctx, e);
       }
-    },
+    })),
   };
 }

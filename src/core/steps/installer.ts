@@ -13,7 +13,7 @@ import { filesNotOwnedBy, type Rights } from '../remote/privilege';
 import { randomUUID } from 'node:crypto';
 import type { ClusterNode } from '../cluster/types';
 import { probeNode } from '../probes/node';
-import type { ActionContext, StepHandlers } from '../runbook/actions';
+import { finding, type ActionContext, type Finding, type Outcome, type RunAndCheck } from '../runbook/actions';
 import { warnings as gateWarnings } from '../runbook/gates';
 import { detachedLaunchScript, inputFifo, lastRunScript, parseDetachedPid, parseLastRun, type LastRun, parsePoll, pollScript, runFolder, type DetachedPoll, type DetachedRun } from '../remote/detached';
 import { sh } from '../remote/quote';
@@ -32,7 +32,7 @@ import { noticeDecision } from './installerNotice';
 import { provePreconditions, type InstallStep, type Proof } from './installerPreconditions';
 import { recordedStaging, STAGE_ROOT, StagedInstallerRefusal, verifyStagedInstaller, type PackageLayout } from './package';
 import { stillRunningLine, type GuardStop, type InstallerGuard } from './installerGuard';
-import type { StoppedOptions } from './stopped';
+import type { StoppedOptions } from './verifyStopped';
 import { connectionLostMessage, connectionRestoredMessage, LinkWatch } from '../remote/reconnect';
 import { InstallerPhases } from '../runbook/progress';
 import { InstallerHandle } from './installerHandle';
@@ -444,16 +444,6 @@ function followedRan(ctx: ActionContext, node: ClusterNode, f: { end: FollowEnd;
 
 async function runDetached(ctx: ActionContext, deps: InstallerDeps, node: ClusterNode, t: Transport, cmd: InstallerCommand, layout: PackageLayout, gate: StartGate, id: string, notice: NoticeDecision): Promise<DetachedRan> {
   const guided = ctx.cluster.installerMode === 'guided';
-
-/** A followed installer's outcome: stopped on purpose, or what its exit status and log say. */
-function followedRan(ctx: ActionContext, node: ClusterNode, f: { end: FollowEnd; driver: InstallerDriver; stopped: GuardStop | undefined }, run: DetachedRun, started: string): DetachedRan {
-  if (f.stopped) {
-    if (f.end.kind === 'exited') f.driver.end(f.end.code);
-    return { kind: 'stopped', stop: f.stopped, run };
-  }
-  return endedRan(ctx, node, f.driver, f.end, run, started);
-}
-
   if (cmd.os !== 'linux') throw new StepFailure(`silent mode runs the installer detached, which needs a Linux node; ${node.name} is Windows`, 'Run the installer on this node by hand and Confirm Manually.');
   if (!guided) {
     const props = installPropertiesPath(layout.installerDir, 'linux');
@@ -527,8 +517,7 @@ function followedRan(ctx: ActionContext, node: ClusterNode, f: { end: FollowEnd;
   }
 }
 
-async function installNode(ctx: ActionContext, deps: InstallerDeps, step: InstallStep, node: ClusterNode, id: string, proof: Extract<Proof, { ok: true }>, notice: NoticeDecision): Promise<void> {
-  const target = { step, node: node.name };
+async function installNode(ctx: ActionContext, deps: InstallerDeps, step: InstallStep, node: ClusterNode, id: string, proof: Extract<Proof, { ok: true }>, notice: NoticeDecision): Promise<Outcome> {
   const t = await deps.transportFor(node, 'owner');
   // The staged tree is the one step 3 measured, in a folder only the SSH user can change.
   let layout: PackageLayout;
@@ -537,8 +526,7 @@ async function installNode(ctx: ActionContext, deps: InstallerDeps, step: Instal
   } catch (e) {
     if (!(e instanceof StagedInstallerRefusal)) throw e;
     ctx.log.error(`[${node.name}] ${e.message}`);
-    ctx.session.finish(id, target, 'run', 'failed', ['the installer was NOT started', e.message], e.hint);
-    return;
+    return finding('failed', ['the installer was NOT started', e.message], e.hint);
   }
   const cmd = installerCommand({ node, packageDir: layout.installerDir, fips: ctx.cluster.fips, mode: ctx.cluster.installerMode });
   const gate = startGate(ctx, deps, step, node.name, proof);
@@ -546,39 +534,33 @@ async function installNode(ctx: ActionContext, deps: InstallerDeps, step: Instal
   const ran = cmd.os === 'windows' && ctx.cluster.installerMode === 'guided'
     ? await runGuidedPty(ctx, deps, node, t, gatedInstallerScript(cmd).text, gate, notice, id)
     : await runDetached(ctx, deps, node, t, cmd, layout, gate, id, notice);
-  await recordRan(ctx, deps, step, node, id, 'run', ran, gate.proof.evidence);
+  return recordRan(ctx, deps, step, node, id, ran, gate.proof.evidence);
 }
 
-/** Records what the installer did (watched, or read back after a re-attach), believing the node. */
-async function recordRan(ctx: ActionContext, deps: InstallerDeps, step: InstallStep, node: ClusterNode, id: string, kind: 'run' | 'check', ran: DetachedRan, proofEvidence: readonly string[], extra: readonly string[] = []): Promise<void> {
-  const target = { step, node: node.name };
+/** What the installer did (watched, or read back after a re-attach), believing the node. */
+async function recordRan(ctx: ActionContext, deps: InstallerDeps, step: InstallStep, node: ClusterNode, id: string, ran: DetachedRan, proofEvidence: readonly string[], extra: readonly string[] = []): Promise<Outcome> {
   if (ran.kind === 'not-started') {
-    ctx.session.finish(id, target, kind, 'failed', ['the installer was NOT started', ...ran.failures], ran.hint);
-    return;
+    return finding('failed', ['the installer was NOT started', ...ran.failures], ran.hint);
   }
   if (ran.kind === 'let-go') {
     // Not a failure: the installer goes on on the node; Check (or the next window) follows it again.
     ctx.log.warn(`[${node.name}] no longer following the installer: ${ran.why}. It keeps running on ${node.name} (run ${ran.run.runId}, pid ${ran.run.pid}); Check step ${step} to follow it again.`);
-    ctx.session.letGo(id);
-    return;
+    return { ended: 'let-go' };
   }
   if (ran.kind === 'gone') {
     const reason = goneReason(node, ran.run, ctx.cluster.sharedAppdata);
     ctx.log.error(`[${node.name}] ${reason}`);
-    ctx.session.interrupt(id, target, reason);
-    return;
+    return { ended: 'interrupted', reason };
   }
-  if (ran.kind === 'stopped') return recordStopped(ctx, deps, node, id, kind, ran.stop, ran.run);
+  if (ran.kind === 'stopped') return recordStopped(ctx, deps, node, ran.stop, ran.run);
   const t = await deps.transportFor(node, 'owner');
   const outcome = ran.outcome;
 
   if (outcome.kind === 'refused' || outcome.kind === 'aborted') {
-    ctx.session.finish(id, target, kind, 'failed', [outcome.message], outcome.hint, { installer: 'refused' });
-    return;
+    return finding('failed', [outcome.message], outcome.hint, { installer: 'refused' });
   }
   if (outcome.kind === 'handed-over') {
-    ctx.session.finish(id, target, kind, 'failed', [`handed over at an unknown prompt and did not finish: ${outcome.prompt}`], 'Look at the terminal and the node; Check this step once the installer is done.', { installer: 'handed-over' });
-    return;
+    return finding('failed', [`handed over at an unknown prompt and did not finish: ${outcome.prompt}`], 'Look at the terminal and the node; Check this step once the installer is done.', { installer: 'handed-over' });
   }
   // The installer said it succeeded; believe the node, not the message.
   const { probe } = await probeNode(() => Promise.resolve(t), node, { appdataDir: ctx.cluster.sharedAppdata, signal: ctx.signal });
@@ -587,14 +569,12 @@ async function recordRan(ctx: ActionContext, deps: InstallerDeps, step: InstallS
     // The node could not be read (a drop right after the end): not the installer's failure. Its
     // exit status and log stay on the node; Check reads them again.
     ctx.log.warn(`[${node.name}] the installer ended (run ${detached.runId}), but ${node.name} could not be read afterwards: ${probe.kind === 'failed' ? probe.message : probe.reason}. Check step ${step} to record its outcome.`);
-    ctx.session.letGo(id);
-    return;
+    return { ended: 'let-go' };
   }
   const facts = factsFromProbe(probe);
   const appdata = probe.kind === 'probed' && probe.version.kind === 'ok' && probe.version.appdata?.kind === 'found' ? probe.version.appdata.version : undefined;
   if (facts.version !== ctx.cluster.targetVersion) {
-    ctx.session.finish(id, target, kind, 'failed', [`the installer reported success, but conf/installed.version is ${facts.version ?? 'unreadable'}`], 'Read the installer output in the log and var/log on the node.', { ...facts, installer: 'failed' });
-    return;
+    return finding('failed', [`the installer reported success, but conf/installed.version is ${facts.version ?? 'unreadable'}`], 'Read the installer output in the log and var/log on the node.', { ...facts, installer: 'failed' });
   }
   const evidence = [
     `upgraded ${outcome.from ?? ctx.cluster.currentVersion} → ${facts.version}`,
@@ -611,8 +591,7 @@ async function recordRan(ctx: ActionContext, deps: InstallerDeps, step: InstallS
     const foreign = await filesNotOwnedBy(await deps.transportFor(node, 'root'), owner, [node.installDir, ctx.cluster.sharedAppdata], ctx.signal);
     if (foreign.count > 0) {
       evidence.push(`${foreign.count} file(s) in ${node.installDir} or ${ctx.cluster.sharedAppdata} not owned by ${owner}: ${foreign.files.join(', ')}${foreign.count > foreign.files.length ? ', ...' : ''}`);
-      ctx.session.finish(id, target, kind, 'warning', evidence, `The server runs as ${owner} and may fail to start: give those files back to ${owner} (chown) before step ${step === 'installFirst' ? 8 : 10}.`, { ...facts, installer: 'upgraded' });
-      return;
+      return finding('warning', evidence, `The server runs as ${owner} and may fail to start: give those files back to ${owner} (chown) before step ${step === 'installFirst' ? 8 : 10}.`, { ...facts, installer: 'upgraded' });
     }
     evidence.push(`every file in ${node.installDir} and ${ctx.cluster.sharedAppdata} owned by ${owner}`);
   }
@@ -621,12 +600,11 @@ async function recordRan(ctx: ActionContext, deps: InstallerDeps, step: InstallS
   const hint = schemaAsExpected ? undefined : step === 'installFirst'
     ? 'The first node did not report a database upgrade: check ds_db_version in the database before going on.'
     : 'A later node upgraded the database schema: the first node\'s upgrade may not have reached the database. Check ds_db_version.';
-  ctx.session.finish(id, target, kind, schemaAsExpected ? 'passed' : 'warning', evidence, hint, { ...facts, installer: 'upgraded' });
+  return finding(schemaAsExpected ? 'passed' : 'warning', evidence, hint, { ...facts, installer: 'upgraded' });
 }
 
 /** An installer stopped on purpose: failed, with where it was stopped and what the node shows now. */
-async function recordStopped(ctx: ActionContext, deps: InstallerDeps, node: ClusterNode, id: string, kind: 'run' | 'check', stop: GuardStop, run: DetachedRun | undefined): Promise<void> {
-  const target = { step: ctx.target.step, node: node.name };
+async function recordStopped(ctx: ActionContext, deps: InstallerDeps, node: ClusterNode, stop: GuardStop, run: DetachedRun | undefined): Promise<Finding> {
   const { probe } = await probeNode(() => deps.transportFor(node), node, { appdataDir: ctx.cluster.sharedAppdata, signal: ctx.signal });
   const facts = factsFromProbe(probe);
   const unchanged = facts.version === ctx.cluster.currentVersion;
@@ -641,7 +619,7 @@ async function recordStopped(ctx: ActionContext, deps: InstallerDeps, node: Clus
     ? 'Nothing was upgraded. Make sure every server is stopped (steps 4 and 5), then run the installer again.'
     : `${node.name} may be half-upgraded: look at conf/installed.version in ${node.installDir}${ctx.cluster.sharedAppdata ? ` and in ${ctx.cluster.sharedAppdata}` : ''}, ds_db_version in the database${run ? ` and the installer log ${run.dir}/log` : ''} before anything else.`;
   ctx.log.error(`[${node.name}] ${evidence.join('; ')}`);
-  ctx.session.finish(id, target, kind, 'failed', evidence, hint, { ...facts, installer: 'failed' });
+  return finding('failed', evidence, hint, { ...facts, installer: 'failed' });
 }
 
 async function askNotice(ctx: ActionContext, deps: InstallerDeps, node: string, notice: Extract<NoticeDecision, { kind: 'ask' }>): Promise<boolean> {
@@ -655,30 +633,27 @@ async function askNotice(ctx: ActionContext, deps: InstallerDeps, node: string, 
 async function run(ctx: ActionContext, deps: InstallerDeps, step: InstallStep): Promise<void> {
   for (const node of nodesFor(ctx, step)) {
     if (ctx.signal.aborted) return;
-    const target = { step, node: node.name };
-    const id = ctx.session.begin(target, 'run');
-    try {
-      const notice = noticeDecision(ctx.session.state(), node.name);
-      // Silent mode never shows the NOTICE (nonInteractive), so its question comes first.
-      if (ctx.cluster.installerMode === 'silent' && notice.kind === 'ask' && !(await askNotice(ctx, deps, node.name, notice))) {
-        ctx.session.finish(id, target, 'run', 'failed', ['the installer was NOT started', `"Stop Here" at the NOTICE: ${notice.question}`], 'Take the backup (step 1) and make sure no process runs (step 2), then run the installer again.');
-        return;
+    await ctx.act({ step, node: node.name }, 'run', async ({ id }) => {
+      try {
+        const notice = noticeDecision(ctx.session.state(), node.name);
+        // Silent mode never shows the NOTICE (nonInteractive), so its question comes first.
+        if (ctx.cluster.installerMode === 'silent' && notice.kind === 'ask' && !(await askNotice(ctx, deps, node.name, notice))) {
+          return finding('failed', ['the installer was NOT started', `"Stop Here" at the NOTICE: ${notice.question}`], 'Take the backup (step 1) and make sure no process runs (step 2), then run the installer again.');
+        }
+        const proof = await provePreconditions(ctx, deps, step, node.name);
+        if (!proof.ok) {
+          for (const n of proof.failures) ctx.log.error(`[installer] ${n}`);
+          return finding('failed', ['the installer was NOT started', ...proof.failures], proof.hint);
+        }
+        ctx.log.info(`[installer] proven: ${proof.evidence.join('; ')}`);
+        if (step === 'installFirst') for (const w of gateWarnings('installFirst', ctx.session.state())) ctx.log.warn(`[installer] ${w.reason}`);
+        return await installNode(ctx, deps, step, node, id, proof, notice);
+      } catch (e) {
+        const hint = e instanceof StepFailure || e instanceof RemoteError || e instanceof InstallerInputError ? e.hint : 'Read the log; check the node (installed.version, var/log) before running again.';
+        ctx.log.error(`[${node.name}] installer: ${(e as Error).message}`);
+        return finding('failed', [(e as Error).message], hint, e instanceof StepFailure ? e.facts : { installer: 'failed' });
       }
-      const proof = await provePreconditions(ctx, deps, step, node.name);
-      if (!proof.ok) {
-        for (const n of proof.failures) ctx.log.error(`[installer] ${n}`);
-        ctx.session.finish(id, target, 'run', 'failed', ['the installer was NOT started', ...proof.failures], proof.hint);
-        return;
-      }
-      ctx.log.info(`[installer] proven: ${proof.evidence.join('; ')}`);
-      if (step === 'installFirst') for (const w of gateWarnings('installFirst', ctx.session.state())) ctx.log.warn(`[installer] ${w.reason}`);
-      await installNode(ctx, deps, step, node, id, proof, notice);
-    } catch (e) {
-      const hint = e instanceof StepFailure || e instanceof RemoteError || e instanceof InstallerInputError ? e.hint : 'Read the log; check the node (installed.version, var/log) before running again.';
-      ctx.log.error(`[${node.name}] installer: ${(e as Error).message}`);
-      ctx.session.finish(id, target, 'run', 'failed', [(e as Error).message], hint, e instanceof StepFailure ? e.facts : { installer: 'failed' });
-      return;
-    }
+    });
     // A failed node stops the sequence: the next one would meet the same problem, or a worse one.
     // So does one this window let go of, still running on its node, or one found gone.
     const o = ctx.session.state().get(`${step}@${node.name}`);
@@ -691,8 +666,7 @@ async function run(ctx: ActionContext, deps: InstallerDeps, step: InstallStep): 
  * (a reload, a drop): its whole log is read from the start and its outcome recorded on the run that
  * started it, as if watched.
  */
-async function reattach(ctx: ActionContext, deps: InstallerDeps, step: InstallStep, node: ClusterNode, id: string, run: DetachedRun): Promise<void> {
-  ctx.session.adopt(id);
+async function reattach(ctx: ActionContext, deps: InstallerDeps, step: InstallStep, node: ClusterNode, id: string, run: DetachedRun): Promise<Outcome> {
   ctx.log.info(`[${node.name}] re-attaching to the installer on ${node.name}: run ${run.runId}, pid ${run.pid}, folder ${run.dir}`);
   const how = `re-attached to the installer on ${node.name} (run ${run.runId}, pid ${run.pid}); its log read from the start`;
   // A person saying "Upgrade Anyway" at the NOTICE now: the stopped-proof is taken again first.
@@ -701,11 +675,11 @@ async function reattach(ctx: ActionContext, deps: InstallerDeps, step: InstallSt
     return p.ok ? { go: true, evidence: `proven again at the NOTICE after a re-attach: ${p.evidence.join('; ')}` } : { go: false, failures: p.failures, hint: p.hint };
   };
   try {
-    await recordRan(ctx, deps, step, node, id, 'run', followedRan(ctx, node, await followInstaller(ctx, deps, node, run, id, noticeDecision(ctx.session.state(), node.name), decide), run, how), []);
+    return await recordRan(ctx, deps, step, node, id, followedRan(ctx, node, await followInstaller(ctx, deps, node, run, id, noticeDecision(ctx.session.state(), node.name), decide), run, how), []);
   } catch (e) {
     const hint = e instanceof StepFailure || e instanceof RemoteError ? e.hint : `Read ${run.dir}/log on ${node.name}; check installed.version before running again.`;
     ctx.log.error(`[${node.name}] installer (re-attached): ${(e as Error).message}`);
-    ctx.session.finish(id, { step, node: node.name }, 'run', 'failed', [(e as Error).message], hint, e instanceof StepFailure ? e.facts : { installer: 'failed' });
+    return finding('failed', [(e as Error).message], hint, e instanceof StepFailure ? e.facts : { installer: 'failed' });
   }
 }
 
@@ -725,24 +699,24 @@ function unfollowed(ctx: ActionContext, step: InstallStep, node: string): { id: 
 async function check(ctx: ActionContext, deps: InstallerDeps, step: InstallStep): Promise<void> {
   await Promise.all(nodesFor(ctx, step).map(async (node) => {
     const detached = unfollowed(ctx, step, node.name);
-    if (detached) return reattach(ctx, deps, step, node, detached.id, detached.run);
     const target = { step, node: node.name };
-    const id = ctx.session.begin(target, 'check');
-    const { probe } = await probeNode(() => deps.transportFor(node, 'root'), node, { appdataDir: ctx.cluster.sharedAppdata, signal: ctx.signal });
-    const facts = factsFromProbe(probe);
-    if (probe.kind !== 'probed') {
-      ctx.session.finish(id, target, 'check', 'failed', [probe.kind === 'failed' ? probe.message : probe.reason], probe.kind === 'failed' ? probe.hint : 'Check by hand.', facts);
-      return;
-    }
-    const appdata = probe.version.kind === 'ok' && probe.version.appdata?.kind === 'found' ? probe.version.appdata.version : undefined;
-    const half = await halfUpgraded(ctx, deps, node);
-    if (half) {
-      ctx.log.error(`[${node.name}] ${half.reason}`);
-      ctx.session.finish(id, target, 'check', 'failed', [half.reason, `conf/installed.version ${facts.version ?? 'unreadable'}${appdata ? `, shared appdata ${appdata}` : ''}`], half.hint, { ...facts, installer: 'failed' });
-      return;
-    }
-    const ok = facts.version === ctx.cluster.targetVersion;
-    ctx.session.finish(id, target, 'check', ok ? 'passed' : 'failed', [`conf/installed.version ${facts.version ?? 'unreadable'}`], ok ? undefined : 'Run the installer on this node.', ok ? { ...facts, installer: 'upgraded' } : facts);
+    // Recorded on the run that started it, as if watched.
+    if (detached) return ctx.resume(detached.id, target, 'run', ({ id }) => reattach(ctx, deps, step, node, id, detached.run));
+    return ctx.act(target, 'check', async (): Promise<Finding> => {
+      const { probe } = await probeNode(() => deps.transportFor(node, 'root'), node, { appdataDir: ctx.cluster.sharedAppdata, signal: ctx.signal });
+      const facts = factsFromProbe(probe);
+      if (probe.kind !== 'probed') {
+        return finding('failed', [probe.kind === 'failed' ? probe.message : probe.reason], probe.kind === 'failed' ? probe.hint : 'Check by hand.', facts);
+      }
+      const appdata = probe.version.kind === 'ok' && probe.version.appdata?.kind === 'found' ? probe.version.appdata.version : undefined;
+      const half = await halfUpgraded(ctx, deps, node);
+      if (half) {
+        ctx.log.error(`[${node.name}] ${half.reason}`);
+        return finding('failed', [half.reason, `conf/installed.version ${facts.version ?? 'unreadable'}${appdata ? `, shared appdata ${appdata}` : ''}`], half.hint, { ...facts, installer: 'failed' });
+      }
+      const ok = facts.version === ctx.cluster.targetVersion;
+      return finding(ok ? 'passed' : 'failed', [`conf/installed.version ${facts.version ?? 'unreadable'}`], ok ? undefined : 'Run the installer on this node.', ok ? { ...facts, installer: 'upgraded' } : facts);
+    });
   }));
 }
 
@@ -771,6 +745,6 @@ async function halfUpgraded(ctx: ActionContext, deps: InstallerDeps, node: Clust
   return undefined;
 }
 
-export function installerHandlers(step: InstallStep, deps: InstallerDeps): StepHandlers {
+export function installerHandlers(step: InstallStep, deps: InstallerDeps): RunAndCheck {
   return { run: (ctx) => run(ctx, deps, step), check: (ctx) => check(ctx, deps, step) };
 }

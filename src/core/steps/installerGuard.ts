@@ -15,7 +15,7 @@ import type { Transport } from '../remote/transport';
 import type { ActionContext } from '../runbook/actions';
 import { showsRunning } from '../status/facts';
 import type { InstallerEvent } from '../ucd/installer/driver';
-import { probeStopped, type StoppedOptions } from './stopped';
+import { probeStopped, type StoppedOptions } from './verifyStopped';
 
 export const DEFAULT_GUARD_EVERY_MS = 5_000;
 /** The two answers of the stop question; the safe one first (the default). */

@@ -14,8 +14,8 @@ import { targetKey } from '../runbook/state';
 import { parseStorageProbe, planStorage, storageProbeScript, storageVerdict, type NodeStorageProbe } from '../ucd/storage';
 import type { TlsTrust } from '../ucd/rest/tls';
 import { loggedExec } from './loggedExec';
-import { onlineAt } from './online';
-import { checkNodesStopped, type StoppedOptions } from './stopped';
+import { onlineAt } from './start';
+import { checkNodesStopped, type StoppedOptions } from './verifyStopped';
 
 export type InstallStep = 'installFirst' | 'installOthers';
 

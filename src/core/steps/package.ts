@@ -13,7 +13,7 @@ import * as path from 'node:path';
 import type { Cluster, ClusterNode } from '../cluster/types';
 import { compareVersions } from '../cluster/version';
 import type { JournalEvent } from '../journal/events';
-import type { ActionContext, ActionLog, StepHandlers } from '../runbook/actions';
+import { finding, type ActionContext, type ActionLog, type Finding, type RunAndCheck } from '../runbook/actions';
 import { sh, type ShellScript } from '../remote/quote';
 import { RemoteError, type Transport } from '../remote/transport';
 import type { StagedPackage } from '../status/facts';
@@ -506,22 +506,20 @@ async function perNode(ctx: ActionContext, deps: PackageDeps, kind: 'run' | 'che
   // One hash of the local file, shared by every node's comparison.
   let local: Promise<string> | undefined;
   const localSha = (): Promise<string> => (local ??= sha256File((ctx.cluster.package as { file: string }).file, ctx.signal));
-  await Promise.all(nodesOf(ctx).map(async (node) => {
-    const target = { step: 'package' as const, node: node.name };
-    const id = ctx.session.begin(target, kind);
+  await ctx.eachNode(nodesOf(ctx), 'package', kind, async (node): Promise<Finding> => {
     try {
       if (node.os === 'windows') throw new StepFailure('Windows nodes are not supported by this step yet', 'Extract the package by hand, then Confirm Manually with a note.');
       const t = await deps.transportFor(node, 'owner');
       const v = kind === 'run' ? await runNode(ctx, deps, t, node, localSha) : await checkNode(ctx, t, node);
-      ctx.session.finish(id, target, kind, v.verdict, v.evidence, v.hint, v.staged ? { staged: v.staged } : undefined);
+      return finding(v.verdict, v.evidence, v.hint, v.staged ? { staged: v.staged } : undefined);
     } catch (e) {
       const hint = e instanceof StepFailure || e instanceof RemoteError ? e.hint : 'Read the log and run again.';
       ctx.log.error(`[${node.name}] package: ${(e as Error).message}`);
-      ctx.session.finish(id, target, kind, 'failed', [(e as Error).message], hint);
+      return { verdict: 'failed', evidence: [(e as Error).message], hint };
     }
-  }));
+  });
 }
 
-export function packageHandlers(deps: PackageDeps): StepHandlers {
+export function packageHandlers(deps: PackageDeps): RunAndCheck {
   return { run: (ctx) => perNode(ctx, deps, 'run'), check: (ctx) => perNode(ctx, deps, 'check') };
 }

@@ -1,7 +1,7 @@
 // Step 2: no application or generic process may run during the upgrade. Check lists what the
 // Dashboard shows as running; Run lets the engineer cancel chosen ones (after a confirmation) or
 // wait until none remain. Every outcome is recorded with what was seen.
-import type { ActionContext, StepHandlers } from '../runbook/actions';
+import type { ActionContext, Finding, RunAndCheck } from '../runbook/actions';
 import type { RunningProcess } from '../ucd/rest/activity';
 import { describeProcess } from '../ucd/rest/activity';
 import type { UcdRestClient } from '../ucd/rest/client';
@@ -38,41 +38,38 @@ async function failure(e: unknown, deps: ProcessesDeps): Promise<{ evidence: str
   return { evidence: [(e as Error).message], hint: 'Check the Dashboard by hand, then Confirm Manually with a note.' };
 }
 
-async function check(ctx: ActionContext, deps: ProcessesDeps): Promise<void> {
-  const id = ctx.session.begin(TARGET, 'check');
+async function check(ctx: ActionContext, deps: ProcessesDeps): Promise<Finding> {
   try {
     const running = await deps.client().blocking(ctx.signal);
-    record(ctx, id, 'check', running);
+    return record(ctx, running);
   } catch (e) {
     const f = await failure(e, deps);
     ctx.log.error(`[ucd] current activity: ${f.evidence[0]}`);
-    ctx.session.finish(id, TARGET, 'check', 'failed', f.evidence, f.hint);
+    return { verdict: 'failed', evidence: f.evidence, hint: f.hint };
   }
 }
 
-function record(ctx: ActionContext, id: string, kind: 'run' | 'check', running: readonly RunningProcess[]): void {
+function record(ctx: ActionContext, running: readonly RunningProcess[]): Finding {
   if (running.length === 0) {
     ctx.log.info('[ucd] current activity: no application or generic process is running');
-    ctx.session.finish(id, TARGET, kind, 'passed', ['no application or generic process running']);
-    return;
+    return { verdict: 'passed', evidence: ['no application or generic process running'] };
   }
   for (const p of running) ctx.log.warn(`[ucd] running: ${describeProcess(p)}`);
-  ctx.session.finish(id, TARGET, kind, 'failed', running.map(describeProcess), 'Wait for them to finish or cancel them (Run), then check again.');
+  return { verdict: 'failed', evidence: running.map(describeProcess), hint: 'Wait for them to finish or cancel them (Run), then check again.' };
 }
 
-async function run(ctx: ActionContext, deps: ProcessesDeps): Promise<void> {
-  const id = ctx.session.begin(TARGET, 'run');
+async function run(ctx: ActionContext, deps: ProcessesDeps): Promise<Finding> {
   try {
     // Before the drain, so nothing new starts behind it (only with ucd.maintenanceMode).
     const maintenance = await maintenanceOn(ctx, deps);
-    if (!maintenance.ok) return ctx.session.finish(id, TARGET, 'run', 'failed', [maintenance.evidence], maintenance.hint);
+    if (!maintenance.ok) return { verdict: 'failed', evidence: [maintenance.evidence], hint: maintenance.hint };
     const client = deps.client();
     const running = await client.blocking(ctx.signal);
-    if (running.length === 0) return record(ctx, id, 'run', running);
+    if (running.length === 0) return record(ctx, running);
     const choice = await deps.choose(running);
     if (!choice) {
       ctx.log.info('[ucd] nothing cancelled: the question was dismissed');
-      return record(ctx, id, 'run', running);
+      return record(ctx, running);
     }
     if (choice.kind === 'cancel' && choice.processes.length) {
       const list = choice.processes.map(describeProcess);
@@ -83,7 +80,7 @@ async function run(ctx: ActionContext, deps: ProcessesDeps): Promise<void> {
       if (!ok) {
         ctx.session.decided({ kind: 'confirmation', question: `Cancel in UCD: ${list.join('; ')}`, answer: 'no' }, TARGET);
         ctx.log.info('[ucd] cancel declined; nothing was cancelled');
-        return record(ctx, id, 'run', running);
+        return record(ctx, running);
       }
       ctx.session.decided({ kind: 'cancel-processes', processes: list }, TARGET);
       for (const p of choice.processes) {
@@ -98,14 +95,17 @@ async function run(ctx: ActionContext, deps: ProcessesDeps): Promise<void> {
       timeoutMs: deps.waitTimeoutMs ?? 30 * 60_000,
       onPoll: (left) => ctx.log.info(`[ucd] still running: ${left.length ? left.map(describeProcess).join('; ') : 'none'}`),
     });
-    record(ctx, id, 'run', []);
+    return record(ctx, []);
   } catch (e) {
     const f = await failure(e, deps);
     ctx.log.error(`[ucd] ${f.evidence[0]}`);
-    ctx.session.finish(id, TARGET, 'run', 'failed', f.evidence, f.hint);
+    return { verdict: 'failed', evidence: f.evidence, hint: f.hint };
   }
 }
 
-export function processesHandlers(deps: ProcessesDeps): StepHandlers {
-  return { check: (ctx) => check(ctx, deps), run: (ctx) => run(ctx, deps) };
+export function processesHandlers(deps: ProcessesDeps): RunAndCheck {
+  return {
+    check: async (ctx) => void (await ctx.act(TARGET, 'check', () => check(ctx, deps))),
+    run: async (ctx) => void (await ctx.act(TARGET, 'run', () => run(ctx, deps))),
+  };
 }

@@ -19,8 +19,8 @@ import type { TlsTrust } from '../ucd/rest/tls';
 import { backupProbeScript, parseBackupProbe } from './backup-verify';
 import { describeArchive, parseRestore, restoreAppdataScript, restoreInstallScript, verifyArchiveScript } from './backup-files';
 import { loggedExec } from './loggedExec';
-import { onlineAt } from './online';
-import { probeStopped, type StoppedEvaluation } from './stopped';
+import { onlineAt } from './start';
+import { probeStopped, type StoppedEvaluation } from './verifyStopped';
 import { pause } from './pause';
 
 export interface RollbackDeps {
@@ -157,7 +157,7 @@ class Rollback {
     return r;
   }
 
-  private actionCtx(): ActionContext {
+  private actionCtx(): Pick<ActionContext, 'cluster' | 'session' | 'target' | 'log' | 'signal'> {
     return { cluster: this.ctx.cluster, session: this.ctx.session, target: { step: 'verifyStopped' }, log: this.ctx.log, signal: this.ctx.signal };
   }
 

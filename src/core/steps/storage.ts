@@ -7,7 +7,7 @@ import { compareVersions } from '../cluster/version';
 import { probeNode } from '../probes/node';
 import { storageStepApplies } from '../runbook/gates';
 import { factsFromProbe } from '../status/fromProbe';
-import type { ActionContext, StepHandlers } from '../runbook/actions';
+import { finding, type ActionContext, type Finding, type RunAndCheck } from '../runbook/actions';
 import { RemoteError, type Transport } from '../remote/transport';
 import { describeMove, parseMoveOutput, parseStorageProbe, planStorage, storageMoveScript, storageProbeScript, storageVerdict, type NodeStorageProbe, type StoragePlan } from '../ucd/storage';
 import { loggedExec } from './loggedExec';
@@ -39,14 +39,13 @@ async function plan(ctx: ActionContext, deps: StorageDeps): Promise<StoragePlan>
   return planStorage(probes, ctx.cluster.sharedAppdata);
 }
 
-function finish(ctx: ActionContext, id: string, kind: 'run' | 'check', p: StoragePlan): void {
+function planFinding(ctx: ActionContext, p: StoragePlan): Finding {
   const v = storageVerdict(p);
   for (const line of v.evidence) (v.verdict === 'passed' ? ctx.log.info : ctx.log.warn).call(ctx.log, `[storage] ${line}`);
-  ctx.session.finish(id, TARGET, kind, v.verdict, v.evidence, v.hint);
+  return finding(v.verdict, v.evidence, v.hint);
 }
 
-async function act(ctx: ActionContext, deps: StorageDeps, kind: 'run' | 'check'): Promise<void> {
-  const id = ctx.session.begin(TARGET, kind);
+async function act(ctx: ActionContext, deps: StorageDeps, kind: 'run' | 'check'): Promise<Finding> {
   try {
     // The nodes' own installed.version decides, not only the cluster file's word for it.
     const read = await Promise.all(ctx.cluster.nodes.map(async (n) => ({ node: n.name, version: factsFromProbe((await probeNode(() => deps.transportFor(n, 'root'), n, { signal: ctx.signal })).probe).version })));
@@ -54,15 +53,13 @@ async function act(ctx: ActionContext, deps: StorageDeps, kind: 'run' | 'check')
     const old = read.filter((r) => r.version !== undefined && compareVersions(r.version, '6.1.1.5') < 0);
     if (!storageStepApplies(ctx.cluster)) {
       if (old.length) {
-        ctx.session.finish(id, TARGET, kind, 'failed', [`installed versions: ${seen}`, `the cluster file says the upgrade starts at ${ctx.cluster.currentVersion}, but ${old.map((r) => r.node).join(', ')} run a version before 6.1.1.5`], 'Fix currentVersion in the cluster file: the storage layout must be updated before the installer runs.');
-        return;
+        return { verdict: 'failed', evidence: [`installed versions: ${seen}`, `the cluster file says the upgrade starts at ${ctx.cluster.currentVersion}, but ${old.map((r) => r.node).join(', ')} run a version before 6.1.1.5`], hint: 'Fix currentVersion in the cluster file: the storage layout must be updated before the installer runs.' };
       }
-      ctx.session.finish(id, TARGET, kind, 'passed', [`not needed: the upgrade starts at ${ctx.cluster.currentVersion}, 6.1.1.5 or later`, `installed versions: ${seen}`]);
-      return;
+      return { verdict: 'passed', evidence: [`not needed: the upgrade starts at ${ctx.cluster.currentVersion}, 6.1.1.5 or later`, `installed versions: ${seen}`] };
     }
     ctx.log.info(`[storage] installed versions: ${seen}`);
     const before = await plan(ctx, deps);
-    if (kind === 'check' || before.nothingToDo || before.problems.length || before.moves.length === 0) return finish(ctx, id, kind, before);
+    if (kind === 'check' || before.nothingToDo || before.problems.length || before.moves.length === 0) return planFinding(ctx, before);
     const detail = [
       ...before.moves.map(describeMove),
       ...(before.conflicts.length ? ['', 'Left for you to decide (nothing is overwritten):', ...before.conflicts.map((c) => c.message)] : []),
@@ -72,7 +69,7 @@ async function act(ctx: ActionContext, deps: StorageDeps, kind: 'run' | 'check')
     ctx.session.decided({ kind: 'confirmation', question: `${question} ${before.moves.map(describeMove).join('; ')}`, answer: yes ? 'yes' : 'no' }, { step: 'storage' });
     if (!yes) {
       ctx.log.info('[storage] move declined; nothing was moved');
-      return finish(ctx, id, kind, before);
+      return planFinding(ctx, before);
     }
     for (const node of ctx.cluster.nodes) {
       const moves = before.moves.filter((m) => m.node === node.name);
@@ -84,14 +81,17 @@ async function act(ctx: ActionContext, deps: StorageDeps, kind: 'run' | 'check')
       for (const x of result.refused) ctx.log.warn(`[${node.name}] not moved (${x.why}): ${describeMove(x.move)}`);
       if (result.failed) ctx.log.error(`[${node.name}] ${result.failed.at} failed at ${describeMove(result.failed.move)}`);
     }
-    finish(ctx, id, kind, await plan(ctx, deps));
+    return planFinding(ctx, await plan(ctx, deps));
   } catch (e) {
     const hint = e instanceof StepFailure || e instanceof RemoteError ? e.hint : 'Read the log and run again.';
     ctx.log.error(`[storage] ${(e as Error).message}`);
-    ctx.session.finish(id, TARGET, kind, 'failed', [(e as Error).message], hint);
+    return { verdict: 'failed', evidence: [(e as Error).message], hint };
   }
 }
 
-export function storageHandlers(deps: StorageDeps): StepHandlers {
-  return { run: (ctx) => act(ctx, deps, 'run'), check: (ctx) => act(ctx, deps, 'check') };
+export function storageHandlers(deps: StorageDeps): RunAndCheck {
+  return {
+    run: async (ctx) => void (await ctx.act(TARGET, 'run', () => act(ctx, deps, 'run'))),
+    check: async (ctx) => void (await ctx.act(TARGET, 'check', () => act(ctx, deps, 'check'))),
+  };
 }

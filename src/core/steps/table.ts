@@ -3,20 +3,20 @@
 // in the `RunbookDialogs` they supply (as github/vscode-codeql's `App` does for its commands).
 import { withRights, type Rights, type SudoPasswords } from '../remote/privilege';
 import type { ClusterNode } from '../cluster/types';
-import type { StepHandlers } from '../runbook/actions';
-import type { StepId } from '../runbook/steps';
+import type { HandlerTable } from '../runbook/actions';
 import type { InstallerSession } from './installerInput';
+import { targetFromNode, type SshPool } from '../remote/ssh';
 import type { Transport } from '../remote/transport';
 import type { RunningProcess } from '../ucd/rest/activity';
-import type { UcdRestClient } from '../ucd/rest/client';
+import { UcdRestClient, type CredentialSource } from '../ucd/rest/client';
 import type { TlsTrust } from '../ucd/rest/tls';
 import { backupHandlers } from './backup';
 import { installerHandlers } from './installer';
 import { InstallerGuard } from './installerGuard';
-import { startHandlers, verifyVersionsHandlers } from './online';
+import { startHandlers, verifyVersionsHandlers } from './start';
 import { packageHandlers } from './package';
 import { processesHandlers, type ProcessesChoice } from './processes';
-import { stoppedHandlers } from './shutdown';
+import { stoppedHandlers } from './stop';
 import { rollBack, type RollbackContext, type RollbackOutcome } from './rollback';
 import { storageHandlers } from './storage';
 
@@ -55,6 +55,33 @@ export interface StepTableDeps {
   readonly guard?: InstallerGuard;
 }
 
+/** SSH to each node through the pool (its host-key and secret questions are asked where it was made). */
+export function sshTransports(pool: SshPool): (node: ClusterNode) => Promise<Transport> {
+  return async (node) => pool.transport(targetFromNode(node));
+}
+
+/**
+ * The UCD REST client for the cluster as loaded when a step asks: one per URL and credential, so a
+ * certificate trusted "once" stays trusted while the front end runs.
+ */
+export function restClients(current: () => { readonly url: string; readonly credential: string } | undefined, credentials: (name: string) => CredentialSource, trust: TlsTrust): () => UcdRestClient {
+  let client: { key: string; client: UcdRestClient } | undefined;
+  return () => {
+    const c = current();
+    if (!c) throw new Error('the cluster file has problems; fix them first');
+    const key = `${c.url} ${c.credential}`;
+    if (client?.key !== key) {
+      client = { key, client: new UcdRestClient({ baseUrl: c.url, credentials: credentials(c.credential), pins: trust.pins, prompt: trust.prompt, ...(trust.ca ? { ca: trust.ca } : {}), ...(trust.onAccepted ? { onAccepted: trust.onAccepted } : {}), credentialName: c.credential }) };
+    }
+    return client.client;
+  };
+}
+
+/** The installers' guard probing as root, as step 5's proof does (through sudo where the node says so). */
+export function rootGuard(deps: Pick<StepTableDeps, 'dialogs' | 'transportFor' | 'sudoPasswords'>): InstallerGuard {
+  return installerGuard({ dialogs: deps.dialogs, transportFor: async (n) => withRights(await deps.transportFor(n), n, 'root', deps.sudoPasswords) });
+}
+
 /**
  * The guard that watches every installer while it runs and answers Cancel: the front end makes
  * one, passes it to buildStepTable and sends its Cancel to `guard.cancel(target)`.
@@ -63,7 +90,7 @@ export function installerGuard(deps: Pick<StepTableDeps, 'dialogs' | 'transportF
   return new InstallerGuard({ transportFor: deps.transportFor, confirm: (q, d) => deps.dialogs.confirm('stop-installer', q, d) });
 }
 
-export function buildStepTable(deps: StepTableDeps): Record<StepId, StepHandlers> {
+export function buildStepTable(deps: StepTableDeps): HandlerTable {
   const { dialogs, trust } = deps;
   // Every step asks for the rights its action needs; privilege.ts turns that into sudo, or nothing.
   const transportFor = async (node: ClusterNode, rights: Rights = 'self'): Promise<Transport> => withRights(await deps.transportFor(node), node, rights, deps.sudoPasswords);
@@ -81,8 +108,8 @@ export function buildStepTable(deps: StepTableDeps): Record<StepId, StepHandlers
       ...(deps.onAuthRejected ? { onAuthRejected: deps.onAuthRejected } : {}),
     }),
     package: packageHandlers({ transportFor }),
-    stop: stopped.stop ?? {},
-    verifyStopped: stopped.verifyStopped ?? {},
+    stop: stopped.stop,
+    verifyStopped: stopped.verifyStopped,
     storage: storageHandlers({ transportFor, confirm: (q, d) => dialogs.confirm('move-storage', q, d) }),
     installFirst: installerHandlers('installFirst', installer),
     startFirst: startHandlers('startFirst', online),

@@ -4,7 +4,7 @@
 import type { ClusterNode } from '../cluster/types';
 import type { Verdict } from '../journal/events';
 import { RemoteError, type ExecResult } from '../remote/transport';
-import type { ActionContext, HandlerTable, StepHandler } from '../runbook/actions';
+import { finding, type ActionContext, type RunAndCheck, type StepHandler } from '../runbook/actions';
 import { failureOf } from '../probes/node';
 import { logExec } from '../probes/logRecord';
 import {
@@ -16,7 +16,7 @@ import {
   type StoppedEvaluation,
   type StoppedOptions,
   type TransportFor,
-} from './stopped';
+} from './verifyStopped';
 import { controlCommand, serviceControl } from './systemd';
 import { pause } from './pause';
 
@@ -67,8 +67,6 @@ function lineLogger(emit: (line: string) => void): { push(chunk: string): void; 
 }
 
 async function stopOneNode(ctx: ActionContext, node: ClusterNode, transportFor: TransportFor, opts: ShutdownOptions): Promise<ShutdownNodeResult> {
-  const target = { step: 'stop' as const, node: node.name };
-  const id = ctx.session.begin(target, 'run');
   let result: ShutdownNodeResult;
   try {
     // systemctl or the service command: the cluster file's serviceManager and the node's units decide.
@@ -77,7 +75,6 @@ async function stopOneNode(ctx: ActionContext, node: ClusterNode, transportFor: 
     const control = serviceControl(node, before, 'stop');
     if (control.kind === 'refused') {
       ctx.log.error(`[${node.name}] not stopped: ${control.why} — ${control.hint}`);
-      ctx.session.finish(id, target, 'run', 'failed', ['nothing was stopped', control.why], control.hint);
       return { node: node.name, verdict: 'failed', evidence: ['nothing was stopped', control.why], hint: control.hint };
     }
     const command = controlCommand(control, 'stop');
@@ -125,7 +122,6 @@ async function stopOneNode(ctx: ActionContext, node: ClusterNode, transportFor: 
     ctx.log.error(`[${node.name}] ${f.message} — ${f.hint}`);
     result = { node: node.name, verdict: 'failed', evidence: [f.message], hint: f.hint };
   }
-  ctx.session.finish(id, target, 'run', result.verdict, result.evidence, result.hint, result.stopped?.facts);
   return result;
 }
 
@@ -135,7 +131,10 @@ async function stopOneNode(ctx: ActionContext, node: ClusterNode, transportFor: 
  */
 export async function shutDownServers(ctx: ActionContext, transportFor: TransportFor, opts: ShutdownOptions = {}): Promise<ShutdownNodeResult[]> {
   const nodes = nodesOf(ctx.cluster, ctx.target);
-  const results = await Promise.all(nodes.map((n) => stopOneNode(ctx, n, transportFor, opts)));
+  const results = await ctx.eachNode(nodes, 'stop', 'run', async (n) => {
+    const r = await stopOneNode(ctx, n, transportFor, opts);
+    return { ...r, ...finding(r.verdict, r.evidence, r.hint, r.stopped?.facts) };
+  });
   await checkStopped({ ...ctx, target: { step: 'verifyStopped', ...(ctx.target.node !== undefined ? { node: ctx.target.node } : {}) } }, transportFor, opts, 'verifyStopped');
   return results;
 }
@@ -150,7 +149,7 @@ export interface StoppedHandlerDeps {
 }
 
 /** The handlers of steps 4 and 5, for the extension's HandlerTable. */
-export function stoppedHandlers(deps: StoppedHandlerDeps): HandlerTable {
+export function stoppedHandlers(deps: StoppedHandlerDeps): { readonly stop: RunAndCheck; readonly verifyStopped: RunAndCheck } {
   const opts = deps.options ?? {};
   const stopRun: StepHandler = async (ctx) => {
     await shutDownServers(ctx, deps.transportFor, opts);

@@ -4,7 +4,7 @@
 import type { Rights } from '../remote/privilege';
 import type { ClusterNode } from '../cluster/types';
 import { probeNode, type NodeProbe } from '../probes/node';
-import type { ActionContext, StepHandlers } from '../runbook/actions';
+import { finding, type ActionContext, type Finding, type RunAndCheck } from '../runbook/actions';
 import { nodesOf } from '../runbook/state';
 import { stepDef, type StepId } from '../runbook/steps';
 import { inPlainWords } from '../remote/errorWords';
@@ -91,9 +91,8 @@ async function upgradedNow(ctx: ActionContext, deps: OnlineDeps, step: StepId, n
   return { ok: true, evidence: `conf/installed.version ${facts.version} (the target): upgraded, starting it`, probe };
 }
 
-async function startNode(ctx: ActionContext, deps: OnlineDeps, step: StepId, node: ClusterNode): Promise<void> {
+async function startNode(ctx: ActionContext, deps: OnlineDeps, step: StepId, node: ClusterNode): Promise<Finding> {
   const target = { step, node: node.name };
-  const id = ctx.session.begin(target, 'run');
   const tag = `[${node.name}]`;
   try {
     // Its own fresh proof, whatever the journal says: only an upgraded install may start (an old
@@ -101,28 +100,24 @@ async function startNode(ctx: ActionContext, deps: OnlineDeps, step: StepId, nod
     const upgraded = await upgradedNow(ctx, deps, step, node);
     if (!upgraded.ok) {
       ctx.log.error(`${tag} not started: ${upgraded.why}`);
-      ctx.session.finish(id, target, 'run', 'failed', ['the server was NOT started', upgraded.why], upgraded.hint, upgraded.facts);
-      return;
+      return finding('failed', ['the server was NOT started', upgraded.why], upgraded.hint, upgraded.facts);
     }
     ctx.log.info(`${tag} ${upgraded.evidence}`);
     // What step 5 masked for the upgrade is unmasked first, whichever way the server starts.
     const unmasked = await unmaskForStart(ctx, node, upgraded.probe, (n) => deps.transportFor(n, 'root'), target);
     if (!unmasked.ok) {
-      ctx.session.finish(id, target, 'run', 'failed', ['the server was NOT started', ...unmasked.lines], `Unmask the unit on ${node.name} by hand (systemctl unmask --runtime), then Run again.`);
-      return;
+      return finding('failed', ['the server was NOT started', ...unmasked.lines], `Unmask the unit on ${node.name} by hand (systemctl unmask --runtime), then Run again.`);
     }
     // Already up at the target (started by hand, or an earlier Run whose end this window missed):
     // that is what this step is for, so it passes; a second start would only fail on the running server.
     const already = await onlineAt(ctx, deps, node, ctx.cluster.targetVersion);
     if (already.ok) {
       ctx.log.info(`${tag} already online at ${ctx.cluster.targetVersion}: ${already.evidence.join(', ')}; not started again`);
-      ctx.session.finish(id, target, 'run', 'passed', [...already.evidence, 'already online at the target version: not started again', ...unmasked.lines], undefined, already.facts);
-      return;
+      return finding('passed', [...already.evidence, 'already online at the target version: not started again', ...unmasked.lines], undefined, already.facts);
     }
     const control = serviceControl(node, upgraded.probe, 'start');
     if (control.kind === 'refused') {
-      ctx.session.finish(id, target, 'run', 'failed', ['the server was NOT started', ...unmasked.lines, control.why], control.hint);
-      return;
+      return finding('failed', ['the server was NOT started', ...unmasked.lines, control.why], control.hint);
     }
     // systemctl needs root; the service scripts run as the install's owner.
     const t = await deps.transportFor(node, control.kind === 'systemctl' ? 'root' : 'owner');
@@ -133,8 +128,7 @@ async function startNode(ctx: ActionContext, deps: OnlineDeps, step: StepId, nod
     const how = control.kind === 'systemctl' ? `systemctl start ${control.unit}` : 'start command';
     if (r.code !== 0) {
       const f = control.kind === 'systemctl' ? systemctlFailure(node.name, controlCommand(control, 'start'), r.code, `${r.stdout}\n${r.stderr}`) : undefined;
-      ctx.session.finish(id, target, 'run', 'failed', [...unmasked.lines, f?.message ?? `${how} exited ${r.code ?? r.signal}`], f?.hint ?? 'Read its output in the log and var/log/deployserver.out on the node.');
-      return;
+      return finding('failed', [...unmasked.lines, f?.message ?? `${how} exited ${r.code ?? r.signal}`], f?.hint ?? 'Read its output in the log and var/log/deployserver.out on the node.');
     }
     const limitMs = deps.startTimeoutMs ?? 10 * 60_000;
     const since = Date.now();
@@ -145,71 +139,63 @@ async function startNode(ctx: ActionContext, deps: OnlineDeps, step: StepId, nod
       if (!o.ok) ctx.progress?.(node.name, waitingText(o.waitingFor ?? 'the server to come online', node.name, Date.now() - since, limitMs));
       if (o.ok) {
         ctx.log.info(`${tag} online: ${o.evidence.join(', ')}`);
-        ctx.session.finish(id, target, 'run', 'passed', [...o.evidence, `started with ${how}`, ...unmasked.lines], undefined, o.facts);
-        return;
+        return finding('passed', [...o.evidence, `started with ${how}`, ...unmasked.lines], undefined, o.facts);
       }
       if (o.untrusted) {
         ctx.log.warn(`${tag} ${o.why}`);
-        ctx.session.finish(id, target, 'run', 'failed', [`started with ${how}`, o.why], o.hint, o.facts);
-        return;
+        return finding('failed', [`started with ${how}`, o.why], o.hint, o.facts);
       }
       if (o.why !== last) ctx.log.info(`${tag} waiting: ${o.why}`);
       last = o.why;
       if (Date.now() > deadline) {
-        ctx.session.finish(id, target, 'run', 'failed', [`not online after ${Math.round((deps.startTimeoutMs ?? 600_000) / 1000)} s: ${o.why}`], o.hint, o.facts);
-        return;
+        return finding('failed', [`not online after ${Math.round((deps.startTimeoutMs ?? 600_000) / 1000)} s: ${o.why}`], o.hint, o.facts);
       }
       await sleep(deps.pollMs ?? 3_000, ctx.signal);
     }
   } catch (e) {
     const hint = e instanceof RemoteError ? e.hint : ctx.signal.aborted ? 'Cancelled: Check the node to see where it got to.' : 'Read the log and run again.';
-    ctx.session.finish(id, target, 'run', 'failed', [inPlainWords((e as Error).message, node.name)], hint);
+    return finding('failed', [inPlainWords((e as Error).message, node.name)], hint);
   }
 }
 
-async function checkNode(ctx: ActionContext, deps: OnlineDeps, step: StepId, node: ClusterNode, kind: 'run' | 'check', extra?: { lbOk: boolean; lbLine: string }): Promise<void> {
-  const target = { step, node: node.name };
-  const id = ctx.session.begin(target, kind);
+async function checkNode(ctx: ActionContext, deps: OnlineDeps, node: ClusterNode, extra?: { lbOk: boolean; lbLine: string }): Promise<Finding> {
   const o = await onlineAt(ctx, deps, node, ctx.cluster.targetVersion);
   const installed = o.facts.version;
   if (!o.ok) {
-    ctx.session.finish(id, target, kind, 'failed', [o.why, ...(installed ? [`installed.version ${installed}`] : [])], o.hint, o.facts);
-    return;
+    return finding('failed', [o.why, ...(installed ? [`installed.version ${installed}`] : [])], o.hint, o.facts);
   }
   if (installed !== ctx.cluster.targetVersion) {
-    ctx.session.finish(id, target, kind, 'failed', [...o.evidence, `but conf/installed.version is ${installed ?? 'unreadable'}`], 'Run the installer on this node.', o.facts);
-    return;
+    return finding('failed', [...o.evidence, `but conf/installed.version is ${installed ?? 'unreadable'}`], 'Run the installer on this node.', o.facts);
   }
   if (extra && !extra.lbOk) {
-    ctx.session.finish(id, target, kind, 'failed', [...o.evidence, extra.lbLine], 'Check the load balancer configuration and its health checks.', { ...o.facts, loadBalancer: 'unknown' });
-    return;
+    return finding('failed', [...o.evidence, extra.lbLine], 'Check the load balancer configuration and its health checks.', { ...o.facts, loadBalancer: 'unknown' });
   }
-  ctx.session.finish(id, target, kind, 'passed', [...o.evidence, `installed.version ${installed}`, ...(extra ? [extra.lbLine] : [])], undefined, extra ? { ...o.facts, loadBalancer: 'in-rotation' } : o.facts);
+  return finding('passed', [...o.evidence, `installed.version ${installed}`, ...(extra ? [extra.lbLine] : [])], undefined, extra ? { ...o.facts, loadBalancer: 'in-rotation' } : o.facts);
 }
 
-export function startHandlers(step: 'startFirst' | 'startOthers', deps: OnlineDeps): StepHandlers {
+export function startHandlers(step: 'startFirst' | 'startOthers', deps: OnlineDeps): RunAndCheck {
   return {
     // Nodes start one after another: a cluster's servers joining at once all race for the database.
     run: async (ctx) => {
       for (const node of targets(ctx, step)) {
         if (ctx.signal.aborted) break;
-        await startNode(ctx, deps, step, node);
+        await ctx.act({ step, node: node.name }, 'run', () => startNode(ctx, deps, step, node));
       }
     },
     check: async (ctx) => {
-      await Promise.all(targets(ctx, step).map((n) => checkNode(ctx, deps, step, n, 'check')));
+      await ctx.eachNode(targets(ctx, step), step, 'check', (n) => checkNode(ctx, deps, n));
     },
   };
 }
 
 /** `maintenance`: UCD's maintenance mode goes off once a Run has shown every node on the target. */
-export function verifyVersionsHandlers(deps: OnlineDeps, maintenance?: MaintenanceDeps): StepHandlers {
+export function verifyVersionsHandlers(deps: OnlineDeps, maintenance?: MaintenanceDeps): RunAndCheck {
   const all = async (ctx: ActionContext, kind: 'run' | 'check') => {
     const lb = await fetchLoginPage(ctx.cluster.loadBalancerUrl, deps.trust, { signal: ctx.signal });
     const lbOk = lb.ok && lb.version === ctx.cluster.targetVersion;
     const lbLine = lb.ok ? `load balancer answers v. ${lb.version ?? '?'} (HTTP ${lb.status})` : `load balancer: ${lb.error}`;
     ctx.log.info(`[lb] ${lbLine}`);
-    await Promise.all(targets(ctx, 'verifyVersions').map((n) => checkNode(ctx, deps, 'verifyVersions', n, kind, { lbOk, lbLine })));
+    await ctx.eachNode(targets(ctx, 'verifyVersions'), 'verifyVersions', kind, (n) => checkNode(ctx, deps, n, { lbOk, lbLine }));
     if (kind === 'run' && maintenance && ctx.session.phase().kind === 'complete') await maintenanceOff(ctx, maintenance);
   };
   return { run: (ctx) => all(ctx, 'run'), check: (ctx) => all(ctx, 'check') };

@@ -347,22 +347,22 @@ export async function checkStopped(ctx: ActionContext, transportFor: TransportFo
 
 /** checkStopped for the given nodes: the installer's re-proof should use this for all its nodes at once. */
 export async function checkNodesStopped(ctx: ActionContext, nodes: readonly ClusterNode[], transportFor: TransportFor, opts: StoppedOptions, step: StepId): Promise<StoppedEvaluation[]> {
-  const ids = nodes.map((node) => ctx.session.begin({ step, node: node.name }, 'check'));
-  const probes = await Promise.all(nodes.map(async (node) => {
+  // Every node's start is recorded first; the probes run in parallel and are compared with each
+  // other (duplicates) before any node's result is recorded.
+  let all: Promise<StoppedEvaluation[]> | undefined;
+  const evaluate = (): Promise<StoppedEvaluation[]> => (all ??= (async () => evaluateProbes(ctx, await Promise.all(nodes.map(async (node) => {
     try {
       return { node, probe: await probeOnly(ctx, node, transportFor, opts, true) };
     } catch (err) {
       // probeNode does not throw for remote failures; this is a bug path, still recorded.
       return { node, probe: failureOf(node.name, err) as NodeProbe };
     }
-  }));
-  const evaluations = evaluateProbes(ctx, probes);
-  evaluations.forEach((evaluation, i) => {
-    const node = nodes[i]!;
+  }))))());
+  return ctx.eachNode(nodes, step, 'check', async (node) => {
+    const evaluation = (await evaluate())[nodes.indexOf(node)]!;
     logVerdict(ctx.log, 'stopped-check', evaluation);
-    ctx.session.finish(ids[i]!, { step, node: node.name }, 'check', evaluation.verdict, evaluation.evidence, evaluation.hint, evaluation.facts);
+    return evaluation;
   });
-  return evaluations;
 }
 
 export async function checkOneNode(ctx: ActionContext, node: ClusterNode, transportFor: TransportFor, opts: StoppedOptions, step: StepId): Promise<StoppedEvaluation> {
@@ -660,7 +660,19 @@ export function refuseCleanup(cluster: Pick<Cluster, 'targetVersion'>, p: Probed
 export async function stopLeftovers(ctx: ActionContext, deps: StopLeftoversDeps, opts: StoppedOptions = {}): Promise<NodeRunResult[]> {
   const nodes = nodesOf(ctx.cluster, ctx.target);
   const grace = opts.killGraceSeconds ?? DEFAULT_GRACE_SECONDS;
-  const ids = new Map(nodes.map((n) => [n.name, ctx.session.begin({ step: 'verifyStopped', node: n.name }, 'run')]));
+  // Every node's start is recorded first; what each node gets is decided over all of them.
+  let all: Promise<{ results: NodeRunResult[]; refusals: (Refusal | undefined)[] }> | undefined;
+  const leftovers = () => (all ??= stopWhatIsLeft(ctx, nodes, deps, opts, grace));
+  const results = await ctx.eachNode(nodes, 'verifyStopped', 'run', async (node) => (await leftovers()).results[nodes.indexOf(node)]!);
+  const { refusals } = await leftovers();
+  // The Run's own report is not proof: the node is probed again and that is what the gate reads
+  // (not for a refused node: nothing changed there).
+  const again = nodes.filter((_, i) => !refusals[i]);
+  if (again.length) await checkNodesStopped(ctx, again, deps.transportFor, opts, 'verifyStopped');
+  return results;
+}
+
+async function stopWhatIsLeft(ctx: ActionContext, nodes: readonly ClusterNode[], deps: StopLeftoversDeps, opts: StoppedOptions, grace: number): Promise<{ results: NodeRunResult[]; refusals: (Refusal | undefined)[] }> {
   const first = await Promise.all(nodes.map(async (node) => ({ node, probe: await probeOnly(ctx, node, deps.transportFor, opts, true) })));
   // Units first: a server killed while its unit runs (or may start it) comes back.
   const masking = deps.confirmMask ? await offerMasks(ctx, first.filter((r) => r.probe.kind !== 'probed' || !refuseCleanup(ctx.cluster, r.probe, { evidence: [] })), deps.transportFor, deps.confirmMask, (node) => ({ step: 'verifyStopped', node })) : new Map<string, never>();
@@ -701,7 +713,6 @@ export async function stopLeftovers(ctx: ActionContext, deps: StopLeftoversDeps,
   const results: NodeRunResult[] = [];
   nodes.forEach((node, i) => {
     const { probe, evaluation } = probes[i]!;
-    const target = { step: 'verifyStopped' as const, node: node.name };
     const plan = plans[i];
     const approved = approvals[i];
     const done = executed[i];
@@ -729,13 +740,7 @@ export async function stopLeftovers(ctx: ActionContext, deps: StopLeftoversDeps,
     const units = masking.get(node.name);
     if (units) r = { ...r, evidence: [...units.lines, ...r.evidence], ...(units.ok ? {} : { verdict: 'failed' as const, hint: r.hint ?? 'See the systemctl error in the evidence, then Run again.' }) };
     logVerdict(ctx.log, 'stop-leftovers', r);
-    ctx.session.finish(ids.get(node.name)!, target, 'run', r.verdict, r.evidence, r.hint);
     results.push(r);
   });
-
-  // The Run's own report is not proof: the node is probed again and that is what the gate reads
-  // (not for a refused node: nothing changed there).
-  const again = nodes.filter((_, i) => !refusals[i]);
-  if (again.length) await checkNodesStopped(ctx, again, deps.transportFor, opts, 'verifyStopped');
-  return results;
+  return { results, refusals };
 }
