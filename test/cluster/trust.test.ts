@@ -25,6 +25,7 @@ import { RunSession } from '../../src/core/runbook/session';
 import type { StepId } from '../../src/core/runbook/steps';
 import { startHandlers } from '../../src/core/steps/start';
 import { processesHandlers } from '../../src/core/steps/processes';
+import { stoppedHandlers } from '../../src/core/steps/stop';
 import { clusterPrerequisites, startCluster, type TestCluster } from './harness';
 import { untilBalancerAnswers } from './loadbalancer';
 
@@ -266,5 +267,49 @@ describe('the trust pass on a real 3-node cluster with a load balancer', { skip,
     assert.ok(s8.evidence.some((e) => e === `waiting for trust: the certificate of ${ucd1.name}:${ucd1.httpsPort} was not accepted, so its login page was not read`), JSON.stringify(s8.evidence));
     assert.match(s8.hint ?? '', /^The server was started\. .*The next Run asks again; or accept it beforehand with UCD Upgrade: Review Host Keys and Certificates/);
     assert.deepEqual(p.asked.slice(before), [`certificate ${ucd1.host}:${ucd1.httpsPort}`], 'asked once');
+  });
+
+  test('a host key dismissed mid-step is not a refusal for good: that node waits for trust, the others are checked, the next Check asks again', { timeout: 240_000 }, async () => {
+    const ucd2 = cluster.nodes[1]!;
+    // Every key but ucd2's is known.
+    const all = fs.readFileSync(tc.knownHostsFile, 'utf8').split('\n').filter(Boolean);
+    const name = ucd2.sshPort === 22 ? ucd2.host : `[${ucd2.host}]:${ucd2.sshPort}`;
+    const others = all.filter((l) => l.split(' ')[0] !== name);
+    assert.equal(others.length, all.length - 1, `one known_hosts line of ${all.length} is ucd2's`);
+    const known = path.join(dir, 'known_hosts_without_ucd2');
+    fs.writeFileSync(known, `${others.join('\n')}\n`);
+    const p = parts([known]);
+    const session = RunSession.open(cluster, fs.mkdtempSync(path.join(dir, 'hostkey-')));
+    const lines: string[] = [];
+    const ctx = actionContext({
+      cluster, session, target: { step: 'verifyStopped' }, signal: new AbortController().signal,
+      log: { info: (m) => lines.push(m), warn: (m) => lines.push(m), error: (m) => lines.push(m) },
+    });
+    const { verifyStopped } = stoppedHandlers({ transportFor: async (n) => p.pool.transport(targetFromNode(n)), confirm: async () => assert.fail('a Check asks nothing') });
+    const check = verifyStopped.check;
+    assert.ok(typeof check === 'function');
+    const result = (name: string) => {
+      const o = session.state().get(`verifyStopped@${name}`);
+      assert.ok(o && 'evidence' in o, `no result for ${name}`);
+      return o;
+    };
+
+    await check(ctx);
+    const w = result(ucd2.name);
+    assert.equal(w.status, 'failed');
+    assert.match(w.evidence[0] ?? '', new RegExp(`^waiting for trust: the host key of node ucd2 \\(${ucd2.host.replace(/\./g, '\\.')}:${ucd2.sshPort}, ssh-ed25519 SHA256:\\S+\\) is not known and was not accepted; nothing was sent to it\\.$`), w.evidence.join(' | '));
+    assert.match(w.hint ?? '', /The next Run asks again; or accept it beforehand with UCD Upgrade: Review Host Keys and Certificates/);
+    // The nodes whose keys are known were probed as usual: running, named by what runs.
+    for (const n of [cluster.nodes[0]!, cluster.nodes[2]!]) {
+      const o = result(n.name);
+      assert.equal(o.status, 'failed');
+      assert.ok(!o.evidence.some((e) => /waiting for trust/.test(e)), o.evidence.join(' | '));
+      assert.ok(o.evidence.some((e) => /listening on|server process/.test(e)), o.evidence.join(' | '));
+    }
+    assert.deepEqual(p.asked, [`host key ucd2 ${ucd2.host}:${ucd2.sshPort}`]);
+
+    await check(ctx);
+    assert.deepEqual(p.asked, [`host key ucd2 ${ucd2.host}:${ucd2.sshPort}`, `host key ucd2 ${ucd2.host}:${ucd2.sshPort}`], 'asked again, not refused for good');
+    session.dispose();
   });
 });

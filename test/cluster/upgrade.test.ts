@@ -27,6 +27,7 @@ import { storageHandlers } from '../../src/core/steps/storage';
 import { credentialsFor, UcdRestClient } from '../../src/core/ucd/rest/client';
 import { MemoryPinStore, type UnknownCertificate } from '../../src/core/ucd/rest/tls';
 import { BACKUP_ARTIFACT, clusterPrerequisites, startCluster, type InstallerPackage, type TestCluster } from './harness';
+import { INFO_TEXTS } from '../../src/core/ucd/installer/texts';
 import { tableOf, type SomeHandlers } from '../fixtures/handlers';
 
 const skip = clusterPrerequisites();
@@ -194,6 +195,10 @@ describe('a whole HA upgrade through the core, on a real cluster', { skip, concu
     assert.deepEqual(noticeAsked, [], 'backup and processes proven in this run: the NOTICE is answered without asking');
     expectState(r, 'installOthers', 'passed');
     assert.match(stateOf(r, 'installOthers').detail, /no database upgrade on this node/);
+    for (const n of ['ucd2', 'ucd3']) {
+      const said = r.lines.filter((l) => l.startsWith(`[${n}]`) && l.includes(INFO_TEXTS.noDatabaseUpgrades.text));
+      assert.equal(said.length, 1, `the installer's "no database upgrades" line is logged once for ${n}: ${JSON.stringify(said)}`);
+    }
     await act(r, 'startOthers', 'run');
     expectState(r, 'startOthers', 'passed');
 

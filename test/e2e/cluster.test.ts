@@ -2,62 +2,36 @@
 // over SSH to three OpenSSH nodes and comes back into the tree and the status webview, with one
 // node still running and named with its evidence.
 import assert from 'node:assert/strict';
-import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import type { Browser } from 'playwright-core';
 import { STEPS } from '../../src/core/runbook/steps';
 import { label } from './labels';
-import { clusterPrerequisites, startCluster, type TestCluster } from '../cluster/harness';
-import { CodeServer, findPrerequisites, launchChromium, SCREENSHOTS } from './harness';
+import { clusterPrerequisites, type TestCluster } from '../cluster/harness';
+import { clusterRig, type ClusterRig } from './rig';
+import { findPrerequisites, SCREENSHOTS, waitFor } from './harness';
 import { Workbench } from './workbench';
 
 const pre = findPrerequisites();
 const skip = !pre.ok ? pre.reason : clusterPrerequisites() ?? false;
 
-async function waitFor(cond: () => Promise<boolean>, what: string, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await cond().catch(() => false)) return;
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-}
 
 describe('the extension against a real cluster, in a real VS Code', { skip }, () => {
+  let rig: ClusterRig | undefined;
   let tc: TestCluster | undefined;
-  let server: CodeServer | undefined;
-  let browser: Browser | undefined;
   let wb: Workbench | undefined;
-  let ws = '';
 
   before(async () => {
     if (!pre.ok) return;
-    tc = await startCluster({ nodes: 3 });
     // ucd2 alone is left running: the check must find it and only it.
-    await tc.startServer('ucd2');
-    server = await CodeServer.start(pre.paths);
-    // code-server's HOME is its temp dir: the user's known_hosts there holds the nodes' keys.
-    fs.mkdirSync(path.join(server.dir, '.ssh'), { recursive: true, mode: 0o700 });
-    fs.copyFileSync(tc.knownHostsFile, path.join(server.dir, '.ssh', 'known_hosts'));
-    ws = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'ucd-ws-')), 'test-cluster');
-    fs.mkdirSync(ws);
-    fs.writeFileSync(path.join(ws, 'ucd-cluster.json'), tc.clusterFile());
-    browser = await launchChromium(pre.paths);
+    rig = await clusterRig(pre.paths, { nodes: 3, running: ['ucd2'], folder: 'test-cluster' });
+    ({ tc } = rig);
   });
 
-  after(async () => {
-    await wb?.close().catch(() => undefined);
-    await browser?.close().catch(() => undefined);
-    await server?.stop();
-    await tc?.stop();
-    if (ws) fs.rmSync(path.dirname(ws), { recursive: true, force: true });
-  });
+  after(() => rig?.stop());
 
   test('Check on step 5 probes every node over SSH; the running node fails with its pid and port', async () => {
-    assert.ok(tc && server && browser);
-    wb = await Workbench.open(browser, server, ws);
+    assert.ok(rig && tc);
+    wb = await rig.open();
     await wb.openView('UCD Upgrade');
     await wb.waitForTopLevelRows(STEPS.length);
     const step = label('verifyStopped');

@@ -318,6 +318,16 @@ export function grepFixed(needle: string, paths: readonly string[]): string[] {
   return r.stdout.split('\n').filter(Boolean);
 }
 
+/** Polls `cond` until it holds; one deadline, and a message naming what did not appear. */
+export async function waitFor(cond: () => Promise<boolean>, what: string, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await cond().catch(() => false)) return;
+    await sleep(250);
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+}
+
 export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }

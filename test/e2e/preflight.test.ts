@@ -8,12 +8,12 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import type { Browser } from 'playwright-core';
 import { HA_KEY } from '../../src/core/preflight/probe';
 import { STEPS } from '../../src/core/runbook/steps';
 import { label } from './labels';
-import { demoPrerequisites, startDemo, type Demo } from '../demo/demo';
-import { findPrerequisites, launchChromium, REPO_ROOT } from './harness';
+import { demoPrerequisites, type Demo } from '../demo/demo';
+import { demoRig, type DemoRig } from './rig';
+import { findPrerequisites, REPO_ROOT } from './harness';
 import { Workbench } from './workbench';
 
 const pre = findPrerequisites();
@@ -22,23 +22,17 @@ const STEP1 = label('backup');
 const REASON = 'ucd2 is a cold standby, checked by hand, ticket CHG-4711';
 
 describe('the pre-flight through the UI, on the demo cluster with one fault', { skip, concurrency: 1 }, () => {
+  let rig: DemoRig | undefined;
   let demo: Demo | undefined;
-  let browser: Browser | undefined;
   let wb: Workbench | undefined;
 
   before(async () => {
     if (!pre.ok) return;
-    demo = await startDemo();
-    demo.tc.setInstalledProperty('ucd2', HA_KEY, 'false');
-    browser = await launchChromium(pre.paths);
-    wb = await Workbench.open(browser, demo.server, demo.workspace);
+    rig = await demoRig(pre.paths, {}, (d) => d.tc.setInstalledProperty('ucd2', HA_KEY, 'false'));
+    ({ demo, wb } = rig);
   }, { timeout: 240_000 });
 
-  after(async () => {
-    await wb?.close().catch(() => undefined);
-    await browser?.close().catch(() => undefined);
-    await demo?.stop();
-  });
+  after(() => rig?.stop());
 
   const journalDir = (): string => path.join(demo!.workspace, '.ucd-upgrade');
   const reports = (): string[] => (fs.existsSync(journalDir()) ? fs.readdirSync(journalDir()).filter((f) => /-preflight-.*\.md$/.test(f)).sort() : []);

@@ -7,12 +7,12 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import type { Browser } from 'playwright-core';
 import { parseJournal } from '../../src/core/journal/journal';
 import { STEPS, type StepId } from '../../src/core/runbook/steps';
 import { label } from './labels';
-import { demoPrerequisites, startDemo, type Demo } from '../demo/demo';
-import { findPrerequisites, launchChromium, REPO_ROOT } from './harness';
+import { demoPrerequisites, type Demo } from '../demo/demo';
+import { demoRig, type DemoRig } from './rig';
+import { findPrerequisites, REPO_ROOT } from './harness';
 import { dialogButton, Workbench } from './workbench';
 
 const pre = findPrerequisites();
@@ -21,22 +21,17 @@ const skip = demoPrerequisites() ?? (pre.ok ? false : pre.reason);
 const SCHEMA_SECONDS = 90;
 
 describe('a window reloaded while step 7 runs follows the installer again, in code-server', { skip, concurrency: 1 }, () => {
+  let rig: DemoRig | undefined;
   let demo: Demo | undefined;
-  let browser: Browser | undefined;
   let wb: Workbench | undefined;
 
   before(async () => {
     if (!pre.ok) return;
-    demo = await startDemo({ schemaUpgradeSeconds: SCHEMA_SECONDS, installerMode: 'silent' });
-    browser = await launchChromium(pre.paths);
-    wb = await Workbench.open(browser, demo.server, demo.workspace);
+    rig = await demoRig(pre.paths, { schemaUpgradeSeconds: SCHEMA_SECONDS, installerMode: 'silent' });
+    ({ demo, wb } = rig);
   }, { timeout: 240_000 });
 
-  after(async () => {
-    await wb?.close().catch(() => undefined);
-    await browser?.close().catch(() => undefined);
-    await demo?.stop();
-  });
+  after(() => rig?.stop());
 
   function journal(d: Demo) {
     const dir = path.join(d.workspace, '.ucd-upgrade');

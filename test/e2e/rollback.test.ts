@@ -7,13 +7,13 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import type { Browser } from 'playwright-core';
 import type { JournalEvent } from '../../src/core/journal/events';
 import { parseJournal } from '../../src/core/journal/journal';
 import { STEPS, type StepId } from '../../src/core/runbook/steps';
 import { label } from './labels';
-import { demoPrerequisites, startDemo, type Demo } from '../demo/demo';
-import { findPrerequisites, launchChromium, REPO_ROOT } from './harness';
+import { demoPrerequisites, type Demo } from '../demo/demo';
+import { demoRig, type DemoRig } from './rig';
+import { findPrerequisites, REPO_ROOT } from './harness';
 import { dialogButton, Workbench, type Dialog } from './workbench';
 
 const pre = findPrerequisites();
@@ -21,23 +21,18 @@ const skip = demoPrerequisites() ?? (pre.ok ? false : pre.reason);
 const ROLL_BACK = 'Roll Back to the Old Version…';
 
 describe('Roll back a failed first-node upgrade through the UI', { skip, concurrency: 1 }, () => {
+  let rig: DemoRig | undefined;
   let demo: Demo | undefined;
-  let browser: Browser | undefined;
   let wb: Workbench | undefined;
   const dialogs: { dialog: Dialog; answer: string }[] = [];
 
   before(async () => {
     if (!pre.ok) return;
-    demo = await startDemo({ nodes: 2, failAfterSchema: true });
-    browser = await launchChromium(pre.paths);
-    wb = await Workbench.open(browser, demo.server, demo.workspace);
+    rig = await demoRig(pre.paths, { nodes: 2, failAfterSchema: true });
+    ({ demo, wb } = rig);
   }, { timeout: 240_000 });
 
-  after(async () => {
-    await wb?.close().catch(() => undefined);
-    await browser?.close().catch(() => undefined);
-    await demo?.stop();
-  });
+  after(() => rig?.stop());
 
   function ready(): { w: Workbench; d: Demo } {
     assert.ok(wb && demo, 'the demo and the workbench were not started');

@@ -7,7 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import type { Browser } from 'playwright-core';
 import { STEPS, type StepId } from '../../src/core/runbook/steps';
 import { label, LABELS } from './labels';
-import { CodeServer, copyFixture, emptyWorkspace, findPrerequisites, launchChromium, removeTempDirs, REPO_ROOT, SCREENSHOTS } from './harness';
+import { CodeServer, copyFixture, emptyWorkspace, findPrerequisites, launchChromium, removeTempDirs, REPO_ROOT, SCREENSHOTS, waitFor } from './harness';
 import { Workbench } from './workbench';
 
 const pre = findPrerequisites();
@@ -277,14 +277,6 @@ async function childrenOf(wb: Workbench, step: string): Promise<string[]> {
   return wb.childLabels(step);
 }
 
-async function waitFor(cond: () => Promise<boolean>, what: string, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await cond().catch(() => false)) return;
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-}
 
 /** 1-based line of the n-th line containing `needle`, as the Problems panel counts. */
 function lineOf(text: string, needle: string, occurrence = 1): number {

@@ -4,13 +4,12 @@
 // Reload Window" it is back by itself with the same content.
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import type { Browser } from 'playwright-core';
 import { STEPS } from '../../src/core/runbook/steps';
-import { clusterPrerequisites, startCluster, type TestCluster } from '../cluster/harness';
-import { CodeServer, findPrerequisites, launchChromium, SCREENSHOTS } from './harness';
+import { clusterPrerequisites, type TestCluster } from '../cluster/harness';
+import { clusterRig, type ClusterRig } from './rig';
+import { findPrerequisites, SCREENSHOTS } from './harness';
 import { Workbench, type StatusNodeRow } from './workbench';
 
 const pre = findPrerequisites();
@@ -22,9 +21,8 @@ function allProbed(rows: readonly StatusNodeRow[]): boolean {
 }
 
 describe('the status webview as a second screen, in a real VS Code', { skip }, () => {
+  let rig: ClusterRig | undefined;
   let tc: TestCluster | undefined;
-  let server: CodeServer | undefined;
-  let browser: Browser | undefined;
   let wb: Workbench | undefined;
   let ws = '';
   let pid = '';
@@ -33,26 +31,13 @@ describe('the status webview as a second screen, in a real VS Code', { skip }, (
 
   before(async () => {
     if (!pre.ok) return;
-    tc = await startCluster({ nodes: 3 });
     // ucd2 alone runs: the view must tell it from the two stopped ones by itself.
-    await tc.startServer('ucd2');
+    rig = await clusterRig(pre.paths, { nodes: 3, running: ['ucd2'], folder: 'status-cluster' });
+    ({ tc, ws } = rig);
     pid = (await tc.inNode('ucd2', `cat ${tc.installDir}/var/server.pid`)).stdout.trim();
-    server = await CodeServer.start(pre.paths);
-    fs.mkdirSync(path.join(server.dir, '.ssh'), { recursive: true, mode: 0o700 });
-    fs.copyFileSync(tc.knownHostsFile, path.join(server.dir, '.ssh', 'known_hosts'));
-    ws = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'ucd-ws-')), 'status-cluster');
-    fs.mkdirSync(ws);
-    fs.writeFileSync(path.join(ws, 'ucd-cluster.json'), tc.clusterFile());
-    browser = await launchChromium(pre.paths);
   });
 
-  after(async () => {
-    await wb?.close().catch(() => undefined);
-    await browser?.close().catch(() => undefined);
-    await server?.stop();
-    await tc?.stop();
-    if (ws) fs.rmSync(path.dirname(ws), { recursive: true, force: true });
-  });
+  after(() => rig?.stop());
 
   function assertStates(rows: readonly StatusNodeRow[], when: string): void {
     assert.ok(tc);
@@ -71,8 +56,8 @@ describe('the status webview as a second screen, in a real VS Code', { skip }, (
   }
 
   test('opened before any step, it shows every node\'s state from its own probe; nothing is recorded as a step', async () => {
-    assert.ok(tc && server && browser);
-    wb = await Workbench.open(browser, server, ws);
+    assert.ok(rig && tc);
+    wb = await rig.open();
     await wb.openView('UCD Upgrade');
     await wb.waitForTopLevelRows(STEPS.length);
     await wb.runCommand('UCD Upgrade: Show Cluster Status');

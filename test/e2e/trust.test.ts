@@ -7,33 +7,28 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import type { Browser } from 'playwright-core';
 import { STEPS, type StepId } from '../../src/core/runbook/steps';
 import { label } from './labels';
-import { demoPrerequisites, startDemo, type Demo } from '../demo/demo';
-import { findPrerequisites, launchChromium, REPO_ROOT } from './harness';
+import { demoPrerequisites, type Demo } from '../demo/demo';
+import { demoRig, type DemoRig } from './rig';
+import { findPrerequisites, REPO_ROOT } from './harness';
 import { Workbench } from './workbench';
 
 const pre = findPrerequisites();
 const skip = demoPrerequisites() ?? (pre.ok ? false : pre.reason);
 
 describe('the trust pass through the UI, on the demo cluster', { skip, concurrency: 1 }, () => {
+  let rig: DemoRig | undefined;
   let demo: Demo | undefined;
-  let browser: Browser | undefined;
   let wb: Workbench | undefined;
 
   before(async () => {
     if (!pre.ok) return;
-    demo = await startDemo();
-    browser = await launchChromium(pre.paths);
-    wb = await Workbench.open(browser, demo.server, demo.workspace);
+    rig = await demoRig(pre.paths);
+    ({ demo, wb } = rig);
   }, { timeout: 240_000 });
 
-  after(async () => {
-    await wb?.close().catch(() => undefined);
-    await browser?.close().catch(() => undefined);
-    await demo?.stop();
-  });
+  after(() => rig?.stop());
 
   const journal = (): Record<string, unknown>[] => {
     const dir = path.join(demo!.workspace, '.ucd-upgrade');

@@ -11,11 +11,11 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import type { Browser } from 'playwright-core';
 import { STEPS, type StepId } from '../../src/core/runbook/steps';
 import { label, LABELS } from './labels';
-import { demoPrerequisites, startDemo, type Demo } from '../demo/demo';
-import { EXTENSION_ID, findPrerequisites, grepFixed, launchChromium, REPO_ROOT, SCREENSHOTS } from './harness';
+import { demoPrerequisites, type Demo } from '../demo/demo';
+import { demoRig, type DemoRig } from './rig';
+import { EXTENSION_ID, findPrerequisites, grepFixed, REPO_ROOT, SCREENSHOTS } from './harness';
 import { dialogButton, Workbench, type Dialog, type QuickInput, type StatusWarningRow } from './workbench';
 
 const pre = findPrerequisites();
@@ -35,26 +35,20 @@ interface Answers {
 const PASSPHRASE = `pp-${crypto.randomBytes(18).toString('base64url')}`;
 
 describe('the whole HA upgrade through the UI, on the 3-node demo cluster', { skip, concurrency: 1 }, () => {
+  let rig: DemoRig | undefined;
   let demo: Demo | undefined;
-  let browser: Browser | undefined;
   let wb: Workbench | undefined;
   let target = '';
   const asked: Asked[] = [];
 
   before(async () => {
     if (!pre.ok) return;
-    demo = await startDemo();
+    rig = await demoRig(pre.paths, {}, useEncryptedKey);
+    ({ demo, wb } = rig);
     target = JSON.parse(demo.tc.clusterFile()).targetVersion as string;
-    useEncryptedKey(demo);
-    browser = await launchChromium(pre.paths);
-    wb = await Workbench.open(browser, demo.server, demo.workspace);
   }, { timeout: 240_000 });
 
-  after(async () => {
-    await wb?.close().catch(() => undefined);
-    await browser?.close().catch(() => undefined);
-    await demo?.stop();
-  });
+  after(() => rig?.stop());
 
   /** The journal's last results, so a failure says what each node reported. */
   function journalTail(): string {

@@ -36,7 +36,7 @@ describe('installer handle', () => {
     assert.equal(h.phase(), 'before-schema-upgrade');
     h.observe({ type: 'info', kind: 'databaseUpgrades', line: INFO_TEXTS.databaseUpgrades.text });
     assert.equal(h.phase(), 'schema-upgrade');
-    h.observe({ type: 'progress', line: 'Copying 12 files to /opt/ucd/server' });
+    h.observe({ type: 'progress', line: '[copy] Copying 1289 files to /opt/ucd/server/lib' });
     assert.equal(h.phase(), 'laying-files');
     h.observe({ type: 'done', success: true, exitCode: 0, message: ANT_TEXTS.buildSuccessful.text });
     assert.equal(h.phase(), 'ended');

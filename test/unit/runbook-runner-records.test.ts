@@ -14,6 +14,8 @@ import { Runner } from '../../src/core/runbook/runner';
 import { RunSession } from '../../src/core/runbook/session';
 import { STEPS } from '../../src/core/runbook/steps';
 import { buildStepTable } from '../../src/core/steps/table';
+import { RemoteError } from '../../src/core/remote/transport';
+import { ASKED_AGAIN } from '../../src/core/trust/words';
 import { tableOf } from '../fixtures/handlers';
 import { VALID_CLUSTER } from '../fixtures/clusters';
 
@@ -130,6 +132,20 @@ test('a thrown error is the action\'s failed result with its message and hint; t
   for (const n of ['ucd1', 'ucd3']) assert.equal(session.state().get(`stop@${n}`)?.status, 'passed', `${n} ended with its own result`);
   assert.equal(events(session).filter((e) => e.type === 'started').length, 3);
   assert.equal(events(session).filter((e) => e.type === 'finished').length, 3, 'nothing left running');
+  session.dispose();
+});
+
+test('a host key dismissed mid-step, thrown out of a handler, is recorded as waiting for trust in the transport\'s words', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ucd-runner-records-'));
+  const session = RunSession.open(cluster(), dir);
+  const declined = new RemoteError('hostkey-unknown-declined', 'ucd2', 'waiting for trust: the host key of node ucd2 (10.0.0.2:22, ssh-ed25519 SHA256:abc) is not known and was not accepted; nothing was sent to it.', `Compare SHA256:abc with the node's own key. ${ASKED_AGAIN}`);
+  const runner = new Runner(session, {
+    log: quiet,
+    handlers: tableOf({ package: { run: async (ctx) => void (await ctx.act({ step: 'package', node: 'ucd2' }, 'run', async () => { throw declined; })) } }),
+  });
+  assert.equal((await runner.run({ step: 'package', node: 'ucd2' })).kind, 'error');
+  const o = session.state().get('package@ucd2');
+  assert.deepEqual(o && 'evidence' in o && [o.status, o.evidence, o.hint], ['failed', [declined.message], declined.hint]);
   session.dispose();
 });
 

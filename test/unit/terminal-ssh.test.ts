@@ -18,7 +18,7 @@ test('the terminal\'s ssh gets the extension\'s known_hosts files and refuses a 
     '-p', '22',
     '-o', 'UserKnownHostsFile="/root/.ssh/known_hosts" "/root/.local/share/code-server/User/globalStorage/x/known_hosts"',
     '-o', 'StrictHostKeyChecking=yes',
-    'ucd@10.0.0.1',
+    '--', 'ucd@10.0.0.1',
   ]);
 });
 

@@ -3,6 +3,7 @@
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { RemoteError } from './transport';
+import { ASKED_AGAIN, WAITING_FOR_TRUST } from '../trust/words';
 import type { HostKeyPrompt, RemoteLog } from './interaction';
 import {
   fingerprintSha256,
@@ -178,8 +179,9 @@ export class HostKeyPolicy {
       throw new RemoteError(
         'hostkey-unknown-declined',
         node,
-        `The host key of node ${node} (${host}:${port}, ${keyType} ${fp}) is not known and was not accepted; nothing was sent to it.`,
-        `Compare ${fp} with the node's own key (ssh-keygen -lf /etc/ssh/ssh_host_*_key.pub on the node), then run again and accept it, or add it to ~/.ssh/known_hosts.`,
+        // Dismissed is not refused for good: the step says it waits for trust, and the next Run asks again.
+        `${WAITING_FOR_TRUST}: the host key of node ${node} (${host}:${port}, ${keyType} ${fp}) is not known and was not accepted; nothing was sent to it.`,
+        `Compare ${fp} with the node's own key (ssh-keygen -lf /etc/ssh/ssh_host_*_key.pub on the node), or add it to ~/.ssh/known_hosts. ${ASKED_AGAIN}`,
       );
     })();
     this.asking.set(id, p);

@@ -17,7 +17,8 @@ export function terminalSshArgs(n: ClusterNode, knownHostsFiles: readonly string
   args.push('-o', 'StrictHostKeyChecking=yes');
   if (n.identityFile) args.push('-i', n.identityFile);
   const dest = n.sshAlias ?? n.host;
-  args.push(n.user && !n.sshAlias ? `${n.user}@${dest}` : dest);
+  // `--`: a host from the file is never read as one of ssh's options ("-oProxyCommand=…").
+  args.push('--', n.user && !n.sshAlias ? `${n.user}@${dest}` : dest);
   return args;
 }
 

@@ -7,6 +7,7 @@ import type { UploadProgress } from '../steps/uploadProgress';
 import { formatProgress } from '../steps/uploadProgress';
 import type { InstallerEvent } from '../ucd/installer/driver';
 import type { KnownPromptId } from '../ucd/installer/prompts';
+import { LAYING_FILES } from '../ucd/installer/texts';
 import type { StepView } from './view';
 
 /** How a step says where it is on a node; the runner binds it to the step. */
@@ -37,8 +38,6 @@ const PROMPT_WORDS: Record<KnownPromptId, string> = {
   notice: 'the NOTICE',
 };
 
-/** Ant's copy task ("[copy] Copying 1289 files to …"): the new files are being laid. */
-const LAYING = /^(?:\[copy\]\s*)?Copying\b/;
 
 /**
  * The installer's phase as its output tells it, or undefined when an event says nothing new (an
@@ -49,7 +48,7 @@ export function installerPhaseText(e: InstallerEvent): string | undefined {
     case 'answer': return `installer: answered ${PROMPT_WORDS[e.prompt]}${e.value ? ` (${e.value})` : ''}`;
     case 'confirm': return `installer: waiting for your answer at ${PROMPT_WORDS[e.prompt]}`;
     case 'info': return e.kind === 'databaseUpgrades' ? 'installer: upgrading the database schema (stopping now would leave it half-upgraded)' : 'installer: no database upgrade on this node';
-    case 'progress': return LAYING.test(e.line) ? 'installer: laying the new files' : undefined;
+    case 'progress': return LAYING_FILES.test(e.line) ? 'installer: laying the new files' : undefined;
     case 'unknownPrompt': return 'installer: waiting at a question it does not know (handed to a terminal)';
     case 'refusal': return `installer: refused — ${e.message}`;
     case 'done': return e.success ? 'installer: finished (BUILD SUCCESSFUL)' : `installer: ended without success — ${e.message}`;

@@ -11,6 +11,7 @@ import { DEFAULT_GATE_OPTIONS, hardGates, isProven, storageStepApplies, type Gat
 import { STOPS_A_SERVER, upgradedNodes } from './phase';
 import type { RunSession } from './session';
 import type { ProgressReporter } from './progress';
+import { trustWait } from '../trust/waiting';
 import type { RollbackOutcome } from '../steps/rollback';
 import { nodesOf, targetKey, type RunState } from './state';
 import { isStepId, stepDef, type StepId } from './steps';
@@ -115,9 +116,12 @@ export function actionContext(base: ActionBase): ActionContext {
     } catch (e) {
       // It ran in this window and ended with no finding: failed here, unless it was cut off
       // (the runner's judge then records it interrupted).
+      // A trust question dismissed is not a refusal for good: said as waiting, in the trust's own words.
+      const waiting = trustWait(e);
       const message = (e as Error).message;
       const hint = typeof (e as { hint?: unknown }).hint === 'string' ? (e as { hint: string }).hint : THROWN_HINT;
-      session.finish(id, target, kind, 'failed', [`ended without a result: ${message}`], hint);
+      if (waiting) session.finish(id, target, kind, 'failed', waiting.evidence, waiting.hint);
+      else session.finish(id, target, kind, 'failed', [`ended without a result: ${message}`], hint);
       throw e;
     }
     if ('verdict' in outcome) session.finish(id, target, kind, outcome.verdict, outcome.evidence, outcome.hint, outcome.facts);

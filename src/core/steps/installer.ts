@@ -138,7 +138,8 @@ function logEvent(ctx: ActionContext, node: string, e: InstallerEvent): void {
     case 'progress': ctx.log.info(`${tag} ${e.line}`); break;
     case 'answer': ctx.log.info(`${tag} answered ${e.prompt}: ${e.value === '' ? '(Enter)' : e.value} — ${e.note}`); break;
     case 'confirm': ctx.log.warn(`${tag} asking the engineer at ${e.prompt}: ${e.question}`); break;
-    case 'info': ctx.log.info(`${tag} ${e.line}`); break;
+    // Its line was logged as a progress line already; what it means is the phase (progress.ts).
+    case 'info': break;
     case 'unknownPrompt': ctx.log.warn(`${tag} ${e.message}`); break;
     case 'refusal': ctx.log.error(`${tag} ${e.message} — ${e.hint}`); break;
     case 'done': (e.success ? ctx.log.info : ctx.log.error).call(ctx.log, `${tag} ${e.message}`); break;

@@ -3,6 +3,7 @@
 // upgrade a stop changes nothing; during it, the database is left half-upgraded.
 import type { DetachedRun } from '../remote/detached';
 import type { InstallerEvent } from '../ucd/installer/driver';
+import { LAYING_FILES } from '../ucd/installer/texts';
 
 export type InstallerPhase =
   /** Running, nothing written yet: prompts, refusal checks. Stopping here changes nothing. */
@@ -13,8 +14,6 @@ export type InstallerPhase =
   | 'laying-files'
   | 'ended';
 
-/** Ant's copy task: the files are being laid, so the schema part (if any) is over. */
-const LAYING = /^Copying\b/;
 
 export class InstallerHandle {
   private current: InstallerPhase = 'before-schema-upgrade';
@@ -43,6 +42,6 @@ export class InstallerHandle {
     if (e.type === 'done') this.current = 'ended';
     else if (e.type === 'info') this.current = e.kind === 'databaseUpgrades' ? 'schema-upgrade' : 'laying-files';
     // Files laid without a schema line first still count: the install is being changed.
-    else if (e.type === 'progress' && LAYING.test(e.line)) this.current = 'laying-files';
+    else if (e.type === 'progress' && LAYING_FILES.test(e.line)) this.current = 'laying-files';
   }
 }

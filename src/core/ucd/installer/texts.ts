@@ -122,6 +122,9 @@ export const ANT_TEXTS = {
   buildFailed: { text: 'BUILD FAILED', source: '[ant]' },
 } as const satisfies Record<string, ProductText>;
 
+/** Ant's copy task ("[copy] Copying 1289 files to …", the frame trimmed): the new files are being laid. */
+export const LAYING_FILES = /^(?:\[copy\]\s*)?Copying\b/;
+
 /**
  * Why the exit status cannot be trusted: install-server.sh's last command is an `export`, so the
  * script exits 0 even when Ant failed or the Groovy part called System.exit(1) ([script]).
