@@ -105,7 +105,8 @@ describe('a window reloaded while step 7 runs follows the installer again, in co
       }
       assert.ok(answered, 'silent mode without a recorded backup asked first');
       await w.expand(step7);
-      await w.waitUntil(() => w.childDescription(step7, first), (t) => t.startsWith(`running on ${first} (detached; followed)`), `${first} under "${step7}" showing "running on ${first} (detached; followed)" before the reload`);
+      // The row says how the installer is followed and, after it, the phase its output tells.
+      await w.waitUntil(() => w.childDescription(step7, first), (t) => t.startsWith(`running on ${first} (detached; followed) — installer: upgrading the database schema`), `${first} under "${step7}" showing "running on ${first} (detached; followed) — installer: upgrading the database schema" before the reload`);
       const before = journal(d);
       const started = before.filter((e) => e.type === 'started' && e.step === 'installFirst');
       assert.equal(started.length, 1);
