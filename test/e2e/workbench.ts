@@ -427,14 +427,24 @@ export class Workbench {
     return { message: await text(SEL.dialogMessage), detail: await text(SEL.dialogDetail), buttons };
   }
 
-  /** Clicks the button labelled exactly `label` in the modal dialog showing, and waits until the dialog is gone. */
+  /**
+   * Clicks the button labelled exactly `label` in the modal dialog showing, and waits until that
+   * dialog is gone. The next one may open at once (a trust offer, then the first certificate) and
+   * VS Code builds a new box for each, so the wait is on this box, not on "no dialog at all".
+   */
   async answerDialog(label: string): Promise<void> {
     const d = await this.dialog();
     if (!d) throw new Error(`no dialog is showing to answer "${label}"`);
     const button = dialogButton(d, label);
     if (!button) throw new Error(`the dialog "${d.message}" has no button "${label}": [${d.buttons.join(' | ')}]`);
-    await this.page.locator(SEL.dialog).getByRole('button', { name: button, exact: true }).click();
-    await this.page.locator(SEL.dialog).waitFor({ state: 'hidden' });
+    const mark = `e2e-${Date.now()}-${Math.random().toString(36).slice(2)}`;
+    const marked = await this.page.locator(SEL.dialog).evaluate((el, m) => { el.setAttribute('data-e2e-answer', m); return true; }, mark).catch(() => false);
+    if (!marked) throw new Error(`the dialog "${d.message}" closed before "${label}" was clicked`);
+    const box = this.page.locator(`${SEL.dialog}[data-e2e-answer="${mark}"]`);
+    await box.getByRole('button', { name: button, exact: true }).click();
+    await box.waitFor({ state: 'hidden', timeout: 20_000 }).catch((e: Error) => {
+      throw new Error(`the dialog "${d.message}" was still showing 20 s after "${button}" was clicked: ${e.message}`);
+    });
   }
 
   // ---- quick input: what is asked now
