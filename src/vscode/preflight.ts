@@ -4,6 +4,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
+import { clusterToContact } from './contactGuard';
 import type { Cluster } from '../core/cluster/types';
 import { renderPreflightReport } from '../core/preflight/report';
 import { findingsOf, runPreflight } from '../core/preflight/run';
@@ -32,15 +33,8 @@ function stamp(d: Date): string {
 }
 
 async function run(deps: PreflightCommandDeps): Promise<void> {
-  const cluster = deps.cluster();
-  if (!cluster) {
-    void vscode.window.showWarningMessage('UCD Upgrade: the cluster file is missing or has problems; fix them, then run the pre-flight.');
-    return;
-  }
-  if (!vscode.workspace.isTrusted) {
-    void vscode.window.showWarningMessage('UCD Upgrade: this workspace is not trusted, so the pre-flight does not connect anywhere. Trust the workspace first.');
-    return;
-  }
+  const cluster = clusterToContact(deps.cluster(), 'run the pre-flight');
+  if (!cluster) return;
   await deps.reviewTrustFirst?.(cluster);
   const rest = new UcdRestClient({ baseUrl: cluster.ucd.url, credentials: credentialSource(deps.context, cluster.ucd.credential), pins: deps.tls.pins, prompt: deps.tls.prompt, ...(deps.tls.onAccepted ? { onAccepted: deps.tls.onAccepted } : {}), credentialName: cluster.ucd.credential });
   const packageBytes = cluster.package.kind === 'local' && fs.existsSync(cluster.package.file) ? fs.statSync(cluster.package.file).size : undefined;

@@ -4,6 +4,7 @@
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
+import { clusterToContact } from './contactGuard';
 import type { Cluster } from '../core/cluster/types';
 import type { Decision } from '../core/journal/events';
 import { HostKeyPolicy } from '../core/remote/hostKeys';
@@ -214,15 +215,8 @@ export interface TrustReviewCommandDeps {
 
 /** The trust pass: collect everything at once (read-only), show it in one list, store what is accepted. */
 export async function reviewTrust(deps: TrustReviewCommandDeps): Promise<void> {
-  const cluster = deps.cluster();
-  if (!cluster) {
-    void vscode.window.showWarningMessage('UCD Upgrade: the cluster file is missing or has problems; fix them, then review the host keys and certificates.');
-    return;
-  }
-  if (!vscode.workspace.isTrusted) {
-    void vscode.window.showWarningMessage('UCD Upgrade: this workspace is not trusted, so nothing is contacted. Trust the workspace first.');
-    return;
-  }
+  const cluster = clusterToContact(deps.cluster(), 'review the host keys and certificates');
+  if (!cluster) return;
   const items = await vscode.window.withProgress(
     { location: vscode.ProgressLocation.Notification, title: `UCD Upgrade: collecting the host keys and certificates of ${cluster.name} (read-only)` },
     () => collectTrust(cluster, { pool: deps.pool, tls: deps.tls }),
