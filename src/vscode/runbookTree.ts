@@ -24,6 +24,7 @@ const ICON: Record<DisplayState, [string, string | undefined]> = {
   passed: ['pass-filled', 'testing.iconPassed'],
   warning: ['warning', 'list.warningForeground'],
   failed: ['error', 'testing.iconFailed'],
+  waitingForTrust: ['workspace-untrusted', 'list.warningForeground'],
   skipped: ['debug-step-over', 'disabledForeground'],
   confirmed: ['check-all', 'testing.iconPassed'],
   interrupted: ['debug-disconnect', 'list.warningForeground'],

@@ -75,6 +75,26 @@ test('a failed step says how long it ran before failing; an open one has no dura
   assert.match(stepDescription(view([], 'processes')), /^pending — waiting for step 1$/);
 });
 
+test('a node that failed only because its host key was dismissed reads "waiting for trust", not failed; Run and Check stay offered', () => {
+  const waiting = 'waiting for trust: the host key of node ucd2 (10.0.0.2:22, ssh-ed25519 SHA256:abc) is not known and was not accepted; nothing was sent to it.';
+  const ev: JournalEvent[] = ['ucd1', 'ucd2', 'ucd3'].flatMap((node, i): JournalEvent[] => [
+    { type: 'started', ts: at(i), id: `s${i}`, kind: 'check', step: 'verifyStopped', node },
+    { type: 'finished', ts: at(i + 2), id: `s${i}`, kind: 'check', step: 'verifyStopped', node, verdict: node === 'ucd2' ? 'failed' : 'passed', evidence: [node === 'ucd2' ? waiting : 'no pid file'] },
+  ]);
+  const v = views(ev, 30).find((x) => x.def.id === 'verifyStopped')!;
+  const ucd2 = v.nodes.find((n) => n.node === 'ucd2')!;
+  assert.equal(ucd2.state, 'waitingForTrust');
+  assert.equal(nodeDescription(ucd2), waiting);
+  assert.ok(ucd2.actions.check && ucd2.actions.run, 'asked again on the next Check or Run');
+  assert.equal(v.state, 'waitingForTrust');
+  assert.equal(stepDescription(v), 'waiting for trust — 2/3 nodes proven stopped, 1 waiting for trust');
+  // A node that failed for another reason as well is failed: that is the more urgent state.
+  const worse: JournalEvent[] = [...ev,
+    { type: 'started', ts: at(10), id: 'x', kind: 'check', step: 'verifyStopped', node: 'ucd3' },
+    { type: 'finished', ts: at(12), id: 'x', kind: 'check', step: 'verifyStopped', node: 'ucd3', verdict: 'failed', evidence: ['pid 20 listening on :8443'] }];
+  assert.equal(views(worse, 30).find((x) => x.def.id === 'verifyStopped')!.state, 'failed');
+});
+
 test('a result recorded without its start (a skip, a confirmation, an old journal) has no duration', () => {
   assert.equal(tookMs([{ status: 'passed', at: at(5), kind: 'check', evidence: [] }]), undefined);
   assert.equal(tookMs([{ status: 'skipped', at: at(5), reason: 'x' }]), undefined);

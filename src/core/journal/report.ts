@@ -34,7 +34,7 @@ export interface ReportInput {
 
 const STATE_LABEL: Record<DisplayState, string> = {
   pending: 'pending', blocked: 'blocked', ready: 'not started', running: 'running', passed: 'passed',
-  warning: 'passed with warning', failed: 'FAILED', skipped: 'skipped', confirmed: 'confirmed manually',
+  warning: 'passed with warning', failed: 'FAILED', waitingForTrust: 'WAITING FOR TRUST', skipped: 'skipped', confirmed: 'confirmed manually',
   interrupted: 'INTERRUPTED', stale: 'stale (re-check needed)', notNeeded: 'not needed',
 };
 

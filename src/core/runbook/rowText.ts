@@ -8,7 +8,7 @@ import type { DisplayState, NodeView, StepView } from './view';
 
 export const STATE_WORD: Record<DisplayState, string> = {
   pending: 'pending', blocked: 'blocked', ready: 'ready', running: 'running', passed: 'passed',
-  warning: 'warning', failed: 'failed', skipped: 'skipped', confirmed: 'confirmed manually',
+  warning: 'warning', failed: 'failed', waitingForTrust: 'waiting for trust', skipped: 'skipped', confirmed: 'confirmed manually',
   interrupted: 'interrupted', stale: 'stale', notNeeded: 'not needed',
 };
 
@@ -39,7 +39,7 @@ export function stateText(state: DisplayState, took: number | undefined): string
 
 /** The state first, then its detail: "skipped: why" once, not "skipped — skipped: why". */
 export function stateAndDetail(state: DisplayState, detail: string, took?: number): string {
-  const m = /^(skipped|confirmed|blocked|not needed): (.*)$/s.exec(detail);
+  const m = /^(skipped|confirmed|blocked|not needed|waiting for trust): (.*)$/s.exec(detail);
   if (m) return `${STATE_WORD[state]}: ${m[2]}`;
   if (detail.startsWith(`${STATE_WORD[state]} `)) return detail; // "running on ucd1 (detached; followed)"
   return [stateText(state, took), detail].filter(Boolean).join(' — ');

@@ -1,5 +1,6 @@
 // What the views show: each step's display state, a one-line summary, its nodes, and which
 // actions make sense now. Pure: the same journal and clock always give the same runbook.
+import { WAITING_FOR_TRUST } from '../trust/words';
 import type { Cluster } from '../cluster/types';
 import { hardGates, isSettled, stoppedProof, storageStepApplies, warnings, type GateOptions } from './gates';
 import { isHistory, STOPS_A_SERVER, upgradedNodes, type Phase } from './phase';
@@ -9,6 +10,8 @@ import { STEPS, type StepDef, type StepId } from './steps';
 
 export type DisplayState =
   | 'pending' | 'blocked' | 'ready' | 'running' | 'passed' | 'warning' | 'failed'
+  // Failed only because a host key or certificate was dismissed: not refused for good (trust/words.ts).
+  | 'waitingForTrust'
   | 'skipped' | 'confirmed' | 'interrupted' | 'stale' | 'notNeeded';
 
 export interface Actions {
@@ -76,6 +79,7 @@ interface Derivation {
 }
 
 function outcomeState(o: Outcome | undefined): DisplayState | undefined {
+  if (o?.status === 'failed' && o.evidence.some((e) => e.startsWith(`${WAITING_FOR_TRUST}: `))) return 'waitingForTrust';
   return o?.status;
 }
 
@@ -104,7 +108,7 @@ function actionsFor(state: DisplayState, step: StepId, stopsUpgraded = false): A
     skip: idle && !DONE.has(state),
     // A probe guards step 5: only Check proves a server stopped.
     confirm: idle && !DONE.has(state) && step !== 'verifyStopped',
-    reset: idle && ((DONE.has(state) && state !== 'notNeeded') || state === 'failed' || state === 'interrupted' || state === 'stale'),
+    reset: idle && ((DONE.has(state) && state !== 'notNeeded') || state === 'failed' || state === 'waitingForTrust' || state === 'interrupted' || state === 'stale'),
   };
 }
 
@@ -146,8 +150,10 @@ function deriveStep(def: StepDef, number: number, d: Derivation, earlierOpen: St
   const st = aggregate(nodeViews.map((n) => n.state), nodeViews.some((n) => n.state === 'blocked'), !!earlierOpen);
   const settled = nodeViews.filter((n) => DONE.has(n.state)).length;
   const failed = nodeViews.filter((n) => n.state === 'failed').length;
+  const untrusted = nodeViews.filter((n) => n.state === 'waitingForTrust').length;
   let summary = `${settled}/${nodeViews.length} node${nodeViews.length === 1 ? '' : 's'} ${NOUN[def.id]}`;
   if (failed) summary += `, ${failed} failed`;
+  if (untrusted) summary += `, ${untrusted} waiting for trust`;
   // A detached installer is the news of the step: where it runs and whether anyone follows it.
   for (const n of nodeViews) if (n.outcome?.status === 'running' && d.following.has(n.outcome.id)) summary += `, ${n.detail}`;
   if (st === 'blocked' && settled === 0) summary = `blocked: ${gateFailures[0].reason}`;
@@ -167,6 +173,7 @@ export function aggregate(states: readonly DisplayState[], blocked: boolean, ear
   const has = (s: DisplayState) => states.includes(s);
   if (has('running')) return 'running';
   if (has('failed')) return 'failed';
+  if (has('waitingForTrust')) return 'waitingForTrust';
   if (has('interrupted')) return 'interrupted';
   if (has('stale')) return 'stale';
   if (states.length && states.every((s) => DONE.has(s))) {

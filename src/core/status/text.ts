@@ -2,6 +2,7 @@
 // bundles it, so a page restored after a reload counts ages from the clock, not from when it was saved.
 import { duration } from '../journal/localTime';
 import type { RunProgress, Seen } from './clusterStatus';
+import { STATE_WORD } from '../runbook/rowText';
 
 /** "just now", "42 s ago", "5 min ago", "2 h 5 min ago"; a time in the future (clock skew) is "just now". */
 export function ago(iso: string, nowMs: number): string {
@@ -22,7 +23,7 @@ export function seenText(seen: Seen, nowMs: number): string {
 /** The progress line's parts: where the run is, how long it has taken, the outage so far. */
 export function progressText(p: RunProgress, nowMs: number): { step: string; elapsed: string; outage: string } {
   const step = p.complete ? `complete: all ${p.steps} steps done`
-    : p.at ? `step ${p.at.number} of ${p.steps}: ${p.at.title} (${p.at.state === 'ready' ? 'not started' : p.at.state})`
+    : p.at ? `step ${p.at.number} of ${p.steps}: ${p.at.title} (${p.at.state === 'ready' ? 'not started' : STATE_WORD[p.at.state]})`
     : `all ${p.steps} steps settled; step ${p.steps} has not shown every node on the target yet`;
   const elapsed = !p.since ? 'no step started yet'
     : p.until ? `${duration(Date.parse(p.until) - Date.parse(p.since))} in all`
