@@ -22,6 +22,7 @@ import { journalPath, RunSession } from '../core/runbook/session';
 import { nodesOf, reduceJournal, targetKey } from '../core/runbook/state';
 import { STEPS, stepDef } from '../core/runbook/steps';
 import { deriveRunbook, type StepView } from '../core/runbook/view';
+import { nodeDescription, stepDescription } from '../core/runbook/rowText';
 import { HostKeyPolicy } from '../core/remote/hostKeys';
 import { LocalTransport } from '../core/remote/local';
 import { SshPool, targetFromNode } from '../core/remote/ssh';
@@ -97,8 +98,9 @@ function status(cluster: Cluster, args: CliArgs): number {
       out(JSON.stringify({ event: 'status', number: v.number, id: v.def.id, state: v.state, summary: v.summary, reasons: v.reasons, nodes: v.nodes.map((n) => ({ node: n.node, state: n.state, detail: n.detail })) }));
       continue;
     }
-    out(`${v.number}. ${v.def.title}: ${v.state}${v.summary ? ` — ${v.summary}` : ''}`);
-    for (const n of v.nodes) out(`   ${n.node}: ${n.state}${n.detail ? ` — ${n.detail}` : ''}`);
+    // The tree's own words ("not needed: …", "passed 14 s — 3/3 nodes …"); --json keeps the state ids.
+    out(`${v.number}. ${v.def.title}: ${stepDescription(v)}`);
+    for (const n of v.nodes) out(`   ${n.node}: ${nodeDescription(n)}`);
   }
   return EXIT.done;
 }

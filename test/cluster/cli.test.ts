@@ -269,6 +269,12 @@ describe('ucd-upgrade, the command line, on a real 3-node cluster', { skip, conc
     const status = await cli(['status', '--json']);
     expectExit(status, 0, 'status');
     assert.deepEqual(status.lines.filter((l) => !['passed', 'notNeeded'].includes(String(l.state))).map((l) => `${l.id}:${l.state}`), []);
+    // For a person, in the tree's words.
+    const said = await cli(['status']);
+    expectExit(said, 0, 'status');
+    assert.match(said.stdout, /^6\. .*: not needed: upgrade starts at /m, said.stdout);
+    assert.match(said.stdout, /^10\. .*: passed \d+ (s|min).* — 2\/2 nodes /m, said.stdout);
+    assert.match(said.stdout, /^   ucd3: passed \d+ (s|min).* — /m, said.stdout);
     const report = await cli(['report']);
     expectExit(report, 0, 'report');
     assert.match(report.stdout, new RegExp(target.replace(/\./g, '\\.')));
