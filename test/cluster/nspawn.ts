@@ -153,6 +153,7 @@ async function cleanUp(instance: number): Promise<void> {
   const deadline = Date.now() + 20_000;
   while (pids.some(alive) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
   for (const p of pids.filter(alive)) process.kill(p, 'SIGKILL');
+  removeCgroups(n.prefix);
   const ns = (await run('ip', ['netns', 'list'])).split('\n').map((l) => l.split(' ')[0]!).filter((x) => x.startsWith(n.prefix));
   for (const x of ns) await run('ip', ['netns', 'delete', x]).catch(() => undefined);
   const links = (await run('ip', ['-o', 'link', 'show'])).split('\n').map((l) => /^\d+:\s+([^:@\s]+)/.exec(l)?.[1]).filter((x): x is string => !!x && x.startsWith(n.prefix));
@@ -175,6 +176,36 @@ async function cleanUp(instance: number): Promise<void> {
  */
 function cgroupEnv(): Record<string, string> {
   return fs.existsSync('/sys/fs/cgroup/unified/cgroup.procs') ? { SYSTEMD_NSPAWN_UNIFIED_HIERARCHY: '1' } : {};
+}
+
+/**
+ * Where this process's cgroup is on the unified (v2) hierarchy, or undefined without one. Each
+ * node's nspawn starts in a cgroup of its own below it: nspawn --keep-unit puts every container
+ * started from one cgroup into the same `payload` cgroup, so two nodes' systemds shared one
+ * `system.slice/devops-deploy-server.service`. Stopping the unit on ucd1 then met ucd2's processes
+ * there (pid 0 from its namespace: "Failed to kill control group: Input/output error") and ucd2's
+ * next start failed 219/CGROUP — the flake CI saw.
+ */
+function ownCgroupDir(): string | undefined {
+  const mount = fs.existsSync('/sys/fs/cgroup/unified/cgroup.procs') ? '/sys/fs/cgroup/unified' : fs.existsSync('/sys/fs/cgroup/cgroup.controllers') ? '/sys/fs/cgroup' : undefined;
+  if (!mount) return undefined;
+  const own = fs.readFileSync('/proc/self/cgroup', 'utf8').split('\n').find((l) => l.startsWith('0::'))?.slice(3) ?? '/';
+  return path.join(mount, own);
+}
+
+/** Removes the cgroups a stopped instance left (directories only, deepest first; a busy one stays). */
+function removeCgroups(prefix: string): void {
+  const parent = ownCgroupDir();
+  if (!parent) return;
+  const remove = (dir: string): void => {
+    for (const e of fs.readdirSync(dir, { withFileTypes: true })) if (e.isDirectory()) remove(path.join(dir, e.name));
+    try {
+      fs.rmdirSync(dir);
+    } catch {
+      /* still has a process: left for the next clean-up */
+    }
+  };
+  for (const e of fs.readdirSync(parent, { withFileTypes: true })) if (e.isDirectory() && e.name.startsWith(prefix)) remove(path.join(parent, e.name));
 }
 
 function nextVersion(v: string): string {
@@ -244,7 +275,11 @@ export async function startSystemdCluster(opts: { nodes?: number; version?: stri
       await run('ip', ['-n', node.netns, 'route', 'add', 'default', 'via', gateway]);
       const log = fs.openSync(path.join(dir, 'nspawn.log'), 'a');
       // --keep-unit/--register=no: no machined here; --volatile=overlay: every change is the node's own and gone at its stop.
-      const child = spawn('systemd-nspawn', [
+      // The node's own cgroup (ownCgroupDir): nspawn is moved into it before it starts.
+      const parent = ownCgroupDir();
+      const cgroup = parent ? path.join(parent, node.netns) : undefined;
+      if (cgroup) fs.mkdirSync(cgroup, { recursive: true });
+      const child = spawn('sh', ['-c', cgroup ? 'echo $$ > "$0/cgroup.procs" && exec systemd-nspawn "$@"' : 'exec systemd-nspawn "$@"', cgroup ?? 'nspawn',
         '--quiet', '--register=no', '--keep-unit', '-b', '-D', root, `--machine=${node.netns}`, `--hostname=${node.name}`, '--volatile=overlay',
         `--network-namespace-path=/run/netns/${node.netns}`, '--console=passive',
         `--bind=${path.join(dir, 'server')}:${INSTALL_DIR}`, `--bind=${hostAppdata}:${APPDATA_DIR}`, `--bind=${dir}:/run/ucdt`,

@@ -109,6 +109,17 @@ describe('systemd nodes: units found, stopped, masked and unmasked through the c
     await tc?.stop();
   });
 
+  test('each node\'s systemd has cgroups of its own: its unit\'s cgroup holds its own processes only', async () => {
+    for (const n of tc.nodes) {
+      await untilUnit(tc, n.name, 'active', (x) => x.ActiveState === 'active' && x.MainPID !== '0');
+      const r = await tc.inNode(n.name, `cat /sys/fs/cgroup/system.slice/${UNIT}/cgroup.procs`);
+      const pids = r.stdout.split('\n').filter(Boolean);
+      assert.ok(pids.length > 0, `${n.name}: no process in its unit's cgroup (${r.stderr})`);
+      // Another node's process shows as pid 0 here: the two would share one cgroup and one fate.
+      assert.ok(!pids.includes('0'), `${n.name}: a process of another node is in its unit's cgroup: ${pids.join(' ')}`);
+    }
+  });
+
   test('the nodes boot systemd, and a killed server of the unit is restarted by it (NRestarts=1)', async () => {
     const s = await untilUnit(tc, 'ucd2', 'active', (x) => x.ActiveState === 'active');
     assert.equal(s.UnitFileState, 'enabled');
