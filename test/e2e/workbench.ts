@@ -589,6 +589,15 @@ export class Workbench {
     await this.page.locator(`${SEL.notificationToast} ${SEL.notificationExpand}`).waitFor({ state: 'detached', timeout: 5_000 });
   }
 
+  /** Clicks `button` on the notification whose text matches `match`, once it shows. */
+  async notificationAction(match: RegExp, button: string, timeoutMs = 30_000): Promise<void> {
+    const toast = this.page.locator(SEL.notificationToast).filter({ hasText: match }).first();
+    await toast.waitFor({ timeout: timeoutMs }).catch(async () => {
+      throw new Error(`no notification matching ${match} within ${timeoutMs} ms; showing: ${(await this.notifications()).join(' | ') || 'none'}`);
+    });
+    await toast.getByRole('button', { name: button, exact: true }).click();
+  }
+
   async notifications(): Promise<string[]> {
     return (await this.page.locator(SEL.notificationToast).allInnerTexts()).map((t) => t.replace(/\s+/g, ' ').trim());
   }
