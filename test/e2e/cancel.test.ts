@@ -2,14 +2,12 @@
 // server that ignores its stop (up to a minute). The action's notification offers Cancel; a click
 // ends the action at once, nothing is killed, the tree never says passed, and step 5 is not proven.
 import assert from 'node:assert/strict';
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { parseJournal } from '../../src/core/journal/journal';
 import { STEPS, stepDef } from '../../src/core/runbook/steps';
 import { label } from './labels';
 import { demoPrerequisites, type Demo } from '../demo/demo';
-import { demoRig, type DemoRig } from './rig';
+import { demoRig, journalEvents, type DemoRig } from './rig';
 import { findPrerequisites, REPO_ROOT } from './harness';
 import type { Workbench } from './workbench';
 
@@ -29,12 +27,7 @@ describe('Cancel on a long step that is not an installer, in a real VS Code', { 
 
   after(() => rig?.stop());
 
-  const journal = (d: Demo) => {
-    const dir = path.join(d.workspace, '.ucd-upgrade');
-    const file = fs.readdirSync(dir).find((f) => f.endsWith('.jsonl'));
-    assert.ok(file, `no journal in ${dir}`);
-    return parseJournal(fs.readFileSync(path.join(dir, file), 'utf8')).events;
-  };
+  const journal = (d: Demo) => journalEvents(d.workspace);
 
   test('step 4 Run waiting on a server that ignores its stop: Cancel in its notification ends it at once, and nothing is killed', { timeout: 300_000 }, async () => {
     assert.ok(wb && demo, 'the demo and the workbench were not started');

@@ -4,14 +4,12 @@
 // again at once through the runner, the tree shows step 7 running on ucd1, and it ends passed with
 // ucd1 on the target version. Nothing in the journal says interrupted or failed.
 import assert from 'node:assert/strict';
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { parseJournal } from '../../src/core/journal/journal';
 import { STEPS, type StepId } from '../../src/core/runbook/steps';
 import { label } from './labels';
 import { demoPrerequisites, type Demo } from '../demo/demo';
-import { demoRig, type DemoRig } from './rig';
+import { demoRig, journalEvents, type DemoRig } from './rig';
 import { findPrerequisites, REPO_ROOT } from './harness';
 import { dialogButton, Workbench } from './workbench';
 
@@ -33,12 +31,7 @@ describe('a window reloaded while step 7 runs follows the installer again, in co
 
   after(() => rig?.stop());
 
-  function journal(d: Demo) {
-    const dir = path.join(d.workspace, '.ucd-upgrade');
-    const file = fs.readdirSync(dir).find((f) => f.endsWith('.jsonl'));
-    assert.ok(file, `no journal in ${dir}`);
-    return parseJournal(fs.readFileSync(path.join(dir, file), 'utf8')).events;
-  }
+  const journal = (d: Demo) => journalEvents(d.workspace);
 
   function tail(d: Demo): string {
     try {

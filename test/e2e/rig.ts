@@ -5,6 +5,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Browser } from 'playwright-core';
+import type { JournalEvent } from '../../src/core/journal/events';
+import { parseJournal } from '../../src/core/journal/journal';
 import { startCluster, type StartOptions, type TestCluster } from '../cluster/harness';
 import { startDemo, type Demo } from '../demo/demo';
 import { CodeServer, launchChromium, type Prerequisites } from './harness';
@@ -84,4 +86,12 @@ export async function demoRig(paths: Prerequisites, opts: Parameters<typeof star
     await stop();
     throw e;
   }
+}
+
+/** Every event of the run journals in a workspace, in file order (what the extension recorded). */
+export function journalEvents(workspace: string): JournalEvent[] {
+  const dir = path.join(workspace, '.ucd-upgrade');
+  const files = fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => f.endsWith('.jsonl')).sort() : [];
+  if (!files.length) throw new Error(`no run journal in ${dir}`);
+  return files.flatMap((f) => parseJournal(fs.readFileSync(path.join(dir, f), 'utf8')).events);
 }

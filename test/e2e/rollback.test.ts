@@ -8,11 +8,10 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { JournalEvent } from '../../src/core/journal/events';
-import { parseJournal } from '../../src/core/journal/journal';
 import { STEPS, type StepId } from '../../src/core/runbook/steps';
 import { label } from './labels';
 import { demoPrerequisites, type Demo } from '../demo/demo';
-import { demoRig, type DemoRig } from './rig';
+import { demoRig, journalEvents, type DemoRig } from './rig';
 import { findPrerequisites, REPO_ROOT } from './harness';
 import { dialogButton, Workbench, type Dialog } from './workbench';
 
@@ -39,10 +38,7 @@ describe('Roll back a failed first-node upgrade through the UI', { skip, concurr
     return { w: wb, d: demo };
   }
 
-  function journal(): JournalEvent[] {
-    const dir = path.join(ready().d.workspace, '.ucd-upgrade');
-    return fs.readdirSync(dir).filter((f) => f.endsWith('.jsonl')).flatMap((f) => parseJournal(fs.readFileSync(path.join(dir, f), 'utf8')).events);
-  }
+  const journal = (): JournalEvent[] => journalEvents(ready().d.workspace);
 
   /**
    * Waits for `done`, answering the dialogs the procedure calls for (the cluster's certificates,
